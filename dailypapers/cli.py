@@ -1,0 +1,377 @@
+"""The ``dailypapers`` command line: a thin layer that parses options, builds objects, calls services.
+
+Every long job shows a progress bar on stderr, prints a summary of counts at the end, and can be run
+again: imports are idempotent, and network harvests resume from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from dailypapers.config import Settings
+from dailypapers.ingest.records import Record, Rejected
+from dailypapers.store.db import Database
+from dailypapers.store.importer import Importer, ImportSummary, load_checkpoint
+
+app = typer.Typer(help="dailypapers: research-paper discovery you can run yourself.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Import papers from every source (all imports are idempotent).",
+                         no_args_is_help=True)
+demo_app = typer.Typer(help="The bundled demo papers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(demo_app, name="demo")
+
+out = Console()
+err = Console(stderr=True)
+MAX_PRINTED_REJECTIONS = 50
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def open_database(settings: Settings | None = None, *, migrate: bool = True) -> Database:
+    db = Database.from_settings(settings or _settings())
+    if migrate:
+        db.migrate()
+    return db
+
+
+@contextmanager
+def progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    columns: list[Any] = [SpinnerColumn(), TextColumn("[bold]{task.description}")]
+    if total:
+        columns += [BarColumn(), TaskProgressColumn(), MofNCompleteColumn()]
+    else:
+        columns += [TextColumn("{task.completed:,} records")]
+    columns += [TextColumn("[dim]{task.fields[rate]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(label, total=total, rate="")
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            speed = bar.tasks[0].speed
+            if speed:
+                bar.update(task, rate=f"{speed:,.0f}/s")
+
+        yield advance
+
+
+def _printer() -> Callable[[Rejected], None]:
+    shown = 0
+
+    def on_reject(rec: Rejected) -> None:
+        nonlocal shown
+        shown += 1
+        if shown <= MAX_PRINTED_REJECTIONS:
+            err.print(f"[yellow]rejected[/] {rec.position}: {rec.reason}", highlight=False, soft_wrap=True)
+        elif shown == MAX_PRINTED_REJECTIONS + 1:
+            err.print("[yellow]… more rejected records are counted in the summary[/]")
+
+    return on_reject
+
+
+def print_summary(summary: ImportSummary, *, as_json: bool = False, title: str = "Import") -> None:
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict()))
+        return
+    table = Table(title=title, show_header=True, header_style="bold")
+    for name in summary.as_dict():
+        table.add_column(name, justify="right")
+    table.add_row(*(f"{v:,}" for v in summary.as_dict().values()))
+    out.print(table)
+
+
+def run_import(
+    db: Database,
+    records: Iterable[Record],
+    label: str,
+    *,
+    total: int | None = None,
+    as_json: bool = False,
+    batch_size: int = 1000,
+) -> ImportSummary:
+    """Run one import with a progress bar and a summary; a source failure exits 1 after the summary."""
+    from dailypapers.ingest.http import FetchError
+
+    with progress(label, total) as advance:
+        importer = Importer(db, batch_size=batch_size, on_progress=advance, on_reject=_printer())
+        try:
+            summary = importer.run(records)
+        except FetchError as exc:
+            print_summary(importer.summary, as_json=as_json, title=f"{label} (stopped)")
+            err.print(f"[red]error:[/] {exc}. Run the same command again to resume.")
+            raise typer.Exit(1) from exc
+    print_summary(summary, as_json=as_json, title=label)
+    return summary
+
+
+def _client(settings: Settings, min_interval: float | None = None) -> Any:
+    from dailypapers.ingest.http import PoliteClient
+
+    return PoliteClient(
+        min_interval=settings.http_min_interval if min_interval is None else min_interval,
+        timeout=settings.http_timeout,
+        retries=settings.http_retries,
+    )
+
+
+def _resume_state(db: Database, key: str, restart: bool) -> dict[str, Any] | None:
+    if restart:
+        return None
+    with db.session() as session:
+        row = load_checkpoint(session, key)
+        if row is None or row.done:
+            return None
+        err.print(f"resuming {key} from {row.state}")
+        return dict(row.state)
+
+
+def _today_new_york() -> date:
+    return datetime.now(NEW_YORK).date()
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from exc
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+RestartOpt = Annotated[bool, typer.Option("--restart", help="Ignore a saved checkpoint; start over.")]
+
+
+# --- db -------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or migrate the schema (Alembic)."""
+    db = open_database(migrate=False)
+    db.migrate(revision)
+    out.print(f"database at revision {db.current_revision()} ({db.url.render_as_string(hide_password=True)})")
+
+
+@db_app.command("stats")
+def db_stats(as_json: JsonOpt = False) -> None:
+    """Count papers, daily entries and organizations."""
+    from sqlalchemy import func, select
+
+    from dailypapers.store.models import DailyEntry, Organization, Paper
+
+    db = open_database()
+    with db.session() as s:
+        counts = {
+            "papers": s.scalar(select(func.count()).select_from(Paper)),
+            "daily_entries": s.scalar(select(func.count()).select_from(DailyEntry)),
+            "organizations": s.scalar(select(func.count()).select_from(Organization)),
+            "days": s.scalar(select(func.count(func.distinct(DailyEntry.day)))),
+        }
+    if as_json:
+        out.print_json(json.dumps(counts))
+    else:
+        for k, v in counts.items():
+            out.print(f"{k:>14}: {v:,}")
+
+
+# --- ingest ---------------------------------------------------------------------------------------
+
+
+@ingest_app.command("hf-daily")
+def ingest_hf_daily(
+    path: Annotated[Path | None, typer.Argument(help="A folder of YYYY-MM-DD.json responses, one file, "
+                                                     "or JSON lines (.gz too).")] = None,
+    api: Annotated[str | None, typer.Option(help="Fetch from this base URL instead (https://huggingface.co "
+                                                 "or another dailypapers instance).")] = None,
+    since: Annotated[str | None, typer.Option(help="First day to fetch (YYYY-MM-DD), with --api.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day to fetch; default today (New York).")] = None,
+    min_interval: Annotated[float | None, typer.Option(help="Seconds between requests.")] = None,
+    restart: RestartOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import Hugging Face daily papers: saved API responses, or fetched day by day with --api."""
+    from dailypapers.ingest import hf_daily
+
+    settings = _settings()
+    if (path is None) == (api is None):
+        raise typer.BadParameter("give either PATH or --api URL")
+    db = open_database(settings)
+    if path is not None:
+        try:
+            files = hf_daily.list_files(path)
+        except FileNotFoundError as exc:
+            raise typer.BadParameter(str(exc), param_hint="PATH") from exc
+        records = (rec for f in files for rec in hf_daily.iter_file(f))
+        run_import(db, records, f"hf-daily {path}", as_json=as_json)
+        return
+    first = _date(since, "--since") or _today_new_york() - timedelta(days=1)
+    last = _date(until, "--until") or _today_new_york()
+    if last < first:
+        raise typer.BadParameter("--until is before --since")
+    key = f"hf-daily:{api.rstrip('/')}:{first.isoformat()}:{last.isoformat()}"
+    state = _resume_state(db, key, restart)
+    with _client(settings, min_interval if min_interval is not None else 1.0) as client:
+        records = hf_daily.harvest_api(client, api, first, last, state=state)
+        run_import(db, records, f"hf-daily {api}", as_json=as_json)
+
+
+@ingest_app.command("arxiv-api")
+def ingest_arxiv_api(
+    query: Annotated[str | None, typer.Option("--query", "-q", help="Words to search for.")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category", "-c", help="arXiv category, "
+                                                           "e.g. cs.CL (repeatable).")] = None,
+    since: Annotated[str | None, typer.Option(help="Submitted on or after (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Submitted on or before (YYYY-MM-DD).")] = None,
+    max_results: Annotated[int | None, typer.Option(help="Stop after this many results.")] = None,
+    page_size: Annotated[int, typer.Option(help="Results per request (arXiv allows up to 2000).")] = 100,
+    restart: RestartOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import from the arXiv Atom API (at most one request per 3 s; resumable)."""
+    from dailypapers.ingest import arxiv_api
+
+    settings = _settings()
+    try:
+        search_query = arxiv_api.build_search_query(
+            query, category or (), _date(since, "--since"), _date(until, "--until")
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    db = open_database(settings)
+    state = _resume_state(db, f"arxiv-api:{search_query}", restart)
+    with _client(settings, max(3.0, settings.http_min_interval)) as client:
+        records = arxiv_api.harvest(client, search_query, base_url=settings.arxiv_api_url,
+                                    page_size=page_size, max_results=max_results, state=state)
+        run_import(db, records, f"arxiv-api {search_query}", as_json=as_json)
+
+
+@ingest_app.command("oai")
+def ingest_oai(
+    set_spec: Annotated[str | None, typer.Option("--set", help="OAI set, e.g. cs or physics:hep-th.")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Changed on or after (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Changed on or before (YYYY-MM-DD).")] = None,
+    restart: RestartOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Harvest arXiv over OAI-PMH (arXivRaw), following resumption tokens; resumable."""
+    from dailypapers.ingest import oai
+
+    settings = _settings()
+    first, last = _date(from_, "--from"), _date(until, "--until")
+    db = open_database(settings)
+    state = _resume_state(db, f"oai:{set_spec or '*'}:{first}:{last}", restart)
+    with _client(settings) as client:
+        records = oai.harvest(client, base_url=settings.oai_url, set_spec=set_spec, from_=first,
+                              until=last, state=state)
+        run_import(db, records, f"oai {set_spec or 'all'}", as_json=as_json)
+
+
+@ingest_app.command("snapshot")
+def ingest_snapshot(
+    path: Annotated[Path, typer.Argument(help="arxiv-metadata-oai-snapshot.json (JSON lines, .gz too).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import the Kaggle arXiv metadata snapshot, streamed in constant memory."""
+    from dailypapers.ingest import snapshot
+
+    if not path.is_file():
+        raise typer.BadParameter(f"no such file: {path}", param_hint="PATH")
+    db = open_database()
+    run_import(db, snapshot.iter_snapshot(path), f"snapshot {path.name}",
+               total=snapshot.count_lines(path), as_json=as_json, batch_size=2000)
+
+
+@ingest_app.command("listings")
+def ingest_listings(
+    paths: Annotated[list[Path], typer.Argument(help="arXiv listing JSON-lines files (.gz too).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import arXiv listing files (both the cs and the math field layouts)."""
+    from dailypapers.ingest import listings
+
+    for p in paths:
+        if not p.is_file():
+            raise typer.BadParameter(f"no such file: {p}", param_hint="PATHS")
+    db = open_database()
+    records = (rec for p in paths for rec in listings.iter_listings(p))
+    run_import(db, records, "listings", as_json=as_json, batch_size=2000)
+
+
+# --- demo and serve -------------------------------------------------------------------------------
+
+
+@demo_app.command("load")
+def demo_load(
+    force: Annotated[bool, typer.Option(help="Load even if the database already has papers.")] = False,
+) -> None:
+    """Import the bundled demo papers (done automatically on the first start)."""
+    from dailypapers.demo import DEMO_FILE, load_demo
+
+    db = open_database()
+    with progress(f"demo {DEMO_FILE.name}") as advance:
+        summary = load_demo(db, only_if_empty=not force, on_progress=advance)
+    if summary is None:
+        out.print("the database already has papers; use --force to load the demo anyway")
+    else:
+        print_summary(summary, title="demo")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+) -> None:
+    """Serve the site and the JSON API (migrates and, on first start, loads the demo papers)."""
+    import uvicorn
+
+    settings = _settings()
+    db = open_database(settings)
+    if settings.load_demo:
+        from dailypapers.demo import load_demo
+
+        summary = load_demo(db)
+        if summary is not None:
+            out.print(f"loaded {summary.new:,} demo papers")
+    db.dispose()
+    uvicorn.run("dailypapers.web.app:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, reload=reload, log_level="info")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from dailypapers import __version__
+
+    out.print(__version__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

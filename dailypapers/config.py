@@ -1,0 +1,56 @@
+"""Settings, read once per process from the environment (prefix ``DAILYPAPERS_``) or a ``.env`` file.
+
+Nothing here creates an engine or a client: :func:`dailypapers.store.db.Database.from_settings` and the
+web app factory take a :class:`Settings` and build what they need.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "secret", "dev-insecure-secret-key"})
+
+
+class Settings(BaseSettings):
+    """Every setting of a dailypapers instance. Each one is documented in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="DAILYPAPERS_", env_file=".env", extra="ignore")
+
+    environment: str = Field(
+        "development", description="`development` or `production`; production refuses placeholder secrets."
+    )
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the SQLite database and caches.")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL. Empty: a SQLite file `dailypapers.db` under `data_dir`."
+    )
+    secret_key: str = Field(
+        "dev-insecure-secret-key", description="Signs cookies and links. Must be set in production."
+    )
+    host: str = Field("127.0.0.1", description="Address `dailypapers serve` binds.")
+    port: int = Field(8000, description="Port `dailypapers serve` listens on.")
+    site_url: str = Field("http://127.0.0.1:8000", description="Public base URL, used in feeds and mails.")
+    load_demo: bool = Field(True, description="Load the bundled demo papers when the database is empty.")
+    sqlite_busy_timeout_ms: int = Field(5000, description="How long a SQLite writer waits for the lock.")
+    hf_api_url: str = Field("https://huggingface.co", description="Where `ingest hf-daily --api` fetches.")
+    arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv Atom API endpoint.")
+    oai_url: str = Field("https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")
+    http_min_interval: float = Field(3.0, description="Seconds between two requests to one outside API.")
+    http_timeout: float = Field(30.0, description="Seconds before an outside request times out.")
+    http_retries: int = Field(4, description="Retries of a failed outside request, with backoff.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.environment == "production" and self.secret_key in PLACEHOLDER_SECRETS:
+            raise ValueError("DAILYPAPERS_SECRET_KEY must be set to a real secret in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<data_dir>/dailypapers.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dailypapers.db').as_posix()}"

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, Alembic migrations, the unit of work and the repositories."""

@@ -1,0 +1,352 @@
+"""The one import pipeline: a stream of records from any source → idempotent upserts, in batches.
+
+Every source (``dailypapers.ingest.*``) yields records; :class:`Importer` groups them into batches and
+writes each batch in one transaction: look the batch's papers up by arXiv id, merge each record into
+what is stored (:func:`merge_paper`, :func:`merge_entry`), insert what is new, update what changed,
+leave the rest alone. Running the same import twice changes nothing. A :class:`Checkpoint` record is
+saved in the same transaction as the records before it, so a killed harvest resumes where it stopped.
+
+Merge rules, in short: an unknown value (``None``, ``[]``, ``""``) never erases a known one; a record of
+an older arXiv version than the stored one only fills blanks; counts (upvotes) never go down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from dailypapers.ingest.records import (
+    Checkpoint,
+    DailyEntryRecord,
+    DeletedRecord,
+    PaperRecord,
+    Record,
+    Rejected,
+)
+from dailypapers.store.db import Database
+from dailypapers.store.models import DailyEntry, IngestCheckpoint, Organization, Paper, utcnow
+
+# Bibliographic fields: only a record of the same or a newer arXiv version may overwrite them.
+BIBLIO_FIELDS = (
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "primary_category",
+    "published_at",
+    "updated_at",
+    "comments",
+    "journal_ref",
+    "doi",
+    "license",
+)
+# Fields a source knows first-hand (Hugging Face): the newest capture wins.
+LIVE_FIELDS = ("ai_summary", "ai_keywords")
+# Counts never go down, so that importing old and new captures in any order ends the same.
+COUNT_FIELDS = ("upvotes", "github_stars")
+# Links: the first known one stays, unless the record is a first-hand capture (it carries stars).
+LINK_FIELDS = ("code_url", "project_page")
+PAPER_COLUMNS = ("id", "arxiv_id", "version", *BIBLIO_FIELDS, *LIVE_FIELDS, *LINK_FIELDS, *COUNT_FIELDS,
+                 "organization_id", "withdrawn")
+ENTRY_FIELDS = ("submitted_at", "submitter_name", "submitter_fullname", "submitter_avatar_url",
+                "upvotes", "num_comments", "thumbnail", "media_urls", "source")
+ENTRY_COLUMNS = ("id", "paper_id", "day", *ENTRY_FIELDS)
+MAX_KEPT_REJECTIONS = 1000
+
+
+def _known(value: Any) -> bool:
+    return value is not None and value != "" and value != []
+
+
+@dataclass
+class ImportSummary:
+    """Counts of one import: every record read is new, updated, unchanged, rejected or deleted."""
+
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deleted: int = 0
+    rejections: list[Rejected] = field(default_factory=list)
+    checkpoint: Checkpoint | None = None
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("read", "new", "updated", "unchanged", "rejected", "deleted")}
+
+
+def merge_paper(current: dict[str, Any] | None, rec: PaperRecord, organization_id: int | None) -> dict[str, Any]:
+    """The stored row after ``rec`` is merged into ``current`` (``None``: not stored yet). Pure."""
+    row: dict[str, Any] = dict(current) if current else {
+        "arxiv_id": rec.arxiv_id, "version": None, "title": "", "abstract": None, "authors": [],
+        "categories": [], "primary_category": None, "published_at": None, "updated_at": None,
+        "comments": None, "journal_ref": None, "doi": None, "license": None, "github_stars": None,
+        "ai_summary": None, "ai_keywords": [], "code_url": None, "project_page": None, "upvotes": 0,
+        "organization_id": None, "withdrawn": False,
+    }
+    older = (rec.version or 0) < (row["version"] or 0)
+    for name in BIBLIO_FIELDS:
+        value = getattr(rec, name)
+        if _known(value) and (not older or not _known(row[name])):
+            row[name] = value
+    for name in LIVE_FIELDS:
+        value = getattr(rec, name)
+        if _known(value):
+            row[name] = value
+    first_hand = rec.github_stars is not None
+    for name in LINK_FIELDS:
+        value = getattr(rec, name)
+        if _known(value) and (first_hand or not _known(row[name])):
+            row[name] = value
+    if rec.version is not None and rec.version > (row["version"] or 0):
+        row["version"] = rec.version
+    for name in COUNT_FIELDS:
+        value = getattr(rec, name)
+        if value is not None and (row[name] is None or value > row[name]):
+            row[name] = value
+    if organization_id is not None:
+        row["organization_id"] = organization_id
+    row["withdrawn"] = False
+    return row
+
+
+def merge_entry(current: dict[str, Any] | None, rec: DailyEntryRecord, paper_id: int) -> dict[str, Any]:
+    """The stored daily entry after ``rec`` is merged into ``current``. Pure."""
+    row: dict[str, Any] = dict(current) if current else {
+        "paper_id": paper_id, "day": rec.day, "submitted_at": None, "submitter_name": None,
+        "submitter_fullname": None, "submitter_avatar_url": None, "upvotes": 0, "num_comments": 0,
+        "thumbnail": None, "media_urls": [], "source": rec.source,
+    }
+    values = {
+        "submitted_at": rec.submitted_at,
+        "submitter_name": rec.submitter.name if rec.submitter else None,
+        "submitter_fullname": rec.submitter.fullname if rec.submitter else None,
+        "submitter_avatar_url": rec.submitter.avatar_url if rec.submitter else None,
+        "upvotes": rec.upvotes,
+        "num_comments": rec.num_comments,
+        "thumbnail": rec.thumbnail,
+        "media_urls": rec.media_urls,
+    }
+    for name, value in values.items():
+        if _known(value):
+            row[name] = value
+    return row
+
+
+class Importer:
+    """Writes a stream of records into the database in batches of ``batch_size``, one transaction each.
+
+    ``on_progress(n)`` is called after each batch with the number of records it held;
+    ``on_reject(rejected)`` for each record that could not be read.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch_size: int = 2000,
+        on_progress: Callable[[int], None] | None = None,
+        on_reject: Callable[[Rejected], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.batch_size = batch_size
+        self.on_progress = on_progress
+        self.on_reject = on_reject
+        self.summary = ImportSummary()
+
+    def run(self, records: Iterable[Record]) -> ImportSummary:
+        """Import every record; returns the counts. If the source itself fails part-way (a network
+        error, say), what it yielded so far is still written before the error propagates, and the
+        counts so far stay readable in :attr:`summary`."""
+        self.summary = summary = ImportSummary()
+        batch: list[PaperRecord | DailyEntryRecord | DeletedRecord] = []
+        iterator = iter(records)
+        while True:
+            try:
+                rec = next(iterator)
+            except StopIteration:
+                break
+            except BaseException:
+                self._flush(batch, summary)
+                raise
+            if isinstance(rec, Checkpoint):
+                self._flush(batch, summary, checkpoint=rec)
+                batch = []
+                continue
+            summary.read += 1
+            if isinstance(rec, Rejected):
+                summary.rejected += 1
+                if len(summary.rejections) < MAX_KEPT_REJECTIONS:
+                    summary.rejections.append(rec)
+                if self.on_reject:
+                    self.on_reject(rec)
+                continue
+            batch.append(rec)
+            if len(batch) >= self.batch_size:
+                self._flush(batch, summary)
+                batch = []
+        self._flush(batch, summary)
+        return summary
+
+    def _flush(self, batch: list[Any], summary: ImportSummary, checkpoint: Checkpoint | None = None) -> None:
+        if not batch and checkpoint is None:
+            return
+        with self.db.transaction() as session:
+            if batch:
+                write_batch(session, batch, summary)
+            if checkpoint is not None:
+                save_checkpoint(session, checkpoint)
+                summary.checkpoint = checkpoint
+        if self.on_progress and batch:
+            self.on_progress(len(batch))
+
+
+def load_checkpoint(session: Session, key: str) -> IngestCheckpoint | None:
+    return session.get(IngestCheckpoint, key)
+
+
+def save_checkpoint(session: Session, checkpoint: Checkpoint) -> None:
+    row = session.get(IngestCheckpoint, checkpoint.key)
+    if row is None:
+        session.add(IngestCheckpoint(key=checkpoint.key, state=checkpoint.state, done=checkpoint.done))
+    else:
+        row.state = checkpoint.state
+        row.done = checkpoint.done
+        row.updated_at = utcnow()
+    session.flush()
+
+
+def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> dict[str, int]:
+    wanted = {}
+    for rec in papers:
+        if rec.organization is not None and rec.organization.name:
+            wanted[rec.organization.name] = rec.organization
+    if not wanted:
+        return {}
+    existing = {
+        row.name: row
+        for row in session.execute(
+            select(Organization.id, Organization.name, Organization.fullname, Organization.avatar_url)
+            .where(Organization.name.in_(list(wanted)))
+        )
+    }
+    ids = {name: row.id for name, row in existing.items()}
+    new = [
+        {"name": org.name, "fullname": org.fullname, "avatar_url": org.avatar_url, "created_at": utcnow()}
+        for name, org in wanted.items() if name not in existing
+    ]
+    if new:
+        result = session.execute(
+            insert(Organization).returning(Organization.id, Organization.name, sort_by_parameter_order=True),
+            new,
+        )
+        ids.update({row.name: row.id for row in result})
+    changed = []
+    for name, row in existing.items():
+        org = wanted[name]
+        fullname = org.fullname or row.fullname
+        avatar = org.avatar_url or row.avatar_url
+        if (fullname, avatar) != (row.fullname, row.avatar_url):
+            changed.append({"id": row.id, "fullname": fullname, "avatar_url": avatar})
+    if changed:
+        session.execute(update(Organization), changed)
+    return ids
+
+
+def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> None:
+    """Merge one batch of records into the database inside the caller's transaction."""
+    paper_recs = [r.paper if isinstance(r, DailyEntryRecord) else r for r in batch
+                  if not isinstance(r, DeletedRecord)]
+    org_ids = _organization_ids(session, paper_recs)
+    ids = {r.arxiv_id for r in paper_recs} | {r.arxiv_id for r in batch if isinstance(r, DeletedRecord)}
+    stored: dict[str, dict[str, Any]] = {}
+    id_list = list(ids)
+    for start in range(0, len(id_list), 900):
+        chunk = id_list[start:start + 900]
+        for row in session.execute(select(*[getattr(Paper, c) for c in PAPER_COLUMNS])
+                                   .where(Paper.arxiv_id.in_(chunk))):
+            stored[row.arxiv_id] = row._asdict()
+    state: dict[str, dict[str, Any]] = {k: dict(v) for k, v in stored.items()}
+
+    entry_keys: list[tuple[int, date]] = [
+        (stored[r.paper.arxiv_id]["id"], r.day) for r in batch
+        if isinstance(r, DailyEntryRecord) and r.paper.arxiv_id in stored
+    ]
+    stored_entries: dict[tuple[str, date], dict[str, Any]] = {}
+    if entry_keys:
+        by_id = {v["id"]: k for k, v in stored.items()}
+        keys = list(set(entry_keys))
+        for start in range(0, len(keys), 400):
+            chunk = keys[start:start + 400]
+            query = select(*[getattr(DailyEntry, c) for c in ENTRY_COLUMNS]).where(
+                tuple_(DailyEntry.paper_id, DailyEntry.day).in_(chunk)
+            )
+            for row in session.execute(query):
+                stored_entries[(by_id[row.paper_id], row.day)] = row._asdict()
+    entry_state = {k: dict(v) for k, v in stored_entries.items()}
+
+    for rec in batch:
+        if isinstance(rec, DeletedRecord):
+            row = state.get(rec.arxiv_id)
+            if row is not None and not row["withdrawn"]:
+                row["withdrawn"] = True
+            summary.deleted += 1
+            continue
+        paper = rec.paper if isinstance(rec, DailyEntryRecord) else rec
+        org_id = org_ids.get(paper.organization.name) if paper.organization else None
+        before = state.get(paper.arxiv_id)
+        after = merge_paper(before, paper, org_id)
+        state[paper.arxiv_id] = after
+        status = "new" if before is None else ("updated" if after != before else "unchanged")
+        if isinstance(rec, DailyEntryRecord):
+            key = (paper.arxiv_id, rec.day)
+            e_before = entry_state.get(key)
+            e_after = merge_entry(e_before, rec, after.get("id", 0))
+            entry_state[key] = e_after
+            if e_before is None:
+                status = "new"
+            elif status == "unchanged" and e_after != e_before:
+                status = "updated"
+        setattr(summary, status, getattr(summary, status) + 1)
+
+    now = utcnow()
+    new_papers = [dict(row, first_seen_at=now, modified_at=now) for k, row in state.items() if k not in stored]
+    changed = [dict(row, modified_at=now) for k, row in state.items()
+               if k in stored and row != stored[k]]
+    papers = Paper.__table__
+    if new_papers:
+        result = session.connection().execute(
+            insert(papers).returning(papers.c.id, papers.c.arxiv_id, sort_by_parameter_order=True), new_papers
+        )
+        for row in result:
+            state[row.arxiv_id]["id"] = row.id
+    _update_rows(session, papers, changed)
+
+    new_entries, changed_entries = [], []
+    for key, row in entry_state.items():
+        if key not in stored_entries:
+            row["paper_id"] = state[key[0]]["id"]
+            new_entries.append(dict(row, first_seen_at=now, modified_at=now))
+        elif row != stored_entries[key]:
+            changed_entries.append(dict(row, modified_at=now))
+    if new_entries:
+        session.connection().execute(insert(DailyEntry.__table__), new_entries)
+    _update_rows(session, DailyEntry.__table__, changed_entries)
+
+
+def _update_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``UPDATE table SET <every column given> WHERE id = :id``, as one executemany."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != "id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values({c: bindparam(f"_{c}") for c in columns})
+    )
+    session.connection().execute(statement, [{f"_{k}": v for k, v in row.items()} for row in rows])
