@@ -1,0 +1,90 @@
+"""Schema, migrations and SQLite settings."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from dailypapers.store.db import Database
+from dailypapers.store.models import Base, DailyEntry, Paper
+
+
+def test_migrations_match_the_models(db):
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+    assert db.current_revision() is not None
+
+
+def test_downgrade_to_base_and_back(db):
+    from alembic import command
+
+    from dailypapers.store.db import alembic_config
+
+    with db.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    assert "papers" not in db.table_names()
+    db.migrate()
+    assert {"papers", "daily_entries", "organizations", "ingest_checkpoints"} <= set(db.table_names())
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(db):
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+
+
+def test_transaction_commits_or_rolls_back_as_a_whole(db):
+    with pytest.raises(RuntimeError), db.transaction() as s:
+        s.add(Paper(arxiv_id="2501.00001", title="x"))
+        s.flush()
+        raise RuntimeError("boom")
+    with db.session() as s:
+        assert s.query(Paper).count() == 0
+    with db.transaction() as s:
+        s.add(Paper(arxiv_id="2501.00001", title="x"))
+    with db.session() as s:
+        assert s.query(Paper).count() == 1
+
+
+def test_foreign_keys_and_unique_day_are_enforced(db):
+    with pytest.raises(IntegrityError), db.transaction() as s:
+        s.add(DailyEntry(paper_id=12345, day=datetime(2025, 1, 1).date()))
+    with db.transaction() as s:
+        p = Paper(arxiv_id="2501.00001", title="x")
+        s.add(p)
+        s.flush()
+        s.add(DailyEntry(paper_id=p.id, day=datetime(2025, 1, 1).date()))
+    with pytest.raises(IntegrityError), db.transaction() as s:
+        s.add(DailyEntry(paper_id=p.id, day=datetime(2025, 1, 1).date()))
+
+
+def test_datetimes_are_stored_in_utc_and_come_back_aware(db):
+    plus_two = datetime(2025, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    with db.transaction() as s:
+        s.add(Paper(arxiv_id="2501.00001", title="x", published_at=plus_two))
+    with db.session() as s:
+        got = s.query(Paper).one().published_at
+    assert got == plus_two and got.tzinfo == timezone.utc and got.hour == 10
+    with pytest.raises(Exception, match="naive"), db.transaction() as s:
+        s.add(Paper(arxiv_id="2501.00002", title="x", published_at=datetime(2025, 1, 1)))
+
+
+def test_default_database_is_a_sqlite_file_under_data_dir(settings):
+    assert settings.resolved_database_url == f"sqlite:///{(settings.data_dir / 'dailypapers.db').as_posix()}"
+    db = Database.from_settings(settings)
+    db.migrate()
+    assert (settings.data_dir / "dailypapers.db").exists()
+    db.dispose()
+
+
+def test_production_refuses_a_placeholder_secret():
+    from dailypapers.config import Settings
+
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        Settings(environment="production", _env_file=None)
+    assert Settings(environment="production", secret_key="x" * 40, _env_file=None).environment == "production"
