@@ -35,10 +35,11 @@ class Settings(BaseSettings):
     site_url: str = Field("http://127.0.0.1:8000", description="Public base URL, used in feeds and mails.")
     load_demo: bool = Field(True, description="Load the bundled demo papers when the database is empty.")
     sqlite_busy_timeout_ms: int = Field(5000, description="How long a SQLite writer waits for the lock.")
-    hf_api_url: str = Field("https://huggingface.co", description="Where `ingest hf-daily --api` fetches.")
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv Atom API endpoint.")
     oai_url: str = Field("https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")
-    http_min_interval: float = Field(3.0, description="Seconds between two requests to one outside API.")
+    http_min_interval: float = Field(
+        3.0, description="Seconds between two requests to arXiv (never less than 3) or OAI-PMH."
+    )
     http_timeout: float = Field(30.0, description="Seconds before an outside request times out.")
     http_retries: int = Field(4, description="Retries of a failed outside request, with backoff.")
 
