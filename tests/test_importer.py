@@ -2,6 +2,8 @@
 
 from datetime import date, datetime, timezone
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from dailypapers.ingest import hf_daily
@@ -169,3 +171,27 @@ def test_merge_paper_is_pure():
     snapshot = dict(current)
     merge_paper(current, paper(title="T2", version=4), 7)
     assert current == snapshot
+
+
+_records = st.builds(
+    PaperRecord,
+    arxiv_id=st.just("2501.00001"),
+    title=st.sampled_from(["T1", "T2", "T3"]),
+    abstract=st.one_of(st.none(), st.sampled_from(["A1", "A2"])),
+    version=st.one_of(st.none(), st.integers(1, 3)),
+    categories=st.lists(st.sampled_from(["cs.CL", "cs.LG"]), max_size=2, unique=True),
+    published_at=st.one_of(st.none(), st.sampled_from([T, T.replace(year=2024)])),
+    upvotes=st.one_of(st.none(), st.integers(0, 5)),
+    doi=st.one_of(st.none(), st.sampled_from(["10.1/a", "10.1/b"])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_records, min_size=1, max_size=6))
+def test_merging_any_record_again_changes_nothing(recs):
+    row = None
+    for rec in recs:
+        row = merge_paper(row, rec, None)
+    # a re-run import rewrites no row, whatever mix of versions, dates and blanks came before
+    assert all(merge_paper(row, rec, None) == row for rec in recs)
+    assert row["version"] == max((r.version or 0 for r in recs), default=0) or row["version"] is None

@@ -6,15 +6,16 @@ what is stored (:func:`merge_paper`, :func:`merge_entry`), insert what is new, u
 leave the rest alone. Running the same import twice changes nothing. A :class:`Checkpoint` record is
 saved in the same transaction as the records before it, so a killed harvest resumes where it stopped.
 
-Merge rules, in short: an unknown value (``None``, ``[]``, ``""``) never erases a known one; a record of
-an older arXiv version than the stored one only fills blanks; counts (upvotes) never go down.
+Merge rules, in short: an unknown value (``None``, ``[]``, ``""``) never erases a known one; a record
+that is not newer than what is stored (higher arXiv version, else later date) only fills blanks; counts
+(upvotes, stars) never go down. Merging a record a second time never changes a row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, tuple_, update
@@ -80,6 +81,18 @@ class ImportSummary:
         return {k: getattr(self, k) for k in ("read", "new", "updated", "unchanged", "rejected", "deleted")}
 
 
+_EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+
+def _is_newer(rec: PaperRecord, row: dict[str, Any]) -> bool:
+    """Is ``rec`` a newer description of the paper than the stored ``row``: a higher arXiv version, or
+    the same version and a later date? On a tie the stored text stays (the record only fills blanks),
+    so running an import again never rewrites a row."""
+    mine = (rec.version or 0, rec.updated_at or rec.published_at or _EPOCH)
+    theirs = (row["version"] or 0, row["updated_at"] or row["published_at"] or _EPOCH)
+    return mine > theirs
+
+
 def merge_paper(current: dict[str, Any] | None, rec: PaperRecord, organization_id: int | None) -> dict[str, Any]:
     """The stored row after ``rec`` is merged into ``current`` (``None``: not stored yet). Pure."""
     row: dict[str, Any] = dict(current) if current else {
@@ -89,7 +102,7 @@ def merge_paper(current: dict[str, Any] | None, rec: PaperRecord, organization_i
         "ai_summary": None, "ai_keywords": [], "code_url": None, "project_page": None, "upvotes": 0,
         "organization_id": None, "withdrawn": False,
     }
-    older = (rec.version or 0) < (row["version"] or 0)
+    older = current is not None and not _is_newer(rec, row)
     for name in BIBLIO_FIELDS:
         value = getattr(rec, name)
         if _known(value) and (not older or not _known(row[name])):
