@@ -173,19 +173,36 @@ def canonical_arxiv_id(text: str) -> tuple[str, int | None]:
 
 _WS = re.compile(r"\s+")
 _PARA = re.compile(r"\n\s*\n")
+_ASCII_WS = ("  ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
 
 
 def clean_title(text: str | None) -> str:
-    """Collapse the hard line wraps and runs of spaces arXiv titles carry."""
-    return _WS.sub(" ", text or "").strip()
+    """Collapse the hard line wraps and runs of whitespace arXiv titles carry; strip the ends.
+
+    ``str.split()`` splits on exactly what regex ``\\s`` matches, so this equals
+    ``re.sub(r"\\s+", " ", text).strip()``; most texts are ASCII with single spaces and ``\\n`` wraps, and
+    for those a ``replace`` and a few substring tests avoid building a word list (ingest hot path).
+    """
+    if not text:
+        return ""
+    if "\n" in text:
+        text = text.replace("\n", " ")
+    if text.isascii():
+        for ws in _ASCII_WS:
+            if ws in text:
+                return " ".join(text.split())
+        return text.strip()
+    return " ".join(text.split())
 
 
 def clean_abstract(text: str | None) -> str | None:
     """Join wrapped lines into paragraphs; keep blank-line paragraph breaks. ``None`` stays ``None``."""
     if text is None:
         return None
-    paragraphs = (_WS.sub(" ", p).strip() for p in _PARA.split(text.strip()))
-    return "\n\n".join(p for p in paragraphs if p) or None
+    if "\n" in text and _PARA.search(text):
+        paragraphs = (clean_title(p) for p in _PARA.split(text.strip()))
+        return "\n\n".join(p for p in paragraphs if p) or None
+    return clean_title(text) or None
 
 
 _CODE_URL = re.compile(
