@@ -266,9 +266,12 @@ def ingest_arxiv_api(
         raise typer.BadParameter(str(exc)) from exc
     db = open_database(settings)
     state = _resume_state(db, f"arxiv-api:{search_query}", restart)
-    with _client(settings, max(3.0, settings.http_min_interval)) as client:
-        records = arxiv_api.harvest(client, search_query, base_url=settings.arxiv_api_url,
-                                    page_size=page_size, max_results=max_results, state=state)
+    with _client(settings) as client:
+        try:
+            records = arxiv_api.harvest(client, search_query, base_url=settings.arxiv_api_url,
+                                        page_size=page_size, max_results=max_results, state=state)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
         run_import(db, records, f"arxiv-api {search_query}", as_json=as_json)
 
 

@@ -108,3 +108,8 @@ def test_parse_datetime():
     assert parse_datetime("") is None and parse_datetime(None) is None
     with pytest.raises(ValueError):
         parse_datetime("yesterday")
+
+
+def test_split_authors_joins_names_wrapped_across_lines():
+    assert split_authors("Alexey Dosovitskiy, Georg\n  Heigold and Neil\n Houlsby") == [
+        "Alexey Dosovitskiy", "Georg Heigold", "Neil Houlsby"]

@@ -23,10 +23,12 @@ RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 class FetchError(RuntimeError):
     """A request failed for good: a 4xx other than rate limiting, or every retry used up."""
 
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None,
+                 body: bytes = b""):
         super().__init__(message)
         self.status = status
         self.url = url
+        self.body = body  # the start of the refused answer, for APIs that explain errors in the body
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -115,6 +117,7 @@ class PoliteClient:
                         f"{response.request.url}: HTTP {response.status_code}",
                         status=response.status_code,
                         url=str(response.request.url),
+                        body=response.content[:65536],
                     )
                 hinted = _retry_after(response)
                 if hinted is not None:

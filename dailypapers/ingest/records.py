@@ -281,7 +281,7 @@ def _strip_parenthesized(text: str) -> str:
     return "".join(out)
 
 
-_AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*|\n")
+_AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*")
 
 
 def split_authors(text: str | None) -> list[str]:
@@ -292,6 +292,7 @@ def split_authors(text: str | None) -> list[str]:
     if not text:
         return []
     names = []
+    text = " ".join(text.split())  # arXiv wraps long author lists mid-name
     for part in _AUTHOR_SPLIT.split(_strip_parenthesized(tex_to_unicode(text))):
         name = _WS.sub(" ", part).strip(" .")
         if name and name.lower() not in {"et al", "et al.", "others"}:

@@ -1,0 +1,99 @@
+"""The network imports end to end: CLI → polite client → local server → importer → database, and a
+failed harvest resumed from its checkpoint."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from dailypapers.cli import app
+from tests.conftest import TEST_DATA
+from tests.support.local_server import LocalServer, Reply
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAILYPAPERS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAILYPAPERS_HTTP_MIN_INTERVAL", "0")
+    monkeypatch.setenv("DAILYPAPERS_HTTP_RETRIES", "1")
+    monkeypatch.delenv("DAILYPAPERS_DATABASE_URL", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args):
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        return result
+
+    return invoke
+
+
+def summary(result):
+    return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def test_oai_harvest_fails_part_way_then_resumes(cli, monkeypatch):
+    page1 = (TEST_DATA / "oai" / "list_page1.xml").read_bytes()
+    page2 = (TEST_DATA / "oai" / "list_page2.xml").read_bytes()
+    broken = {"on": True}
+
+    def respond(req):
+        if req.arg("resumptionToken"):
+            if broken["on"]:
+                return Reply(500, "down")
+            return Reply(200, page2, content_type="text/xml")
+        return Reply(200, page1, content_type="text/xml")
+
+    with LocalServer(respond) as server:
+        monkeypatch.setenv("DAILYPAPERS_OAI_URL", server.url + "/oai")
+        first = cli("ingest", "oai", "--set", "cs", "--from", "2024-01-01", "--json")
+        assert first.exit_code == 1 and "Run the same command again to resume" in first.stderr
+        assert summary(first)["new"] == 2  # page 1 was kept
+        broken["on"] = False
+        second = cli("ingest", "oai", "--set", "cs", "--from", "2024-01-01", "--json")
+        assert second.exit_code == 0, second.output
+        assert "resuming" in second.stderr
+        assert server.requests[-1].query == {"verb": ["ListRecords"], "resumptionToken": ["6960524|1001"]}
+        assert summary(second) == {"read": 3, "new": 2, "updated": 0, "unchanged": 0, "rejected": 0,
+                                   "deleted": 1}
+        # finished: the next run starts over and finds everything unchanged
+        third = cli("ingest", "oai", "--set", "cs", "--from", "2024-01-01", "--json")
+        assert summary(third)["unchanged"] == 4
+    stats = json.loads(cli("db", "stats", "--json").stdout)
+    assert stats["papers"] == 4
+
+
+def test_arxiv_api_import(cli, monkeypatch):
+    pages = {"0": "search_page1.xml", "2": "search_page2.xml"}
+
+    def respond(req):
+        return Reply(200, (TEST_DATA / "arxiv_api" / pages[req.arg("start")]).read_bytes(),
+                     content_type="application/atom+xml")
+
+    with LocalServer(respond) as server:
+        monkeypatch.setenv("DAILYPAPERS_ARXIV_API_URL", server.url + "/api/query")
+        result = cli("ingest", "arxiv-api", "-q", "attention", "-c", "cs.CL", "--page-size", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert summary(result)["new"] == 3
+    assert "cat:cs.CL" in server.requests[0].arg("search_query")
+
+
+def test_arxiv_api_refuses_to_hammer_arxiv(cli):
+    result = cli("ingest", "arxiv-api", "-q", "attention")  # default URL is arxiv.org, interval 0 here
+    assert result.exit_code == 2 and "one request every 3" in result.stderr
+
+
+def test_arxiv_api_needs_a_query(cli):
+    result = cli("ingest", "arxiv-api")
+    assert result.exit_code == 2
+
+
+def test_hf_daily_mirror_from_api(cli):
+    days = {"2026-06-30": json.loads((TEST_DATA / "hf_daily" / "2026-06-30.json").read_text())}
+
+    def respond(req):
+        return Reply(200, json.dumps(days.get(req.arg("date"), [])), content_type="application/json")
+
+    with LocalServer(respond) as server:
+        result = cli("ingest", "hf-daily", "--api", server.url, "--since", "2026-06-29", "--until",
+                     "2026-06-30", "--min-interval", "0", "--json")
+    assert result.exit_code == 0, result.output
+    assert summary(result)["new"] == 4
