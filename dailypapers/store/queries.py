@@ -1,14 +1,18 @@
-"""Read-side repository functions: what the pages and the API ask of the store. They take a session
-and never commit."""
+"""Read-side repository functions: what the pages, the API and the feeds ask of the store. They take a
+session and never commit."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Literal
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from dailypapers.store.models import DailyEntry, Paper
+from dailypapers.store.models import DailyEntry, Organization, Paper
+
+EntrySort = Literal["upvotes", "publishedAt"]
 
 
 def latest_day(session: Session, on_or_before: date | None = None) -> date | None:
@@ -19,23 +23,100 @@ def latest_day(session: Session, on_or_before: date | None = None) -> date | Non
     return session.scalar(query)
 
 
-def entries_for_day(session: Session, day: date, *, limit: int = 100, offset: int = 0) -> list[DailyEntry]:
-    """The daily entries of ``day``, most upvoted first, with their papers and organizations loaded."""
-    query = (
-        select(DailyEntry)
-        .where(DailyEntry.day == day)
-        .options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
-        .order_by(DailyEntry.upvotes.desc(), DailyEntry.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(session.scalars(query).unique())
+def adjacent_days(session: Session, day: date) -> tuple[date | None, date | None]:
+    """The list days with papers just before and just after ``day`` (weekends have none)."""
+    before = session.scalar(select(func.max(DailyEntry.day)).where(DailyEntry.day < day))
+    after = session.scalar(select(func.min(DailyEntry.day)).where(DailyEntry.day > day))
+    return before, after
+
+
+def _entries_query(start: date, end: date, submitter: str | None, organization_id: int | None) -> Select:
+    query = select(DailyEntry).where(DailyEntry.day >= start, DailyEntry.day <= end)
+    if submitter:
+        query = query.where(DailyEntry.submitter_name == submitter)
+    if organization_id is not None:
+        query = query.join(Paper, Paper.id == DailyEntry.paper_id).where(Paper.organization_id == organization_id)
+    return query
+
+
+def list_entries(
+    session: Session,
+    start: date,
+    end: date,
+    *,
+    sort: EntrySort = "upvotes",
+    submitter: str | None = None,
+    organization_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[DailyEntry], int]:
+    """Daily entries listed from ``start`` to ``end`` (inclusive), one page of them and the total.
+
+    ``upvotes``: most upvoted first (the daily page's order); ``publishedAt``: newest paper first.
+    """
+    base = _entries_query(start, end, submitter, organization_id)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    query = base.options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
+    if sort == "publishedAt":
+        if organization_id is None:
+            query = query.join(Paper, Paper.id == DailyEntry.paper_id)
+        query = query.order_by(Paper.published_at.desc(), DailyEntry.upvotes.desc(), DailyEntry.id)
+    else:
+        query = query.order_by(DailyEntry.upvotes.desc(), DailyEntry.day.desc(), DailyEntry.id)
+    entries = list(session.scalars(query.limit(limit).offset(offset)).unique())
+    return entries, total
 
 
 def paper_by_arxiv_id(session: Session, arxiv_id: str) -> Paper | None:
     query = (
         select(Paper)
         .where(Paper.arxiv_id == arxiv_id)
-        .options(joinedload(Paper.organization), joinedload(Paper.entries))
+        .options(joinedload(Paper.organization), selectinload(Paper.entries))
     )
     return session.scalars(query).unique().first()
+
+
+def organization_by_name(session: Session, name: str) -> Organization | None:
+    return session.scalars(select(Organization).where(Organization.name == name)).first()
+
+
+def organization_papers(session: Session, organization_id: int, *, limit: int = 50,
+                        offset: int = 0) -> tuple[list[Paper], int]:
+    """An organization's papers, newest first, with their listings loaded."""
+    base = select(Paper).where(Paper.organization_id == organization_id)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    query = (
+        base.options(joinedload(Paper.organization), selectinload(Paper.entries))
+        .order_by(Paper.published_at.desc().nulls_last(), Paper.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(session.scalars(query).unique()), total
+
+
+def papers_page(session: Session, *, after: tuple[datetime | None, int] | None, limit: int) -> list[Paper]:
+    """All papers, newest first (published time, then id), keyset-paginated: ``after`` is the
+    (published_at, id) of the last paper of the previous page."""
+    query = select(Paper).options(joinedload(Paper.organization))
+    if after is not None:
+        published, paper_id = after
+        if published is None:
+            query = query.where(Paper.published_at.is_(None), Paper.id < paper_id)
+        else:
+            query = query.where(
+                (Paper.published_at < published)
+                | ((Paper.published_at == published) & (Paper.id < paper_id))
+                | Paper.published_at.is_(None)
+            )
+    query = query.order_by(Paper.published_at.desc().nulls_last(), Paper.id.desc()).limit(limit)
+    return list(session.scalars(query).unique())
+
+
+def latest_entries_for(session: Session, paper_ids: Sequence[int]) -> dict[int, DailyEntry]:
+    """The most recent daily entry of each paper (for search results and paper lists)."""
+    if not paper_ids:
+        return {}
+    rows = session.scalars(
+        select(DailyEntry).where(DailyEntry.paper_id.in_(list(paper_ids))).order_by(DailyEntry.day)
+    )
+    return {e.paper_id: e for e in rows}

@@ -1,24 +1,45 @@
 """The application factory: ``create_app(settings)`` builds a FastAPI app with its own database.
 
 No engine exists at import time; ``uvicorn --factory dailypapers.web.app:create_app`` or the tests call
-the factory.
+the factory. One error handler renders every error as JSON for the API and feeds, and as a friendly
+page for HTML: a user never sees a traceback, and the API never answers 200 with an error.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dailypapers import __version__
 from dailypapers.config import Settings
+from dailypapers.errors import DailyPapersError
 from dailypapers.store.db import Database
 
 WEB_DIR = Path(__file__).parent
+log = logging.getLogger("dailypapers.web")
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path.startswith("/feeds/") or path.endswith((".json", ".atom"))
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": message}, status_code=status)
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message}, status_code=status
+    )
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -36,13 +57,46 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         if database is None:
             db.dispose()
 
-    app = FastAPI(title="dailypapers", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="dailypapers",
+        version=__version__,
+        description="Daily papers, search and paper pages; compatible with the Hugging Face papers API.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.db = db
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    app.state.templates.env.globals["site_url"] = settings.site_url.rstrip("/")
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 
-    from dailypapers.web import pages
+    @app.exception_handler(DailyPapersError)
+    async def _domain_error(request: Request, exc: DailyPapersError) -> Response:
+        return error_response(request, exc.status, exc.message)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"nothing at {request.url.path}"
+        response = error_response(request, exc.status_code, message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body"))
+        return error_response(request, 400, f"{where or 'request'}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(request, 500, "something went wrong on our side; it has been logged")
+
+    from dailypapers.web import api, feeds, pages
+
+    app.include_router(api.router)
+    app.include_router(feeds.router)
     app.include_router(pages.router)
     return app

@@ -21,7 +21,7 @@ def home(request: Request) -> HTMLResponse:
     db = request.app.state.db
     with db.session() as session:
         day = queries.latest_day(session, datetime.now(NEW_YORK).date())
-        entries = queries.entries_for_day(session, day) if day else []
+        entries = queries.list_entries(session, day, day, limit=100)[0] if day else []
     return request.app.state.templates.TemplateResponse(
         request, "home.html", {"day": day, "entries": entries}
     )

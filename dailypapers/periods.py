@@ -1,0 +1,99 @@
+"""Calendar periods of the daily lists: a day (``2026-06-30``), an ISO week (``2026-W27``) or a month
+(``2026-06``). Parsing, date ranges, labels and neighbours, pure. Days are calendar dates; "today" is
+taken in America/New_York."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from dailypapers.errors import BadRequest
+
+NEW_YORK = ZoneInfo("America/New_York")
+Kind = Literal["day", "week", "month"]
+_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def today() -> date:
+    return datetime.now(NEW_YORK).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    kind: Kind
+    start: date
+    end: date  # inclusive
+
+    @property
+    def key(self) -> str:
+        """The period as it is written in URLs: ``2026-06-30``, ``2026-W27``, ``2026-06``."""
+        if self.kind == "day":
+            return self.start.isoformat()
+        if self.kind == "week":
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d}"
+        return f"{self.start.year}-{self.start.month:02d}"
+
+    @property
+    def label(self) -> str:
+        if self.kind == "day":
+            return f"{self.start:%A, %B} {self.start.day}, {self.start.year}"
+        if self.kind == "week":
+            year, week, _ = self.start.isocalendar()
+            return f"Week {week}, {year} ({self.start:%b} {self.start.day} – {self.end:%b} {self.end.day})"
+        return f"{self.start:%B %Y}"
+
+    def shifted(self, steps: int) -> Period:
+        """The period ``steps`` periods later (earlier if negative)."""
+        if self.kind == "day":
+            return day_period(self.start + timedelta(days=steps))
+        if self.kind == "week":
+            return week_period(self.start + timedelta(weeks=steps))
+        month_index = self.start.year * 12 + self.start.month - 1 + steps
+        return month_period(date(month_index // 12, month_index % 12 + 1, 1))
+
+
+def day_period(day: date) -> Period:
+    return Period("day", day, day)
+
+
+def week_period(day: date) -> Period:
+    start = day - timedelta(days=day.weekday())
+    return Period("week", start, start + timedelta(days=6))
+
+
+def month_period(day: date) -> Period:
+    last = calendar.monthrange(day.year, day.month)[1]
+    return Period("month", date(day.year, day.month, 1), date(day.year, day.month, last))
+
+
+def parse_day(text: str) -> Period:
+    if not _DAY.fullmatch(text or ""):
+        raise BadRequest(f"invalid date {text!r}: expected YYYY-MM-DD")
+    try:
+        return day_period(date.fromisoformat(text))
+    except ValueError as exc:
+        raise BadRequest(f"invalid date {text!r}: {exc}") from exc
+
+
+def parse_week(text: str) -> Period:
+    m = _WEEK.fullmatch(text or "")
+    if not m:
+        raise BadRequest(f"invalid week {text!r}: expected YYYY-Www, e.g. 2026-W09")
+    try:
+        return week_period(date.fromisocalendar(int(m[1]), int(m[2]), 1))
+    except ValueError as exc:
+        raise BadRequest(f"invalid week {text!r}: {exc}") from exc
+
+
+def parse_month(text: str) -> Period:
+    m = _MONTH.fullmatch(text or "")
+    if not m or not 1 <= int(m[2]) <= 12 or int(m[1]) < 1:
+        raise BadRequest(f"invalid month {text!r}: expected YYYY-MM")
+    return month_period(date(int(m[1]), int(m[2]), 1))

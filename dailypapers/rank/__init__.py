@@ -1,0 +1,1 @@
+"""Ranking: the trending score (what is hot now), pure and explainable."""

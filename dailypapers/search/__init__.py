@@ -1,0 +1,1 @@
+"""Search: finding papers by words (and, later, by meaning)."""

@@ -1,0 +1,158 @@
+"""The JSON API, compatible with Hugging Face's papers API (same paths, parameters, field names and
+nesting), so ``huggingface_hub.HfApi(endpoint=...)`` and other clients work unchanged."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from dailypapers.errors import BadRequest, NotFound
+from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
+from dailypapers.periods import Period, day_period, parse_day, parse_month, parse_week, today
+from dailypapers.rank import trending
+from dailypapers.search.keyword import keyword_search
+from dailypapers.store import queries
+from dailypapers.web.serializers import entry_json, paper_json, search_item_json
+
+router = APIRouter(prefix="/api", tags=["papers"])
+SORTS = ("publishedAt", "trending", "upvotes")
+
+
+def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {value!r}") from None
+    if not low <= number <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _next_link(request: Request, **changes: Any) -> str:
+    params = dict(request.query_params)
+    params.update({k: str(v) for k, v in changes.items()})
+    return f'<{request.url.replace(query=urlencode(params))}>; rel="next"'
+
+
+def resolve_period(session: Any, date: str | None, week: str | None, month: str | None) -> Period | None:
+    """The period a listing asks for; ``None`` with no date, week or month (the latest day)."""
+    given = [(k, v) for k, v in (("date", date), ("week", week), ("month", month)) if v]
+    if len(given) > 1:
+        raise BadRequest("give at most one of date, week and month")
+    if not given:
+        day = queries.latest_day(session, today())
+        return day_period(day) if day else None
+    kind, value = given[0]
+    return {"date": parse_day, "week": parse_week, "month": parse_month}[kind](value)
+
+
+@router.get("/daily_papers", summary="Daily papers of a day, week or month")
+def daily_papers(
+    request: Request,
+    response: Response,
+    p: Annotated[str | None, Query(description="Page number, from 0.")] = None,
+    limit: Annotated[str | None, Query(description="Papers per page, 1 to 100 (default 50).")] = None,
+    date: Annotated[str | None, Query(description="Day, YYYY-MM-DD (default: the latest day).")] = None,
+    week: Annotated[str | None, Query(description="ISO week, YYYY-Www.")] = None,
+    month: Annotated[str | None, Query(description="Month, YYYY-MM.")] = None,
+    submitter: Annotated[str | None, Query(description="Only papers submitted by this user.")] = None,
+    sort: Annotated[str | None, Query(description="upvotes (default), publishedAt or trending.")] = None,
+) -> list[dict[str, Any]]:
+    page = _int(p, "p", 0, 0, 100_000)
+    size = _int(limit, "limit", 50, 1, 100)
+    order = sort or "upvotes"
+    if order not in SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    with request.app.state.db.session() as session:
+        if order == "trending" and not (date or week or month):
+            scored, total = trending.trending_entries(session, limit=size, offset=page * size)
+            entries = [entry for entry, _ in scored]
+        else:
+            period = resolve_period(session, date, week, month)
+            if period is None:
+                return []
+            if order == "trending":
+                entries, total = queries.list_entries(session, period.start, period.end, submitter=submitter,
+                                                      limit=100_000)
+                reference = trending.reference_time(session)
+                entries.sort(key=lambda e: -trending.explain(e, reference).score)
+                entries = entries[page * size:(page + 1) * size]
+            else:
+                entries, total = queries.list_entries(session, period.start, period.end, sort=order,
+                                                      submitter=submitter, limit=size, offset=page * size)
+        body = [entry_json(e) for e in entries]
+    if (page + 1) * size < total:
+        response.headers["Link"] = _next_link(request, p=page + 1)
+    return body
+
+
+@router.get("/papers/search", summary="Search papers by words")
+def search_papers(
+    request: Request,
+    q: Annotated[str, Query(description="Words to search for in titles and abstracts.")] = "",
+    limit: Annotated[str | None, Query(description="At most this many results, 1 to 120 (default 50).")] = None,
+) -> list[dict[str, Any]]:
+    size = _int(limit, "limit", 50, 1, 120)
+    with request.app.state.db.session() as session:
+        papers, _ = keyword_search(session, q, limit=size)
+        latest = queries.latest_entries_for(session, [paper.id for paper in papers])
+        return [search_item_json(paper, latest.get(paper.id)) for paper in papers]
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
+        published, _, paper_id = raw.partition("|")
+        return (datetime.fromisoformat(published) if published else None), int(paper_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest(f"invalid cursor {cursor!r}") from None
+
+
+def _encode_cursor(published: datetime | None, paper_id: int) -> str:
+    raw = f"{published.isoformat() if published else ''}|{paper_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@router.get("/papers", summary="All papers, newest first, with cursor pagination")
+def list_papers(
+    request: Request,
+    response: Response,
+    cursor: Annotated[str | None, Query(description="From the Link header of the previous page.")] = None,
+    limit: Annotated[str | None, Query(description="Papers per page, 1 to 100 (default 50).")] = None,
+) -> list[dict[str, Any]]:
+    size = _int(limit, "limit", 50, 1, 100)
+    after = _decode_cursor(cursor) if cursor else None
+    with request.app.state.db.session() as session:
+        papers = queries.papers_page(session, after=after, limit=size + 1)
+        body = [paper_json(paper) for paper in papers[:size]]
+    if len(papers) > size:
+        last = papers[size - 1]
+        response.headers["Link"] = _next_link(request, cursor=_encode_cursor(last.published_at, last.id))
+    return body
+
+
+@router.get("/papers/{arxiv_id:path}", summary="One paper")
+def get_paper(request: Request, arxiv_id: str) -> JSONResponse:
+    try:
+        canonical, _ = canonical_arxiv_id(arxiv_id)
+    except InvalidArxivId:
+        raise NotFound(f"no paper {arxiv_id!r}") from None
+    with request.app.state.db.session() as session:
+        paper = queries.paper_by_arxiv_id(session, canonical)
+        if paper is None:
+            raise NotFound(f"no paper {canonical}")
+        latest = paper.entries[-1] if paper.entries else None
+        body = paper_json(paper, latest)
+        if latest is not None:
+            reference = trending.reference_time(session)
+            body["trending"] = trending.explain(latest, reference).as_dict()
+        body["listedOn"] = [e.day.isoformat() for e in paper.entries]
+    return JSONResponse(body)

@@ -1,0 +1,98 @@
+"""Our rows → the Hugging Face papers JSON, field for field (the raw responses in the shared archive are
+the reference), so that ``huggingface_hub`` and other clients work unchanged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from dailypapers.store.models import DailyEntry, Organization, Paper
+
+
+def iso(value: datetime | None) -> str | None:
+    """``2026-06-30T00:00:00.000Z``, the way the Hugging Face API writes times."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def organization_json(org: Organization | None) -> dict[str, Any] | None:
+    if org is None:
+        return None
+    return {"_id": f"org{org.id}", "name": org.name, "fullname": org.fullname or org.name,
+            "avatar": org.avatar_url}
+
+
+def submitter_json(entry: DailyEntry) -> dict[str, Any] | None:
+    if not entry.submitter_name:
+        return None
+    return {
+        "_id": f"user-{entry.submitter_name}",
+        "avatarUrl": entry.submitter_avatar_url,
+        "fullname": entry.submitter_fullname or entry.submitter_name,
+        "name": entry.submitter_name,
+        "user": entry.submitter_name,
+        "type": "user",
+        "isPro": False,
+    }
+
+
+def paper_json(paper: Paper, entry: DailyEntry | None = None) -> dict[str, Any]:
+    """The ``paper`` object (also the whole answer of ``GET /api/papers/{id}``)."""
+    data: dict[str, Any] = {
+        "id": paper.arxiv_id,
+        "authors": [{"_id": f"{paper.id}-{i}", "name": name, "hidden": False}
+                    for i, name in enumerate(paper.authors or [])],
+        "publishedAt": iso(paper.published_at),
+        "title": paper.title,
+        "summary": paper.abstract or "",
+        "upvotes": paper.upvotes,
+    }
+    if entry is not None:
+        data["mediaUrls"] = entry.media_urls or []
+        if entry.submitted_at is not None:
+            data["submittedOnDailyAt"] = iso(entry.submitted_at)
+        submitter = submitter_json(entry)
+        if submitter:
+            data["submittedOnDailyBy"] = submitter
+    optional = {
+        "projectPage": paper.project_page,
+        "githubRepo": paper.code_url,
+        "githubStars": paper.github_stars,
+        "ai_summary": paper.ai_summary,
+        "ai_keywords": paper.ai_keywords or None,
+        "organization": organization_json(paper.organization),
+    }
+    data.update({k: v for k, v in optional.items() if v is not None})
+    return data
+
+
+def entry_json(entry: DailyEntry, paper: Paper | None = None) -> dict[str, Any]:
+    """One item of ``GET /api/daily_papers``: the paper plus the listing's own fields."""
+    paper = paper or entry.paper
+    data: dict[str, Any] = {
+        "paper": paper_json(paper, entry),
+        "publishedAt": iso(entry.submitted_at or paper.published_at),
+        "title": paper.title,
+        "summary": paper.abstract or "",
+        "numComments": entry.num_comments,
+        "mediaUrls": entry.media_urls or [],
+        "isAuthorParticipating": False,
+    }
+    if entry.thumbnail:
+        data["thumbnail"] = entry.thumbnail
+    submitter = submitter_json(entry)
+    if submitter:
+        data["submittedBy"] = submitter
+    org = organization_json(paper.organization)
+    if org:
+        data["organization"] = org
+    return data
+
+
+def search_item_json(paper: Paper, entry: DailyEntry | None) -> dict[str, Any]:
+    """One search result: entry-shaped when the paper was listed, else the bare paper under ``paper``."""
+    if entry is not None:
+        return entry_json(entry, paper)
+    return {"paper": paper_json(paper), "publishedAt": iso(paper.published_at), "title": paper.title,
+            "summary": paper.abstract or "", "numComments": 0}
