@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install install-test bench lint clean
+.PHONY: run test install install-test system-deps bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
+system-deps:
+	bash scripts/install-system-deps.sh
+
 install: $(STAMP)
 
 install-test: $(TEST_STAMP)
@@ -29,12 +32,14 @@ run: install
 	$(BIN)/dailypapers serve
 
 ## Run the whole test suite.
-test: install-test
+test: install-test system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks (figures in README.md).
 bench: install
 	$(BIN)/python bench/ingest.py
+	bash scripts/install-system-deps.sh wrk
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -351,10 +351,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (about one per CPU core).")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput under load).")] = True,
 ) -> None:
     """Serve the site and the JSON API (migrates and, on first start, loads the demo papers)."""
     import uvicorn
 
+    if reload and workers > 1:
+        raise typer.BadParameter("--reload runs one process; drop --workers", param_hint="--workers")
     settings = _settings()
     db = open_database(settings)
     if settings.load_demo:
@@ -365,7 +369,8 @@ def serve(
             out.print(f"loaded {summary.new:,} demo papers")
     db.dispose()
     uvicorn.run("dailypapers.web.app:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port, reload=reload, log_level="info")
+                port=port or settings.port, reload=reload, workers=workers, access_log=access_log,
+                log_level="info")
 
 
 @app.command()

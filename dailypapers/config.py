@@ -42,6 +42,22 @@ class Settings(BaseSettings):
     )
     http_timeout: float = Field(30.0, description="Seconds before an outside request times out.")
     http_retries: int = Field(4, description="Retries of a failed outside request, with backoff.")
+    response_cache: bool = Field(
+        True,
+        description="Keep rendered anonymous pages, feeds and API answers in memory until the data changes.",
+    )
+    cache_check_interval: float = Field(
+        1.0, ge=0, description="Seconds between two reads of the data version by a cache (0: every request)."
+    )
+    cache_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0,
+        description="Memory bound of the response cache per worker process, in bytes.",
+    )
+    cache_max_age: float = Field(
+        60.0, ge=0,
+        description="Seconds a cached response is kept at most, even if the data did not change "
+        "(0: no limit).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -15,9 +15,12 @@ from dailypapers.errors import BadRequest
 
 NEW_YORK = ZoneInfo("America/New_York")
 Kind = Literal["day", "week", "month"]
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Years a listing can ask for: wide enough for every paper, far enough from date.min/max that a
+# week or a month around them never leaves the calendar.
+MIN_YEAR, MAX_YEAR = 1000, 9998
 
 
 def today() -> date:
@@ -50,7 +53,14 @@ class Period:
         return f"{self.start:%B %Y}"
 
     def shifted(self, steps: int) -> Period:
-        """The period ``steps`` periods later (earlier if negative)."""
+        """The period ``steps`` periods later (earlier if negative); itself at the edge of the calendar."""
+        try:
+            moved = self._shifted(steps)
+        except (OverflowError, ValueError):
+            return self
+        return moved if MIN_YEAR <= moved.start.year <= MAX_YEAR else self
+
+    def _shifted(self, steps: int) -> Period:
         if self.kind == "day":
             return day_period(self.start + timedelta(days=steps))
         if self.kind == "week":
@@ -73,19 +83,27 @@ def month_period(day: date) -> Period:
     return Period("month", date(day.year, day.month, 1), date(day.year, day.month, last))
 
 
+def _check_year(year: int, text: str) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise BadRequest(f"{text!r} is out of range: years {MIN_YEAR} to {MAX_YEAR}")
+
+
 def parse_day(text: str) -> Period:
     if not _DAY.fullmatch(text or ""):
         raise BadRequest(f"invalid date {text!r}: expected YYYY-MM-DD")
     try:
-        return day_period(date.fromisoformat(text))
+        day = date.fromisoformat(text)
     except ValueError as exc:
         raise BadRequest(f"invalid date {text!r}: {exc}") from exc
+    _check_year(day.year, text)
+    return day_period(day)
 
 
 def parse_week(text: str) -> Period:
     m = _WEEK.fullmatch(text or "")
     if not m:
         raise BadRequest(f"invalid week {text!r}: expected YYYY-Www, e.g. 2026-W09")
+    _check_year(int(m[1]), text)
     try:
         return week_period(date.fromisocalendar(int(m[1]), int(m[2]), 1))
     except ValueError as exc:
@@ -94,6 +112,7 @@ def parse_week(text: str) -> Period:
 
 def parse_month(text: str) -> Period:
     m = _MONTH.fullmatch(text or "")
-    if not m or not 1 <= int(m[2]) <= 12 or int(m[1]) < 1:
+    if not m or not 1 <= int(m[2]) <= 12:
         raise BadRequest(f"invalid month {text!r}: expected YYYY-MM")
+    _check_year(int(m[1]), text)
     return month_period(date(int(m[1]), int(m[2]), 1))

@@ -167,3 +167,10 @@ def test_huggingface_hub_client_reads_what_the_database_holds(live_url):
 
     with pytest.raises(HfHubHTTPError):
         api.paper_info("2601.99999")
+
+
+@pytest.mark.parametrize("query", ["week=9999-W52", "date=0999-01-01", "month=0001-01", "date=２０２４-06-03",
+                                   "cursor=MjAyNC0wMS0wMVQwMDowMDowMHw1"])
+def test_out_of_range_and_odd_values_are_400_not_500(client, query):
+    path = "/api/papers" if query.startswith("cursor") else "/api/daily_papers"
+    assert client.get(f"{path}?{query}").status_code == 400

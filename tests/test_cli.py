@@ -66,4 +66,8 @@ def test_demo_load_once(cli):
 
 def test_db_upgrade(cli):
     result = cli("db", "upgrade")
-    assert result.exit_code == 0 and "revision 0001" in result.stdout
+    from dailypapers.store.db import alembic_config
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert result.exit_code == 0 and f"revision {head}" in result.stdout

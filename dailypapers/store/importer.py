@@ -31,6 +31,7 @@ from dailypapers.ingest.records import (
 )
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, IngestCheckpoint, Organization, Paper, utcnow
+from dailypapers.store.state import bump_version
 
 # Bibliographic fields: only a record of the same or a newer arXiv version may overwrite them.
 BIBLIO_FIELDS = (
@@ -234,13 +235,15 @@ def save_checkpoint(session: Session, checkpoint: Checkpoint) -> None:
     session.flush()
 
 
-def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> dict[str, int]:
+def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> tuple[dict[str, int], bool]:
+    """The ids of the organizations the papers name, creating or completing them; and whether any
+    organization row was inserted or changed."""
     wanted = {}
     for rec in papers:
         if rec.organization is not None and rec.organization.name:
             wanted[rec.organization.name] = rec.organization
     if not wanted:
-        return {}
+        return {}, False
     existing = {
         row.name: row
         for row in session.execute(
@@ -268,14 +271,14 @@ def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> dict[s
             changed.append({"id": row.id, "fullname": fullname, "avatar_url": avatar})
     if changed:
         session.execute(update(Organization), changed)
-    return ids
+    return ids, bool(new or changed)
 
 
 def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> None:
     """Merge one batch of records into the database inside the caller's transaction."""
     paper_recs = [r.paper if isinstance(r, DailyEntryRecord) else r for r in batch
                   if not isinstance(r, DeletedRecord)]
-    org_ids = _organization_ids(session, paper_recs)
+    org_ids, orgs_changed = _organization_ids(session, paper_recs)
     ids = {r.arxiv_id for r in paper_recs} | {r.arxiv_id for r in batch if isinstance(r, DeletedRecord)}
     stored: dict[str, dict[str, Any]] = {}
     id_list = list(ids)
@@ -350,6 +353,8 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
     if new_entries:
         session.connection().execute(insert(DailyEntry.__table__), new_entries)
     _update_rows(session, DailyEntry.__table__, changed_entries)
+    if orgs_changed or new_papers or changed or new_entries or changed_entries:
+        bump_version(session)  # same transaction: the new version is visible exactly with the new data
 
 
 def _update_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -156,3 +157,14 @@ class IngestCheckpoint(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SiteState(Base):
+    """One row (``id = 1``) whose ``version`` goes up in every transaction that changes what a page
+    shows (:func:`dailypapers.store.state.bump_version`); response caches compare it to know when a
+    stored page is stale, so that any number of worker processes agree without sharing memory."""
+
+    __tablename__ = "site_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

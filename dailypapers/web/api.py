@@ -111,9 +111,13 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
         published, _, paper_id = raw.partition("|")
-        return (datetime.fromisoformat(published) if published else None), int(paper_id)
+        when = datetime.fromisoformat(published) if published else None
+        number = int(paper_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadRequest(f"invalid cursor {cursor!r}") from None
+    if (when is not None and when.tzinfo is None) or not 0 <= number < 2**63:
+        raise BadRequest(f"invalid cursor {cursor!r}")
+    return when, number
 
 
 def _encode_cursor(published: datetime | None, paper_id: int) -> str:

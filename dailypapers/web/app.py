@@ -2,7 +2,8 @@
 
 No engine exists at import time; ``uvicorn --factory dailypapers.web.app:create_app`` or the tests call
 the factory. One error handler renders every error as JSON for the API and feeds, and as a friendly
-page for HTML: a user never sees a traceback, and the API never answers 200 with an error.
+page for HTML: a user never sees a traceback, and the API never answers 200 with an error. In front
+of it all, unless ``response_cache`` is off, sits the response cache (:mod:`dailypapers.web.cache`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dailypapers import __version__
 from dailypapers.config import Settings
 from dailypapers.errors import DailyPapersError
 from dailypapers.store.db import Database
+from dailypapers.store.state import current_version
+from dailypapers.web.cache import CacheMiddleware, ResponseCache
 
 WEB_DIR = Path(__file__).parent
 log = logging.getLogger("dailypapers.web")
@@ -99,4 +102,20 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(pages.router)
+    app.state.response_cache = None
+    if settings.response_cache:
+        app.state.response_cache = add_response_cache(app, db, settings)
     return app
+
+
+def add_response_cache(app: FastAPI, db: Database, settings: Settings) -> ResponseCache:
+    """Put a :class:`ResponseCache` in front of the app; it follows the data version in ``db``."""
+
+    def read_version() -> int:
+        with db.session() as session:
+            return current_version(session)
+
+    cache = ResponseCache(read_version, check_interval=settings.cache_check_interval,
+                          max_bytes=settings.cache_max_bytes, max_age=settings.cache_max_age)
+    app.add_middleware(CacheMiddleware, cache=cache)
+    return cache

@@ -1,7 +1,315 @@
-"""Atom feeds for every listing (daily, weekly, monthly, trending, organization, search)."""
+"""Atom 1.0 (RFC 4287) feeds for every listing: daily, a day, a week, a month, trending, an organization
+and a search.
+
+Each route asks the same store/rank/search functions as the JSON API and the pages, turns what they
+return into :class:`FeedItem` values and hands them to :func:`render_feed`, which builds the XML with
+ElementTree (so every value is escaped) after stripping the characters XML 1.0 forbids. Responses carry
+a strong ``ETag`` (a hash of the body), answer ``If-None-Match`` with 304, and may be cached 5 minutes.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from dailypapers import __version__
+from dailypapers.errors import BadRequest, NotFound
+from dailypapers.periods import Period, day_period, parse_day, parse_month, parse_week, today
+from dailypapers.rank import trending
+from dailypapers.search.keyword import keyword_search
+from dailypapers.store import queries
+from dailypapers.store.models import DailyEntry, Paper
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+MEDIA_TYPE = "application/atom+xml; charset=utf-8"
+CACHE_CONTROL = "public, max-age=300"
+MAX_ENTRIES = 50
+MAX_AUTHORS = 20
+ARXIV_CATEGORY_SCHEME = "http://arxiv.org/schemas/atom"
+NEW_YORK = ZoneInfo("America/New_York")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Characters XML 1.0 does not allow anywhere (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+_ERROR = {"content": {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
+FEED_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "An Atom 1.0 feed.",
+          "content": {"application/atom+xml": {"schema": {"type": "string"}}}},
+    304: {"description": "Not modified: the `If-None-Match` ETag still matches."},
+    400: {"description": "A bad parameter.", **_ERROR},
+}
+WITH_404: dict[int | str, dict[str, object]] = {
+    **FEED_RESPONSES, 404: {"description": "No such organization.", **_ERROR},
+}
+
+# Documented in the OpenAPI schema only (clients and fuzzers learn the shape); the parsers in
+# dailypapers.periods do the checking, so that every bad value gets their 400 and message.
+DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+WEEK_PATTERN = r"^[0-9]{4}-W[0-9]{2}$"
+MONTH_PATTERN = r"^[0-9]{4}-[0-9]{2}$"
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
+
+
+def _documented(description: str, pattern: str, example: str) -> Any:
+    return Path(description=description, examples=[example], json_schema_extra={"pattern": pattern})
+
+
+DayParam = Annotated[str, _documented("Day, YYYY-MM-DD.", DAY_PATTERN, "2026-06-30")]
+WeekParam = Annotated[str, _documented("ISO week, YYYY-Www.", WEEK_PATTERN, "2026-W27")]
+MonthParam = Annotated[str, _documented("Month, YYYY-MM.", MONTH_PATTERN, "2026-06")]
+
+
+# --- building the XML ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One paper of a feed, with the listing it appears through (``None`` for a paper never listed)."""
+
+    paper: Paper
+    entry: DailyEntry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """What a feed says about itself: its own path (with query), its HTML page and its title."""
+
+    self_path: str
+    html_path: str
+    title: str
+    empty_updated: datetime = EPOCH  # ``updated`` of a feed without entries (RFC 4287 requires one)
+
+
+def xml_text(value: object) -> str:
+    """``value`` as text XML 1.0 can hold: the forbidden control characters are dropped."""
+    return _XML_FORBIDDEN.sub("", str(value))
+
+
+def atom_time(value: datetime) -> str:
+    """An RFC 3339 UTC timestamp: ``2026-06-30T13:05:00Z``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+
+
+def item_updated(item: FeedItem) -> datetime:
+    """The latest known time of an item: its listing, its arXiv version or its publication."""
+    times = [t for t in (item.paper.updated_at, item.paper.published_at) if t is not None]
+    if item.entry is not None:
+        times.append(trending.listed_at(item.entry))
+    return max(times) if times else item.paper.first_seen_at
+
+
+def item_upvotes(item: FeedItem) -> int:
+    return item.entry.upvotes if item.entry is not None else item.paper.upvotes
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, {k: xml_text(v) for k, v in attrs.items()})
+    if text is not None:
+        element.text = xml_text(text)
+    return element
+
+
+def _entry(feed: ET.Element, site: str, item: FeedItem) -> None:
+    paper = item.paper
+    page = f"{site}/papers/{quote(paper.arxiv_id)}"
+    entry = _sub(feed, "entry")
+    _sub(entry, "id", page)
+    _sub(entry, "title", " ".join(xml_text(paper.title).split()) or paper.arxiv_id, type="text")
+    _sub(entry, "link", rel="alternate", type="text/html", href=page)
+    _sub(entry, "link", rel="related", type="text/html",
+         href=f"https://arxiv.org/abs/{quote(paper.arxiv_id)}")
+    _sub(entry, "updated", atom_time(item_updated(item)))
+    if paper.published_at is not None:
+        _sub(entry, "published", atom_time(paper.published_at))
+    names = [name for name in (xml_text(n).strip() for n in paper.authors or []) if name]
+    if len(names) > MAX_AUTHORS:
+        names = names[:MAX_AUTHORS] + ["et al."]
+    for name in names or ["Unknown"]:
+        _sub(_sub(entry, "author"), "name", name)
+    for category in dict.fromkeys(xml_text(c).strip() for c in paper.categories or []):
+        if category:
+            _sub(entry, "category", term=category, scheme=ARXIV_CATEGORY_SCHEME)
+    abstract = (paper.abstract or "").strip()
+    _sub(entry, "summary", (paper.ai_summary or "").strip() or abstract, type="text")
+    footer = f"▲ {item_upvotes(item)} upvotes"
+    if paper.code_url:
+        footer += f" · code: {paper.code_url}"
+    _sub(entry, "content", f"{abstract}\n\n{footer}" if abstract else footer, type="text")
+
+
+def render_feed(site_url: str, info: FeedInfo, items: Sequence[FeedItem]) -> bytes:
+    """The Atom document (UTF-8 bytes) of ``items`` under ``info``; URLs are absolute on ``site_url``."""
+    site = site_url.rstrip("/")
+    self_url = f"{site}{info.self_path}"
+    feed = ET.Element("feed", {"xmlns": ATOM_NS})
+    _sub(feed, "id", self_url)
+    _sub(feed, "title", info.title, type="text")
+    updated = max((item_updated(i) for i in items), default=info.empty_updated)
+    _sub(feed, "updated", atom_time(updated))
+    _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
+    _sub(feed, "link", rel="alternate", type="text/html", href=f"{site}{info.html_path}")
+    _sub(feed, "generator", "dailypapers", version=__version__)
+    for item in items:
+        _entry(feed, site, item)
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """``If-None-Match`` matching (weak comparison, as RFC 9110 asks for GET)."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
+
+
+def feed_response(request: Request, body: bytes) -> Response:
+    """The feed with its ETag and caching headers, or an empty 304 when the client has it already."""
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content=body, media_type=MEDIA_TYPE, headers=headers)
+
+
+# --- the feeds -----------------------------------------------------------------------------------------
+
+
+def _site(request: Request) -> str:
+    return str(request.app.state.settings.site_url)
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(0), NEW_YORK).astimezone(timezone.utc)
+
+
+def _day_title(day: date) -> str:
+    return f"Daily Papers — {day:%B} {day.day}, {day.year}"
+
+
+def _unique(entries: Iterable[DailyEntry]) -> list[FeedItem]:
+    """One item per paper (a paper listed on two days of a week appears once, at its best rank)."""
+    seen: set[int] = set()
+    items: list[FeedItem] = []
+    for entry in entries:
+        if entry.paper_id not in seen:
+            seen.add(entry.paper_id)
+            items.append(FeedItem(entry.paper, entry))
+    return items[:MAX_ENTRIES]
+
+
+_FEED_DIR = {"day": "date", "week": "week", "month": "month"}
+
+
+def _period_body(request: Request, session: Session, period: Period, info: FeedInfo) -> bytes:
+    # Twice the cap, so that papers listed on several days of the period still leave 50 distinct ones.
+    entries, _ = queries.list_entries(session, period.start, period.end, limit=2 * MAX_ENTRIES)
+    return render_feed(_site(request), info, _unique(entries))
+
+
+def _period_feed(request: Request, period: Period, title: str) -> Response:
+    directory, key = _FEED_DIR[period.kind], period.key
+    info = FeedInfo(f"/feeds/{directory}/{key}.atom", f"/papers/{directory}/{key}", title,
+                    _start_of(period.start))
+    with request.app.state.db.session() as session:
+        body = _period_body(request, session, period, info)
+    return feed_response(request, body)
+
+
+@router.get("/daily.atom", response_class=Response, responses=FEED_RESPONSES,
+            summary="Atom feed of the latest day's papers")
+def daily_feed(request: Request) -> Response:
+    """The latest list day on or before today (New York), most upvoted first."""
+    with request.app.state.db.session() as session:
+        day = queries.latest_day(session, today())
+        if day is None:
+            body = render_feed(_site(request), FeedInfo("/feeds/daily.atom", "/", "Daily Papers"), [])
+        else:
+            info = FeedInfo("/feeds/daily.atom", "/", _day_title(day), _start_of(day))
+            body = _period_body(request, session, day_period(day), info)
+    return feed_response(request, body)
+
+
+@router.get("/date/{day}.atom", response_class=Response, responses=FEED_RESPONSES,
+            summary="Atom feed of one day's papers")
+def date_feed(request: Request, day: DayParam) -> Response:
+    period = parse_day(day)
+    return _period_feed(request, period, _day_title(period.start))
+
+
+@router.get("/week/{week}.atom", response_class=Response, responses=FEED_RESPONSES,
+            summary="Atom feed of one ISO week's papers")
+def week_feed(request: Request, week: WeekParam) -> Response:
+    period = parse_week(week)
+    return _period_feed(request, period, f"Daily Papers — {period.label}")
+
+
+@router.get("/month/{month}.atom", response_class=Response, responses=FEED_RESPONSES,
+            summary="Atom feed of one month's papers")
+def month_feed(request: Request, month: MonthParam) -> Response:
+    period = parse_month(month)
+    return _period_feed(request, period, f"Daily Papers — {period.label}")
+
+
+@router.get("/trending.atom", response_class=Response, responses=FEED_RESPONSES,
+            summary="Atom feed of trending papers")
+def trending_feed(request: Request) -> Response:
+    """The trending listing, in its order."""
+    with request.app.state.db.session() as session:
+        scored, _ = trending.trending_entries(session, limit=MAX_ENTRIES)
+        items = [FeedItem(entry.paper, entry) for entry, _ in scored]
+        body = render_feed(_site(request), FeedInfo("/feeds/trending.atom", "/papers/trending",
+                                                    "Trending papers"), items)
+    return feed_response(request, body)
+
+
+@router.get("/organizations/{name}.atom", response_class=Response, responses=WITH_404,
+            summary="Atom feed of an organization's papers")
+def organization_feed(request: Request,
+                      name: Annotated[str, Path(description="Organization name.", examples=["Tsinghua"])],
+                      ) -> Response:
+    """The organization's papers, newest first."""
+    with request.app.state.db.session() as session:
+        org = queries.organization_by_name(session, name)
+        if org is None:
+            raise NotFound(f"no organization {name!r}")
+        papers, _ = queries.organization_papers(session, org.id, limit=MAX_ENTRIES)
+        items = [FeedItem(p, p.entries[-1] if p.entries else None) for p in papers]
+        quoted = quote(org.name, safe="")
+        info = FeedInfo(f"/feeds/organizations/{quoted}.atom", f"/organizations/{quoted}",
+                        f"Papers by {org.fullname or org.name}")
+        body = render_feed(_site(request), info, items)
+    return feed_response(request, body)
+
+
+@router.get("/search.atom", response_class=Response, responses=FEED_RESPONSES,
+            summary="Atom feed of a keyword search")
+def search_feed(request: Request,
+                q: Annotated[str, Query(description="Words to search for in titles and abstracts.",
+                                        examples=["diffusion"])] = "") -> Response:
+    """The papers matching every word of ``q``, best first; an empty query is a 400."""
+    with request.app.state.db.session() as session:
+        papers, _ = keyword_search(session, q, limit=MAX_ENTRIES)
+        latest = queries.latest_entries_for(session, [paper.id for paper in papers])
+        items = [FeedItem(p, latest.get(p.id)) for p in papers]
+        query = urlencode({"q": q})
+        info = FeedInfo(f"/feeds/search.atom?{query}", f"/papers?{query}",
+                        f"Search: {' '.join(xml_text(q).split())}")
+        body = render_feed(_site(request), info, items)
+    return feed_response(request, body)

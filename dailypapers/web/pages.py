@@ -1,40 +1,455 @@
-"""HTML pages (server-rendered Jinja2)."""
+"""HTML pages (server-rendered Jinja2, htmx for "More papers" and live search).
+
+Every page asks the same store, rank and search functions the JSON API asks; nothing here writes SQL.
+Listings show ``PAGE_SIZE`` cards a page: ``?p=N`` is a plain link (works without JavaScript), and an
+htmx request for the same URL (``HX-Target: cards``) gets only the next cards plus the next button.
+Templates are rendered while the session is open, so nothing lazy-loads on a detached object.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from sqlalchemy.orm import Session
 
+from dailypapers.errors import BadRequest, NotFound
 from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
+from dailypapers.periods import (
+    Period,
+    day_period,
+    month_period,
+    parse_day,
+    parse_month,
+    parse_week,
+    today,
+    week_period,
+)
+from dailypapers.rank import trending
+from dailypapers.rank.trending import TrendingExplanation
+from dailypapers.search.keyword import keyword_search
 from dailypapers.store import queries
+from dailypapers.store.models import DailyEntry, Paper
 
-router = APIRouter()
-NEW_YORK = ZoneInfo("America/New_York")
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+MAX_PAGE = 10_000
+FRAGMENT_TARGETS = ("cards", "results")
+
+
+# --- view models -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One paper card: the paper, the listing it is shown for (if any) and its trending score."""
+
+    paper: Paper
+    entry: DailyEntry | None = None
+    trend: TrendingExplanation | None = None
+
+    @property
+    def upvotes(self) -> int:
+        return self.entry.upvotes if self.entry is not None else self.paper.upvotes
+
+    @property
+    def comments(self) -> int:
+        return self.entry.num_comments if self.entry is not None else 0
+
+    @property
+    def day(self) -> date | None:
+        """The paper's publication date, else the day it was listed."""
+        if self.paper.published_at is not None:
+            return self.paper.published_at.date()
+        return self.entry.day if self.entry is not None else None
+
+
+@dataclass(slots=True)
+class Tab:
+    label: str
+    url: str
+    current: bool = False
+
+
+@dataclass(slots=True)
+class Listing:
+    """Everything a listing page (day, week, month, trending, organization, search) shows."""
+
+    title: str
+    cards: list[Card]
+    total: int
+    page: int
+    more_url: str | None
+    first_url: str | None
+    feed_url: str
+    feed_title: str
+    label: str = ""
+    prev_url: str | None = None
+    prev_label: str = ""
+    next_url: str | None = None
+    next_label: str = ""
+    tabs: list[Tab] = field(default_factory=list)
+    empty_message: str = "No papers here."
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("p")
+    if raw is None or raw == "":
+        return 0
+    try:
+        page = int(raw)
+    except ValueError:
+        raise BadRequest(f"page must be a number, got {raw!r}") from None
+    if not 0 <= page <= MAX_PAGE:
+        raise BadRequest(f"page must be between 0 and {MAX_PAGE}, got {page}")
+    return page
+
+
+def _with_page(request: Request, page: int) -> str:
+    """This page's URL (path and query) at page ``page``."""
+    params = {k: v for k, v in request.query_params.items() if k != "p"}
+    if page:
+        params["p"] = str(page)
+    return request.url.path + (f"?{urlencode(params)}" if params else "")
+
+
+def _paging(request: Request, page: int, total: int) -> tuple[str | None, str | None]:
+    """(URL of the next page or None, URL of the first page when not on it)."""
+    more = _with_page(request, page + 1) if (page + 1) * PAGE_SIZE < total else None
+    return more, (_with_page(request, 0) if page else None)
+
+
+def _fragment_target(request: Request) -> str | None:
+    """The id htmx swaps into, for an htmx request asking for a fragment (not a history restore)."""
+    if request.headers.get("HX-Request") != "true" or request.headers.get("HX-History-Restore-Request"):
+        return None
+    target = request.headers.get("HX-Target")
+    return target if target in FRAGMENT_TARGETS else None
+
+
+def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, template, context, status_code=status
+    )
+    response.headers["Vary"] = "HX-Request, HX-Target"
+    return response
+
+
+def _listing_response(request: Request, listing: Listing, template: str = "listing.html") -> HTMLResponse:
+    target = _fragment_target(request)
+    if target == "cards":
+        return _render(request, "_cards.html", {"listing": listing})
+    return _render(request, template, {"listing": listing})
+
+
+def _day_label(day: date) -> str:
+    return f"{day:%b} {day.day}, {day.year}"
+
+
+def _period_label(period: Period) -> str:
+    if period.kind == "day":
+        return _day_label(period.start)
+    if period.kind == "week":
+        start, end = period.start, period.end
+        return f"Week {start.isocalendar()[1]} · {start:%b} {start.day} – {end:%b} {end.day}, {end.year}"
+    return f"{period.start:%B %Y}"
+
+
+def _last_day(reference: datetime) -> date:
+    """The New York day a trending reference time closes (the end of a day belongs to that day)."""
+    return (reference.astimezone(trending.NEW_YORK) - timedelta(microseconds=1)).date()
+
+
+def _time_label(moment: datetime) -> str:
+    local = moment.astimezone(trending.NEW_YORK)
+    return f"{local:%b} {local.day}, {local.year}, {local:%H:%M} New York time"
+
+
+def period_url(period: Period) -> str:
+    """A period's page: ``/papers/date/2026-06-30``, ``/papers/week/2026-W27``, ``/papers/month/2026-06``."""
+    kind = {"day": "date", "week": "week", "month": "month"}[period.kind]
+    return f"/papers/{kind}/{period.key}"
+
+
+def feed_url(period: Period) -> str:
+    kind = {"day": "date", "week": "week", "month": "month"}[period.kind]
+    return f"/feeds/{kind}/{period.key}.atom"
+
+
+def _in_range(build: Callable[[date], Period], day: date) -> Period | None:
+    """``build(day)``, or None where the period would cross the calendar's ends (years 1 and 9999)."""
+    try:
+        return build(day)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _neighbour(period: Period, steps: int) -> Period | None:
+    return _in_range(lambda _: period.shifted(steps), period.start)
+
+
+def _parse(parse: Callable[[str], Period], text: str) -> Period:
+    """A period from the URL; one at the calendar's very ends is a 400, like any other bad period."""
+    try:
+        return parse(text)
+    except (OverflowError, ValueError):
+        raise BadRequest(f"{text!r} is outside the calendar we can show") from None
+
+
+def _tabs(session: Session, current: str, anchor: date | None) -> list[Tab]:
+    """Daily / Weekly / Monthly / Trending, each pointing at the period around ``anchor``."""
+    daily = weekly = monthly = "/"
+    if anchor is not None:
+        day = queries.latest_day(session, anchor) or anchor
+        daily = period_url(day_period(day))
+        week, month = _in_range(week_period, anchor), _in_range(month_period, anchor)
+        weekly = period_url(week) if week else weekly
+        monthly = period_url(month) if month else monthly
+    return [
+        Tab("Daily", daily, current == "day"),
+        Tab("Weekly", weekly, current == "week"),
+        Tab("Monthly", monthly, current == "month"),
+        Tab("Trending", "/papers/trending", current == "trending"),
+    ]
+
+
+# --- listings ----------------------------------------------------------------------------------------
+
+
+def _period_listing(request: Request, session: Session, period: Period, *, home: bool = False) -> Listing:
+    page = _page_number(request)
+    entries, total = queries.list_entries(session, period.start, period.end, limit=PAGE_SIZE,
+                                          offset=page * PAGE_SIZE)
+    if period.kind == "day":
+        before, after = queries.adjacent_days(session, period.start)
+        prev_p = day_period(before) if before else None
+        next_p = day_period(after) if after else None
+    else:
+        prev_p = _neighbour(period, -1)
+        next_p = _neighbour(period, 1)
+        if next_p is not None and next_p.start > today():
+            next_p = None
+    more, first = _paging(request, page, total)
+    label = _period_label(period)
+    return Listing(
+        title="Daily Papers" if home else f"Papers · {label}",
+        cards=[Card(e.paper, e) for e in entries],
+        total=total,
+        page=page,
+        more_url=more,
+        first_url=first,
+        feed_url="/feeds/daily.atom" if home else feed_url(period),
+        feed_title="Daily papers (latest day)" if home else f"Daily papers · {label}",
+        label=label,
+        prev_url=period_url(prev_p) if prev_p else None,
+        prev_label=_period_label(prev_p) if prev_p else "",
+        next_url=period_url(next_p) if next_p else None,
+        next_label=_period_label(next_p) if next_p else "",
+        tabs=_tabs(session, period.kind, period.end if period.kind == "day" else min(period.end, today())),
+        empty_message=f"No papers were listed this {period.kind}.",
+        extra={"period": period},
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
-    """The latest day's daily papers (today's, once today has any)."""
-    db = request.app.state.db
-    with db.session() as session:
-        day = queries.latest_day(session, datetime.now(NEW_YORK).date())
-        entries = queries.list_entries(session, day, day, limit=100)[0] if day else []
-    return request.app.state.templates.TemplateResponse(
-        request, "home.html", {"day": day, "entries": entries}
-    )
+    """The latest list day on or before today (New York)."""
+    with request.app.state.db.session() as session:
+        day = queries.latest_day(session, today())
+        if day is None:
+            listing = Listing(
+                title="Daily Papers", cards=[], total=0, page=0, more_url=None, first_url=None,
+                feed_url="/feeds/daily.atom", feed_title="Daily papers (latest day)",
+                tabs=_tabs(session, "day", None),
+                empty_message="No papers yet. Import some with “dailypapers ingest hf-daily” "
+                              "or “dailypapers demo load”.",
+            )
+            return _listing_response(request, listing)
+        return _listing_response(request, _period_listing(request, session, day_period(day), home=True))
+
+
+@router.get("/papers", response_class=HTMLResponse)
+def papers_or_search(request: Request) -> HTMLResponse:
+    """``/papers?q=…`` searches; ``/papers`` alone is the home page, as on Hugging Face."""
+    if "q" not in request.query_params:
+        return home(request)
+    return search_page(request, request.query_params.get("q", ""))
+
+
+@router.get("/papers/date/{day}", response_class=HTMLResponse)
+def day_page(request: Request, day: str) -> HTMLResponse:
+    period = _parse(parse_day, day)
+    with request.app.state.db.session() as session:
+        return _listing_response(request, _period_listing(request, session, period))
+
+
+@router.get("/papers/week/{week}", response_class=HTMLResponse)
+def week_page(request: Request, week: str) -> HTMLResponse:
+    period = _parse(parse_week, week)
+    with request.app.state.db.session() as session:
+        return _listing_response(request, _period_listing(request, session, period))
+
+
+@router.get("/papers/month/{month}", response_class=HTMLResponse)
+def month_page(request: Request, month: str) -> HTMLResponse:
+    period = _parse(parse_month, month)
+    with request.app.state.db.session() as session:
+        return _listing_response(request, _period_listing(request, session, period))
+
+
+@router.get("/papers/trending", response_class=HTMLResponse)
+def trending_page(request: Request) -> HTMLResponse:
+    page = _page_number(request)
+    with request.app.state.db.session() as session:
+        scored, total = trending.trending_entries(session, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        reference = trending.reference_time(session)
+        more, first = _paging(request, page, total)
+        listing = Listing(
+            title="Trending papers",
+            cards=[Card(e.paper, e, why) for e, why in scored],
+            total=total,
+            page=page,
+            more_url=more,
+            first_url=first,
+            feed_url="/feeds/trending.atom",
+            feed_title="Trending papers",
+            label=f"Listed in the {trending.WINDOW_DAYS} days up to {_day_label(_last_day(reference))}",
+            tabs=_tabs(session, "trending", queries.latest_day(session, today())),
+            empty_message=f"No papers were listed in the last {trending.WINDOW_DAYS} days.",
+            extra={"formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})"
+                              f"^{trending.GRAVITY:g}"},
+        )
+        return _listing_response(request, listing)
+
+
+def search_page(request: Request, q: str) -> HTMLResponse:
+    """Keyword search results; a query without words gets a friendly hint, not an error page."""
+    page = _page_number(request)
+    q = q.strip()
+    with request.app.state.db.session() as session:
+        hint = ""
+        try:
+            papers, total = keyword_search(session, q, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        except BadRequest:
+            papers, total = [], 0
+            hint = ("Type a few words to search titles and abstracts." if not q else
+                    "That search has no words to look for; try letters or numbers.")
+        latest = queries.latest_entries_for(session, [p.id for p in papers])
+        more, first = _paging(request, page, total)
+        listing = Listing(
+            title=f"Search: {q}" if q else "Search",
+            cards=[Card(p, latest.get(p.id)) for p in papers],
+            total=total,
+            page=page,
+            more_url=more,
+            first_url=first,
+            feed_url="/feeds/search.atom?" + urlencode({"q": q}),
+            feed_title=f"Papers matching “{q}”",
+            label=q,
+            empty_message=hint or f"No paper matches “{q}”.",
+            extra={"q": q, "hint": hint},
+        )
+        target = _fragment_target(request)
+        if target == "results":
+            return _render(request, "_search_results.html", {"listing": listing})
+        return _listing_response(request, listing, "search.html")
+
+
+@router.get("/organizations/{name}", response_class=HTMLResponse)
+def organization_page(request: Request, name: str) -> HTMLResponse:
+    page = _page_number(request)
+    with request.app.state.db.session() as session:
+        org = queries.organization_by_name(session, name)
+        if org is None:
+            raise NotFound(f"no organization named {name!r}")
+        papers, total = queries.organization_papers(session, org.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        more, first = _paging(request, page, total)
+        display = org.fullname or org.name
+        listing = Listing(
+            title=display,
+            cards=[Card(p, p.entries[-1] if p.entries else None) for p in papers],
+            total=total,
+            page=page,
+            more_url=more,
+            first_url=first,
+            feed_url=f"/feeds/organizations/{quote(org.name, safe='')}.atom",
+            feed_title=f"Papers from {display}",
+            label=display,
+            empty_message=f"No papers from {display} yet.",
+            extra={"org": org},
+        )
+        return _listing_response(request, listing, "organization.html")
+
+
+# --- one paper ---------------------------------------------------------------------------------------
+
+
+def _canonical_or_404(arxiv_id: str) -> str:
+    try:
+        return canonical_arxiv_id(arxiv_id)[0]
+    except InvalidArxivId:
+        raise NotFound(f"no paper {arxiv_id!r}: that is not an arXiv id") from None
+
+
+def paper_markdown(paper: Paper, site_url: str = "") -> str:
+    """The paper as Markdown: title, authors, links, AI summary, abstract (``/papers/{id}.md``)."""
+    lines = [f"# {paper.title}", ""]
+    if paper.authors:
+        lines += [f"**Authors:** {', '.join(paper.authors)}", ""]
+    if paper.organization is not None:
+        lines += [f"**Organization:** {paper.organization.fullname or paper.organization.name}", ""]
+    if paper.published_at is not None:
+        lines += [f"**Published:** {paper.published_at.date().isoformat()}", ""]
+    links = [f"- arXiv: https://arxiv.org/abs/{paper.arxiv_id}", f"- PDF: https://arxiv.org/pdf/{paper.arxiv_id}"]
+    if paper.code_url:
+        stars = f" ({paper.github_stars} stars)" if paper.github_stars else ""
+        links.append(f"- Code: {paper.code_url}{stars}")
+    if paper.project_page:
+        links.append(f"- Project page: {paper.project_page}")
+    links.append(f"- Page: {site_url}/papers/{paper.arxiv_id}")
+    lines += ["## Links", "", *links, ""]
+    if paper.ai_summary:
+        lines += ["## AI summary", "", paper.ai_summary, ""]
+    if paper.ai_keywords:
+        lines += [f"**Keywords:** {', '.join(paper.ai_keywords)}", ""]
+    lines += ["## Abstract", "", paper.abstract or "(no abstract)", ""]
+    lines += [f"Upvotes: {paper.upvotes}", ""]
+    return "\n".join(lines)
+
+
+@router.get("/papers/{arxiv_id:path}.md", response_class=PlainTextResponse)
+def paper_markdown_page(request: Request, arxiv_id: str) -> Response:
+    canonical = _canonical_or_404(arxiv_id)
+    with request.app.state.db.session() as session:
+        paper = queries.paper_by_arxiv_id(session, canonical)
+        if paper is None:
+            raise NotFound(f"no paper {canonical}")
+        text = paper_markdown(paper, request.app.state.settings.site_url.rstrip("/"))
+    return Response(text, media_type="text/markdown; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/papers/{arxiv_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, arxiv_id: str) -> HTMLResponse:
-    try:
-        canonical, _ = canonical_arxiv_id(arxiv_id)
-    except InvalidArxivId as exc:
-        raise HTTPException(404, f"no paper {arxiv_id!r}") from exc
+    canonical = _canonical_or_404(arxiv_id)
     with request.app.state.db.session() as session:
         paper = queries.paper_by_arxiv_id(session, canonical)
-    if paper is None:
-        raise HTTPException(404, f"no paper {canonical}")
-    return request.app.state.templates.TemplateResponse(request, "paper.html", {"paper": paper})
+        if paper is None:
+            raise NotFound(f"no paper {canonical}")
+        latest = paper.entries[-1] if paper.entries else None
+        why = trending.explain(latest, trending.reference_time(session)) if latest is not None else None
+        return _render(request, "paper.html", {
+            "paper": paper,
+            "card": Card(paper, latest, why),
+            "reference_label": _time_label(why.reference_time) if why else "",
+            "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",
+        })

@@ -1,0 +1,436 @@
+"""Serving benchmark: requests/s and latency of the JSON API and the home page, whole HF dump loaded.
+
+    .venv/bin/python bench/serve.py [--shared ../shared/data] [--rounds 3] [--duration 3]
+                                    [--connections 50] [--client auto|wrk|python] [--only LABEL]
+
+Imports all of ``hf_daily_papers`` (9,126 entries) into a fresh SQLite file, then starts
+``dailypapers serve`` on 127.0.0.1 in several configurations, one after the other: response cache off
+and on, 1 and 2 worker processes, access log on, clients that accept gzip, and a write (a vote) every
+second. For each it loads ``/api/daily_papers`` and ``/`` with a bounded load generator (wrk if
+installed, else the asyncio one below; both stop by themselves after ``--duration`` seconds), with
+keep-alive and ``--connections`` at once, after a short warm-up. The configurations are run round-robin
+``--rounds`` times so that background load on the machine falls on all of them alike; it prints the
+median requests/s, p50 and p99 latency, the worst p99 of a round and all errors side by side, the ratios
+between configurations, and the verdict against the target (>= 1,500 req/s, p99 <= 100 ms, no errors,
+at 50 connections, on this 2-core machine). The load generator runs on the same machine and takes CPU
+from the server, as it would in any single-box measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from dailypapers.ingest import hf_daily
+from dailypapers.store.db import Database
+from dailypapers.store.importer import Importer
+from dailypapers.store.models import DailyEntry
+from dailypapers.store.state import bump_version
+
+ROOT = Path(__file__).resolve().parent.parent
+PATHS = ("/api/daily_papers", "/")
+TARGET_RPS, TARGET_P99_MS = 1500.0, 100.0
+
+
+@dataclass(frozen=True)
+class Config:
+    label: str
+    cache: bool
+    workers: int
+    access_log: bool = False
+    gzip: bool = False
+    writes_per_s: float = 0.0
+
+
+CONFIGS = (
+    Config("no cache, 1 worker", cache=False, workers=1),
+    Config("no cache, 2 workers", cache=False, workers=2),
+    Config("cache, 1 worker", cache=True, workers=1),
+    Config("cache, 2 workers", cache=True, workers=2),
+    Config("cache, 2 workers, access log", cache=True, workers=2, access_log=True),
+    Config("cache, 2 workers, gzip clients", cache=True, workers=2, gzip=True),
+    Config("cache, 2 workers, 1 vote/s", cache=True, workers=2, writes_per_s=1.0),
+)
+RECOMMENDED = "cache, 2 workers"
+
+
+@dataclass
+class Result:
+    """One measurement, as the load generator reports it."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    bytes_read: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Figures:
+    """The rounds of one configuration and path: medians, the worst p99, every error."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    worst_p99_ms: float
+    errors: int
+    kb_per_response: float
+
+    @classmethod
+    def of(cls, rounds: list[Result]) -> Figures:
+        return cls(
+            rps=statistics.median(r.rps for r in rounds),
+            p50_ms=statistics.median(r.p50_ms for r in rounds),
+            p99_ms=statistics.median(r.p99_ms for r in rounds),
+            worst_p99_ms=max(r.p99_ms for r in rounds),
+            errors=sum(r.errors for r in rounds),
+            kb_per_response=statistics.median(r.bytes_read / max(1, r.requests) / 1024 for r in rounds),
+        )
+
+    def verdict(self) -> str:
+        misses = []
+        if self.rps < TARGET_RPS:
+            misses.append(f"req/s {self.rps / TARGET_RPS:.2f}x of target")
+        if self.p99_ms > TARGET_P99_MS:
+            misses.append(f"p99 {self.p99_ms / TARGET_P99_MS:.1f}x over")
+        if self.errors:
+            misses.append(f"{self.errors} errors")
+        return "meets target" if not misses else "MISSES: " + ", ".join(misses)
+
+
+# --- load generators -------------------------------------------------------------------------------
+
+_UNITS_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNITS_B = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+def _percentile_ms(out: str, pct: int) -> float:
+    match = re.search(rf"\b{pct}%\s+([\d.]+)([a-z]+)", out)
+    if match is None:
+        raise RuntimeError(f"no {pct}th percentile in the wrk output:\n{out}")
+    return float(match.group(1)) * _UNITS_S[match.group(2)] * 1000
+
+
+def run_wrk(url: str, connections: int, seconds: float, headers: dict[str, str]) -> Result:
+    """wrk, one thread (the other core is the server's), bounded by ``seconds`` (and killed after
+    ``seconds + 30`` if it does not stop by itself)."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "5s"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    done = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+)(\w+) read", out)
+    if done is None:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Result(
+        requests=int(done.group(1)),
+        seconds=float(done.group(2)) * _UNITS_S[done.group(3)],
+        p50_ms=_percentile_ms(out, 50),
+        p99_ms=_percentile_ms(out, 99),
+        errors=errors + (int(non2xx.group(1)) if non2xx else 0),
+        bytes_read=float(done.group(4)) * _UNITS_B[done.group(5)],
+    )
+
+
+async def _python_load(host: str, port: int, path: str, connections: int, seconds: float,
+                       max_requests: int, headers: dict[str, str]) -> Result:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
+    latencies: list[float] = []
+    stats = {"errors": 0, "bytes": 0, "sent": 0}
+    deadline = time.perf_counter() + seconds
+
+    async def one_connection() -> None:
+        reader = writer = None
+        while time.perf_counter() < deadline and stats["sent"] < max_requests:
+            stats["sent"] += 1
+            started = time.perf_counter()
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, port)
+                assert reader is not None
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                status = int(head.split(b" ", 2)[1])
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                if length:
+                    body = await asyncio.wait_for(reader.readexactly(int(length.group(1))), 5)
+                elif re.search(rb"(?i)\r\ntransfer-encoding: *chunked", head):
+                    body = b""
+                    while True:
+                        size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+                        body += await reader.readexactly(size + 2)
+                        if size == 0:
+                            break
+                else:
+                    body = b""
+                latencies.append(time.perf_counter() - started)
+                stats["bytes"] += len(head) + len(body)
+                if status >= 400:
+                    stats["errors"] += 1
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                stats["errors"] += 1
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+        if writer is not None:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_connection() for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
+
+    return Result(len(latencies), elapsed, pct(0.50), pct(0.99), stats["errors"], stats["bytes"])
+
+
+def run_python(url: str, connections: int, seconds: float, headers: dict[str, str]) -> Result:
+    """The asyncio load generator (keep-alive HTTP/1.1), bounded by ``seconds`` and 200,000 requests."""
+    match = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url)
+    assert match is not None
+    host, port, path = match.group(1), int(match.group(2)), match.group(3)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run
+    return runner(_python_load(host, port, path, connections, seconds, 200_000, headers))
+
+
+# --- the server ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    config: Config
+    database_url: str
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DAILYPAPERS_")}
+        env.update(DAILYPAPERS_DATABASE_URL=self.database_url, DAILYPAPERS_LOAD_DEMO="false",
+                   DAILYPAPERS_DATA_DIR=str(self.workdir), DAILYPAPERS_RESPONSE_CACHE=str(self.config.cache))
+        log_option = "--access-log" if self.config.access_log else "--no-access-log"
+        cmd = [sys.executable, "-m", "dailypapers.cli", "serve", "--host", "127.0.0.1",
+               "--port", str(self.port), "--workers", str(self.config.workers), log_option]
+        self.log = self.workdir / f"server-{self.port}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.base + PATHS[0], timeout=5) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+
+class Voter(threading.Thread):
+    """Upvotes the top entry of the latest day ``per_s`` times a second, each in its own transaction
+    that bumps the data version, as the vote button will."""
+
+    def __init__(self, db: Database, per_s: float) -> None:
+        super().__init__(daemon=True)
+        self.db, self.interval, self.stop, self.votes = db, 1.0 / per_s, threading.Event(), 0
+
+    def run(self) -> None:
+        with self.db.session() as s:
+            day = s.scalar(select(func.max(DailyEntry.day)))
+            top = s.scalar(select(DailyEntry.id).where(DailyEntry.day == day)
+                           .order_by(DailyEntry.upvotes.desc()))
+        while not self.stop.wait(self.interval):
+            with self.db.transaction() as s:
+                s.execute(update(DailyEntry).where(DailyEntry.id == top)
+                          .values(upvotes=DailyEntry.upvotes + 1))
+                bump_version(s)
+            self.votes += 1
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--duration", type=float, default=3.0,
+                        help="Seconds measured per path, configuration and round.")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds over all configurations (medians).")
+    parser.add_argument("--warmup", type=float, default=1.0, help="Seconds of load before each measurement.")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--only", action="append", help="Run only the configs whose label contains this.")
+    args = parser.parse_args()
+    hf_dir = args.shared / "hf_daily_papers"
+    if not hf_dir.is_dir():
+        print(f"shared data not found under {args.shared}", file=sys.stderr)
+        return 2
+    client = args.client if args.client != "auto" else ("wrk" if shutil.which("wrk") else "python")
+    load = run_wrk if client == "wrk" else run_python
+    configs = [c for c in CONFIGS if not args.only or any(o in c.label for o in args.only)]
+
+    tmp = Path(tempfile.mkdtemp(prefix="dp-bench-serve-"))
+    try:
+        url = f"sqlite:///{tmp / 'bench.db'}"
+        db = Database(url)
+        db.migrate()
+        started = time.perf_counter()
+        summary = Importer(db).run(hf_daily.iter_path(hf_dir))
+        elapsed = time.perf_counter() - started
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {_load()}; "
+              f"imported {summary.new:,} of {summary.read:,} HF entries in {elapsed:.1f} s")
+        print(f"load generator: {client}, {args.connections} connections, keep-alive, "
+              f"{args.duration:g} s per path after {args.warmup:g} s warm-up; "
+              f"target >= {TARGET_RPS:,.0f} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors")
+        print()
+        samples: dict[tuple[str, str], list[Result]] = {}
+        votes: dict[str, int] = {}
+        failures: dict[str, str] = {}
+        for n in range(1, args.rounds + 1):
+            for config in configs:
+                try:
+                    results, cast = measure(config, url, tmp, db, load, args)
+                except (RuntimeError, subprocess.SubprocessError) as exc:
+                    failures[config.label] = str(exc).strip().splitlines()[-1]
+                    continue
+                votes[config.label] = votes.get(config.label, 0) + cast
+                for path, result in results.items():
+                    samples.setdefault((config.label, path), []).append(result)
+            print(f"round {n}/{args.rounds} done, load average {_load()}", flush=True)
+        figures = {key: Figures.of(rounds) for key, rounds in samples.items()}
+        print()
+        header = (f"{'configuration':<32} {'path':<18} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+                  f"{'worst':>7} {'errors':>6} {'KB/resp':>8} {'vs no cache':>11}  verdict")
+        print(header)
+        print("-" * len(header))
+        for config in configs:
+            if config.label in failures:
+                print(f"{config.label:<32} FAILED: {failures[config.label]}")
+            for path in PATHS:
+                f = figures.get((config.label, path))
+                if f is None:
+                    continue
+                base = figures.get(("no cache, 1 worker", path))
+                ratio = f"{f.rps / base.rps:,.1f}x" if base and base.rps else "-"
+                print(f"{config.label:<32} {path:<18} {f.rps:>8,.0f} {f.p50_ms:>7.1f} {f.p99_ms:>7.1f} "
+                      f"{f.worst_p99_ms:>7.1f} {f.errors:>6} {f.kb_per_response:>8.1f} {ratio:>11}  "
+                      f"{f.verdict()}")
+        print(f"(medians of {args.rounds} interleaved rounds; worst: the highest p99 of a round; errors: all "
+              f"rounds; votes cast in the 1 vote/s rounds: {sum(votes.get(c.label, 0) for c in configs)})")
+        print()
+        _ratios(figures)
+        recommended = [figures[(RECOMMENDED, p)] for p in PATHS if (RECOMMENDED, p) in figures]
+        if recommended:
+            ok = len(recommended) == len(PATHS) and all(r.verdict() == "meets target" for r in recommended)
+            print(f"\ntarget (>= {TARGET_RPS:,.0f} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors, "
+                  f"{args.connections} connections) with `dailypapers serve --workers 2 --no-access-log` "
+                  f"(response cache on, the default): {'MEETS' if ok else 'MISSES'} it on "
+                  f"{' and '.join(PATHS)}")
+        db.dispose()
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(config: Config, url: str, tmp: Path, db: Database, load: Any,
+            args: argparse.Namespace) -> tuple[dict[str, Result], int]:
+    """Start the server in ``config`` and load each path (warm-up, then measured); also the number
+    of votes cast meanwhile."""
+    headers = {"Accept-Encoding": "gzip"} if config.gzip else {}
+    results = {}
+    with Server(config, url, tmp) as server:
+        voter = Voter(db, config.writes_per_s) if config.writes_per_s else None
+        if voter:
+            voter.start()
+        try:
+            for path in PATHS:
+                load(server.base + path, args.connections, args.warmup, headers)
+                results[path] = load(server.base + path, args.connections, args.duration, headers)
+        finally:
+            if voter:
+                voter.stop.set()
+                voter.join()
+    return results, voter.votes if voter else 0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _ratios(results: dict[tuple[str, str], Figures]) -> None:
+    """One line per comparison, both paths side by side."""
+    pairs = (
+        ("response cache (1 worker)", "cache, 1 worker", "no cache, 1 worker"),
+        ("2 workers vs 1, no cache", "no cache, 2 workers", "no cache, 1 worker"),
+        ("2 workers vs 1, cache", "cache, 2 workers", "cache, 1 worker"),
+        ("access log on vs off", "cache, 2 workers, access log", "cache, 2 workers"),
+        ("gzip clients vs identity", "cache, 2 workers, gzip clients", "cache, 2 workers"),
+        ("1 vote/s vs no writes", "cache, 2 workers, 1 vote/s", "cache, 2 workers"),
+    )
+    for name, new, old in pairs:
+        parts = []
+        for path in PATHS:
+            a, b = results.get((new, path)), results.get((old, path))
+            if a and b and b.rps:
+                parts.append(f"{path} {a.rps / b.rps:,.2f}x req/s, "
+                             f"p99 {a.p99_ms:,.1f} vs {b.p99_ms:,.1f} ms")
+        if parts:
+            print(f"{name:<27} " + "; ".join(parts))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

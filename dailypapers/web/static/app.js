@@ -1,0 +1,48 @@
+/* dailypapers: render math with KaTeX, and keep focus sensible when htmx adds cards. No framework. */
+(function () {
+  "use strict";
+
+  var DELIMITERS = [
+    { left: "$$", right: "$$", display: true },
+    { left: "\\[", right: "\\]", display: true },
+    { left: "\\(", right: "\\)", display: false },
+    { left: "$", right: "$", display: false }
+  ];
+
+  /* Typeset the math in every .tex element under root (titles, abstracts, summaries). */
+  function renderMath(root) {
+    if (typeof window.renderMathInElement !== "function" || !root || !root.querySelectorAll) return;
+    var nodes = root.matches && root.matches(".tex") ? [root] : [];
+    nodes = nodes.concat(Array.prototype.slice.call(root.querySelectorAll(".tex")));
+    nodes.forEach(function (el) {
+      if (el.dataset.math === "done") return;
+      el.dataset.math = "done";
+      window.renderMathInElement(el, { delimiters: DELIMITERS, throwOnError: false, strict: "ignore" });
+    });
+  }
+
+  function start() {
+    if (window.htmx) {
+      window.htmx.onLoad(renderMath); /* called for the body at start and for every swapped-in piece */
+      document.body.addEventListener("htmx:beforeRequest", function (evt) {
+        var more = evt.detail.elt;
+        if (more && more.closest && more.closest("#more")) {
+          var cards = document.querySelectorAll("#cards > li");
+          window.__dpCardsBefore = cards.length;
+        }
+      });
+      document.body.addEventListener("htmx:afterSettle", function (evt) {
+        if (typeof window.__dpCardsBefore !== "number") return;
+        var cards = document.querySelectorAll("#cards > li");
+        var first = cards[window.__dpCardsBefore];
+        window.__dpCardsBefore = undefined;
+        var link = first && first.querySelector(".card-title a");
+        if (link) link.focus({ preventScroll: false }); /* keyboard users continue at the first new card */
+      });
+    }
+    renderMath(document.body); /* idempotent: elements already typeset are skipped */
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
