@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed
+# The CPU build of torch (a plain `pip install torch` may pull a multi-GB CUDA build).
+TORCH  ?= torch==2.13.0
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test install install-test system-deps bench lint clean
@@ -13,7 +15,8 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet '$(TORCH)'
+	$(PIP) install --quiet -e '.[semantic]'
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)

