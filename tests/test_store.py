@@ -8,13 +8,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from dailypapers.store.db import Database
+from dailypapers.store.db import Database, include_name
 from dailypapers.store.models import Base, DailyEntry, Paper
 
 
 def test_migrations_match_the_models(db):
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name}), Base.metadata)
     assert diff == []
     assert db.current_revision() is not None
 
@@ -28,7 +29,8 @@ def test_downgrade_to_base_and_back(db):
         command.downgrade(alembic_config(conn), "base")
     assert "papers" not in db.table_names()
     db.migrate()
-    assert {"papers", "daily_entries", "organizations", "ingest_checkpoints"} <= set(db.table_names())
+    assert {"papers", "daily_entries", "organizations", "ingest_checkpoints", "paper_vectors",
+            "papers_fts"} <= set(db.table_names())
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(db):

@@ -10,6 +10,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    LargeBinary,
     JSON,
     BigInteger,
     Boolean,
@@ -168,3 +169,18 @@ class SiteState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PaperVector(Base):
+    """A paper's embedding under one model (``model`` names it; ``dim`` its size). Vectors of another
+    model are another row, so changing the model re-embeds instead of mixing spaces. ``text_hash``
+    is the hash of the text embedded: a changed title or abstract is embedded again."""
+
+    __tablename__ = "paper_vectors"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian, L2-normalized
+    text_hash: Mapped[str] = mapped_column(String(32))
+    embedded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

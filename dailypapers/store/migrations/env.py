@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from dailypapers.store.db import include_name
 from dailypapers.store.models import Base
 
 config = context.config
@@ -15,6 +16,7 @@ def _configure(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
 
 

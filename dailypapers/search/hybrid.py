@@ -1,0 +1,184 @@
+"""The search engine: keyword (FTS5 BM25), semantic (vectors) and hybrid (reciprocal rank fusion),
+with filters, sorting, an explanation of why each result matched, and related papers.
+
+:class:`SearchEngine` is built once per process (it holds the embedding model and the vector index);
+every call takes a session. The API, the pages, the feeds and ``dailypapers eval`` all call
+:meth:`SearchEngine.search`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from dailypapers.errors import BadRequest
+from dailypapers.search import fulltext
+from dailypapers.search.embed import EmbeddingBackend, paper_text
+from dailypapers.search.fusion import reciprocal_rank_fusion
+from dailypapers.search.query import ParsedQuery, parse_query
+from dailypapers.search.semantic import VectorSearch, vector_of
+from dailypapers.store.db import Database
+from dailypapers.store.models import Paper
+
+Mode = Literal["hybrid", "keyword", "semantic"]
+Sort = Literal["relevance", "date", "upvotes"]
+MODES = ("hybrid", "keyword", "semantic")
+SORTS = ("relevance", "date", "upvotes")
+CANDIDATES = 200  # per ranking, before fusion and paging
+RRF_K = 60
+
+
+@dataclass(slots=True)
+class Hit:
+    """One result: the paper id, its fused score, and why it matched."""
+
+    paper_id: int
+    score: float
+    keyword_rank: int | None = None  # 1-based rank in the keyword list, if there
+    semantic_rank: int | None = None
+    similarity: float | None = None  # cosine similarity to the query, if semantic
+    title_marked: str | None = None  # title with \x02…\x03 around matched terms
+    snippet_marked: str | None = None
+
+    @property
+    def why(self) -> str:
+        if self.keyword_rank is not None and self.semantic_rank is not None:
+            return "matches your words and is close in meaning"
+        if self.keyword_rank is not None:
+            return "matches your words"
+        if self.semantic_rank is not None:
+            return "similar in meaning"
+        return "matches your filters"
+
+
+@dataclass(slots=True)
+class SearchResults:
+    hits: list[Hit]
+    total: int  # candidates found (capped by CANDIDATES per ranking)
+    parsed: ParsedQuery
+    mode: str
+    papers: dict[int, Paper] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    date_from: date | None = None
+    date_to: date | None = None
+    categories: tuple[str, ...] = ()
+    organizations: tuple[str, ...] = ()
+
+    def as_kwargs(self) -> dict[str, object]:
+        return {"date_from": self.date_from, "date_to": self.date_to, "categories": self.categories,
+                "organizations": self.organizations}
+
+
+class SearchEngine:
+    """Keyword, semantic and hybrid search over one database."""
+
+    def __init__(self, db: Database, backend: EmbeddingBackend | None) -> None:
+        self.db = db
+        self.backend = backend
+        self.vectors = VectorSearch(db, backend) if backend is not None else None
+
+    def search(self, session: Session, q: str, *, mode: str = "hybrid", limit: int = 20, offset: int = 0,
+               filters: Filters = Filters(), sort: str = "relevance") -> SearchResults:
+        """Search; ``mode`` keyword, semantic or hybrid. Never raises on odd input, only BadRequest for
+        an empty query or an unknown mode/sort."""
+        if mode not in MODES:
+            raise BadRequest(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if sort not in SORTS:
+            raise BadRequest(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+        parsed = parse_query(q or "")
+        if parsed.is_empty and filters == Filters():
+            raise BadRequest("the search needs at least one word or filter")
+        if mode != "keyword" and self.vectors is None:
+            mode = "keyword"
+        kwargs = filters.as_kwargs()
+        keyword: list[fulltext.KeywordHit] = []
+        semantic: list[tuple[int, float]] = []
+        if mode in ("hybrid", "keyword") and parsed.has_text:
+            keyword = fulltext.keyword_hits(session, parsed, limit=CANDIDATES, **kwargs)
+        if mode in ("hybrid", "semantic") and parsed.semantic_text.strip() and self.vectors is not None:
+            raw = self.vectors.search_text(parsed.semantic_text, CANDIDATES)
+            allowed = fulltext.filtered_ids(session, parsed, [i for i, _ in raw], **kwargs)
+            semantic = [(i, s) for i, s in raw if i in allowed]
+        hits = _fuse(keyword, semantic, mode)
+        if not parsed.has_text and not parsed.semantic_text.strip():
+            hits = [Hit(i, 0.0) for i in fulltext.only_filters(session, parsed, limit=CANDIDATES, **kwargs)]
+        total = len(hits)
+        if sort == "relevance":
+            page = hits[offset:offset + limit]
+            papers = _load(session, [h.paper_id for h in page])
+            page = [h for h in page if h.paper_id in papers]
+            return SearchResults(page, total, parsed, mode, papers)
+        papers = _load(session, [h.paper_id for h in hits])
+        hits = [h for h in hits if h.paper_id in papers]
+        if sort == "date":
+            hits.sort(key=lambda h: (papers[h.paper_id].published_at is None,
+                                     -(papers[h.paper_id].published_at.timestamp()
+                                       if papers[h.paper_id].published_at else 0)))
+        elif sort == "upvotes":
+            hits.sort(key=lambda h: -papers[h.paper_id].upvotes)
+        page = hits[offset:offset + limit]
+        return SearchResults(page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page})
+
+    def related(self, session: Session, paper: Paper, *, limit: int = 10) -> list[Hit]:
+        """Papers close to ``paper``: nearest vectors, else a keyword search on its title."""
+        hits: list[Hit] = []
+        if self.vectors is not None:
+            vector = vector_of(session, paper.id, self.backend.name)
+            if vector is None and self.backend is not None:
+                vector = self.backend.embed([paper_text(paper.title, paper.abstract)])[0]
+            for rank, (paper_id, similarity) in enumerate(self.vectors.search_vector(vector, limit + 1), 1):
+                if paper_id != paper.id:
+                    hits.append(Hit(paper_id, similarity, semantic_rank=rank, similarity=similarity))
+        if not hits:
+            parsed = parse_query(" ".join(w for w in paper.title.split()[:12]))
+            terms = ParsedQuery(terms=parsed.terms[:6], semantic_text=parsed.semantic_text)
+            for rank, kh in enumerate(_any_term_hits(session, terms), 1):
+                if kh.paper_id != paper.id:
+                    hits.append(Hit(kh.paper_id, kh.score, keyword_rank=rank))
+        return hits[:limit]
+
+
+def _any_term_hits(session: Session, parsed: ParsedQuery) -> list[fulltext.KeywordHit]:
+    """Keyword hits where any of the terms matches (for related papers without vectors)."""
+    results: dict[int, fulltext.KeywordHit] = {}
+    for term in parsed.terms:
+        for hit in fulltext.keyword_hits(session, ParsedQuery(terms=(term,)), limit=20):
+            best = results.get(hit.paper_id)
+            results[hit.paper_id] = hit if best is None else fulltext.KeywordHit(
+                hit.paper_id, best.score + hit.score, best.title_marked, best.snippet_marked)
+    return sorted(results.values(), key=lambda h: -h.score)
+
+
+def _fuse(keyword: list[fulltext.KeywordHit], semantic: list[tuple[int, float]], mode: str) -> list[Hit]:
+    by_keyword = {h.paper_id: (rank, h) for rank, h in enumerate(keyword, 1)}
+    by_semantic = {paper_id: (rank, sim) for rank, (paper_id, sim) in enumerate(semantic, 1)}
+    if mode == "keyword":
+        order = [(h.paper_id, h.score) for h in keyword]
+    elif mode == "semantic":
+        order = list(semantic)
+    else:
+        order = reciprocal_rank_fusion([[h.paper_id for h in keyword], [i for i, _ in semantic]], k=RRF_K)
+    hits = []
+    for paper_id, score in order:
+        hit = Hit(paper_id, float(score))
+        if paper_id in by_keyword:
+            rank, kh = by_keyword[paper_id]
+            hit.keyword_rank, hit.title_marked, hit.snippet_marked = rank, kh.title_marked, kh.snippet_marked
+        if paper_id in by_semantic:
+            hit.semantic_rank, hit.similarity = by_semantic[paper_id][0], float(by_semantic[paper_id][1])
+        hits.append(hit)
+    return hits
+
+
+def _load(session: Session, ids: list[int]) -> dict[int, Paper]:
+    if not ids:
+        return {}
+    papers = session.scalars(select(Paper).where(Paper.id.in_(ids)).options(joinedload(Paper.organization)))
+    return {p.id: p for p in papers.unique()}

@@ -1,0 +1,211 @@
+"""Semantic search: paper vectors in the database, an in-memory index over them, and the backfill.
+
+Vectors are stored per (paper, model) as float16 with the hash of the text embedded, so a changed
+abstract is embedded again and a change of model re-embeds instead of mixing spaces.
+:func:`embed_missing` is the backfill behind ``dailypapers index``: it embeds papers without a current
+vector in batches, committing each batch, so a killed run resumes where it stopped.
+:class:`VectorSearch` keeps an index (exact below 20,000 vectors, HNSW above) per process, loaded from
+the database on first use and topped up with vectors added since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from dailypapers.search.embed import EmbeddingBackend, paper_text
+from dailypapers.search.vectors import EXACT_BELOW, AnnIndex, ExactIndex, ann_available, build_index
+from dailypapers.store.db import Database
+from dailypapers.store.models import Paper, PaperVector, utcnow
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f2").tobytes()
+
+
+def from_blobs(blobs: list[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype="<f2").reshape(len(blobs), dim).astype(np.float32)
+
+
+@dataclass
+class IndexSummary:
+    """Counts of one backfill run."""
+
+    considered: int = 0
+    embedded: int = 0
+    skipped: int = 0  # already had a current vector
+
+
+def _stale_papers(session: Session, model: str, after_id: int, limit: int) -> list[tuple[int, str, str | None, str | None]]:
+    """Papers after ``after_id`` whose vector under ``model`` is missing (or for another text)."""
+    query = (
+        select(Paper.id, Paper.title, Paper.abstract, PaperVector.text_hash)
+        .outerjoin(PaperVector, and_(PaperVector.paper_id == Paper.id, PaperVector.model == model))
+        .where(Paper.id > after_id)
+        .order_by(Paper.id)
+        .limit(limit)
+    )
+    return [(r.id, r.title, r.abstract, r.text_hash) for r in session.execute(query)]
+
+
+def count_missing(session: Session, model: str) -> int:
+    """Papers with no vector under ``model`` (changed texts are found while the backfill runs)."""
+    have = select(PaperVector.paper_id).where(PaperVector.model == model)
+    return session.scalar(select(func.count()).select_from(Paper).where(Paper.id.not_in(have))) or 0
+
+
+def embed_missing(
+    db: Database,
+    backend: EmbeddingBackend,
+    *,
+    batch_size: int = 64,
+    on_progress: Callable[[int], None] | None = None,
+    limit: int | None = None,
+) -> IndexSummary:
+    """Embed every paper that lacks a current vector under ``backend``; one transaction per batch."""
+    summary = IndexSummary()
+    after = 0
+    while limit is None or summary.embedded < limit:
+        with db.session() as session:
+            rows = _stale_papers(session, backend.name, after, batch_size * 8)
+        if not rows:
+            break
+        after = rows[-1][0]
+        todo = []
+        for paper_id, title, abstract, stored_hash in rows:
+            summary.considered += 1
+            text = paper_text(title, abstract)
+            digest = text_hash(text)
+            if stored_hash == digest:
+                summary.skipped += 1
+                continue
+            todo.append((paper_id, text, digest))
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            if limit is not None:
+                chunk = chunk[: max(0, limit - summary.embedded)]
+                if not chunk:
+                    break
+            vectors = backend.embed([t for _, t, _ in chunk], batch_size=batch_size)
+            _save_vectors(db, backend, chunk, vectors)
+            summary.embedded += len(chunk)
+            if on_progress:
+                on_progress(len(chunk))
+    return summary
+
+
+def _save_vectors(db: Database, backend: EmbeddingBackend, chunk: list[tuple[int, str, str]],
+                  vectors: np.ndarray) -> None:
+    now = utcnow()
+    with db.transaction() as session:
+        ids = [paper_id for paper_id, _, _ in chunk]
+        session.query(PaperVector).filter(PaperVector.model == backend.name,
+                                          PaperVector.paper_id.in_(ids)).delete(synchronize_session=False)
+        session.execute(
+            PaperVector.__table__.insert(),
+            [{"paper_id": paper_id, "model": backend.name, "dim": backend.dim, "vector": to_blob(vector),
+              "text_hash": digest, "embedded_at": now}
+             for (paper_id, _, digest), vector in zip(chunk, vectors, strict=True)],
+        )
+
+
+def iter_vectors(session: Session, model: str, *, since: datetime | None = None, batch: int = 20_000
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, vectors) of ``model`` in id order, ``batch`` rows at a time; only those embedded after
+    ``since`` if given."""
+    after_id = 0
+    while True:
+        query = (
+            select(PaperVector.paper_id, PaperVector.dim, PaperVector.vector)
+            .where(PaperVector.model == model, PaperVector.paper_id > after_id)
+            .order_by(PaperVector.paper_id)
+            .limit(batch)
+        )
+        if since is not None:
+            query = query.where(PaperVector.embedded_at > since)
+        rows = session.execute(query).all()
+        if not rows:
+            return
+        dim = rows[0].dim
+        ids = np.fromiter((r.paper_id for r in rows), dtype=np.int64, count=len(rows))
+        yield ids, from_blobs([r.vector for r in rows], dim)
+        after_id = int(ids[-1])
+
+
+def vector_of(session: Session, paper_id: int, model: str) -> np.ndarray | None:
+    row = session.execute(
+        select(PaperVector.dim, PaperVector.vector).where(PaperVector.paper_id == paper_id,
+                                                          PaperVector.model == model)
+    ).first()
+    return None if row is None else from_blobs([row.vector], row.dim)[0]
+
+
+class VectorSearch:
+    """One process's vector index for one model: built from the database on first use, topped up with
+    the vectors embedded since (checked at most every ``refresh_every`` seconds)."""
+
+    def __init__(self, db: Database, backend: EmbeddingBackend, *, exact_below: int = EXACT_BELOW,
+                 refresh_every: float = 5.0) -> None:
+        self.db = db
+        self.backend = backend
+        self.exact_below = exact_below
+        self.refresh_every = refresh_every
+        self._index: ExactIndex | AnnIndex | None = None
+        self._state: tuple[int, datetime | None] = (0, None)  # (count, newest embedded_at) indexed
+        self._checked = -1e18
+        self._lock = threading.Lock()
+
+    def _refresh(self) -> ExactIndex | AnnIndex | None:
+        now = time.monotonic()
+        if now - self._checked < self.refresh_every:
+            return self._index
+        with self._lock:
+            if now - self._checked < self.refresh_every:
+                return self._index
+            model = self.backend.name
+            with self.db.session() as session:
+                count, newest = session.execute(
+                    select(func.count(), func.max(PaperVector.embedded_at)).where(PaperVector.model == model)
+                ).one()
+                indexed_count, indexed_newest = self._state
+                grew_past_exact = (isinstance(self._index, ExactIndex) and count >= self.exact_below
+                                   and ann_available())
+                if self._index is None or count < indexed_count or grew_past_exact:
+                    chunks = list(iter_vectors(session, model))
+                    if chunks:
+                        ids = np.concatenate([c[0] for c in chunks])
+                        vectors = np.concatenate([c[1] for c in chunks])
+                        self._index = build_index(ids, vectors, exact_below=self.exact_below)
+                elif (count, newest) != (indexed_count, indexed_newest):
+                    for ids, vectors in iter_vectors(session, model, since=indexed_newest):
+                        self._index.add(ids, vectors)
+                self._state = (count, newest)
+            self._checked = now
+            return self._index
+
+    def search_vector(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        index = self._refresh()
+        return index.search(vector, k) if index is not None and len(index) else []
+
+    def search_text(self, text: str, k: int) -> list[tuple[int, float]]:
+        if not text.strip():
+            return []
+        return self.search_vector(self.backend.embed([text])[0], k)
+
+    def __len__(self) -> int:
+        index = self._refresh()
+        return len(index) if index is not None else 0
