@@ -33,7 +33,7 @@ from dailypapers.ingest.records import (
 from dailypapers.ingest.snapshot import (
     categories_of,
     code_url_of,
-    iter_json_lines,
+    iter_line_records,
     one_line,
     text_or_none,
 )
@@ -178,13 +178,4 @@ def iter_listings(path: Path) -> Iterator[Record]:
     an arXiv id, or no title gives ``Rejected(position="{path}:{line_no}", reason=...)``. Blank lines
     are skipped. Memory use does not grow with the file.
     """
-    for item in iter_json_lines(path):
-        if isinstance(item, Rejected):
-            yield item
-            continue
-        line_no, obj = item
-        try:
-            record: Record = listing_record(obj)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            record = Rejected(f"{path}:{line_no}", str(exc) or type(exc).__name__)
-        yield record
+    return iter_line_records(path, listing_record)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
     _loads = json.loads
 
-__all__ = ["authors_of", "categories_of", "code_url_of", "count_lines", "iter_json_lines", "iter_snapshot", "one_line", "open_maybe_gzip", "snapshot_record", "text_or_none"]
+__all__ = ["authors_of", "categories_of", "code_url_of", "count_lines", "iter_json_lines", "iter_line_records", "iter_snapshot", "one_line", "open_maybe_gzip", "snapshot_record", "text_or_none"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
@@ -267,13 +267,19 @@ def iter_snapshot(path: Path) -> Iterator[Record]:
     an arXiv id, or no title gives ``Rejected(position="{path}:{line_no}", reason=...)``. Blank lines
     are skipped. Memory use does not grow with the file.
     """
+    return iter_line_records(path, snapshot_record)
+
+
+def iter_line_records(path: Path, make_record: Callable[[dict[str, Any]], PaperRecord]) -> Iterator[Record]:
+    """``make_record`` applied to each JSON line of ``path``; what it cannot read (it raises) becomes
+    ``Rejected(position="{path}:{line_no}")`` and the stream goes on."""
     for item in iter_json_lines(path):
         if isinstance(item, Rejected):
             yield item
             continue
         line_no, obj = item
         try:
-            record: Record = snapshot_record(obj)
+            record: Record = make_record(obj)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             record = Rejected(f"{path}:{line_no}", str(exc) or type(exc).__name__)
         yield record
