@@ -165,7 +165,81 @@ def _date(value: str | None, name: str) -> date | None:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+NoIndexOpt = Annotated[bool, typer.Option("--no-index", help="Do not embed the new papers afterwards "
+                                                             "(see `dailypapers index`).")]
 RestartOpt = Annotated[bool, typer.Option("--restart", help="Ignore a saved checkpoint; start over.")]
+
+
+# --- semantic index -------------------------------------------------------------------------------
+
+
+AUTO_INDEX_MAX = 5_000  # papers an ingest embeds afterwards; more is left to `dailypapers index`
+
+
+def run_index(db: Database, backend_name: str, *, batch_size: int = 64, limit: int | None = None,
+              as_json: bool = False, console: Console | None = None) -> Any:
+    """Embed the papers lacking a current vector under ``backend_name``, with a progress bar and a
+    summary. Each batch is committed, so a killed run resumes where it stopped."""
+    from dailypapers.search.embed import get_backend
+    from dailypapers.search.semantic import count_missing, embed_missing
+
+    try:
+        backend = get_backend(backend_name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--backend") from exc
+    with db.session() as session:
+        missing = count_missing(session, backend.name)
+    total = min(missing, limit) if limit is not None else missing
+    with progress(f"index {backend.name}", total or None) as advance:
+        summary = embed_missing(db, backend, batch_size=batch_size, on_progress=advance, limit=limit)
+    counts = {"considered": summary.considered, "embedded": summary.embedded, "skipped": summary.skipped}
+    console = console or out
+    if as_json:
+        console.print_json(json.dumps(counts))
+    else:
+        table = Table(title=f"index {backend.name}", show_header=True, header_style="bold")
+        for name in counts:
+            table.add_column(name, justify="right")
+        table.add_row(*(f"{v:,}" for v in counts.values()))
+        console.print(table)
+    return summary
+
+
+def after_ingest(db: Database, settings: Settings, *, no_index: bool, as_json: bool) -> None:
+    """The incremental `dailypapers index` after an import, unless turned off. With ``--json`` its
+    summary goes to stderr, so stdout stays the import's one JSON object."""
+    if no_index or not settings.embed_after_ingest or settings.embedding_backend == "none":
+        return
+    from dailypapers.search.embed import get_backend
+    from dailypapers.search.semantic import count_missing
+
+    with db.session() as session:
+        missing = count_missing(session, get_backend(settings.embedding_backend).name)
+    if missing > AUTO_INDEX_MAX:
+        # a bulk load (a snapshot, a year of listings): hours with MiniLM on a small machine, so it is
+        # left to the resumable `dailypapers index` instead of holding the import's command hostage
+        err.print(f"{missing:,} papers lack a vector, more than the {AUTO_INDEX_MAX:,} embedded after an "
+                  "import: run `dailypapers index` (resumable) to make them searchable by meaning")
+        return
+    run_index(db, settings.embedding_backend, as_json=as_json, console=err if as_json else out)
+
+
+@app.command("index")
+def index(
+    backend: Annotated[str | None, typer.Option(help="Embedding backend: minilm, hashing or static "
+                                                     "(default from DAILYPAPERS_EMBEDDING_BACKEND).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Papers embedded and committed "
+                                                                  "together.")] = 64,
+    limit: Annotated[int | None, typer.Option(min=1, help="Embed at most this many papers, then stop.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed papers that lack a current vector, for semantic search (resumable; run it again to go on)."""
+    settings = _settings()
+    name = backend or settings.embedding_backend
+    if name == "none":
+        raise typer.BadParameter("the embedding backend is `none`; pick one with --backend", param_hint="--backend")
+    db = open_database(settings)
+    run_index(db, name, batch_size=batch_size, limit=limit, as_json=as_json)
 
 
 # --- db -------------------------------------------------------------------------------------------
@@ -215,6 +289,7 @@ def ingest_hf_daily(
     min_interval: Annotated[float | None, typer.Option(help="Seconds between requests.")] = None,
     restart: RestartOpt = False,
     as_json: JsonOpt = False,
+    no_index: NoIndexOpt = False,
 ) -> None:
     """Import Hugging Face daily papers: saved API responses, or fetched day by day with --api."""
     from dailypapers.ingest import hf_daily
@@ -230,6 +305,7 @@ def ingest_hf_daily(
             raise typer.BadParameter(str(exc), param_hint="PATH") from exc
         records = (rec for f in files for rec in hf_daily.iter_file(f))
         run_import(db, records, f"hf-daily {path}", as_json=as_json)
+        after_ingest(db, settings, no_index=no_index, as_json=as_json)
         return
     first = _date(since, "--since") or _today_new_york() - timedelta(days=1)
     last = _date(until, "--until") or _today_new_york()
@@ -240,6 +316,7 @@ def ingest_hf_daily(
     with _client(settings, min_interval if min_interval is not None else 1.0) as client:
         records = hf_daily.harvest_api(client, api, first, last, state=state)
         run_import(db, records, f"hf-daily {api}", as_json=as_json)
+    after_ingest(db, settings, no_index=no_index, as_json=as_json)
 
 
 @ingest_app.command("arxiv-api")
@@ -253,6 +330,7 @@ def ingest_arxiv_api(
     page_size: Annotated[int, typer.Option(help="Results per request (arXiv allows up to 2000).")] = 100,
     restart: RestartOpt = False,
     as_json: JsonOpt = False,
+    no_index: NoIndexOpt = False,
 ) -> None:
     """Import from the arXiv Atom API (at most one request per 3 s; resumable)."""
     from dailypapers.ingest import arxiv_api
@@ -273,6 +351,7 @@ def ingest_arxiv_api(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         run_import(db, records, f"arxiv-api {search_query}", as_json=as_json)
+    after_ingest(db, settings, no_index=no_index, as_json=as_json)
 
 
 @ingest_app.command("oai")
@@ -282,6 +361,7 @@ def ingest_oai(
     until: Annotated[str | None, typer.Option(help="Changed on or before (YYYY-MM-DD).")] = None,
     restart: RestartOpt = False,
     as_json: JsonOpt = False,
+    no_index: NoIndexOpt = False,
 ) -> None:
     """Harvest arXiv over OAI-PMH (arXivRaw), following resumption tokens; resumable."""
     from dailypapers.ingest import oai
@@ -294,27 +374,32 @@ def ingest_oai(
         records = oai.harvest(client, base_url=settings.oai_url, set_spec=set_spec, from_=first,
                               until=last, state=state)
         run_import(db, records, f"oai {set_spec or 'all'}", as_json=as_json)
+    after_ingest(db, settings, no_index=no_index, as_json=as_json)
 
 
 @ingest_app.command("snapshot")
 def ingest_snapshot(
     path: Annotated[Path, typer.Argument(help="arxiv-metadata-oai-snapshot.json (JSON lines, .gz too).")],
     as_json: JsonOpt = False,
+    no_index: NoIndexOpt = False,
 ) -> None:
     """Import the Kaggle arXiv metadata snapshot, streamed in constant memory."""
     from dailypapers.ingest import snapshot
 
     if not path.is_file():
         raise typer.BadParameter(f"no such file: {path}", param_hint="PATH")
-    db = open_database()
+    settings = _settings()
+    db = open_database(settings)
     run_import(db, snapshot.iter_snapshot(path), f"snapshot {path.name}",
                total=snapshot.count_lines(path), as_json=as_json, batch_size=2000)
+    after_ingest(db, settings, no_index=no_index, as_json=as_json)
 
 
 @ingest_app.command("listings")
 def ingest_listings(
     paths: Annotated[list[Path], typer.Argument(help="arXiv listing JSON-lines files (.gz too).")],
     as_json: JsonOpt = False,
+    no_index: NoIndexOpt = False,
 ) -> None:
     """Import arXiv listing files (both the cs and the math field layouts)."""
     from dailypapers.ingest import listings
@@ -322,9 +407,11 @@ def ingest_listings(
     for p in paths:
         if not p.is_file():
             raise typer.BadParameter(f"no such file: {p}", param_hint="PATHS")
-    db = open_database()
+    settings = _settings()
+    db = open_database(settings)
     records = (rec for p in paths for rec in listings.iter_listings(p))
     run_import(db, records, "listings", as_json=as_json, batch_size=2000)
+    after_ingest(db, settings, no_index=no_index, as_json=as_json)
 
 
 # --- demo and serve -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ web app factory take a :class:`Settings` and build what they need.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,14 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="Port `dailypapers serve` listens on.")
     site_url: str = Field("http://127.0.0.1:8000", description="Public base URL, used in feeds and mails.")
     load_demo: bool = Field(True, description="Load the bundled demo papers when the database is empty.")
+    embedding_backend: Literal["minilm", "hashing", "static", "none"] = Field(
+        "minilm",
+        description="Model behind semantic and hybrid search: `minilm` (all-MiniLM-L6-v2, offline), "
+        "`hashing` (no model; tests and development), `static` (a model2vec model) or `none` (keyword only).",
+    )
+    embed_after_ingest: bool = Field(
+        True, description="After each `dailypapers ingest …`, embed the papers that lack a current vector."
+    )
     sqlite_busy_timeout_ms: int = Field(5000, description="How long a SQLite writer waits for the lock.")
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv Atom API endpoint.")
     oai_url: str = Field("https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")

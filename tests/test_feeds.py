@@ -20,7 +20,6 @@ from dailypapers.config import Settings
 from dailypapers.ingest import hf_daily
 from dailypapers.periods import today
 from dailypapers.rank import trending
-from dailypapers.search.keyword import keyword_search
 from dailypapers.store import queries
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer
@@ -36,7 +35,8 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # A trailing slash on purpose: feeds must not write "//papers".
-    return Settings(data_dir=tmp_path / "data", load_demo=False, site_url=SITE + "/", _env_file=None)
+    return Settings(data_dir=tmp_path / "data", load_demo=False, site_url=SITE + "/",
+                    embedding_backend="hashing", _env_file=None)
 
 
 @pytest.fixture
@@ -206,7 +206,8 @@ def test_organization_feed(client: TestClient, loaded_db: Database) -> None:
 def test_search_feed(client: TestClient, loaded_db: Database) -> None:
     feed = fetch(client, "/feeds/search.atom?q=diffusion")
     with loaded_db.session() as s:
-        papers, _ = keyword_search(s, "diffusion", limit=50)
+        results = client.app.state.search.search(s, "diffusion", limit=50)
+        papers = [results.papers[h.paper_id] for h in results.hits]
         latest = queries.latest_entries_for(s, [p.id for p in papers])
     assert len(papers) >= 2
     check_head(feed, "/feeds/search.atom?q=diffusion", "/papers?q=diffusion", "Search: diffusion")
@@ -281,7 +282,7 @@ def test_error_messages_say_what_is_wrong(client: TestClient) -> None:
     assert client.get("/feeds/date/yesterday.atom").json() == {
         "error": "invalid date 'yesterday': expected YYYY-MM-DD"}
     assert client.get("/feeds/organizations/nobody.atom").json() == {"error": "no organization 'nobody'"}
-    assert client.get("/feeds/search.atom?q=").json() == {"error": "the search needs at least one word"}
+    assert client.get("/feeds/search.atom?q=").json() == {"error": "the search needs at least one word or filter"}
 
 
 # --- hostile data -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from dailypapers.config import Settings
 from dailypapers.ingest import hf_daily
 from dailypapers.ingest.records import DailyEntryRecord, Organization, PaperRecord
 from dailypapers.periods import month_period, today
@@ -49,6 +50,12 @@ def _extra_records() -> list:
         for i in range(1, LONG_COUNT + 1)
     ]
     return [math_entry(), DailyEntryRecord(paper=evil, day=date(2026, 6, 29), upvotes=3), old, *bulk]
+
+
+@pytest.fixture
+def settings(tmp_path):
+    # the hashing backend: semantic and hybrid search without loading a model
+    return Settings(data_dir=tmp_path / "data", load_demo=False, embedding_backend="hashing", _env_file=None)
 
 
 @pytest.fixture

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import date as Date
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from dailypapers.errors import BadRequest, NotFound
 from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.periods import Period, day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
-from dailypapers.search.keyword import keyword_search
+from dailypapers.search.hybrid import MODES, SORTS as SEARCH_SORTS, Filters, SearchEngine, SearchResults
 from dailypapers.store import queries
+from dailypapers.store.models import Paper
 from dailypapers.web.serializers import entry_json, paper_json, search_item_json
 
 router = APIRouter(prefix="/api", tags=["papers"])
@@ -94,17 +98,108 @@ def daily_papers(
     return body
 
 
-@router.get("/papers/search", summary="Search papers by words")
+def parse_filters(date_from: str | None = None, date_to: str | None = None,
+                  categories: list[str] | None = None, organizations: list[str] | None = None) -> Filters:
+    """The search filters from request parameters (empty values ignored); a bad date is a 400."""
+
+    def day(value: str | None, name: str) -> Date | None:
+        if not value or not value.strip():
+            return None
+        try:
+            return Date.fromisoformat(value.strip())
+        except ValueError:
+            raise BadRequest(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
+
+    first, last = day(date_from, "from"), day(date_to, "to")
+    if first and last and last < first:
+        raise BadRequest(f"to ({last}) is before from ({first})")
+
+    def clean(values: list[str] | None) -> tuple[str, ...]:
+        # "cs.CL, cs.LG" in one field (the search form) is two values
+        parts = (part.strip() for value in values or () for part in (value or "").split(","))
+        return tuple(dict.fromkeys(part for part in parts if part))
+
+    return Filters(date_from=first, date_to=last, categories=clean(categories),
+                   organizations=clean(organizations))
+
+
+def check_mode_sort(mode: str | None, sort: str | None) -> tuple[str, str]:
+    """``mode`` and ``sort`` of a search (defaults hybrid and relevance); an unknown value is a 400."""
+    mode, sort = mode or "hybrid", sort or "relevance"
+    if mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if sort not in SEARCH_SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(SEARCH_SORTS)}, got {sort!r}")
+    return mode, sort
+
+
+def engine(request: Request) -> SearchEngine:
+    return request.app.state.search
+
+
+@router.get("/papers/search", summary="Search papers (hybrid: keywords and meaning)")
 def search_papers(
     request: Request,
-    q: Annotated[str, Query(description="Words to search for in titles and abstracts.")] = "",
+    q: Annotated[str, Query(description="What to search for; supports \"phrases\", -exclusions, author:, "
+                                        "cat:, org:, year:, after:, before:.")] = "",
     limit: Annotated[str | None, Query(description="At most this many results, 1 to 120 (default 50).")] = None,
+    mode: Annotated[str | None, Query(description="hybrid (default), keyword or semantic.")] = None,
+    sort: Annotated[str | None, Query(description="relevance (default), date or upvotes.")] = None,
+    date_from: Annotated[str | None, Query(alias="from", description="Published on or after (YYYY-MM-DD).")] = None,
+    date_to: Annotated[str | None, Query(alias="to", description="Published on or before (YYYY-MM-DD).")] = None,
+    category: Annotated[list[str] | None, Query(description="arXiv category, e.g. cs.CL or cs (repeatable: in all of them).")] = None,
+    organization: Annotated[list[str] | None, Query(description="Organization name (repeatable: from any of them).")] = None,
 ) -> list[dict[str, Any]]:
     size = _int(limit, "limit", 50, 1, 120)
+    mode, order = check_mode_sort(mode, sort)
+    filters = parse_filters(date_from, date_to, category, organization)
     with request.app.state.db.session() as session:
-        papers, _ = keyword_search(session, q, limit=size)
-        latest = queries.latest_entries_for(session, [paper.id for paper in papers])
-        return [search_item_json(paper, latest.get(paper.id)) for paper in papers]
+        results = engine(request).search(session, q, mode=mode, limit=size, filters=filters, sort=order)
+        return search_items(session, results)
+
+
+def search_items(session: Any, results: SearchResults) -> list[dict[str, Any]]:
+    """The Hugging Face search item of each hit, in order."""
+    papers = [results.papers[h.paper_id] for h in results.hits if h.paper_id in results.papers]
+    latest = queries.latest_entries_for(session, [paper.id for paper in papers])
+    return [search_item_json(paper, latest.get(paper.id)) for paper in papers]
+
+
+@router.get("/papers/{arxiv_id:path}/related", summary="Papers related to one paper")
+def related_papers(
+    request: Request,
+    arxiv_id: str,
+    limit: Annotated[str | None, Query(description="At most this many papers, 1 to 50 (default 10).")] = None,
+) -> list[dict[str, Any]]:
+    """The nearest papers by meaning (by shared title words without vectors), each with ``similarity``
+    (cosine similarity, or null for a title-word match)."""
+    size = _int(limit, "limit", 10, 1, 50)
+    try:
+        canonical, _ = canonical_arxiv_id(arxiv_id)
+    except InvalidArxivId:
+        raise NotFound(f"no paper {arxiv_id!r}") from None
+    with request.app.state.db.session() as session:
+        paper = queries.paper_by_arxiv_id(session, canonical)
+        if paper is None:
+            raise NotFound(f"no paper {canonical}")
+        hits = engine(request).related(session, paper, limit=size)
+        papers = load_papers(session, [h.paper_id for h in hits])
+        latest = queries.latest_entries_for(session, list(papers))
+        body = []
+        for hit in hits:
+            if hit.paper_id in papers:
+                item = search_item_json(papers[hit.paper_id], latest.get(hit.paper_id))
+                item["similarity"] = None if hit.similarity is None else round(float(hit.similarity), 4)
+                body.append(item)
+        return body
+
+
+def load_papers(session: Any, ids: list[int]) -> dict[int, Paper]:
+    """Papers by id (with their organization), for hits."""
+    if not ids:
+        return {}
+    rows = session.scalars(select(Paper).where(Paper.id.in_(ids)).options(joinedload(Paper.organization)))
+    return {p.id: p for p in rows.unique()}
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:

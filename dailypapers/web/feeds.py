@@ -27,9 +27,9 @@ from dailypapers import __version__
 from dailypapers.errors import BadRequest, NotFound
 from dailypapers.periods import Period, day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
-from dailypapers.search.keyword import keyword_search
 from dailypapers.store import queries
 from dailypapers.store.models import DailyEntry, Paper
+from dailypapers.web.api import check_mode_sort, parse_filters
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
@@ -299,16 +299,27 @@ def organization_feed(request: Request,
 
 
 @router.get("/search.atom", response_class=Response, responses=FEED_RESPONSES,
-            summary="Atom feed of a keyword search")
+            summary="Atom feed of a search")
 def search_feed(request: Request,
-                q: Annotated[str, Query(description="Words to search for in titles and abstracts.",
-                                        examples=["diffusion"])] = "") -> Response:
-    """The papers matching every word of ``q``, best first; an empty query is a 400."""
+                q: Annotated[str, Query(description="What to search for (the search box's syntax).",
+                                        examples=["diffusion"])] = "",
+                mode: Annotated[str | None, Query(description="hybrid (default), keyword or semantic.")] = None,
+                sort: Annotated[str | None, Query(description="relevance (default), date or upvotes.")] = None,
+                date_from: Annotated[str | None, Query(alias="from", description="Published on or after.")] = None,
+                date_to: Annotated[str | None, Query(alias="to", description="Published on or before.")] = None,
+                category: Annotated[list[str] | None, Query(description="arXiv category (repeatable).")] = None,
+                organization: Annotated[list[str] | None, Query(description="Organization (repeatable).")] = None,
+                ) -> Response:
+    """The best ``MAX_ENTRIES`` results of the same search as ``/papers?q=``; an empty query is a 400."""
+    mode, order = check_mode_sort(mode, sort)
+    filters = parse_filters(date_from, date_to, category, organization)
     with request.app.state.db.session() as session:
-        papers, _ = keyword_search(session, q, limit=MAX_ENTRIES)
+        results = request.app.state.search.search(session, q, mode=mode, limit=MAX_ENTRIES, filters=filters,
+                                                  sort=order)
+        papers = [results.papers[h.paper_id] for h in results.hits if h.paper_id in results.papers]
         latest = queries.latest_entries_for(session, [paper.id for paper in papers])
         items = [FeedItem(p, latest.get(p.id)) for p in papers]
-        query = urlencode({"q": q})
+        query = urlencode([(k, v) for k, v in request.query_params.multi_items() if v] or [("q", q)])
         info = FeedInfo(f"/feeds/search.atom?{query}", f"/papers?{query}",
                         f"Search: {' '.join(xml_text(q).split())}")
         body = render_feed(_site(request), info, items)

@@ -32,7 +32,8 @@ from dailypapers.periods import (
 )
 from dailypapers.rank import trending
 from dailypapers.rank.trending import TrendingExplanation
-from dailypapers.search.keyword import keyword_search
+from dailypapers.search.hybrid import MODES, SORTS, Hit
+from dailypapers.web.api import check_mode_sort, load_papers, parse_filters
 from dailypapers.store import queries
 from dailypapers.store.models import DailyEntry, Paper
 
@@ -52,6 +53,7 @@ class Card:
     paper: Paper
     entry: DailyEntry | None = None
     trend: TrendingExplanation | None = None
+    hit: Hit | None = None  # a search result: why it matched, highlighted title and snippet
 
     @property
     def upvotes(self) -> int:
@@ -332,31 +334,52 @@ def trending_page(request: Request) -> HTMLResponse:
 
 
 def search_page(request: Request, q: str) -> HTMLResponse:
-    """Keyword search results; a query without words gets a friendly hint, not an error page."""
+    """Search results (hybrid by default) with filters; a query without words gets a friendly hint, not
+    an error page. Bad filter values are a 400 page."""
     page = _page_number(request)
     q = q.strip()
+    params = request.query_params
+    mode, sort = check_mode_sort(params.get("mode"), params.get("sort"))
+    filters = parse_filters(params.get("from"), params.get("to"), params.getlist("category"),
+                            params.getlist("organization"))
+    form = {"mode": mode, "sort": sort, "from": params.get("from", "").strip(),
+            "to": params.get("to", "").strip(), "category": ", ".join(filters.categories),
+            "organization": ", ".join(filters.organizations)}
+    engine = request.app.state.search
     with request.app.state.db.session() as session:
         hint = ""
+        hits: list[Hit] = []
+        papers: dict[int, Paper] = {}
+        total = 0
+        warnings: tuple[str, ...] = ()
+        keyword_total: int | None = None
         try:
-            papers, total = keyword_search(session, q, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+            results = engine.search(session, q, mode=mode, limit=PAGE_SIZE, offset=page * PAGE_SIZE,
+                                    filters=filters, sort=sort)
+            hits, papers, total, warnings = results.hits, results.papers, results.total, results.parsed.warnings
+            mode = results.mode
+            if mode == "hybrid":  # how many match the words (one FTS query, no embedding)
+                keyword_total = engine.search(session, q, mode="keyword", limit=0, filters=filters).total
         except BadRequest:
-            papers, total = [], 0
             hint = ("Type a few words to search titles and abstracts." if not q else
                     "That search has no words to look for; try letters or numbers.")
-        latest = queries.latest_entries_for(session, [p.id for p in papers])
+        latest = queries.latest_entries_for(session, [h.paper_id for h in hits])
         more, first = _paging(request, page, total)
+        feed_params = [(k, v) for k, v in params.multi_items() if k != "p" and v]
         listing = Listing(
             title=f"Search: {q}" if q else "Search",
-            cards=[Card(p, latest.get(p.id)) for p in papers],
+            cards=[Card(papers[h.paper_id], latest.get(h.paper_id), hit=h) for h in hits if h.paper_id in papers],
             total=total,
             page=page,
             more_url=more,
             first_url=first,
-            feed_url="/feeds/search.atom?" + urlencode({"q": q}),
+            feed_url="/feeds/search.atom?" + urlencode(feed_params or [("q", q)]),
             feed_title=f"Papers matching “{q}”",
             label=q,
             empty_message=hint or f"No paper matches “{q}”.",
-            extra={"q": q, "hint": hint},
+            extra={"q": q, "hint": hint, "form": form, "modes": MODES, "sorts": SORTS, "mode": mode,
+                   "warnings": warnings, "semantic_off": engine.vectors is None,
+                   "keyword_total": keyword_total},
         )
         target = _fragment_target(request)
         if target == "results":
@@ -426,6 +449,17 @@ def paper_markdown(paper: Paper, site_url: str = "") -> str:
     return "\n".join(lines)
 
 
+RELATED = 6
+
+
+def related_cards(request: Request, session: Session, paper: Paper) -> list[Card]:
+    """Up to ``RELATED`` papers close to ``paper`` (engine.related), as cards carrying their hit."""
+    hits = request.app.state.search.related(session, paper, limit=RELATED)
+    papers = load_papers(session, [h.paper_id for h in hits])
+    latest = queries.latest_entries_for(session, list(papers))
+    return [Card(papers[h.paper_id], latest.get(h.paper_id), hit=h) for h in hits if h.paper_id in papers]
+
+
 @router.get("/papers/{arxiv_id:path}.md", response_class=PlainTextResponse)
 def paper_markdown_page(request: Request, arxiv_id: str) -> Response:
     canonical = _canonical_or_404(arxiv_id)
@@ -447,7 +481,9 @@ def paper_page(request: Request, arxiv_id: str) -> HTMLResponse:
             raise NotFound(f"no paper {canonical}")
         latest = paper.entries[-1] if paper.entries else None
         why = trending.explain(latest, trending.reference_time(session)) if latest is not None else None
+        related = related_cards(request, session, paper)
         return _render(request, "paper.html", {
+            "related": related,
             "paper": paper,
             "card": Card(paper, latest, why),
             "reference_label": _time_label(why.reference_time) if why else "",
