@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from dailypapers.config import Settings
+from dailypapers.eval_cli import eval_app
 from dailypapers.ingest.records import Record, Rejected
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer, ImportSummary, load_checkpoint
@@ -40,6 +41,7 @@ demo_app = typer.Typer(help="The bundled demo papers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(demo_app, name="demo")
+app.add_typer(eval_app, name="eval")
 
 out = Console()
 err = Console(stderr=True)

@@ -1,0 +1,295 @@
+"""Search benchmark on the ~110k real arXiv listings: query latency of every mode and of related papers,
+and the embedding throughput of ``dailypapers index``'s path against the raw model.
+
+    nice -n 10 .venv/bin/python bench/search.py [--shared ../shared/data] [--queries 200] [--papers 300]
+
+1. Both listing files go into a fresh SQLite file database through the importer; their precomputed
+   all-MiniLM-L6-v2 vectors (shared/data/embeddings, matched by id, NOT re-embedded) are stored as
+   ``paper_vectors`` rows (model ``all-MiniLM-L6-v2``, ``text_hash`` as semantic.py computes it), so the
+   index is the app's own (HNSW above 20,000 vectors).
+2. ``SearchEngine.search`` latency, one query at a time, for keyword, semantic and hybrid (the query's
+   embedding included: ``MiniLMBackend(threads=1)``, as a web process runs), over real-ish queries: the
+   first 2-4 words of random listing titles and SciFact claims (half each); and ``SearchEngine.related``
+   for random papers. p50/p99 against the targets (hybrid p50 <= 25 ms, p99 <= 60 ms; related p50 <= 10 ms).
+3. Embedding throughput of ``embed_missing`` (the ``dailypapers index`` path: read, embed, write, commit)
+   on ``--papers`` real papers against ``SentenceTransformer.encode`` of the same texts with the same model
+   object and batch size, in the same run, alternating; target index >= 0.9x the raw model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import select  # noqa: E402
+
+from dailypapers.ingest import listings  # noqa: E402
+from dailypapers.ingest.records import PaperRecord, canonical_arxiv_id  # noqa: E402
+from dailypapers.search.embed import MINILM_NAME, MiniLMBackend, paper_text  # noqa: E402
+from dailypapers.search.evaluate import (  # noqa: E402
+    RECOMMENDED,
+    EvalParams,
+    fuse,
+    keyword_candidates,
+    keyword_ranking,
+    plain_query,
+    store_vectors,
+    without_stopwords,
+)
+from dailypapers.search.hybrid import SearchEngine  # noqa: E402
+from dailypapers.search.semantic import embed_missing  # noqa: E402
+from dailypapers.store.db import Database  # noqa: E402
+from dailypapers.store.importer import Importer  # noqa: E402
+from dailypapers.store.models import Paper  # noqa: E402
+
+FILES = ("cs_2025", "math_2007_2026")
+TARGETS = {"hybrid": (25.0, 60.0), "hybrid-rec": (25.0, 60.0), "related": (10.0, None)}
+TARGET_RATIO = 0.9
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
+
+
+def load_listings(db: Database, shared: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    files = [shared / "arxiv_listings" / f"{n}.jsonl.gz" for n in FILES]
+    summary = Importer(db, batch_size=2000).run(r for f in files for r in listings.iter_listings(f))
+    return summary.new, time.perf_counter() - start
+
+
+def load_vectors(db: Database, shared: Path) -> tuple[int, int, float]:
+    """Precomputed vectors stored by arXiv id; returns (stored, ids not in the database, seconds)."""
+    start = time.perf_counter()
+    with db.session() as session:
+        rows = {r.arxiv_id: r for r in session.execute(select(Paper.id, Paper.arxiv_id, Paper.title,
+                                                              Paper.abstract))}
+    stored = missing = 0
+    seen: set[int] = set()
+    for name in FILES:
+        folder = shared / "embeddings" / MINILM_NAME
+        vectors = np.load(folder / f"{name}.npy", mmap_mode="r")
+        ids = (folder / f"{name}.ids.txt").read_text(encoding="utf-8").splitlines()
+        pids, texts, rows_at = [], [], []
+        for i, raw in enumerate(ids):
+            try:
+                arxiv_id = canonical_arxiv_id(raw)[0]
+            except ValueError:
+                missing += 1
+                continue
+            row = rows.get(arxiv_id)
+            if row is None or row.id in seen:
+                missing += row is None
+                continue
+            seen.add(row.id)
+            pids.append(row.id)
+            texts.append(paper_text(row.title, row.abstract))
+            rows_at.append(i)
+        store_vectors(db, MINILM_NAME, pids, texts, np.asarray(vectors[rows_at], dtype=np.float32))
+        stored += len(pids)
+    return stored, missing, time.perf_counter() - start
+
+
+def make_queries(db: Database, shared: Path, n: int, rng: random.Random) -> list[str]:
+    with db.session() as session:
+        titles = [t for (t,) in session.execute(select(Paper.title))]
+    picked = rng.sample(titles, n - n // 2)
+    queries = [" ".join(t.split()[: rng.randint(2, 4)]) for t in picked]
+    claims_file = shared / "scifact" / "queries.jsonl"
+    if claims_file.exists():
+        claims = [json.loads(line)["text"] for line in claims_file.open(encoding="utf-8") if line.strip()]
+        queries += rng.sample(claims, n // 2)
+    else:
+        queries += [" ".join(t.split()[:8]) for t in rng.sample(titles, n // 2)]
+    return queries
+
+
+def timed(fn, items) -> list[float]:
+    out = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def verdict(name: str, p50: float, p99: float) -> str:
+    if name not in TARGETS:
+        return ""
+    t50, t99 = TARGETS[name]
+    parts = [f"p50 {'meets' if p50 <= t50 else 'MISSES'} <= {t50:.0f} ms ({p50 / t50:.2f}x)"]
+    if t99 is not None:
+        parts.append(f"p99 {'meets' if p99 <= t99 else 'MISSES'} <= {t99:.0f} ms ({p99 / t99:.2f}x)")
+    return "  ".join(parts)
+
+
+def latency(db: Database, shared: Path, n_queries: int, rng: random.Random) -> None:
+    backend = MiniLMBackend(threads=1)
+    engine = SearchEngine(db, backend)
+    start = time.perf_counter()
+    size = len(engine.vectors)  # builds the index now, not inside the first query
+    backend.embed(["warm up"])
+    print(f"vector index: {size:,} vectors, built in {time.perf_counter() - start:.1f} s "
+          f"({type(engine.vectors._index).__name__}); torch threads 1", flush=True)
+    queries = make_queries(db, shared, n_queries, rng)
+    with db.session() as session:
+        papers = list(session.scalars(select(Paper).where(Paper.id.in_(
+            rng.sample([i for (i,) in session.execute(select(Paper.id))], n_queries)))))
+    print(f"{n_queries} queries (half 2-4 first words of titles, half SciFact claims); "
+          f"{len(papers)} papers for related\n", flush=True)
+    print(f"{'':<14}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'hits/q':>8}  verdict")
+    results = {}
+    with db.session() as session:
+        for mode in ("keyword", "semantic", "hybrid"):
+            for q in queries[:10]:  # warm the page cache for this mode
+                engine.search(session, q, mode=mode, limit=20)
+            hits: list[int] = []
+            times = timed(lambda q: hits.append(len(engine.search(session, q, mode=mode, limit=20).hits)),
+                          queries)
+            results[mode] = (times, statistics.fmean(hits))
+            session.expunge_all()
+        for p in papers[:10]:
+            engine.related(session, p, limit=10)
+        rel_hits: list[int] = []
+        results["related"] = (timed(lambda p: rel_hits.append(len(engine.related(session, p, limit=10))),
+                                    papers), statistics.fmean(rel_hits))
+        # attribution: the FTS query alone (ids only, no highlight/snippet), with AND of every word (as
+        # search does) and with OR (what evaluate.py measures as better for long queries)
+        variants = (("kw-AND ids", EvalParams()), ("kw-ANDstop ids", None),
+                    ("kw-OR ids", EvalParams(keyword_or=True)),
+                    ("kw-ORstop ids", EvalParams(keyword_or=True, drop_stopwords=True)),
+                    ("kw-fallback ids", EvalParams(keyword_or=True, fallback_below=10)))
+        for label, params in variants:
+            def ids_only(q: str, params: EvalParams | None = params) -> int:
+                parsed = plain_query(q, max_terms=32)
+                if params is None:
+                    return len(keyword_ranking(session, without_stopwords(parsed), 200, use_or=False))
+                return len(keyword_candidates(session, parsed, params, 200))
+            for q in queries[:10]:
+                ids_only(q)
+            counts: list[int] = []
+            results[label] = (timed(lambda q: counts.append(ids_only(q)), queries), statistics.fmean(counts))
+        # hybrid as evaluate.RECOMMENDED would run it: its keyword ids + vectors + RRF (no highlighting)
+        def hybrid_or(q: str) -> int:
+            parsed = plain_query(q, max_terms=32)
+            kw = keyword_candidates(session, parsed, RECOMMENDED, 200)
+            sem = [i for i, _ in engine.vectors.search_text(parsed.semantic_text, 200)]
+            return len(fuse(kw, sem, "hybrid", RECOMMENDED)[:20])
+        for q in queries[:10]:
+            hybrid_or(q)
+        results["hybrid-rec"] = (timed(hybrid_or, queries), 20.0)
+    for name, (times, hits_per) in results.items():
+        p50, p90, p99 = pct(times, 50), pct(times, 90), pct(times, 99)
+        print(f"{name:<14}{p50:>9.1f}{p90:>9.1f}{p99:>9.1f}{max(times):>9.1f}{hits_per:>8.1f}  "
+              f"{verdict(name, p50, p99)}", flush=True)
+    short = [t for t, q in zip(results["hybrid"][0], queries) if len(q.split()) <= 4]
+    long_ = [t for t, q in zip(results["hybrid"][0], queries) if len(q.split()) > 4]
+    if short and long_:
+        print(f"hybrid by query: title words p50 {pct(short, 50):.1f} / p99 {pct(short, 99):.1f} ms; "
+              f"claims p50 {pct(long_, 50):.1f} / p99 {pct(long_, 99):.1f} ms")
+    k50 = pct(results["keyword"][0], 50)
+    s50 = pct(results["semantic"][0], 50)
+    h50 = pct(results["hybrid"][0], 50)
+    print(f"hybrid p50 / (keyword p50 + semantic p50) = {h50 / (k50 + s50):.2f}x")
+
+
+def throughput(shared: Path, n_papers: int, rounds: int, rng: random.Random) -> None:
+    """embed_missing on fresh databases of ``n_papers`` real papers vs encode() of the same texts."""
+    src = shared / "arxiv_listings" / "cs_2025.jsonl.gz"
+    records = [r for r in listings.iter_listings(src) if isinstance(r, PaperRecord) and r.abstract]
+    records = rng.sample(records, n_papers)
+    backend = MiniLMBackend()  # torch's default threads, as `dailypapers index` runs
+    batch = 64  # `dailypapers index --batch-size` default
+    model = backend._get(backend._load)
+    texts = [paper_text(r.title, r.abstract) for r in records]
+    model.encode(texts[:batch], batch_size=batch, normalize_embeddings=True, show_progress_bar=False)
+    import torch
+
+    raw_times, chunked_times, index_times = [], [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        model.encode(texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True,
+                     show_progress_bar=False)
+        raw_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for i in range(0, len(texts), batch):  # as embed_missing calls it: one encode() per batch
+            model.encode(texts[i:i + batch], batch_size=batch, normalize_embeddings=True,
+                         convert_to_numpy=True, show_progress_bar=False)
+        chunked_times.append(time.perf_counter() - start)
+        tmp = Path(tempfile.mkdtemp(prefix="dp-bench-idx-"))
+        try:
+            db = Database(f"sqlite:///{tmp / 'idx.db'}")
+            db.migrate()
+            Importer(db).run(records)
+            start = time.perf_counter()
+            summary = embed_missing(db, backend, batch_size=batch)
+            index_times.append(time.perf_counter() - start)
+            assert summary.embedded == n_papers, summary
+            db.dispose()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    raw = n_papers / min(raw_times)
+    idx = n_papers / min(index_times)
+    ratio = idx / raw
+    print(f"\nembedding {n_papers} real papers, batch {batch}, torch threads {torch.get_num_threads()}, "
+          f"best of {rounds} (raw and index alternating):")
+    print(f"  raw SentenceTransformer.encode  {raw:>7.1f} texts/s  ({min(raw_times):.1f} s; all: "
+          f"{', '.join(f'{t:.1f}' for t in raw_times)} s)")
+    chunked = n_papers / min(chunked_times)
+    print(f"  raw encode, one call per {batch}    {chunked:>7.1f} texts/s  ({min(chunked_times):.1f} s; "
+          f"{chunked / raw:.2f}x of one call: length sorting only within a call)")
+    print(f"  embed_missing (index path)      {idx:>7.1f} texts/s  ({min(index_times):.1f} s; all: "
+          f"{', '.join(f'{t:.1f}' for t in index_times)} s)")
+    print(f"  index / raw = {ratio:.2f}x  {'meets' if ratio >= TARGET_RATIO else 'MISSES'} target "
+          f">= {TARGET_RATIO}x", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--papers", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=2, help="embedding rounds (best is reported)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+    if not (args.shared / "embeddings" / MINILM_NAME).is_dir():
+        print(f"shared data not found under {args.shared}", file=sys.stderr)
+        return 2
+    rng = random.Random(args.seed)
+    print(f"python {sys.version.split()[0]}, SQLite file database (WAL), single-threaded queries")
+    if not args.skip_throughput:  # first: MiniLMBackend(threads=1) below sets torch's threads process-wide
+        throughput(args.shared, args.papers, args.rounds, rng)
+        print()
+    tmp = Path(tempfile.mkdtemp(prefix="dp-bench-search-"))
+    try:
+        db = Database(f"sqlite:///{tmp / 'bench.db'}")
+        db.migrate()
+        papers, secs = load_listings(db, args.shared)
+        print(f"imported {papers:,} listings in {secs:.1f} s", flush=True)
+        stored, missing, secs = load_vectors(db, args.shared)
+        print(f"stored {stored:,} precomputed vectors in {secs:.1f} s ({missing:,} ids not in the database)",
+              flush=True)
+        latency(db, args.shared, args.queries, rng)
+        db.dispose()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
