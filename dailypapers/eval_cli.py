@@ -51,13 +51,13 @@ def beir(
     backend: Annotated[str, typer.Option("--backend", help="Embedding model: minilm, hashing "
                                                            "(no model, for tests) or static.")] = "minilm",
     keyword_or: Annotated[bool, typer.Option(
-        "--or/--and", help="Keyword side: BM25 over the OR of the words, or (as search does today) the AND "
-                           "of all of them.")] = False,
-    stopwords: Annotated[bool, typer.Option("--drop-stopwords", help="With --or: leave English "
-                                                                      "function words out.")] = False,
+        "--or/--and", help="Keyword side: BM25 over the OR of the words (as search does, after the AND "
+                           "pass), or the AND of all of them only.")] = True,
+    stopwords: Annotated[bool, typer.Option("--drop-stopwords/--keep-stopwords", help="With --or: leave "
+                                            "English function words out (as search does).")] = True,
     fallback_below: Annotated[int, typer.Option("--fallback-below", help="With --or: AND of the words "
                                                 "(less stopwords) first, the OR only when that finds fewer "
-                                                "than this many (10 or 50; 0: OR only).")] = 0,
+                                                "than this many (10, as search does, or 50; 0: OR only).")] = 10,
     rrf_k: Annotated[int | None, typer.Option("--rrf-k", min=0, help="RRF k for hybrid.")] = None,
     cache: Annotated[Path | None, typer.Option("--cache", help="Folder of cached corpus vectors.")] = None,
 ) -> None:

@@ -169,7 +169,7 @@ def test_huggingface_hub_client_reads_what_the_database_holds(live_url):
     info = api.paper_info("2405.21060")
     assert info.id == "2405.21060" and info.upvotes == 27 and info.authors[0].name == "Tri Dao"
     found = list(api.list_papers(query="state space duality"))
-    assert [p.id for p in found] == ["2405.21060"]
+    assert found[0].id == "2405.21060"  # the paper with every word first; looser matches after it
     from huggingface_hub.errors import HfHubHTTPError
 
     with pytest.raises(HfHubHTTPError):

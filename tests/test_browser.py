@@ -75,7 +75,8 @@ def test_reader_journey(site, browser):
     assert page.locator(f"[id='card-{MATH_ID}']").count() == 1
     page.fill("#q", "Mass-Energy Equivalence")  # live results as you type (htmx)
     page.wait_for_function("document.querySelector('#results .count')?.textContent"
-                           ".includes('1 paper matches')")
+                           ".includes('Mass-Energy Equivalence')")
+    assert page.locator(f"#results [id='card-{MATH_ID}']").count() == 1
     assert "/papers?q=Mass-Energy" in page.url  # the address follows the query
     screenshot(page, "04-search")
 

@@ -420,4 +420,4 @@ def test_queries_per_page_do_not_grow_with_the_cards(client, db, small, large):
         many = len(statements)
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
-    assert few == many, (few, many)
+    assert many <= few, (few, many)  # more cards never mean more queries (a search may add one fallback)

@@ -110,7 +110,7 @@ def test_default_split_falls_back_to_train(tmp_path: Path) -> None:
 
 def test_keyword_end_to_end_and_vs_or(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "tiny")
-    result = evaluate_beir(root, modes=("keyword",), cache_dir=None)
+    result = evaluate_beir(root, modes=("keyword",), cache_dir=None, params=evaluate.AND_ONLY)
     assert result.queries == 3 and result.docs == 5
     # AND of every word: q1, q2, q3 each find their best doc first; q1 misses d5 (no "slipstream")
     r = result.modes["keyword"]
@@ -141,12 +141,13 @@ def test_semantic_and_hybrid_with_hashing_backend_and_cache(tmp_path: Path) -> N
 
 
 def test_fuse_matches_search_engine(tmp_path: Path) -> None:
-    """The eval's own fusion is what SearchEngine.search returns for the same (AND) query."""
+    """The eval's own fusion is what SearchEngine.search returns for the same query."""
     root = make_beir(tmp_path / "tiny")
     backend = HashingBackend(64)
     beir = load_beir(root)
     with evaluate.indexed_set(beir, backend, cache_dir=None) as indexed:
-        rankings = evaluate.run_rankings(indexed, backend, beir.queries, depth=200)["and"]
+        rankings = evaluate.run_rankings(indexed, backend, beir.queries, depth=200)[
+            evaluate._list_name(evaluate.CURRENT)]
         engine = evaluate.hybrid.SearchEngine(indexed.db, backend)
         with indexed.db.session() as session:
             for qid, q in beir.queries.items():

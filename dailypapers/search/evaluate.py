@@ -43,6 +43,7 @@ from dailypapers.ingest.records import PaperRecord
 from dailypapers.search import fulltext, hybrid
 from dailypapers.search.embed import EmbeddingBackend, paper_text
 from dailypapers.search.fusion import reciprocal_rank_fusion
+from dailypapers.search.fulltext import STOPWORDS, without_stopwords
 from dailypapers.search.query import ParsedQuery, clean_text, quote_fts, split_words
 from dailypapers.search.semantic import embed_missing, text_hash, to_blob
 from dailypapers.store.db import Database
@@ -257,7 +258,7 @@ def plain_query(text_: str, *, max_terms: int = 64) -> ParsedQuery:
 
 @dataclass(frozen=True)
 class EvalParams:
-    """The knobs of hybrid search measured here (defaults: what hybrid.py does today)."""
+    """The knobs of hybrid search measured here (:data:`CURRENT` is what hybrid.py does)."""
 
     rrf_k: int = hybrid.RRF_K
     candidates: int = hybrid.CANDIDATES
@@ -274,24 +275,13 @@ class EvalParams:
                 f"{_list_name(self)}")
 
 
-CURRENT = EvalParams()
+CURRENT = EvalParams(keyword_or=True, drop_stopwords=True, fallback_below=hybrid.KEYWORD_FALLBACK_BELOW)
+AND_ONLY = EvalParams()  # the keyword side before: the AND of every word
 # Measured on scifact (train) and the five ir_classic sets: RRF k (10..100), weights and depth move mean
 # hybrid nDCG@10 by < 0.004; the keyword side's AND of every word finds nothing for sentence-long queries
 # (keyword nDCG@10 0.02 on ir_classic). AND of the words less stopwords, then the OR of them when that
 # finds fewer than 10, makes hybrid beat both single modes everywhere (bench/search.py: latency).
-RECOMMENDED = EvalParams(keyword_or=True, drop_stopwords=True, fallback_below=10)
-
-
-# English function words: in an OR query they match nearly every document, so BM25 must score the whole
-# collection (on 110k listings: p50 87 ms with them, see bench/search.py) while adding almost nothing.
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being below
-between both but by can could did do does doing down during each few for from further had has have having
-he her here hers him his how i if in into is it its itself just me more most my no nor not of off on once
-only or other our ours out over own same she should so some such than that the their theirs them then
-there these they this those through to too under until up very was we were what when where which while
-who whom why will with would you your yours
-""".split())
+RECOMMENDED = CURRENT
 
 
 def or_fts5(parsed: ParsedQuery, *, drop_stopwords: bool = False) -> str | None:
@@ -302,12 +292,6 @@ def or_fts5(parsed: ParsedQuery, *, drop_stopwords: bool = False) -> str | None:
         words = [w for w in words if w not in STOPWORDS] or words
     terms = [quote_fts(t) for t in (*words, *parsed.phrases)]
     return " OR ".join(terms) or None
-
-
-def without_stopwords(parsed: ParsedQuery) -> ParsedQuery:
-    """The query's terms less stopwords (all of them kept if nothing else is left)."""
-    terms = tuple(t for t in parsed.terms if t not in STOPWORDS) or parsed.terms
-    return replace(parsed, terms=terms)
 
 
 def keyword_ranking(session: Session, parsed: ParsedQuery, limit: int, *, use_or: bool,

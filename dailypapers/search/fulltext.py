@@ -7,18 +7,49 @@ plain SQL on ``papers``. Returns paper ids in rank order, with a highlighted tit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from dailypapers.search.query import ParsedQuery, excluded_fts5, to_fts5
+from dailypapers.search.query import ParsedQuery, excluded_fts5, quote_fts, to_fts5
 
 # bm25 weights: title, abstract, authors.
 TITLE_WEIGHT, ABSTRACT_WEIGHT, AUTHORS_WEIGHT = 5.0, 1.0, 2.0
 MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # highlight markers, turned into <mark> after HTML escaping
+
+# English function words: in an OR query they match nearly every document, so BM25 must score the whole
+# collection (on 110k listings: p50 87 ms with them, see bench/search.py) while adding almost nothing.
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has have having
+he her here hers him his how i if in into is it its itself just me more most my no nor not of off on once
+only or other our ours out over own same she should so some such than that the their theirs them then
+there these they this those through to too under until up very was we were what when where which while
+who whom why will with would you your yours
+""".split())
+
+
+def without_stopwords(parsed: ParsedQuery) -> ParsedQuery:
+    """The query's words less stopwords (all of them kept if nothing else is left)."""
+    terms = tuple(t for t in parsed.terms if t not in STOPWORDS) or parsed.terms
+    return replace(parsed, terms=terms)
+
+
+def any_term_fts5(parsed: ParsedQuery) -> str | None:
+    """Like :func:`to_fts5`, but any of the words (less stopwords) or phrases may match; authors must
+    all match and exclusions still exclude. BM25 then ranks by how many and how rare."""
+    words = [t for t in parsed.terms if t not in STOPWORDS] or list(parsed.terms)
+    loose = [quote_fts(t) for t in (*words, *parsed.phrases)]
+    strict = [f"authors : {quote_fts(a)}" for a in parsed.authors]
+    if not loose and not strict:
+        return None
+    parts = ([f"({' OR '.join(loose)})"] if loose else []) + strict
+    expression = " AND ".join(parts)
+    negative = excluded_fts5(parsed)
+    return f"({expression}) NOT ({negative})" if negative else expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +93,11 @@ def filter_sql(parsed: ParsedQuery, params: dict[str, Any], *, categories: tuple
     return " AND ".join(clauses)
 
 
-def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, **filters: Any) -> list[KeywordHit]:
-    """Papers matching the query's text, best first (at most ``limit``), after the filters."""
-    expression = to_fts5(parsed)
+def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, any_term: bool = False,
+                 **filters: Any) -> list[KeywordHit]:
+    """Papers matching the query's text (every word, or ``any_term``), best first (at most ``limit``),
+    after the filters."""
+    expression = any_term_fts5(parsed) if any_term else to_fts5(parsed)
     if expression is None:
         return []
     params: dict[str, Any] = {"expr": expression, "limit": limit}

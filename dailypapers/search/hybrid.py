@@ -8,6 +8,7 @@ every call takes a session. The API, the pages, the feeds and ``dailypapers eval
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -30,6 +31,7 @@ MODES = ("hybrid", "keyword", "semantic")
 SORTS = ("relevance", "date", "upvotes")
 CANDIDATES = 200  # per ranking, before fusion and paging
 RRF_K = 60
+KEYWORD_FALLBACK_BELOW = 10
 
 
 @dataclass(slots=True)
@@ -83,6 +85,12 @@ class SearchEngine:
         self.db = db
         self.backend = backend
         self.vectors = VectorSearch(db, backend) if backend is not None else None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embed")
+        return self._executor
 
     def search(self, session: Session, q: str, *, mode: str = "hybrid", limit: int = 20, offset: int = 0,
                filters: Filters = Filters(), sort: str = "relevance") -> SearchResults:
@@ -100,10 +108,14 @@ class SearchEngine:
         kwargs = filters.as_kwargs()
         keyword: list[fulltext.KeywordHit] = []
         semantic: list[tuple[int, float]] = []
-        if mode in ("hybrid", "keyword") and parsed.has_text:
-            keyword = fulltext.keyword_hits(session, parsed, limit=CANDIDATES, **kwargs)
+        query_vector = None
         if mode in ("hybrid", "semantic") and parsed.semantic_text.strip() and self.vectors is not None:
-            raw = self.vectors.search_text(parsed.semantic_text, CANDIDATES)
+            # embed the query on another thread while the keyword side runs (both release the GIL)
+            query_vector = self._pool().submit(self.backend.embed, [parsed.semantic_text])
+        if mode in ("hybrid", "keyword") and parsed.has_text:
+            keyword = _keyword_side(session, parsed, kwargs)
+        if query_vector is not None:
+            raw = self.vectors.search_vector(query_vector.result()[0], CANDIDATES)
             allowed = fulltext.filtered_ids(session, parsed, [i for i, _ in raw], **kwargs)
             semantic = [(i, s) for i, s in raw if i in allowed]
         hits = _fuse(keyword, semantic, mode)
@@ -139,21 +151,22 @@ class SearchEngine:
         if not hits:
             parsed = parse_query(" ".join(w for w in paper.title.split()[:12]))
             terms = ParsedQuery(terms=parsed.terms[:6], semantic_text=parsed.semantic_text)
-            for rank, kh in enumerate(_any_term_hits(session, terms), 1):
+            for rank, kh in enumerate(fulltext.keyword_hits(session, terms, limit=limit + 1, any_term=True), 1):
                 if kh.paper_id != paper.id:
                     hits.append(Hit(kh.paper_id, kh.score, keyword_rank=rank))
         return hits[:limit]
 
 
-def _any_term_hits(session: Session, parsed: ParsedQuery) -> list[fulltext.KeywordHit]:
-    """Keyword hits where any of the terms matches (for related papers without vectors)."""
-    results: dict[int, fulltext.KeywordHit] = {}
-    for term in parsed.terms:
-        for hit in fulltext.keyword_hits(session, ParsedQuery(terms=(term,)), limit=20):
-            best = results.get(hit.paper_id)
-            results[hit.paper_id] = hit if best is None else fulltext.KeywordHit(
-                hit.paper_id, best.score + hit.score, best.title_marked, best.snippet_marked)
-    return sorted(results.values(), key=lambda h: -h.score)
+def _keyword_side(session: Session, parsed: ParsedQuery, filters: dict[str, object]) -> list[fulltext.KeywordHit]:
+    """Every word (less stopwords) first; with fewer than ``KEYWORD_FALLBACK_BELOW`` results, papers
+    matching any of the words follow (measured with ``dailypapers eval beir``: SciFact hybrid nDCG@10
+    0.666 → 0.723, better than either side alone on all six sets)."""
+    strict = fulltext.keyword_hits(session, fulltext.without_stopwords(parsed), limit=CANDIDATES, **filters)
+    if len(strict) >= KEYWORD_FALLBACK_BELOW:
+        return strict
+    seen = {h.paper_id for h in strict}
+    loose = fulltext.keyword_hits(session, parsed, limit=CANDIDATES, any_term=True, **filters)
+    return strict + [h for h in loose if h.paper_id not in seen]
 
 
 def _fuse(keyword: list[fulltext.KeywordHit], semantic: list[tuple[int, float]], mode: str) -> list[Hit]:
