@@ -96,25 +96,36 @@ def filter_sql(parsed: ParsedQuery, params: dict[str, Any], *, categories: tuple
 def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, any_term: bool = False,
                  **filters: Any) -> list[KeywordHit]:
     """Papers matching the query's text (every word, or ``any_term``), best first (at most ``limit``),
-    after the filters."""
+    after the filters. Highlights are left empty: :func:`highlights` fills them for one page."""
     expression = any_term_fts5(parsed) if any_term else to_fts5(parsed)
     if expression is None:
         return []
     params: dict[str, Any] = {"expr": expression, "limit": limit}
     where = filter_sql(parsed, params, **filters)
+    join = "JOIN papers p ON p.id = f.rowid" if where else ""
     sql = f"""
-        SELECT f.rowid AS id,
-               -bm25(papers_fts, {TITLE_WEIGHT}, {ABSTRACT_WEIGHT}, {AUTHORS_WEIGHT}) AS score,
-               highlight(papers_fts, 0, :mo, :mc) AS title_marked,
-               snippet(papers_fts, 1, :mo, :mc, '…', 40) AS snippet_marked
-        FROM papers_fts f JOIN papers p ON p.id = f.rowid
+        SELECT f.rowid AS id, bm25(papers_fts, {TITLE_WEIGHT}, {ABSTRACT_WEIGHT}, {AUTHORS_WEIGHT}) AS rank
+        FROM papers_fts f {join}
         WHERE papers_fts MATCH :expr {"AND " + where if where else ""}
-        ORDER BY bm25(papers_fts, {TITLE_WEIGHT}, {ABSTRACT_WEIGHT}, {AUTHORS_WEIGHT})
+        ORDER BY rank
         LIMIT :limit
     """
-    params.update(mo=MARK_OPEN, mc=MARK_CLOSE)
-    rows = session.execute(text(sql), params)
-    return [KeywordHit(r.id, float(r.score), r.title_marked, r.snippet_marked) for r in rows]
+    return [KeywordHit(r.id, -float(r.rank), "", "") for r in session.execute(text(sql), params)]
+
+
+def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[int, tuple[str, str]]:
+    """(title, abstract snippet) with \x02…\x03 around the query's words, for the papers ``ids``."""
+    expression = any_term_fts5(parsed)
+    if expression is None or not ids:
+        return {}
+    placeholders = ", ".join(str(int(i)) for i in ids)
+    sql = f"""
+        SELECT rowid AS id, highlight(papers_fts, 0, :mo, :mc) AS title_marked,
+               snippet(papers_fts, 1, :mo, :mc, '…', 40) AS snippet_marked
+        FROM papers_fts WHERE papers_fts MATCH :expr AND rowid IN ({placeholders})
+    """
+    rows = session.execute(text(sql), {"expr": expression, "mo": MARK_OPEN, "mc": MARK_CLOSE})
+    return {r.id: (r.title_marked, r.snippet_marked) for r in rows}
 
 
 def filtered_ids(session: Session, parsed: ParsedQuery, ids: list[int], **filters: Any) -> set[int]:

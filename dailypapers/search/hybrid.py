@@ -126,6 +126,7 @@ class SearchEngine:
             page = hits[offset:offset + limit]
             papers = _load(session, [h.paper_id for h in page])
             page = [h for h in page if h.paper_id in papers]
+            _mark(session, parsed, page)
             return SearchResults(page, total, parsed, mode, papers)
         papers = _load(session, [h.paper_id for h in hits])
         hits = [h for h in hits if h.paper_id in papers]
@@ -136,6 +137,7 @@ class SearchEngine:
         elif sort == "upvotes":
             hits.sort(key=lambda h: -papers[h.paper_id].upvotes)
         page = hits[offset:offset + limit]
+        _mark(session, parsed, page)
         return SearchResults(page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page})
 
     def related(self, session: Session, paper: Paper, *, limit: int = 10) -> list[Hit]:
@@ -182,12 +184,20 @@ def _fuse(keyword: list[fulltext.KeywordHit], semantic: list[tuple[int, float]],
     for paper_id, score in order:
         hit = Hit(paper_id, float(score))
         if paper_id in by_keyword:
-            rank, kh = by_keyword[paper_id]
-            hit.keyword_rank, hit.title_marked, hit.snippet_marked = rank, kh.title_marked, kh.snippet_marked
+            rank, _ = by_keyword[paper_id]
+            hit.keyword_rank = rank
         if paper_id in by_semantic:
             hit.semantic_rank, hit.similarity = by_semantic[paper_id][0], float(by_semantic[paper_id][1])
         hits.append(hit)
     return hits
+
+
+def _mark(session: Session, parsed: ParsedQuery, page: list[Hit]) -> None:
+    """Highlighted title and snippet for the page's keyword matches (one query for the page)."""
+    marked = fulltext.highlights(session, parsed, [h.paper_id for h in page if h.keyword_rank is not None])
+    for hit in page:
+        if hit.paper_id in marked:
+            hit.title_marked, hit.snippet_marked = marked[hit.paper_id]
 
 
 def _load(session: Session, ids: list[int]) -> dict[int, Paper]:

@@ -94,6 +94,7 @@ def embed_missing(
                 summary.skipped += 1
                 continue
             todo.append((paper_id, text, digest))
+        todo.sort(key=lambda item: len(item[1]))  # batches of like lengths pad less
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
             if limit is not None:
