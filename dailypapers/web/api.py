@@ -58,6 +58,18 @@ def resolve_period(session: Any, date: str | None, week: str | None, month: str 
     return {"date": parse_day, "week": parse_week, "month": parse_month}[kind](value)
 
 
+def paper_or_404(session: Any, arxiv_id: str) -> Any:
+    """The paper under any spelling of its arXiv id, or :class:`NotFound`."""
+    try:
+        canonical, _ = canonical_arxiv_id(arxiv_id)
+    except InvalidArxivId:
+        raise NotFound(f"no paper {arxiv_id!r}") from None
+    paper = queries.paper_by_arxiv_id(session, canonical)
+    if paper is None:
+        raise NotFound(f"no paper {canonical}")
+    return paper
+
+
 @router.get("/daily_papers", summary="Daily papers of a day, week or month")
 def daily_papers(
     request: Request,
@@ -174,14 +186,8 @@ def related_papers(
     """The nearest papers by meaning (by shared title words without vectors), each with ``similarity``
     (cosine similarity, or null for a title-word match)."""
     size = _int(limit, "limit", 10, 1, 50)
-    try:
-        canonical, _ = canonical_arxiv_id(arxiv_id)
-    except InvalidArxivId:
-        raise NotFound(f"no paper {arxiv_id!r}") from None
     with request.app.state.db.session() as session:
-        paper = queries.paper_by_arxiv_id(session, canonical)
-        if paper is None:
-            raise NotFound(f"no paper {canonical}")
+        paper = paper_or_404(session, arxiv_id)
         hits = engine(request).related(session, paper, limit=size)
         papers = load_papers(session, [h.paper_id for h in hits])
         latest = queries.latest_entries_for(session, list(papers))
@@ -240,14 +246,8 @@ def list_papers(
 
 @router.get("/papers/{arxiv_id:path}", summary="One paper")
 def get_paper(request: Request, arxiv_id: str) -> JSONResponse:
-    try:
-        canonical, _ = canonical_arxiv_id(arxiv_id)
-    except InvalidArxivId:
-        raise NotFound(f"no paper {arxiv_id!r}") from None
     with request.app.state.db.session() as session:
-        paper = queries.paper_by_arxiv_id(session, canonical)
-        if paper is None:
-            raise NotFound(f"no paper {canonical}")
+        paper = paper_or_404(session, arxiv_id)
         latest = paper.entries[-1] if paper.entries else None
         body = paper_json(paper, latest)
         if latest is not None:
