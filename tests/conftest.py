@@ -10,6 +10,7 @@ import pytest
 
 from dailypapers.config import Settings
 from dailypapers.store.db import Database
+from tests.support.harvest import FakeTime
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -37,3 +38,9 @@ def db(settings: Settings) -> Iterator[Database]:
     database.migrate()
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """A clock for the polite HTTP client that moves only when it sleeps."""
+    return FakeTime()

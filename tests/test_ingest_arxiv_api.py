@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from dailypapers.ingest.arxiv_api import FeedPage, build_search_query, harvest, parse_feed
-from dailypapers.ingest.http import FetchError, PoliteClient
+from dailypapers.ingest.http import FetchError
 from dailypapers.ingest.records import Checkpoint, PaperRecord, Record, Rejected
+from tests.support.harvest import FakeTime, client_for, collect
 from tests.support.local_server import LocalServer, Reply, Request
 
 DATA = Path(__file__).parent / "data" / "arxiv_api"
@@ -31,42 +32,6 @@ def load(name: str) -> bytes:
 
 def atom(name: str, status: int = 200) -> Reply:
     return Reply(status, load(name), content_type=ATOM)
-
-
-class FakeTime:
-    """A clock that only moves when the client sleeps, and a record of every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
-def client_for(fake_time: FakeTime, **kwargs: object) -> PoliteClient:
-    options: dict = {"min_interval": 3.0, "retries": 2, "backoff": 1.0, **kwargs}
-    return PoliteClient(sleep=fake_time.sleep, clock=fake_time.clock, **options)
-
-
-def collect(records: Iterable[Record]) -> tuple[list[Record], Exception | None]:
-    """Everything a harvest yields before it stops, and the exception that stopped it (if any)."""
-    out: list[Record] = []
-    try:
-        for record in records:
-            out.append(record)
-    except Exception as exc:  # the test inspects it
-        return out, exc
-    return out, None
 
 
 def paper_ids(items: Iterable[Record]) -> list[str]:

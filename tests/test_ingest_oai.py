@@ -8,15 +8,16 @@ observed without waiting.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from dailypapers.ingest.http import FetchError, PoliteClient
+from dailypapers.ingest.http import FetchError
 from dailypapers.ingest.oai import OaiPage, harvest, parse_list_records
-from dailypapers.ingest.records import Checkpoint, DeletedRecord, PaperRecord, Record, Rejected
+from dailypapers.ingest.records import Checkpoint, DeletedRecord, PaperRecord, Rejected
+from tests.support.harvest import FakeTime, client_for, collect
 from tests.support.local_server import LocalServer, Reply, Request
 
 DATA = Path(__file__).parent / "data" / "oai"
@@ -32,41 +33,6 @@ def load(name: str) -> bytes:
 
 def oai(name: str, status: int = 200) -> Reply:
     return Reply(status, load(name), content_type=XML)
-
-
-class FakeTime:
-    """A clock that only moves when the client sleeps, and a record of every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
-def client_for(fake_time: FakeTime, **kwargs: object) -> PoliteClient:
-    options: dict = {"min_interval": 3.0, "retries": 2, "backoff": 1.0, **kwargs}
-    return PoliteClient(sleep=fake_time.sleep, clock=fake_time.clock, **options)
-
-
-def collect(records: Iterable[Record]) -> tuple[list[Record], Exception | None]:
-    out: list[Record] = []
-    try:
-        for record in records:
-            out.append(record)
-    except Exception as exc:  # the test inspects it
-        return out, exc
-    return out, None
 
 
 def by_token(pages: dict[str | None, Callable[[], Reply]]) -> Callable[[Request], Reply]:

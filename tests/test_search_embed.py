@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from dailypapers.search.embed import (
-    DEFAULT_STATIC_PATH,
     EmbeddingBackend,
     HashingBackend,
     MiniLMBackend,

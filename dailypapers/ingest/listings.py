@@ -22,7 +22,6 @@ from typing import Any
 from dailypapers.ingest.records import (
     PaperRecord,
     Record,
-    Rejected,
     canonical_arxiv_id,
     clean_abstract,
     clean_title,

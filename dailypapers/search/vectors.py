@@ -233,7 +233,7 @@ class AnnIndex:
 def ann_available() -> bool:
     """Whether hnswlib can be imported."""
     try:
-        import hnswlib  # noqa: F401
+        import hnswlib  # noqa: F401 (only probing)
     except ImportError:
         return False
     return True

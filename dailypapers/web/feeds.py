@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from dailypapers import __version__
-from dailypapers.errors import BadRequest, NotFound
+from dailypapers.errors import NotFound
 from dailypapers.periods import Period, day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
 from dailypapers.store import queries

@@ -199,14 +199,6 @@ def _neighbour(period: Period, steps: int) -> Period | None:
     return _in_range(lambda _: period.shifted(steps), period.start)
 
 
-def _parse(parse: Callable[[str], Period], text: str) -> Period:
-    """A period from the URL; one at the calendar's very ends is a 400, like any other bad period."""
-    try:
-        return parse(text)
-    except (OverflowError, ValueError):
-        raise BadRequest(f"{text!r} is outside the calendar we can show") from None
-
-
 def _tabs(session: Session, current: str, anchor: date | None) -> list[Tab]:
     """Daily / Weekly / Monthly / Trending, each pointing at the period around ``anchor``."""
     daily = weekly = monthly = "/"
@@ -287,25 +279,24 @@ def papers_or_search(request: Request) -> HTMLResponse:
     return search_page(request, request.query_params.get("q", ""))
 
 
-@router.get("/papers/date/{day}", response_class=HTMLResponse)
-def day_page(request: Request, day: str) -> HTMLResponse:
-    period = _parse(parse_day, day)
+def _period_page(request: Request, period: Period) -> HTMLResponse:
     with request.app.state.db.session() as session:
         return _listing_response(request, _period_listing(request, session, period))
+
+
+@router.get("/papers/date/{day}", response_class=HTMLResponse)
+def day_page(request: Request, day: str) -> HTMLResponse:
+    return _period_page(request, parse_day(day))
 
 
 @router.get("/papers/week/{week}", response_class=HTMLResponse)
 def week_page(request: Request, week: str) -> HTMLResponse:
-    period = _parse(parse_week, week)
-    with request.app.state.db.session() as session:
-        return _listing_response(request, _period_listing(request, session, period))
+    return _period_page(request, parse_week(week))
 
 
 @router.get("/papers/month/{month}", response_class=HTMLResponse)
 def month_page(request: Request, month: str) -> HTMLResponse:
-    period = _parse(parse_month, month)
-    with request.app.state.db.session() as session:
-        return _listing_response(request, _period_listing(request, session, period))
+    return _period_page(request, parse_month(month))
 
 
 @router.get("/papers/trending", response_class=HTMLResponse)
