@@ -80,7 +80,8 @@ def beir(
         raise typer.BadParameter(f"choose from {evaluate.FALLBACKS}", param_hint="--fallback-below")
     params = replace(evaluate.CURRENT, keyword_or=keyword_or, drop_stopwords=stopwords and keyword_or,
                      fallback_below=fallback_below if keyword_or else 0,
-                     rrf_k=evaluate.CURRENT.rrf_k if rrf_k is None else rrf_k)
+                     rrf_k=evaluate.CURRENT.rrf_k if rrf_k is None else rrf_k,
+                     engine=keyword_or and stopwords and fallback_below == evaluate.CURRENT.fallback_below)
     chosen = _backend(backend) if any(m != "keyword" for m in modes) else None
     result = evaluate.evaluate_beir(directory, modes=modes, split=split, backend=chosen, params=params,
                                     limit_queries=limit_queries,

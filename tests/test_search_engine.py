@@ -198,3 +198,39 @@ def test_minilm_finds_by_meaning(db):
     assert found[0] == "2501.00002"
     found, _ = search(engine, "machine translation", mode="hybrid", limit=2)
     assert found[0] == "2501.00005"
+
+
+def test_a_too_broad_every_word_match_is_ranked_within_titles(engine, monkeypatch):
+    from dailypapers.search import fulltext, hybrid
+
+    assert set(search(engine, "video", mode="keyword")[0]) == {"2501.00003", "2501.00004"}
+    monkeypatch.setattr(fulltext, "COMMON_DOCS", 1)  # "video" is in two papers: common now,
+    monkeypatch.setattr(fulltext, "BROAD_MATCHES", 1)  # and too broad
+    monkeypatch.setattr(hybrid, "KEYWORD_FALLBACK_BELOW", 1)  # one title match is enough here
+    assert search(engine, "video", mode="keyword")[0] == ["2501.00003"]  # the one with it in its title
+
+
+def test_the_any_word_fallback_leaves_out_common_words(corpus, backend, monkeypatch):
+    from dailypapers.search import fulltext
+
+    everything = SearchEngine(corpus, backend)
+    assert set(search(everything, "diffusion robot zzzz", mode="keyword")[0]) == {
+        "2501.00002", "2501.00003", "2501.00004", "2501.00006"}
+    monkeypatch.setattr(fulltext, "COMMON_DOCS", 2)  # "diffusion" is in three papers: common now
+    assert search(SearchEngine(corpus, backend), "diffusion robot zzzz", mode="keyword")[0] == ["2501.00006"]
+
+
+def test_the_vector_index_follows_new_and_deleted_papers(engine, corpus, backend):
+    engine.vectors.refresh_every = 0
+    assert "2501.00001" in search(engine, "state space models", mode="semantic")[0]
+    Importer(corpus).run([_paper("2501.00007", "Graph networks for chemistry",
+                                 "Message passing graph networks predict molecule properties.")])
+    embed_missing(corpus, backend)
+    assert search(engine, "graph networks molecule", mode="semantic")[0][0] == "2501.00007"
+    with corpus.transaction() as s:
+        s.delete(s.query(Paper).filter_by(arxiv_id="2501.00007").one())
+    engine.vectors.recount_every = 0
+    with corpus.session() as s:
+        assert all(h.paper_id in {p.id for p in s.query(Paper)}
+                   for h in engine.search(s, "graph networks molecule", mode="semantic").hits)
+    assert len(engine.vectors) == len(CORPUS)

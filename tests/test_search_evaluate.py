@@ -210,7 +210,8 @@ def test_keyword_candidates_match_prepared_rankings(tmp_path: Path) -> None:
         rankings = evaluate.run_rankings(indexed, None, beir.queries, depth=50, semantic=False)
         settings = [EvalParams(), EvalParams(keyword_or=True),
                     EvalParams(keyword_or=True, drop_stopwords=True),
-                    *(EvalParams(keyword_or=True, fallback_below=b) for b in evaluate.FALLBACKS)]
+                    *(EvalParams(keyword_or=True, fallback_below=b) for b in evaluate.FALLBACKS),
+                    evaluate.CURRENT]
         with indexed.db.session() as session:
             for p in settings:
                 for qid, q in beir.queries.items():

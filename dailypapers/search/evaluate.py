@@ -45,7 +45,7 @@ from dailypapers.search.embed import EmbeddingBackend, paper_text
 from dailypapers.search.fusion import reciprocal_rank_fusion
 from dailypapers.search.fulltext import STOPWORDS, without_stopwords
 from dailypapers.search.query import ParsedQuery, clean_text, quote_fts, split_words
-from dailypapers.search.semantic import embed_missing, text_hash, to_blob
+from dailypapers.search.semantic import embed_missing, ensure_vector_index, insert_vectors, text_hash
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer
 from dailypapers.store.models import Paper, PaperVector, utcnow
@@ -177,14 +177,12 @@ def store_vectors(db: Database, model: str, ids: Sequence[int], texts: Sequence[
                   vectors: np.ndarray, *, batch: int = 5000) -> None:
     """Vectors as ``paper_vectors`` rows, exactly as :func:`embed_missing` would store them."""
     now = utcnow()
-    dim = int(vectors.shape[1])
     for start in range(0, len(ids), batch):
         with db.transaction() as session:
-            session.execute(PaperVector.__table__.insert(), [
-                {"paper_id": int(pid), "model": model, "dim": dim, "vector": to_blob(vec),
-                 "text_hash": text_hash(t), "embedded_at": now}
-                for pid, t, vec in zip(ids[start:start + batch], texts[start:start + batch],
-                                       vectors[start:start + batch], strict=True)])
+            insert_vectors(session, model, ids[start:start + batch],
+                           [text_hash(t) for t in texts[start:start + batch]], vectors[start:start + batch],
+                           now=now)
+    ensure_vector_index(db, model, int(vectors.shape[1]))
 
 
 def load_vectors(session: Session, model: str, ids: Sequence[int]) -> np.ndarray:
@@ -269,13 +267,17 @@ class EvalParams:
     # (with keyword_or) AND of the words without stopwords first; only if that finds fewer than this
     # many, its hits followed by the OR's (0: no AND pass)
     fallback_below: int = 0
+    # the keyword side exactly as SearchEngine.search runs it (hybrid.keyword_side: the fallback above,
+    # bounded for large collections); the fields above then only describe it
+    engine: bool = False
 
     def label(self) -> str:
         return (f"k={self.rrf_k} depth={self.candidates} w={self.keyword_weight:g}/{self.semantic_weight:g} "
                 f"{_list_name(self)}")
 
 
-CURRENT = EvalParams(keyword_or=True, drop_stopwords=True, fallback_below=hybrid.KEYWORD_FALLBACK_BELOW)
+CURRENT = EvalParams(keyword_or=True, drop_stopwords=True, fallback_below=hybrid.KEYWORD_FALLBACK_BELOW,
+                     engine=True)
 AND_ONLY = EvalParams()  # the keyword side before: the AND of every word
 # Measured on scifact (train) and the five ir_classic sets: RRF k (10..100), weights and depth move mean
 # hybrid nDCG@10 by < 0.004; the keyword side's AND of every word finds nothing for sentence-long queries
@@ -309,6 +311,9 @@ def keyword_ranking(session: Session, parsed: ParsedQuery, limit: int, *, use_or
 
 def keyword_candidates(session: Session, parsed: ParsedQuery, params: EvalParams, depth: int) -> list[int]:
     """The keyword side as ``params`` asks, for one query (what :func:`run_rankings` prepares in bulk)."""
+    if params.engine:
+        counts = fulltext.TermCounts()
+        return [h.paper_id for h in hybrid.keyword_side(session, parsed, {}, counts)][:depth]
     if not params.keyword_or:
         return keyword_ranking(session, parsed, depth, use_or=False)
     if params.fallback_below:
@@ -334,7 +339,7 @@ def run_rankings(indexed: IndexedCorpus, backend: EmbeddingBackend | None, queri
                  semantic: bool = True) -> dict[str, Rankings]:
     """Candidate lists for every query: ``"and"`` and ``"or"`` keyword lists and the semantic one."""
     engine = hybrid.SearchEngine(indexed.db, backend)
-    out = {"and": Rankings(), "or": Rankings(), "or_stop": Rankings(),
+    out = {"and": Rankings(), "or": Rankings(), "or_stop": Rankings(), "engine": Rankings(),
            **{f"and_stop<{b}->or_stop": Rankings() for b in FALLBACKS}}
     vectors = engine.vectors if backend is not None else None
     qids = list(queries)
@@ -354,6 +359,8 @@ def run_rankings(indexed: IndexedCorpus, backend: EmbeddingBackend | None, queri
                     chosen = and_stop if len(and_stop) >= below else \
                         and_stop + [i for i in or_stop if i not in set(and_stop)]
                     out.setdefault(f"and_stop<{below}->or_stop", Rankings()).keyword[qid] = chosen
+                out["engine"].keyword[qid] = [h.paper_id for h in hybrid.keyword_side(
+                    session, parsed, {}, engine.term_counts)]
             if query_vectors is not None:
                 sem = [i for i, _ in vectors.search_vector(query_vectors[n], depth)]
                 for r in out.values():
@@ -365,6 +372,8 @@ FALLBACKS = (10, 50)  # fallback_below values run_rankings prepares
 
 
 def _list_name(params: EvalParams) -> str:
+    if params.engine:
+        return "engine"
     if not params.keyword_or:
         return "and"
     if params.fallback_below:

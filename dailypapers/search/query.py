@@ -328,13 +328,17 @@ def quote_fts(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def to_fts5(parsed: ParsedQuery, *, author_column: str = "authors") -> str | None:
+def to_fts5(parsed: ParsedQuery, *, author_column: str = "authors", column: str | None = None) -> str | None:
     """A safe FTS5 ``MATCH`` expression: every word, phrase and author must match (authors within
-    ``author_column``), exclusions with ``NOT``. ``None`` when there is nothing positive to match; the
-    caller then filters exclusions with :func:`excluded_fts5`."""
-    if not _COLUMN.fullmatch(author_column):
-        raise ValueError(f"not a column name: {author_column!r}")
+    ``author_column``; words and phrases within ``column`` when given), exclusions with ``NOT``. ``None``
+    when there is nothing positive to match; the caller then filters exclusions with
+    :func:`excluded_fts5`."""
+    for name in (author_column, column or "x"):
+        if not _COLUMN.fullmatch(name):
+            raise ValueError(f"not a column name: {name!r}")
     positive = [quote_fts(t) for t in (*parsed.terms, *parsed.phrases)]
+    if column is not None and positive:
+        positive = [f"{column} : ({' AND '.join(positive)})"]
     positive += [f"{author_column} : {quote_fts(a)}" for a in parsed.authors]
     if not positive:
         return None

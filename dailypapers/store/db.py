@@ -110,10 +110,23 @@ class Database:
         self.engine.dispose()
 
 
-def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """For Alembic's comparisons: skip the full-text index and its shadow tables, which migrations make
-    with raw SQL (no model describes them)."""
-    return not (type_ == "table" and name is not None and name.startswith("papers_fts"))
+# made by migrations with raw SQL, described by no model: SQLite's FTS5 index (0003); PostgreSQL's
+# weighted tsvector, pgvector column (0005) and per-model HNSW indexes (ensure_vector_index)
+RAW_SQL_COLUMNS = {("papers", "search_tsv"), ("paper_vectors", "embedding")}
+RAW_SQL_INDEX_PREFIXES = ("ix_papers_search_tsv", "ix_paper_vectors_hnsw_")
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """For Alembic's comparisons: skip what migrations make with raw SQL (no model describes it)."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith("papers_fts")
+    if type_ == "column":
+        return (parent_names.get("table_name"), name) not in RAW_SQL_COLUMNS
+    if type_ == "index":
+        return not name.startswith(RAW_SQL_INDEX_PREFIXES)
+    return True
 
 
 def alembic_config(connection: Any = None) -> Any:

@@ -179,8 +179,11 @@ class PaperVector(Base):
     __tablename__ = "paper_vectors"
 
     paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
-    model: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian, L2-normalized
     text_hash: Mapped[str] = mapped_column(String(32))
     embedded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # the vector index's freshness check reads max(embedded_at) of one model: one index lookup
+    __table_args__ = (Index("ix_paper_vectors_model_embedded_at", "model", "embedded_at"),)
