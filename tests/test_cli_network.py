@@ -12,11 +12,9 @@ from tests.support.local_server import LocalServer, Reply
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("DAILYPAPERS_DATA_DIR", str(tmp_path / "data"))
+def cli(tmp_path, monkeypatch, database_env):
     monkeypatch.setenv("DAILYPAPERS_HTTP_MIN_INTERVAL", "0")
     monkeypatch.setenv("DAILYPAPERS_HTTP_RETRIES", "1")
-    monkeypatch.delenv("DAILYPAPERS_DATABASE_URL", raising=False)
     runner = CliRunner()
 
     def invoke(*args):

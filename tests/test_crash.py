@@ -8,7 +8,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import TEST_DATA
+
+# SQLite's own durability (WAL, whole transactions) under SIGKILL, checked with its integrity pragmas
+pytestmark = pytest.mark.sqlite_only
 
 N = 30_000
 

@@ -16,11 +16,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def full_db(tmp_path_factory):
+def full_db(request, tmp_path_factory):
     hf_dir = need_shared_data("hf_daily_papers")
     cs = need_shared_data("arxiv_listings", "cs_2025.jsonl.gz")
     math = need_shared_data("arxiv_listings", "math_2007_2026.jsonl.gz")
-    db = Database(f"sqlite:///{tmp_path_factory.mktemp('full') / 'full.db'}")
+    if request.config.getoption("--db") == "postgresql":
+        url = request.getfixturevalue("postgres").new_database()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('full') / 'full.db'}"
+    db = Database(url)
     db.migrate()
     summaries = {
         "hf": Importer(db).run(hf_daily.iter_path(hf_dir)),

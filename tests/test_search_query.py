@@ -23,6 +23,8 @@ from dailypapers.search.query import (
     to_fts5,
 )
 
+pytestmark = pytest.mark.sqlite_only  # the parser and FTS5 expressions; no database of ours
+
 ROWS = [
     ("Attention Is All You Need", "The Transformer, based solely on attention; GPT-4 and C++ aside.",
      "Ashish Vaswani, Noam Shazeer"),
