@@ -215,6 +215,16 @@ def after_ingest(db: Database, settings: Settings, *, no_index: bool, as_json: b
     from dailypapers.search.embed import get_backend
     from dailypapers.search.semantic import count_missing
 
+    if settings.index_in_worker:
+        from dailypapers.store.jobs import enqueue
+        from dailypapers.tasks import index_job_key
+
+        with db.transaction() as session:
+            job = enqueue(session, "index", {"backend": settings.embedding_backend},
+                          key=index_job_key(settings.embedding_backend))
+        err.print(f"embedding queued for `dailypapers worker` ({'job ' + str(job.id) if job else 'already queued'})")
+        return
+
     with db.session() as session:
         missing = count_missing(session, get_backend(settings.embedding_backend).name)
     if missing > AUTO_INDEX_MAX:
@@ -242,6 +252,35 @@ def index(
         raise typer.BadParameter("the embedding backend is `none`; pick one with --backend", param_hint="--backend")
     db = open_database(settings)
     run_index(db, name, batch_size=batch_size, limit=limit, as_json=as_json)
+
+
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Stop when no job is due instead of waiting for "
+                                                      "more.")] = False,
+    max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many jobs.")] = None,
+    idle_sleep: Annotated[float, typer.Option(min=0.1, help="Seconds between looks at an empty "
+                                                            "queue.")] = 2.0,
+) -> None:
+    """Run queued jobs (embedding after ingests, …) until stopped; start as many as you like, on any
+    machines that reach the database."""
+    import signal
+
+    from dailypapers.store.jobs import run_jobs
+    from dailypapers.tasks import HANDLERS
+
+    db = open_database(_settings())
+    stopping = {"now": False}
+
+    def _stop(*_: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    summary = run_jobs(db, HANDLERS, once=once, max_jobs=max_jobs, idle_sleep=idle_sleep,
+                       stop=lambda: stopping["now"],
+                       on_job=lambda job, status: out.print(f"job {job.id} {job.kind}: {status}"))
+    out.print(f"{summary.done} done, {summary.retried} to retry, {summary.failed} failed")
 
 
 # --- db -------------------------------------------------------------------------------------------

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     embed_after_ingest: bool = Field(
         True, description="After each `dailypapers ingest …`, embed the papers that lack a current vector."
     )
+    index_in_worker: bool = Field(
+        False, description="After an ingest, queue the embedding as a job for `dailypapers worker` (any "
+        "machine, e.g. one with a GPU) instead of embedding in the ingest command; no 5,000-paper cap."
+    )
     sqlite_busy_timeout_ms: int = Field(5000, description="How long a SQLite writer waits for the lock.")
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv Atom API endpoint.")
     oai_url: str = Field("https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")

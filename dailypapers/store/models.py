@@ -187,3 +187,29 @@ class PaperVector(Base):
 
     # the vector index's freshness check reads max(embedded_at) of one model: one index lookup
     __table_args__ = (Index("ix_paper_vectors_model_embedded_at", "model", "embedded_at"),)
+
+
+class Job(Base):
+    """Work for ``dailypapers worker``: one row per task (embed new papers, later e-mails to send).
+    Workers claim rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite: one writer at a time), so
+    any number of them share one queue; a claim is a lease, taken over when it runs out."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # while queued: at most one job per key (enqueueing "index" twice queues it once)
+    key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued, running, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_jobs_status_run_after", "status", "run_after"),
+                      Index("ix_jobs_key", "key"))
