@@ -316,6 +316,108 @@ def db_stats(as_json: JsonOpt = False) -> None:
             out.print(f"{k:>14}: {v:,}")
 
 
+def _open_url(url: str, option: str, *, must_exist: bool) -> Database:
+    """A database named on the command line, connected once to check it; exit 2 with one line if not."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    def fail(message: str) -> typer.Exit:
+        err.print(f"[red]error:[/] {option}: {message}", highlight=False, soft_wrap=True)
+        return typer.Exit(2)
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise fail(f"not a database URL: {url!r}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise fail(f"{shown}: only sqlite:/// and postgresql+psycopg:// URLs are supported")
+    path = parsed.database
+    if (must_exist and parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
+            and not path.startswith("file:") and not Path(path).is_file()):
+        raise fail(f"no SQLite database at {path}")
+    try:
+        db = Database(url)
+        with db.engine.connect():
+            pass
+    except (NoSuchModuleError, ImportError) as exc:
+        raise fail(f"{shown}: no driver for it ({exc})") from None
+    except (SQLAlchemyError, OSError) as exc:
+        orig = getattr(exc, "orig", None) or exc
+        lines = str(orig).strip().splitlines()
+        raise fail(f"cannot connect to {shown}: {lines[0] if lines else type(orig).__name__}") from None
+    return db
+
+
+@contextmanager
+def copy_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """One bar per step of a copy (as :func:`progress` draws them), made when the step starts."""
+    columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+               MofNCompleteColumn(), TextColumn("[dim]{task.fields[rate]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(step: str, n: int, total: int) -> None:
+            if step not in tasks:
+                if not total:  # an empty table: nothing to draw
+                    return
+                tasks[step] = bar.add_task(step, total=total, rate="")
+            task = tasks[step]
+            bar.advance(task, n)
+            speed = next(t for t in bar.tasks if t.id == task).speed
+            if speed:
+                bar.update(task, rate=f"{speed:,.0f}/s")
+
+        yield on_progress
+
+
+@db_app.command("copy")
+def db_copy(
+    source_url: Annotated[str, typer.Option("--from", help="URL of the database to copy, e.g. "
+                                                           "sqlite:///data/dailypapers.db.")],
+    target_url: Annotated[str, typer.Option("--to", help="URL of a new, empty database, e.g. "
+                                                         "postgresql+psycopg://user@host/dailypapers "
+                                                         "(migrated first).")],
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows copied and committed "
+                                                                     "together.")] = 5000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a whole instance into another database (SQLite ⇄ PostgreSQL) and verify every table."""
+    from dailypapers.store.copy import CopyError, copy_database
+
+    source = _open_url(source_url, "--from", must_exist=True)
+    target = _open_url(target_url, "--to", must_exist=False)
+    try:
+        with copy_progress() as on_progress:
+            report = copy_database(source, target, batch_size=batch_size, on_progress=on_progress)
+    except CopyError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1 if exc.partial else 2) from None
+    finally:
+        source.dispose()
+        target.dispose()
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        table = Table(title=f"copy {source.backend} → {target.backend}", show_header=True,
+                      header_style="bold")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        table.add_column("target rows", justify="right")
+        table.add_column("sha256")
+        table.add_column("checksum")
+        for check in report.tables:
+            table.add_row(check.table, f"{check.source_rows:,}", f"{check.target_rows:,}",
+                          check.source_sha256[:12], "[green]match[/]" if check.match else "[red]differs[/]")
+        out.print(table)
+        out.print(f"{report.rows:,} rows in {len(report.tables)} tables copied in {report.seconds:.1f} s\n"
+                  f"from {report.source}\nto   {report.target}", highlight=False, soft_wrap=True)
+    if not report.ok:
+        err.print(f"[red]error:[/] the target differs from the source in {', '.join(report.differing)}",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
 # --- ingest ---------------------------------------------------------------------------------------
 
 

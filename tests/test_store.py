@@ -3,10 +3,9 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import inspect, text
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from dailypapers.store.db import Database, include_name
