@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy import text
 
 from dailypapers.errors import BadRequest
 from dailypapers.ingest.records import DailyEntryRecord, Organization, PaperRecord
@@ -200,8 +201,17 @@ def test_minilm_finds_by_meaning(db):
     assert found[0] == "2501.00005"
 
 
+def analyze(db):
+    """PostgreSQL counts words from the planner's statistics, which ANALYZE (autovacuum) keeps."""
+    if not db.is_sqlite:
+        with db.transaction() as s:
+            s.execute(text("ANALYZE papers"))
+
+
 def test_a_too_broad_every_word_match_is_ranked_within_titles(engine, monkeypatch):
     from dailypapers.search import fulltext, hybrid
+
+    analyze(engine.db)
 
     assert set(search(engine, "video", mode="keyword")[0]) == {"2501.00003", "2501.00004"}
     monkeypatch.setattr(fulltext, "COMMON_DOCS", 1)  # "video" is in two papers: common now,
@@ -212,6 +222,8 @@ def test_a_too_broad_every_word_match_is_ranked_within_titles(engine, monkeypatc
 
 def test_the_any_word_fallback_leaves_out_common_words(corpus, backend, monkeypatch):
     from dailypapers.search import fulltext
+
+    analyze(corpus)
 
     everything = SearchEngine(corpus, backend)
     assert set(search(everything, "diffusion robot zzzz", mode="keyword")[0]) == {
@@ -234,3 +246,14 @@ def test_the_vector_index_follows_new_and_deleted_papers(engine, corpus, backend
         assert all(h.paper_id in {p.id for p in s.query(Paper)}
                    for h in engine.search(s, "graph networks molecule", mode="semantic").hits)
     assert len(engine.vectors) == len(CORPUS)
+
+
+def test_postgres_ranks_the_newest_papers_of_a_very_wide_match(engine, monkeypatch):
+    from dailypapers.search import fulltext
+
+    monkeypatch.setattr(fulltext, "PG_RANK_AT_MOST", 1)
+    found, _ = search(engine, "diffusion", mode="keyword")
+    if engine.db.is_sqlite:  # FTS5 ranks every match (about 1 µs each): no cap
+        assert set(found) == {"2501.00002", "2501.00003", "2501.00004"}
+    else:  # only the newest match (highest id) is ranked
+        assert found == ["2501.00004"]
