@@ -248,12 +248,12 @@ def test_the_vector_index_follows_new_and_deleted_papers(engine, corpus, backend
     assert len(engine.vectors) == len(CORPUS)
 
 
-def test_postgres_ranks_the_newest_papers_of_a_very_wide_match(engine, monkeypatch):
+def test_postgres_ranks_a_bounded_part_of_a_very_wide_match(engine, monkeypatch):
     from dailypapers.search import fulltext
 
     monkeypatch.setattr(fulltext, "PG_RANK_AT_MOST", 1)
     found, _ = search(engine, "diffusion", mode="keyword")
     if engine.db.is_sqlite:  # FTS5 ranks every match (about 1 µs each): no cap
         assert set(found) == {"2501.00002", "2501.00003", "2501.00004"}
-    else:  # only the newest match (highest id) is ranked
-        assert found == ["2501.00004"]
+    else:  # one of the three matches is ranked
+        assert len(found) == 1 and found[0] in {"2501.00002", "2501.00003", "2501.00004"}

@@ -47,7 +47,8 @@ who whom why will with would you your yours
 BROAD_MATCHES = 20_000  # an every-word match wider than this is searched in titles only
 COMMON_DOCS = 5_000  # a word in more papers than this is left out of the any-word fallback
 # PostgreSQL reads each matching row from the heap (about 1.5 µs a row here) and ranks its tsvector
-# (about 5 µs more): a match wider than this ranks its newest papers only (bench/postgres.py)
+# (about 5 µs more): of a match wider than this, only the first rows the index finds are ranked (at 1M
+# papers, choosing the newest instead meant reading every match: p99 over 1 s, bench/postgres.py)
 PG_RANK_AT_MOST = 2_000
 
 
@@ -265,12 +266,18 @@ class TermCounts:
                 "AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
             )).first()
             table: dict[str, int] = {}
+            below = 0  # a lexeme left out of the list is in fewer papers than this
             if row is not None and row.elems:
                 table = {lexeme: round(freq * row.rows) for lexeme, freq in zip(row.elems, row.freqs, strict=False)}
+                if len(row.freqs) > len(row.elems):  # after the list: its minimum frequency
+                    below = round(row.freqs[len(row.elems)] * row.rows)
             with self._lock:
-                self._pg_table = table
+                self._pg_table, self._pg_below = table, below
                 self._counts["\x00pg-stats"] = (0, now)
-        table = getattr(self, "_pg_table", {})
+        table, below = getattr(self, "_pg_table", {}), getattr(self, "_pg_below", 0)
+        # a word missing from the statistics counts 0 (rare) when the list reaches below COMMON_DOCS,
+        # else as many as the least common word listed: at most that many, and possibly common
+        unlisted = 0 if below <= COMMON_DOCS else below
         unique = list(dict.fromkeys(terms))
         if not unique or not table:
             return dict.fromkeys(unique, 0)
@@ -278,7 +285,7 @@ class TermCounts:
             "SELECT w, coalesce((SELECT array_agg(lexeme) FROM unnest(to_tsvector('english', w))), '{}') AS lexemes "
             "FROM unnest(CAST(:words AS text[])) AS w"), {"words": unique})
         # a word that stems to several lexemes ("c++" → c) counts as its most common one
-        return {r.w: max((table.get(x, 0) for x in r.lexemes), default=0) for r in rows}
+        return {r.w: max((table.get(x, unlisted) for x in r.lexemes), default=0) for r in rows}
 
 
 def fallback_query(parsed: ParsedQuery, counts: dict[str, int]) -> ParsedQuery:
@@ -306,7 +313,7 @@ def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, any
             SELECT m.id, ts_rank('{PG_WEIGHTS}', m.search_tsv, m.q) AS rank
             FROM (SELECT p.id, p.search_tsv, q.q FROM papers p, (SELECT {query.tsquery} AS q) q
                   WHERE {_pg_where(parsed, query, params, filters)}
-                  ORDER BY p.id DESC LIMIT :rank_at_most) m
+                  LIMIT :rank_at_most) m
             ORDER BY rank DESC, m.id
             LIMIT :limit
         """

@@ -109,14 +109,15 @@ class SearchEngine:
         kwargs = filters.as_kwargs()
         keyword: list[fulltext.KeywordHit] = []
         semantic: list[tuple[int, float]] = []
-        query_vector = None
+        nearest = None
         if mode in ("hybrid", "semantic") and parsed.semantic_text.strip() and self.vectors is not None:
-            # embed the query on another thread while the keyword side runs (both release the GIL)
-            query_vector = self._pool().submit(self.backend.embed, [parsed.semantic_text])
+            # embed the query and search the vectors on another thread while the keyword side runs
+            # (the model, hnswlib and the database all release the GIL)
+            nearest = self._pool().submit(self._nearest, parsed.semantic_text)
         if mode in ("hybrid", "keyword") and parsed.has_text:
             keyword = keyword_side(session, parsed, kwargs, self.term_counts)
-        if query_vector is not None:
-            raw = self.vectors.search_vector(query_vector.result()[0], CANDIDATES)
+        if nearest is not None:
+            raw = nearest.result()
             allowed = fulltext.filtered_ids(session, parsed, [i for i, _ in raw], **kwargs)
             semantic = [(i, s) for i, s in raw if i in allowed]
         hits = _fuse(keyword, semantic, mode)
@@ -140,6 +141,9 @@ class SearchEngine:
         page = hits[offset:offset + limit]
         _mark(session, parsed, page)
         return SearchResults(page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page})
+
+    def _nearest(self, text_: str) -> list[tuple[int, float]]:
+        return self.vectors.search_vector(self.backend.embed([text_])[0], CANDIDATES)
 
     def related(self, session: Session, paper: Paper, *, limit: int = 10) -> list[Hit]:
         """Papers close to ``paper``: nearest vectors, else a keyword search on its title."""
