@@ -47,8 +47,8 @@ who whom why will with would you your yours
 BROAD_MATCHES = 20_000  # an every-word match wider than this is searched in titles only
 COMMON_DOCS = 5_000  # a word in more papers than this is left out of the any-word fallback
 # PostgreSQL reads each matching row from the heap (about 1.5 µs a row here) and ranks its tsvector
-# (about 5 µs more): of a match wider than this, only the first rows the index finds are ranked (at 1M
-# papers, choosing the newest instead meant reading every match: p99 over 1 s, bench/postgres.py)
+# (about 5 µs more): of a match wider than this, only the first rows the index finds are ranked
+# (ranking the newest instead would read every match first; bench/postgres.py)
 PG_RANK_AT_MOST = 2_000
 
 
