@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 import search as search_bench  # noqa: E402
 import serve as serve_bench  # noqa: E402
-from dailypapers.ingest import hf_daily, listings  # noqa: E402
+from dailypapers.ingest import hf_daily  # noqa: E402
 from dailypapers.search.embed import MINILM_NAME, MiniLMBackend  # noqa: E402
 from dailypapers.search.hybrid import SearchEngine  # noqa: E402
 from dailypapers.search.semantic import ensure_vector_index, vector_index_name  # noqa: E402
@@ -86,10 +86,8 @@ def ingest(db: Database, shared: Path) -> dict[str, tuple[int, float]]:
     start = time.perf_counter()
     summary = Importer(db).run(hf_daily.iter_path(shared / "hf_daily_papers"))
     out["hf dump"] = (summary.read, time.perf_counter() - start)
-    start = time.perf_counter()
-    files = [shared / "arxiv_listings" / f"{n}.jsonl.gz" for n in search_bench.FILES]
-    summary = Importer(db, batch_size=2000).run(r for f in files for r in listings.iter_listings(f))
-    out["listings"] = (summary.read, time.perf_counter() - start)
+    summary, seconds = search_bench.load_listings(db, shared)
+    out["listings"] = (summary.read, seconds)
     return out
 
 
@@ -176,7 +174,7 @@ def grow(db: Database, target: int) -> tuple[int, float]:
                 JOIN paper_vectors v ON v.paper_id = o.id AND v.model = :model
                 WHERE c.arxiv_id LIKE 'v' || :k || '.%'
             """), {"k": k, "model": MINILM_NAME})
-        print(f"  variants {k}/{copies}: {real * (k + 1):,} papers ({time.perf_counter() - start:.0f} s)",
+        print(f"  variants {k}/{copies}: {real * k + need:,} papers ({time.perf_counter() - start:.0f} s)",
               flush=True)
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE papers"))

@@ -51,7 +51,7 @@ from dailypapers.search.evaluate import (  # noqa: E402
 from dailypapers.search.hybrid import SearchEngine  # noqa: E402
 from dailypapers.search.semantic import embed_missing  # noqa: E402
 from dailypapers.store.db import Database  # noqa: E402
-from dailypapers.store.importer import Importer  # noqa: E402
+from dailypapers.store.importer import Importer, ImportSummary  # noqa: E402
 from dailypapers.store.models import Paper  # noqa: E402
 
 FILES = ("cs_2025", "math_2007_2026")
@@ -64,11 +64,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
 
 
-def load_listings(db: Database, shared: Path) -> tuple[int, float]:
+def load_listings(db: Database, shared: Path) -> tuple[ImportSummary, float]:
     start = time.perf_counter()
     files = [shared / "arxiv_listings" / f"{n}.jsonl.gz" for n in FILES]
     summary = Importer(db, batch_size=2000).run(r for f in files for r in listings.iter_listings(f))
-    return summary.new, time.perf_counter() - start
+    return summary, time.perf_counter() - start
 
 
 def load_vectors(db: Database, shared: Path) -> tuple[int, int, float]:
@@ -279,8 +279,8 @@ def main() -> int:
     try:
         db = Database(f"sqlite:///{tmp / 'bench.db'}")
         db.migrate()
-        papers, secs = load_listings(db, args.shared)
-        print(f"imported {papers:,} listings in {secs:.1f} s", flush=True)
+        summary, secs = load_listings(db, args.shared)
+        print(f"imported {summary.new:,} listings in {secs:.1f} s", flush=True)
         stored, missing, secs = load_vectors(db, args.shared)
         print(f"stored {stored:,} precomputed vectors in {secs:.1f} s ({missing:,} ids not in the database)",
               flush=True)

@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from dailypapers.config import Settings
+from dailypapers.errors import first_line
 from dailypapers.eval_cli import eval_app
 from dailypapers.ingest.records import Record, Rejected
 from dailypapers.store.db import Database
@@ -63,24 +64,29 @@ def open_database(settings: Settings | None = None, *, migrate: bool = True) -> 
     return db
 
 
-@contextmanager
-def progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+def _progress_bar(bounded: bool) -> Progress:
+    """Rich progress on stderr: a bar when totals are known, else a running count; the rate beside."""
     columns: list[Any] = [SpinnerColumn(), TextColumn("[bold]{task.description}")]
-    if total:
+    if bounded:
         columns += [BarColumn(), TaskProgressColumn(), MofNCompleteColumn()]
     else:
         columns += [TextColumn("{task.completed:,} records")]
     columns += [TextColumn("[dim]{task.fields[rate]}"), TimeElapsedColumn()]
-    with Progress(*columns, console=err, transient=False) as bar:
+    return Progress(*columns, console=err, transient=False)
+
+
+def _advance(bar: Progress, task: Any, n: int) -> None:
+    bar.advance(task, n)
+    speed = next(t for t in bar.tasks if t.id == task).speed
+    if speed:
+        bar.update(task, rate=f"{speed:,.0f}/s")
+
+
+@contextmanager
+def progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    with _progress_bar(bool(total)) as bar:
         task = bar.add_task(label, total=total, rate="")
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            speed = bar.tasks[0].speed
-            if speed:
-                bar.update(task, rate=f"{speed:,.0f}/s")
-
-        yield advance
+        yield lambda n: _advance(bar, task, n)
 
 
 def _printer() -> Callable[[Rejected], None]:
@@ -343,18 +349,14 @@ def _open_url(url: str, option: str, *, must_exist: bool) -> Database:
     except (NoSuchModuleError, ImportError) as exc:
         raise fail(f"{shown}: no driver for it ({exc})") from None
     except (SQLAlchemyError, OSError) as exc:
-        orig = getattr(exc, "orig", None) or exc
-        lines = str(orig).strip().splitlines()
-        raise fail(f"cannot connect to {shown}: {lines[0] if lines else type(orig).__name__}") from None
+        raise fail(f"cannot connect to {shown}: {first_line(exc)}") from None
     return db
 
 
 @contextmanager
 def copy_progress() -> Iterator[Callable[[str, int, int], None]]:
     """One bar per step of a copy (as :func:`progress` draws them), made when the step starts."""
-    columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-               MofNCompleteColumn(), TextColumn("[dim]{task.fields[rate]}"), TimeElapsedColumn()]
-    with Progress(*columns, console=err, transient=False) as bar:
+    with _progress_bar(True) as bar:
         tasks: dict[str, Any] = {}
 
         def on_progress(step: str, n: int, total: int) -> None:
@@ -362,11 +364,7 @@ def copy_progress() -> Iterator[Callable[[str, int, int], None]]:
                 if not total:  # an empty table: nothing to draw
                     return
                 tasks[step] = bar.add_task(step, total=total, rate="")
-            task = tasks[step]
-            bar.advance(task, n)
-            speed = next(t for t in bar.tasks if t.id == task).speed
-            if speed:
-                bar.update(task, rate=f"{speed:,.0f}/s")
+            _advance(bar, tasks[step], n)
 
         yield on_progress
 

@@ -27,3 +27,10 @@ class NotFound(DailyPapersError):
     """No such paper, organization or page."""
 
     status = 404
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of what the database driver (or any error) said: for one-line messages."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__

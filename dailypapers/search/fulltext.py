@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dailypapers.search.query import ParsedQuery, excluded_fts5, quote_fts, to_fts5
+from dailypapers.store.db import is_postgres
 
 # bm25 weights: title, abstract, authors (PostgreSQL: ts_rank weights in the same proportions).
 TITLE_WEIGHT, ABSTRACT_WEIGHT, AUTHORS_WEIGHT = 5.0, 1.0, 2.0
@@ -81,10 +82,6 @@ class KeywordHit:
     score: float  # higher is better (SQLite: bm25 with the sign flipped; PostgreSQL: ts_rank)
     title_marked: str
     snippet_marked: str
-
-
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 # --------------------------------------------------------------------------------------- filters
@@ -205,7 +202,7 @@ def _bitmap_scans_only(session: Session) -> Iterator[None]:
 def match_count(session: Session, parsed: ParsedQuery, cap: int) -> int:
     """How many papers have every word, phrase and author of the query, counted up to ``cap`` (cheap:
     nothing is ranked)."""
-    if _postgres(session):
+    if is_postgres(session):
         params: dict[str, Any] = {"cap": cap}
         query = _pg_query(parsed, params)
         if query is None:
@@ -223,17 +220,22 @@ def match_count(session: Session, parsed: ParsedQuery, cap: int) -> int:
 
 
 class TermCounts:
-    """Papers per word, counted up to :data:`COMMON_DOCS` + 1 and remembered for ``ttl`` seconds (a
-    word's count moves slowly; the cache only decides which words are too common to rank on)."""
+    """Papers per word, remembered for ``ttl`` seconds (a word's count moves slowly; it only decides
+    which words are too common to rank on). SQLite counts each word's papers up to
+    :data:`COMMON_DOCS` + 1; PostgreSQL reads the planner's statistics (:meth:`_from_statistics`)."""
 
     def __init__(self, ttl: float = 300.0, max_entries: int = 100_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
+        # PostgreSQL: lexeme -> papers, the count below which unlisted lexemes fall, when read
+        self._pg_lexemes: dict[str, int] = {}
+        self._pg_below = 0
+        self._pg_read_at: float | None = None
 
     def get(self, session: Session, terms: tuple[str, ...]) -> dict[str, int]:
-        if _postgres(session):
+        if is_postgres(session):
             return self._from_statistics(session, terms)
         now = time.monotonic()
         out: dict[str, int] = {}
@@ -249,43 +251,41 @@ class TermCounts:
                 self._counts[term] = (out[term], now)
         return out
 
+    def _read_statistics(self, session: Session) -> None:
+        row = session.execute(text(
+            "SELECT s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS freqs, "
+            "greatest(c.reltuples, 0) AS rows FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+            "WHERE s.tablename = 'papers' AND s.attname = 'search_tsv' AND s.schemaname = current_schema() "
+            "AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+        )).first()
+        lexemes: dict[str, int] = {}
+        below = 0
+        if row is not None and row.elems:
+            lexemes = {lexeme: round(freq * row.rows) for lexeme, freq in zip(row.elems, row.freqs, strict=False)}
+            if len(row.freqs) > len(row.elems):  # after the list: its minimum frequency
+                below = round(row.freqs[len(row.elems)] * row.rows)
+        with self._lock:
+            self._pg_lexemes, self._pg_below, self._pg_read_at = lexemes, below, time.monotonic()
 
     def _from_statistics(self, session: Session, terms: tuple[str, ...]) -> dict[str, int]:
         """PostgreSQL: counting a common word's papers reads every one of them (10–35 ms at 110k), so
         the counts come from the planner's statistics instead: ANALYZE keeps the most common lexemes of
-        ``search_tsv`` with the share of rows holding each (the 1,000 most common at the default
-        statistics target, far below :data:`COMMON_DOCS` at this size). A word not among them counts 0:
-        rare enough. Read at most once per ``ttl``."""
-        now = time.monotonic()
-        cached = self._counts.get("\x00pg-stats")
-        if cached is None or now - cached[1] >= self.ttl:
-            row = session.execute(text(
-                "SELECT s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS freqs, "
-                "greatest(c.reltuples, 0) AS rows FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
-                "WHERE s.tablename = 'papers' AND s.attname = 'search_tsv' AND s.schemaname = current_schema() "
-                "AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
-            )).first()
-            table: dict[str, int] = {}
-            below = 0  # a lexeme left out of the list is in fewer papers than this
-            if row is not None and row.elems:
-                table = {lexeme: round(freq * row.rows) for lexeme, freq in zip(row.elems, row.freqs, strict=False)}
-                if len(row.freqs) > len(row.elems):  # after the list: its minimum frequency
-                    below = round(row.freqs[len(row.elems)] * row.rows)
-            with self._lock:
-                self._pg_table, self._pg_below = table, below
-                self._counts["\x00pg-stats"] = (0, now)
-        table, below = getattr(self, "_pg_table", {}), getattr(self, "_pg_below", 0)
+        ``search_tsv`` with the share of rows holding each (statistics target 10,000, migration 0007:
+        the 100,000 most common). Read at most once per ``ttl``."""
+        if self._pg_read_at is None or time.monotonic() - self._pg_read_at >= self.ttl:
+            self._read_statistics(session)
+        lexemes, below = self._pg_lexemes, self._pg_below
         # a word missing from the statistics counts 0 (rare) when the list reaches below COMMON_DOCS,
         # else as many as the least common word listed: at most that many, and possibly common
         unlisted = 0 if below <= COMMON_DOCS else below
         unique = list(dict.fromkeys(terms))
-        if not unique or not table:
+        if not unique or not lexemes:
             return dict.fromkeys(unique, 0)
         rows = session.execute(text(
             "SELECT w, coalesce((SELECT array_agg(lexeme) FROM unnest(to_tsvector('english', w))), '{}') AS lexemes "
             "FROM unnest(CAST(:words AS text[])) AS w"), {"words": unique})
         # a word that stems to several lexemes ("c++" → c) counts as its most common one
-        return {r.w: max((table.get(x, unlisted) for x in r.lexemes), default=0) for r in rows}
+        return {r.w: max((lexemes.get(x, unlisted) for x in r.lexemes), default=0) for r in rows}
 
 
 def fallback_query(parsed: ParsedQuery, counts: dict[str, int]) -> ParsedQuery:
@@ -304,7 +304,7 @@ def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, any
     if column not in (None, "title"):
         raise ValueError(f"unknown column {column!r}")
     params: dict[str, Any] = {"limit": limit}
-    if _postgres(session):
+    if is_postgres(session):
         query = _pg_query(parsed, params, any_term=any_term, column=column)
         if query is None:
             return []
@@ -340,7 +340,7 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
     if not ids:
         return {}
     placeholders = ", ".join(str(int(i)) for i in ids)
-    if _postgres(session):
+    if is_postgres(session):
         params: dict[str, Any] = {
             "title_opts": f'StartSel="{MARK_OPEN}", StopSel="{MARK_CLOSE}", HighlightAll=true',
             "snippet_opts": f'StartSel="{MARK_OPEN}", StopSel="{MARK_CLOSE}", MaxWords=40, MinWords=20, '
@@ -369,7 +369,7 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
 
 
 def _conditions(session: Session, parsed: ParsedQuery, params: dict[str, Any], filters: dict[str, Any]) -> str:
-    postgres = _postgres(session)
+    postgres = is_postgres(session)
     where = [filter_sql(parsed, params, postgres=postgres, **filters)]
     where.append(_exclusion_sql(parsed, params, postgres) or "")
     return " AND ".join(w for w in where if w)
@@ -392,7 +392,7 @@ def only_filters(session: Session, parsed: ParsedQuery, *, limit: int = 200, **f
     """Papers that pass the filters when the query has no text (``cat:cs.CL year:2025``), newest first."""
     params: dict[str, Any] = {"limit": limit}
     conditions = _conditions(session, parsed, params, filters) or "1 = 1"
-    nulls = " NULLS LAST" if _postgres(session) else ""
+    nulls = " NULLS LAST" if is_postgres(session) else ""
     sql = (f"SELECT p.id FROM papers p WHERE {conditions} "
            f"ORDER BY p.published_at DESC{nulls}, p.id DESC LIMIT :limit")
     return [row[0] for row in session.execute(text(sql), params)]

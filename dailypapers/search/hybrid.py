@@ -113,7 +113,7 @@ class SearchEngine:
         if mode in ("hybrid", "semantic") and parsed.semantic_text.strip() and self.vectors is not None:
             # embed the query and search the vectors on another thread while the keyword side runs
             # (the model, hnswlib and the database all release the GIL)
-            nearest = self._pool().submit(self._nearest, parsed.semantic_text)
+            nearest = self._pool().submit(self.vectors.search_text, parsed.semantic_text, CANDIDATES)
         if mode in ("hybrid", "keyword") and parsed.has_text:
             keyword = keyword_side(session, parsed, kwargs, self.term_counts)
         if nearest is not None:
@@ -141,9 +141,6 @@ class SearchEngine:
         page = hits[offset:offset + limit]
         _mark(session, parsed, page)
         return SearchResults(page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page})
-
-    def _nearest(self, text_: str) -> list[tuple[int, float]]:
-        return self.vectors.search_vector(self.backend.embed([text_])[0], CANDIDATES)
 
     def related(self, session: Session, paper: Paper, *, limit: int = 10) -> list[Hit]:
         """Papers close to ``paper``: nearest vectors, else a keyword search on its title."""

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from dailypapers.search.embed import EmbeddingBackend, paper_text
 from dailypapers.search.vectors import EXACT_BELOW, AnnIndex, ExactIndex, ann_available, build_index
-from dailypapers.store.db import Database
+from dailypapers.store.db import Database, is_postgres
 from dailypapers.store.models import Paper, PaperVector, utcnow
 
 
@@ -132,7 +132,7 @@ def insert_vectors(session: Session, model: str, ids: Sequence[int], digests: Se
             for paper_id, digest, vector in zip(ids, digests, vectors, strict=True)]
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgres(session):
         session.execute(PaperVector.__table__.insert(), rows)
         return
     for row, vector in zip(rows, vectors, strict=True):
@@ -167,7 +167,7 @@ def ensure_vector_index(db: Database, model: str, dim: int) -> bool:
     """On PostgreSQL: the HNSW index (cosine) over one model's pgvector embeddings, made if missing
     (an expression index on ``embedding::vector(dim)`` for that model's rows). Returns whether it was
     made now; a no-op on SQLite, whose index lives in the process."""
-    if db.backend != "postgresql":
+    if not db.is_postgres:
         return False
     name = vector_index_name(model)
     with db.transaction() as session:
@@ -212,7 +212,21 @@ def vector_of(session: Session, paper_id: int, model: str) -> np.ndarray | None:
     return None if row is None else from_blobs([row.vector], row.dim)[0]
 
 
-class VectorSearch:
+class _NearestByText:
+    """What both vector searches share: a text's neighbours are its embedding's."""
+
+    backend: EmbeddingBackend
+
+    def search_vector(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        raise NotImplementedError
+
+    def search_text(self, text_: str, k: int) -> list[tuple[int, float]]:
+        if not text_.strip():
+            return []
+        return self.search_vector(self.backend.embed([text_])[0], k)
+
+
+class VectorSearch(_NearestByText):
     """One process's vector index for one model: built from the database on first use, topped up with
     the vectors embedded since (checked at most every ``refresh_every`` seconds)."""
 
@@ -270,17 +284,12 @@ class VectorSearch:
         index = self._refresh()
         return index.search(vector, k) if index is not None and len(index) else []
 
-    def search_text(self, text: str, k: int) -> list[tuple[int, float]]:
-        if not text.strip():
-            return []
-        return self.search_vector(self.backend.embed([text])[0], k)
-
     def __len__(self) -> int:
         index = self._refresh()
         return len(index) if index is not None else 0
 
 
-class PgVectorSearch:
+class PgVectorSearch(_NearestByText):
     """The vector search on PostgreSQL: pgvector's HNSW index in the database, shared by every worker
     process (nothing is held in memory). Same interface as :class:`VectorSearch`."""
 
@@ -301,11 +310,6 @@ class PgVectorSearch:
             rows = session.execute(text(sql), {"q": pg_vector_literal(vector), "k": int(k)})
             return [(int(r.paper_id), float(r.similarity)) for r in rows]
 
-    def search_text(self, text_: str, k: int) -> list[tuple[int, float]]:
-        if not text_.strip():
-            return []
-        return self.search_vector(self.backend.embed([text_])[0], k)
-
     def __len__(self) -> int:
         with self.db.session() as session:
             return session.scalar(select(func.count()).select_from(PaperVector)
@@ -314,4 +318,4 @@ class PgVectorSearch:
 
 def make_vector_search(db: Database, backend: EmbeddingBackend) -> VectorSearch | PgVectorSearch:
     """pgvector on PostgreSQL; an in-process index (exact or HNSW) on SQLite."""
-    return PgVectorSearch(db, backend) if db.backend == "postgresql" else VectorSearch(db, backend)
+    return PgVectorSearch(db, backend) if db.is_postgres else VectorSearch(db, backend)

@@ -35,6 +35,7 @@ from sqlalchemy import JSON, Connection, Integer, Select, String, Table, func, l
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from dailypapers.errors import first_line
 from dailypapers.store.db import Database, alembic_config
 from dailypapers.store.models import Base, PaperVector
 
@@ -156,7 +157,7 @@ def _snapshot(db: Database) -> Iterator[Connection]:
     """One read transaction, so that every table is read as of one moment (REPEATABLE READ on
     PostgreSQL; on SQLite a WAL read transaction is a snapshot)."""
     with db.engine.connect() as conn:
-        if db.backend == "postgresql":
+        if db.is_postgres:
             conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
             yield conn
@@ -194,19 +195,13 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _one_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    return lines[0] if lines else type(orig).__name__
-
-
 @contextmanager
 def _stage(what: str, *, partial: bool) -> Iterator[None]:
     """Database errors while doing ``what`` as a :class:`CopyError`."""
     try:
         yield
     except SQLAlchemyError as exc:
-        message = f"{what} failed: {_one_line(exc)}"
+        message = f"{what} failed: {first_line(exc)}"
         if partial:
             message += ("; the target now holds part of the data: empty it (drop the database and create "
                         "it again) before copying again")
@@ -277,7 +272,7 @@ def _copy_table(conn: Connection, source: Database, target: Database, table: Tab
                 batch_size: int, on_progress: ProgressFn | None) -> tuple[int, str]:
     """Copy one table, a transaction on the target per batch; (rows, sha256) of what was read."""
     write = _insert_rows
-    if table.name == PaperVector.__tablename__ and target.backend == "postgresql":
+    if table.name == PaperVector.__tablename__ and target.is_postgres:
         write = _insert_pg_vectors
     step = f"copy {table.name}"
     if on_progress:
@@ -301,7 +296,7 @@ def _copy_table(conn: Connection, source: Database, target: Database, table: Tab
 
 def _reset_sequences(target: Database, tables: Sequence[Table]) -> None:
     """On PostgreSQL, move each integer id's sequence past the copied ids (they were given explicitly)."""
-    if target.backend != "postgresql":
+    if not target.is_postgres:
         return
     with target.transaction() as session:
         for table in tables:
@@ -318,7 +313,7 @@ def _reset_sequences(target: Database, tables: Sequence[Table]) -> None:
 
 def _vector_indexes(target: Database, on_progress: ProgressFn | None) -> None:
     """On PostgreSQL, the HNSW index of each model's vectors (made once the rows are in: faster)."""
-    if target.backend != "postgresql":
+    if not target.is_postgres:
         return
     from dailypapers.search.semantic import ensure_vector_index
 
@@ -348,7 +343,7 @@ def copy_database(source: Database, target: Database, *, batch_size: int = BATCH
     try:
         target.migrate()
     except SQLAlchemyError as exc:
-        raise CopyError(f"migrating the target database failed: {_one_line(exc)}") from exc
+        raise CopyError(f"migrating the target database failed: {first_line(exc)}") from exc
     except Exception as exc:  # Alembic: a revision this code does not know
         raise CopyError(f"migrating the target database failed: {exc}") from exc
     with _stage("checking the target database", partial=False):

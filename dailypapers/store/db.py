@@ -42,6 +42,11 @@ def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def is_postgres(session: Session) -> bool:
+    """Whether a session talks to PostgreSQL (else SQLite): for the few queries written per backend."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 class Database:
     """One database: its engine, a session factory, the unit-of-work scope and migrations."""
 
@@ -71,6 +76,10 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.backend == "postgresql"
 
     @property
     def backend(self) -> str:
