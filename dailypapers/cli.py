@@ -7,6 +7,7 @@ again: imports are idempotent, and network harvests resume from their last check
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -41,7 +42,9 @@ ingest_app = typer.Typer(help="Import papers from every source (all imports are 
 demo_app = typer.Typer(help="The bundled demo papers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
+user_app = typer.Typer(help="Accounts: create users, set roles, list them, recount votes.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+app.add_typer(user_app, name="user")
 app.add_typer(eval_app, name="eval")
 
 out = Console()
@@ -611,3 +614,86 @@ def version() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+# --- accounts ----------------------------------------------------------------------------------------
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Lower-case letters, digits, '-' or '_'.")],
+    email: Annotated[str, typer.Option("--email", help="The account's e-mail address.")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make it an administrator.")] = False,
+    moderator: Annotated[bool, typer.Option("--moderator", help="Make it a moderator.")] = False,
+    display_name: Annotated[str | None, typer.Option("--name", help="Display name (default: the username).")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="Read the password from standard input.")] = False,
+) -> None:
+    """Create an account (asks for the password unless --password-stdin)."""
+    from dailypapers.community import accounts
+    from dailypapers.errors import DailyPapersError
+
+    if admin and moderator:
+        raise _fail("give --admin or --moderator, not both", 2)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    role = "admin" if admin else "moderator" if moderator else "user"
+    db = open_database()
+    try:
+        user = accounts.register(db, username=username, email=email, password=password,
+                                 display_name=display_name, role=role)
+    except DailyPapersError as exc:
+        raise _fail(f"user {username!r}: {exc.message}") from None
+    out.print(f"created {user.role} [bold]{user.username}[/] <{user.email}>", highlight=False)
+
+
+@user_app.command("role")
+def user_role(
+    username: Annotated[str, typer.Argument(help="The account.")],
+    role: Annotated[str, typer.Argument(help="user, moderator or admin.")],
+) -> None:
+    """Give an account a role."""
+    from dailypapers.community import accounts
+    from dailypapers.errors import DailyPapersError
+
+    try:
+        user = accounts.set_role(open_database(), username, role)
+    except DailyPapersError as exc:
+        raise _fail(f"user {username!r}: {exc.message}") from None
+    out.print(f"{user.username} is now {user.role}", highlight=False)
+
+
+@user_app.command("list")
+def user_list(as_json: JsonOpt = False) -> None:
+    """List the accounts (username, e-mail, role, created)."""
+    from sqlalchemy import select
+
+    from dailypapers.store.models import User
+
+    with open_database().session() as session:
+        users = session.scalars(select(User).order_by(User.id)).all()
+    rows = [{"username": u.username, "email": u.email, "role": u.role, "created": u.created_at.isoformat()}
+            for u in users]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("username", "e-mail", "role", "created")
+    for row in rows:
+        table.add_row(row["username"], row["email"], row["role"], row["created"][:10])
+    out.print(table)
+
+
+@user_app.command("recount-votes")
+def user_recount_votes() -> None:
+    """Set every paper's community upvote count to its number of votes (repairs a restored backup)."""
+    from dailypapers.community.actions import recount_votes
+
+    fixed = recount_votes(open_database())
+    out.print(f"{fixed} paper{'s' if fixed != 1 else ''} recounted")

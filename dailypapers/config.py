@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DAILYPAPERS_", env_file=".env", extra="ignore")
 
     environment: str = Field(
-        "development", description="`development` or `production`; production refuses placeholder secrets."
+        "development", description="`development` or anything else (e.g. `production`): outside development a placeholder or "
+        "short secret key is refused."
     )
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the SQLite database and caches.")
     database_url: str = Field(
@@ -72,10 +73,41 @@ class Settings(BaseSettings):
         "(0: no limit).",
     )
 
+    smtp_host: str = Field(
+        "", description="SMTP server for mail (password resets, digests). Empty: mails are only logged."
+    )
+    smtp_port: int = Field(587, description="SMTP port (587 STARTTLS, 465 SSL, 25 plain).")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="How to secure the SMTP connection: `starttls`, `ssl` or `none`."
+    )
+    smtp_username: str = Field("", description="SMTP login (empty: no login).")
+    smtp_password: str = Field("", description="SMTP password.")
+    smtp_timeout: float = Field(30.0, description="Seconds before an SMTP conversation times out.")
+    mail_from: str = Field(
+        "dailypapers <noreply@localhost>", description="The From address of every mail the site sends."
+    )
+    rate_limits: str = Field(
+        "", description="Overrides of the per-client rate limits, e.g. `login=10/minute,vote=300/hour` "
+        "(actions: login, register, reset, submit, vote, comment, write; see README)."
+    )
+    login_lockout_attempts: int = Field(
+        5, ge=1, description="Failed logins in a row that lock an account for `login_lockout_minutes`."
+    )
+    login_lockout_minutes: float = Field(15.0, ge=0, description="How long a locked account stays locked.")
+    submit_daily_cap: int = Field(5, ge=0, description="Papers one user may submit per day (admins: no cap).")
+    submit_max_age_days: int = Field(
+        14, ge=1, description="Only papers published on arXiv within this many days can be submitted."
+    )
+    session_days: int = Field(30, ge=1, description="Days a login stays valid.")
+    registration_open: bool = Field(True, description="Whether anyone may create an account.")
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.environment == "production" and self.secret_key in PLACEHOLDER_SECRETS:
-            raise ValueError("DAILYPAPERS_SECRET_KEY must be set to a real secret in production")
+        if self.environment != "development" and self.secret_key in PLACEHOLDER_SECRETS:
+            raise ValueError(f"DAILYPAPERS_SECRET_KEY must be set to a real secret in {self.environment}")
+        if self.environment != "development" and len(self.secret_key) < 32:
+            raise ValueError(f"DAILYPAPERS_SECRET_KEY must be at least 32 characters in {self.environment} "
+                             "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
         return self
 
     @property

@@ -23,8 +23,9 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MIN_YEAR, MAX_YEAR = 1000, 9998
 
 
-def today() -> date:
-    return datetime.now(NEW_YORK).date()
+def today(now: datetime | None = None) -> date:
+    """The New York calendar day of ``now`` (default: this instant)."""
+    return (now or datetime.now(NEW_YORK)).astimezone(NEW_YORK).date()
 
 
 @dataclass(frozen=True, slots=True)

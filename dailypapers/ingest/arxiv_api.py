@@ -278,6 +278,18 @@ def _fetch_page(client: PoliteClient, base_url: str, params: dict[str, str | int
     )
 
 
+def fetch_paper(client: PoliteClient, arxiv_id: str, *, base_url: str = API_URL) -> PaperRecord | None:
+    """One paper by its arXiv id (``id_list``), or None when arXiv does not know it.
+
+    Raises :class:`FetchError` when arXiv cannot be reached or refuses the request."""
+    _check_rate_limit(client, base_url)
+    page = _fetch_page(client, base_url, {"id_list": arxiv_id, "start": 0, "max_results": 1}, retries=1)
+    for rec in page.records:
+        if isinstance(rec, PaperRecord) and rec.arxiv_id == arxiv_id:
+            return rec
+    return None
+
+
 def _resume_start(state: dict | None) -> int:
     if not state:
         return 0

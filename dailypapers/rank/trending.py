@@ -65,7 +65,8 @@ def listed_at(entry: DailyEntry) -> datetime:
 def explain(entry: DailyEntry, reference: datetime) -> TrendingExplanation:
     start = listed_at(entry)
     age = max((reference - start).total_seconds() / 3600.0, 0.0)
-    return TrendingExplanation(entry.upvotes, start, reference, age, trending_score(entry.upvotes, age))
+    votes = entry.total_upvotes
+    return TrendingExplanation(votes, start, reference, age, trending_score(votes, age))
 
 
 def reference_time(session: Session, now: datetime | None = None) -> datetime:
@@ -100,5 +101,5 @@ def trending_entries(
         if seen is None or entry.day > seen.day:
             best[entry.paper_id] = entry
     scored = [(e, explain(e, reference)) for e in best.values()]
-    scored.sort(key=lambda pair: (-pair[1].score, -pair[0].upvotes, pair[0].paper.arxiv_id))
+    scored.sort(key=lambda pair: (-pair[1].score, -pair[1].upvotes, pair[0].paper.arxiv_id))
     return scored[offset:offset + limit], len(scored)

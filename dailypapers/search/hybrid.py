@@ -137,7 +137,7 @@ class SearchEngine:
                                      -(papers[h.paper_id].published_at.timestamp()
                                        if papers[h.paper_id].published_at else 0)))
         elif sort == "upvotes":
-            hits.sort(key=lambda h: -papers[h.paper_id].upvotes)
+            hits.sort(key=lambda h: -papers[h.paper_id].total_upvotes)
         page = hits[offset:offset + limit]
         _mark(session, parsed, page)
         return SearchResults(page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page})

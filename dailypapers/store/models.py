@@ -107,7 +107,9 @@ class Paper(Base):
     github_stars: Mapped[int | None] = mapped_column(Integer)
     ai_summary: Mapped[str | None] = mapped_column(Text)
     ai_keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    upvotes: Mapped[int] = mapped_column(Integer, default=0)
+    upvotes: Mapped[int] = mapped_column(Integer, default=0)  # as the source (Hugging Face) counted them
+    # votes cast here (rows of ``votes``), kept apart so an import never mixes them with the source's count
+    community_upvotes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     organization_id: Mapped[int | None] = mapped_column(
         ForeignKey("organizations.id", ondelete="SET NULL"), index=True
     )
@@ -119,6 +121,11 @@ class Paper(Base):
     entries: Mapped[list[DailyEntry]] = relationship(
         back_populates="paper", cascade="all, delete-orphan", order_by="DailyEntry.day"
     )
+
+    @property
+    def total_upvotes(self) -> int:
+        """The source's count plus the votes cast here: the number every page, feed and API shows."""
+        return (self.upvotes or 0) + (self.community_upvotes or 0)
 
 
 class DailyEntry(Base):
@@ -143,10 +150,17 @@ class DailyEntry(Base):
     thumbnail: Mapped[str | None] = mapped_column(Text)
     media_urls: Mapped[list[str]] = mapped_column(JSONType, default=list)
     source: Mapped[str] = mapped_column(String(64), default="hf")
+    # the account that submitted it here (source "community"); None for imported listings
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     paper: Mapped[Paper] = relationship(back_populates="entries")
+
+    @property
+    def total_upvotes(self) -> int:
+        """The listing's count from its source plus the votes cast here on the paper."""
+        return (self.upvotes or 0) + (self.paper.community_upvotes or 0)
 
 
 class IngestCheckpoint(Base):
@@ -213,3 +227,117 @@ class Job(Base):
 
     __table_args__ = (Index("ix_jobs_status_run_after", "status", "run_after"),
                       Index("ix_jobs_key", "key"))
+
+
+# --- community ---------------------------------------------------------------------------------------
+
+ROLES = ("user", "moderator", "admin")
+MARK_KINDS = ("read", "not_interested")
+
+
+class User(Base):
+    """An account. ``session_epoch`` is part of every session cookie: raising it (password change or
+    reset) ends every session of the account at once, on every worker."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)  # lower case, [a-z0-9_-]
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower case
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id
+    role: Mapped[str] = mapped_column(String(20), default="user")
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.role in ("moderator", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class Vote(Base):
+    """One user's upvote of one paper; the primary key makes a second one impossible."""
+
+    __tablename__ = "votes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True,
+                                          index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Comment(Base):
+    """A comment on a paper: plain text (links and a little markdown rendered safely)."""
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_paper_id_created_at", "paper_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    paper: Mapped[Paper] = relationship()
+
+
+class Collection(Base):
+    """A reading list: private (only its owner sees it) or public (anyone with the link)."""
+
+    __tablename__ = "collections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class CollectionItem(Base):
+    __tablename__ = "collection_items"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True,
+                                          index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    paper: Mapped[Paper] = relationship()
+
+
+class PaperMark(Base):
+    """What a user said about a paper besides voting: ``read`` or ``not_interested`` (one row each)."""
+
+    __tablename__ = "paper_marks"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True,
+                                          index=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RateCounter(Base):
+    """Requests of one kind by one client in one time window (rate limits shared by every worker)."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # unix seconds

@@ -57,12 +57,13 @@ def list_entries(
     base = _entries_query(start, end, submitter, organization_id)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     query = base.options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
+    if organization_id is None:
+        query = query.join(Paper, Paper.id == DailyEntry.paper_id)
+    votes = DailyEntry.upvotes + Paper.community_upvotes  # what the card shows (DailyEntry.total_upvotes)
     if sort == "publishedAt":
-        if organization_id is None:
-            query = query.join(Paper, Paper.id == DailyEntry.paper_id)
-        query = query.order_by(Paper.published_at.desc(), DailyEntry.upvotes.desc(), DailyEntry.id)
+        query = query.order_by(Paper.published_at.desc(), votes.desc(), DailyEntry.id)
     else:
-        query = query.order_by(DailyEntry.upvotes.desc(), DailyEntry.day.desc(), DailyEntry.id)
+        query = query.order_by(votes.desc(), DailyEntry.day.desc(), DailyEntry.id)
     entries = list(session.scalars(query.limit(limit).offset(offset)).unique())
     return entries, total
 

@@ -10,26 +10,31 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlencode
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dailypapers import __version__
+from dailypapers.community.ratelimit import RateLimiter, parse_limits
 from dailypapers.config import Settings
 from dailypapers.errors import DailyPapersError
 from dailypapers.search.embed import EmbeddingBackend, get_backend
 from dailypapers.search.hybrid import SearchEngine
 from dailypapers.store.db import Database
 from dailypapers.store.state import current_version
+from dailypapers.web.auth import AuthMiddleware, Sessions
 from dailypapers.web.cache import CacheMiddleware, ResponseCache
+from dailypapers.web.text import comment_html
 
 WEB_DIR = Path(__file__).parent
 log = logging.getLogger("dailypapers.web")
@@ -72,6 +77,13 @@ def highlight(text: str | None) -> Markup:
     return Markup("".join(parts).replace("<mark></mark>", ""))
 
 
+def viewer_context(request: Request) -> dict[str, Any]:
+    """What every template knows about the reader: ``viewer`` (the logged-in user or None) and the
+    ``csrf_token`` its forms carry."""
+    state = request.scope.get("state") or {}
+    return {"viewer": state.get("user"), "csrf_token": state.get("csrf_token") or ""}
+
+
 def make_backend(name: str, *, web: bool = True) -> EmbeddingBackend | None:
     """The embedding backend a setting names (``none``: no backend, keyword search only). Nothing loads
     here: a model loads on its first ``embed``. In the web process MiniLM runs on one thread (one query
@@ -81,6 +93,27 @@ def make_backend(name: str, *, web: bool = True) -> EmbeddingBackend | None:
     if name == "minilm" and web:
         return get_backend("minilm", threads=1)
     return get_backend(name)
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after logging in (never another site: ``//evil`` or ``https://…`` become ``/``)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def make_fetcher(settings: Settings) -> Callable[[str], Any]:
+    """Fetch one paper from the arXiv API (for submissions of papers not stored yet)."""
+
+    def fetch(arxiv_id: str) -> Any:
+        from dailypapers.ingest import arxiv_api
+        from dailypapers.ingest.http import PoliteClient
+
+        with PoliteClient(min_interval=settings.http_min_interval, timeout=settings.http_timeout,
+                          retries=1) as client:
+            return arxiv_api.fetch_paper(client, arxiv_id, base_url=settings.arxiv_api_url)
+
+    return fetch
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -107,14 +140,25 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.db = db
     app.state.search = SearchEngine(db, make_backend(settings.embedding_backend))
-    app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    app.state.sessions = Sessions(settings)
+    app.state.limiter = RateLimiter(db, parse_limits(settings.rate_limits))
+    app.state.fetch_paper = make_fetcher(settings)
+    app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates", context_processors=[viewer_context])
     app.state.templates.env.filters["highlight"] = highlight
+    app.state.templates.env.filters["comment_html"] = comment_html
     app.state.templates.env.globals["site_url"] = settings.site_url.rstrip("/")
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 
     @app.exception_handler(DailyPapersError)
     async def _domain_error(request: Request, exc: DailyPapersError) -> Response:
-        return error_response(request, exc.status, exc.message)
+        if exc.status == 401 and not wants_json(request):  # a page that needs a login: go and log in
+            target = "/account/login?" + urlencode({"next": safe_next(request.url.path)})
+            if request.headers.get("HX-Request") == "true":
+                return Response(status_code=204, headers={"HX-Redirect": target})
+            return RedirectResponse(target, status_code=303)
+        response = error_response(request, exc.status, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -137,11 +181,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         log.exception("unhandled error on %s", request.url.path)
         return error_response(request, 500, "something went wrong on our side; it has been logged")
 
-    from dailypapers.web import api, feeds, pages
+    from dailypapers.web import api, community_api, community_pages, feeds, pages
 
+    app.include_router(community_api.router)  # before api: its GET /api/papers/{id} matches any path
     app.include_router(api.router)
     app.include_router(feeds.router)
+    app.include_router(community_pages.router)
     app.include_router(pages.router)
+    app.add_middleware(AuthMiddleware, db=db, sessions=app.state.sessions)
     app.state.response_cache = None
     if settings.response_cache:
         app.state.response_cache = add_response_cache(app, db, settings)

@@ -14,8 +14,8 @@ behind one render. A change thus shows within ``check_interval`` plus one render
 
 What is cached: GET answers with status 200 on :data:`CACHED_PATHS`, keyed by scheme, host, path,
 query string (the Link header holds absolute URLs) and the request headers of :data:`KEY_HEADERS` (htmx
-asks for fragments of the same URL with them). Never: a request with a cookie or an Authorization
-header, any other status, a response that sets a cookie, says ``no-store`` or ``private``, varies on a
+asks for fragments of the same URL with them). Never: a request with a session cookie or an
+Authorization header, any other status, a response that sets a cookie, says ``no-store`` or ``private``, varies on a
 request header the key does not hold, or is already encoded. A handler that reads another request
 header to choose what it renders must add it to :data:`KEY_HEADERS`. Every cached answer carries an
 ETag (the app's own, else a hash of the body: the same in every worker) and gets a 304 for a matching
@@ -48,6 +48,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CACHED_PATHS = ("/papers", "/organizations", "/api/daily_papers", "/api/papers", "/feeds")
 # Request headers a page may vary on; their values are part of the key.
 KEY_HEADERS = (b"hx-request", b"hx-target", b"hx-history-restore-request", b"hx-boosted")
+# A request carrying this cookie is a logged-in one: never answered from the cache (other cookies,
+# such as an anonymous form's CSRF cookie, do not change what a page shows).
+SESSION_COOKIE = b"dp_session="
 # A response may say it varies on these (cookies and credentials never reach a cached answer).
 SAFE_VARY = frozenset({b"accept-encoding", b"cookie", b"authorization", *KEY_HEADERS})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -318,7 +321,7 @@ class CacheMiddleware:
         host = if_none_match = accept_encoding = None
         variant: list[str] = []
         for name, value in scope["headers"]:
-            if name == b"cookie" or name == b"authorization":
+            if (name == b"cookie" and SESSION_COOKIE in value) or name == b"authorization":
                 cache.stats.bypasses += 1
                 await self.app(scope, receive, send)
                 return

@@ -114,7 +114,7 @@ def item_updated(item: FeedItem) -> datetime:
 
 
 def item_upvotes(item: FeedItem) -> int:
-    return item.entry.upvotes if item.entry is not None else item.paper.upvotes
+    return item.entry.total_upvotes if item.entry is not None else item.paper.total_upvotes
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:

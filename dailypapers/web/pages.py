@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
+from dailypapers.community import actions
 from dailypapers.errors import BadRequest, NotFound
 from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.periods import (
@@ -57,7 +58,9 @@ class Card:
 
     @property
     def upvotes(self) -> int:
-        return self.entry.upvotes if self.entry is not None else self.paper.upvotes
+        if self.entry is not None:  # the listing's count from its source, plus the votes cast here
+            return (self.entry.upvotes or 0) + (self.paper.community_upvotes or 0)
+        return self.paper.total_upvotes
 
     @property
     def comments(self) -> int:
@@ -138,7 +141,27 @@ def _fragment_target(request: Request) -> str | None:
     return target if target in FRAGMENT_TARGETS else None
 
 
+def _viewer_context(request: Request, context: dict[str, Any]) -> None:
+    """For a logged-in reader: which of the papers on the page they upvoted (``voted``)."""
+    user = getattr(request.state, "user", None)
+    if user is None or "voted" in context:
+        return
+    ids: set[int] = set()
+    listing = context.get("listing")
+    if listing is not None:
+        ids.update(c.paper.id for c in listing.cards)
+    for c in context.get("related") or ():
+        ids.add(c.paper.id)
+    if isinstance(context.get("paper"), Paper):
+        ids.add(context["paper"].id)
+    for c in context.get("cards") or ():
+        ids.add(c.paper.id)
+    with request.app.state.db.session() as session:
+        context["voted"] = actions.voted_ids(session, user.id, ids)
+
+
 def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    _viewer_context(request, context)
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request, template, context, status_code=status
     )
@@ -436,7 +459,7 @@ def paper_markdown(paper: Paper, site_url: str = "") -> str:
     if paper.ai_keywords:
         lines += [f"**Keywords:** {', '.join(paper.ai_keywords)}", ""]
     lines += ["## Abstract", "", paper.abstract or "(no abstract)", ""]
-    lines += [f"Upvotes: {paper.upvotes}", ""]
+    lines += [f"Upvotes: {paper.total_upvotes}", ""]
     return "\n".join(lines)
 
 
@@ -473,7 +496,15 @@ def paper_page(request: Request, arxiv_id: str) -> HTMLResponse:
         latest = paper.entries[-1] if paper.entries else None
         why = trending.explain(latest, trending.reference_time(session)) if latest is not None else None
         related = related_cards(request, session, paper)
+        viewer = getattr(request.state, "user", None)
+        personal: dict[str, Any] = {"comments": actions.visible_comments(session, paper.id, viewer)}
+        if viewer is not None:
+            personal["marks"] = actions.marks_of(session, viewer.id, [paper.id]).get(paper.id, set())
+            personal["holding"] = actions.collections_holding(session, viewer.id, paper.id)
+        if viewer is not None:
+            personal["my_collections"] = actions.user_collections(request.app.state.db, viewer.id, viewer)
         return _render(request, "paper.html", {
+            **personal,
             "related": related,
             "paper": paper,
             "card": Card(paper, latest, why),

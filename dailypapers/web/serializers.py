@@ -46,7 +46,7 @@ def paper_json(paper: Paper, entry: DailyEntry | None = None) -> dict[str, Any]:
         "publishedAt": iso(paper.published_at),
         "title": paper.title,
         "summary": paper.abstract or "",
-        "upvotes": paper.upvotes,
+        "upvotes": paper.total_upvotes,
     }
     if entry is not None:
         data["mediaUrls"] = entry.media_urls or []
@@ -96,3 +96,29 @@ def search_item_json(paper: Paper, entry: DailyEntry | None) -> dict[str, Any]:
         return entry_json(entry, paper)
     return {"paper": paper_json(paper), "publishedAt": iso(paper.published_at), "title": paper.title,
             "summary": paper.abstract or "", "numComments": 0}
+
+
+def user_json(user: Any, *, me: bool = False) -> dict[str, Any]:
+    """A user as others see it; ``me=True`` adds what only the account itself sees."""
+    data: dict[str, Any] = {"name": user.username, "fullname": user.display_name, "role": user.role,
+                            "createdAt": iso(user.created_at)}
+    if me:
+        data["email"] = user.email
+    return data
+
+
+def comment_json(comment: Any) -> dict[str, Any]:
+    return {"id": comment.id, "paper": comment.paper.arxiv_id, "author": user_json(comment.user),
+            "body": comment.body, "hidden": comment.hidden, "createdAt": iso(comment.created_at),
+            "editedAt": iso(comment.edited_at)}
+
+
+def collection_json(collection: Any, *, size: int | None = None, owner: Any = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": collection.id, "name": collection.name, "description": collection.description,
+                            "public": collection.public, "createdAt": iso(collection.created_at),
+                            "updatedAt": iso(collection.updated_at)}
+    if size is not None:
+        data["numPapers"] = size
+    if owner is not None:
+        data["owner"] = user_json(owner)
+    return data

@@ -1,0 +1,495 @@
+"""HTML pages of accounts and community actions: the same service functions as the JSON API.
+
+Forms post with a CSRF token (checked by :class:`~dailypapers.web.auth.AuthMiddleware` before any of
+these run). Without JavaScript every form works by a POST and a redirect back; with htmx, votes and
+comments swap in place, rendered from the database after the change.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from dailypapers.community import accounts, actions
+from dailypapers.errors import BadRequest, DailyPapersError, Forbidden, NotFound
+from dailypapers.store.models import DailyEntry, Paper
+from dailypapers.web.auth import current_user, form_token, log_in, log_out, rate_limit, require_user
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    from dailypapers.web.pages import _render
+
+    return _render(request, template, context, status)
+
+
+def _back(request: Request, fallback: str) -> RedirectResponse:
+    """Redirect (303) to the page the form was on, if it is ours, else to ``fallback``."""
+    from dailypapers.web.app import safe_next
+
+    referer = request.headers.get("referer") or ""
+    parts = urlsplit(referer)
+    target = fallback
+    if referer and parts.netloc == request.url.netloc and parts.path:
+        target = safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return RedirectResponse(target, status_code=303)
+
+
+def _form_page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    """A page with an anonymous form: it carries the token of the form cookie (set on the answer)."""
+    response = Response()
+    token = form_token(request, response)
+    page = _page(request, template, {**context, "form_token": token}, status)
+    for key, value in response.headers.items():
+        if key == "set-cookie":
+            page.headers.append("set-cookie", value)
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+# --- log in, register, log out, reset ----------------------------------------------------------------
+
+
+@router.get("/account/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 — the usual name
+    from dailypapers.web.app import safe_next
+
+    if current_user(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _form_page(request, "account/login.html", {"next": safe_next(next), "nav": "login"})
+
+
+@router.post("/account/login", response_class=HTMLResponse)
+def login_submit(request: Request, login: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+                 next: Annotated[str, Form()] = "/") -> Response:  # noqa: A002
+    from dailypapers.web.app import safe_next
+
+    target = safe_next(next)
+    try:
+        rate_limit(request, "login")
+        user = accounts.authenticate(request.app.state.db, request.app.state.settings, login, password)
+    except DailyPapersError as exc:
+        page = _form_page(request, "account/login.html", {"next": target, "error": exc.message, "login": login,
+                                                          "nav": "login"}, exc.status)
+        page.headers.update(exc.headers)
+        return page
+    response = RedirectResponse(target, status_code=303)
+    log_in(request, response, user)
+    return response
+
+
+@router.get("/account/register", response_class=HTMLResponse)
+def register_page(request: Request) -> Response:
+    if current_user(request) is not None:
+        return RedirectResponse("/", status_code=303)
+    return _form_page(request, "account/register.html", {"nav": "register",
+                                                         "closed": not request.app.state.settings.registration_open})
+
+
+@router.post("/account/register", response_class=HTMLResponse)
+def register_submit(request: Request, username: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
+                    password: Annotated[str, Form()] = "", display_name: Annotated[str, Form()] = "") -> Response:
+    values = {"username": username, "email": email, "display_name": display_name}
+    try:
+        if not request.app.state.settings.registration_open:
+            raise Forbidden("registration is closed on this site")
+        rate_limit(request, "register")
+        user = accounts.register(request.app.state.db, username=username, email=email, password=password,
+                                 display_name=display_name or None)
+    except DailyPapersError as exc:
+        page = _form_page(request, "account/register.html", {"error": exc.message, "values": values,
+                                                             "nav": "register"}, exc.status)
+        page.headers.update(exc.headers)
+        return page
+    response = RedirectResponse("/?welcome=1", status_code=303)
+    log_in(request, response, user)
+    return response
+
+
+@router.post("/account/logout")
+def logout_submit(request: Request) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    log_out(request, response)
+    return response
+
+
+@router.get("/account/reset", response_class=HTMLResponse)
+def reset_page(request: Request) -> Response:
+    return _form_page(request, "account/reset.html", {})
+
+
+@router.post("/account/reset", response_class=HTMLResponse)
+def reset_submit(request: Request, email: Annotated[str, Form()] = "") -> Response:
+    from dailypapers.web.community_api import send_reset_mail
+
+    try:
+        rate_limit(request, "reset")
+        send_reset_mail(request, email)
+    except DailyPapersError as exc:
+        page = _form_page(request, "account/reset.html", {"error": exc.message, "email": email}, exc.status)
+        page.headers.update(exc.headers)
+        return page
+    return _form_page(request, "account/reset.html", {"sent": True, "email": email})
+
+
+@router.get("/account/reset/{token}", response_class=HTMLResponse)
+def reset_confirm_page(request: Request, token: str) -> Response:
+    try:
+        user = accounts.user_for_reset_token(request.app.state.db, request.app.state.settings, token)
+    except BadRequest as exc:
+        return _form_page(request, "account/reset_confirm.html", {"invalid": exc.message}, 400)
+    return _form_page(request, "account/reset_confirm.html", {"token": token, "username": user.username})
+
+
+@router.post("/account/reset/{token}", response_class=HTMLResponse)
+def reset_confirm_submit(request: Request, token: str, password: Annotated[str, Form()] = "") -> Response:
+    try:
+        rate_limit(request, "reset")
+        user = accounts.reset_password(request.app.state.db, request.app.state.settings, token, password)
+    except DailyPapersError as exc:
+        page = _form_page(request, "account/reset_confirm.html", {"token": token, "error": exc.message},
+                          exc.status)
+        page.headers.update(exc.headers)
+        return page
+    response = RedirectResponse("/account?reset=1", status_code=303)
+    log_in(request, response, user)
+    return response
+
+
+# --- the account -------------------------------------------------------------------------------------
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request) -> HTMLResponse:
+    user = require_user(request)
+    db = request.app.state.db
+    with db.session() as session:
+        fresh = session.get(type(user), user.id)
+    return _page(request, "account/settings.html", {"user": fresh, "nav": "account",
+                                                    "notice": request.query_params.get("done", "")})
+
+
+def _account_action(request: Request, work: Any, done: str) -> Response:
+    user = require_user(request)
+    try:
+        rate_limit(request, "write")
+        result = work(user)
+    except DailyPapersError as exc:
+        with request.app.state.db.session() as session:
+            fresh = session.get(type(user), user.id)
+        page = _page(request, "account/settings.html", {"user": fresh, "nav": "account", "error": exc.message},
+                     exc.status)
+        page.headers.update(exc.headers)
+        return page
+    response = RedirectResponse(f"/account?done={done}", status_code=303)
+    if result is not None:
+        log_in(request, response, result)
+    return response
+
+
+@router.post("/account/profile")
+def profile_submit(request: Request, display_name: Annotated[str, Form()] = "",
+                   email: Annotated[str, Form()] = "") -> Response:
+    db = request.app.state.db
+    return _account_action(request, lambda u: accounts.update_profile(db, u.id, display_name=display_name,
+                                                                      email=email) and None, "profile")
+
+
+@router.post("/account/password")
+def password_submit(request: Request, current: Annotated[str, Form()] = "", new: Annotated[str, Form()] = "") -> Response:
+    db = request.app.state.db
+    return _account_action(request, lambda u: accounts.change_password(db, u.id, current, new), "password")
+
+
+@router.post("/account/delete")
+def delete_submit(request: Request, password: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    try:
+        rate_limit(request, "login")
+        accounts.delete_account(request.app.state.db, user.id, password)
+    except DailyPapersError as exc:
+        page = _page(request, "account/settings.html", {"user": user, "nav": "account", "error": exc.message},
+                     exc.status)
+        page.headers.update(exc.headers)
+        return page
+    response = RedirectResponse("/?deleted=1", status_code=303)
+    log_out(request, response)
+    return response
+
+
+@router.get("/account/export.json")
+def export_download(request: Request) -> JSONResponse:
+    user = require_user(request)
+    return JSONResponse(accounts.export_data(request.app.state.db, user.id), headers={
+        "Content-Disposition": f'attachment; filename="dailypapers-{user.username}.json"'})
+
+
+def _page_number(request: Request) -> int:
+    from dailypapers.web.pages import _page_number as parse
+
+    return parse(request)
+
+
+def _paper_listing(request: Request, title: str, cards: list[Any], total: int, page: int, empty: str,
+                   **extra: Any) -> Any:
+    from dailypapers.web.pages import Listing, _paging
+
+    more, first = _paging(request, page, total)
+    return Listing(title=title, cards=cards, total=total, page=page, more_url=more, first_url=first,
+                   feed_url="/feeds/daily.atom", feed_title="Daily papers", label=title, empty_message=empty,
+                   extra=extra)
+
+
+@router.get("/account/upvotes", response_class=HTMLResponse)
+def my_upvotes_page(request: Request) -> HTMLResponse:
+    from dailypapers.web.pages import Card, _listing_response
+
+    user = require_user(request)
+    page = _page_number(request)
+    papers, total = actions.user_upvotes(request.app.state.db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    cards = [Card(p, actions.latest_entry(p)) for p in papers]
+    listing = _paper_listing(request, "My upvotes", cards, total, page, "You have not upvoted any paper yet.",
+                             personal="upvotes")
+    return _listing_response(request, listing, "account/papers.html")
+
+
+@router.get("/account/submissions", response_class=HTMLResponse)
+def my_submissions_page(request: Request) -> HTMLResponse:
+    from dailypapers.web.pages import Card, _listing_response
+
+    user = require_user(request)
+    page = _page_number(request)
+    entries, total = actions.user_submissions(request.app.state.db, user.id, limit=PAGE_SIZE,
+                                              offset=page * PAGE_SIZE)
+    listing = _paper_listing(request, "My submissions", [Card(e.paper, e) for e in entries], total, page,
+                             "You have not submitted a paper yet.", personal="submissions")
+    return _listing_response(request, listing, "account/papers.html")
+
+
+# --- submit ------------------------------------------------------------------------------------------
+
+
+@router.get("/submit", response_class=HTMLResponse)
+def submit_page(request: Request) -> HTMLResponse:
+    require_user(request)
+    settings = request.app.state.settings
+    return _page(request, "submit.html", {"nav": "submit", "max_age": settings.submit_max_age_days,
+                                          "cap": settings.submit_daily_cap})
+
+
+@router.post("/submit", response_class=HTMLResponse)
+def submit_submit(request: Request, paper: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    settings = request.app.state.settings
+    try:
+        rate_limit(request, "submit")
+        entry = actions.submit_paper(request.app.state.db, settings, user, paper, request.app.state.fetch_paper)
+    except DailyPapersError as exc:
+        page = _page(request, "submit.html", {"nav": "submit", "error": exc.message, "value": paper,
+                                              "max_age": settings.submit_max_age_days,
+                                              "cap": settings.submit_daily_cap}, exc.status)
+        page.headers.update(exc.headers)
+        return page
+    return RedirectResponse(f"/papers/{entry.paper.arxiv_id}?submitted=1", status_code=303)
+
+
+# --- votes and marks ---------------------------------------------------------------------------------
+
+
+@router.post("/papers/{arxiv_id:path}/vote", response_class=HTMLResponse)
+def vote_submit(request: Request, arxiv_id: str, vote: Annotated[str, Form()] = "add",
+                day: Annotated[str, Form()] = "", wide: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    if vote not in ("add", "remove"):
+        raise BadRequest(f"vote must be add or remove, got {vote!r}")
+    rate_limit(request, "vote")
+    state = actions.set_vote(request.app.state.db, user, arxiv_id, vote == "add")
+    if not _is_htmx(request):
+        return _back(request, f"/papers/{state.arxiv_id}")
+    with request.app.state.db.session() as session:  # the card's count, as stored now
+        paper = session.scalar(select(Paper).where(Paper.arxiv_id == state.arxiv_id))
+        assert paper is not None
+        entry = None
+        if day:
+            try:
+                entry = session.scalar(select(DailyEntry).where(DailyEntry.paper_id == paper.id,
+                                                                DailyEntry.day == date.fromisoformat(day)))
+            except ValueError:
+                entry = None
+        if entry is None and not day:
+            entry = session.scalar(select(DailyEntry).where(DailyEntry.paper_id == paper.id)
+                                   .order_by(DailyEntry.day.desc()).limit(1))
+        count = entry.total_upvotes if entry is not None else paper.total_upvotes
+        voted = actions.voted_ids(session, user.id, [paper.id])
+        return _page(request, "_vote.html", {"p": paper, "n": count, "entry": entry, "wide": bool(wide),
+                                             "voted": voted})
+
+
+@router.post("/papers/{arxiv_id:path}/mark")
+def mark_submit(request: Request, arxiv_id: str, kind: Annotated[str, Form()] = "",
+                on: Annotated[str, Form()] = "1") -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    actions.set_mark(request.app.state.db, user, arxiv_id, kind, on == "1")
+    return _back(request, f"/papers/{arxiv_id}")
+
+
+# --- comments ----------------------------------------------------------------------------------------
+
+
+def _comments_answer(request: Request, arxiv_id: str, error: str = "", status: int = 200) -> Response:
+    if not _is_htmx(request):
+        if error:
+            raise BadRequest(error)
+        return RedirectResponse(f"/papers/{arxiv_id}#comments", status_code=303)
+    with request.app.state.db.session() as session:
+        paper = actions.paper_or_404(session, arxiv_id)
+        comments = actions.visible_comments(session, paper.id, current_user(request))
+        return _page(request, "_comments.html", {"paper": paper, "comments": comments, "comment_error": error,
+                                                 "voted": set()}, status)
+
+
+@router.post("/papers/{arxiv_id:path}/comments", response_class=HTMLResponse)
+def comment_submit(request: Request, arxiv_id: str, body: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    try:
+        rate_limit(request, "comment")
+        comment = actions.add_comment(request.app.state.db, user, arxiv_id, body)
+    except BadRequest as exc:
+        return _comments_answer(request, arxiv_id, exc.message, 400)
+    return _comments_answer(request, comment.paper.arxiv_id)
+
+
+@router.post("/comments/{comment_id}/edit", response_class=HTMLResponse)
+def comment_edit(request: Request, comment_id: int, body: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    rate_limit(request, "comment")
+    comment = actions.edit_comment(request.app.state.db, user, comment_id, body)
+    return _comments_answer(request, comment.paper.arxiv_id)
+
+
+@router.post("/comments/{comment_id}/delete", response_class=HTMLResponse)
+def comment_delete(request: Request, comment_id: int) -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    arxiv_id = actions.delete_comment(request.app.state.db, user, comment_id)
+    return _comments_answer(request, arxiv_id)
+
+
+@router.post("/comments/{comment_id}/hide", response_class=HTMLResponse)
+def comment_hide(request: Request, comment_id: int, hidden: Annotated[str, Form()] = "1") -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    comment = actions.hide_comment(request.app.state.db, user, comment_id, hidden == "1")
+    return _comments_answer(request, comment.paper.arxiv_id)
+
+
+# --- collections -------------------------------------------------------------------------------------
+
+
+@router.get("/collections", response_class=HTMLResponse)
+def collections_page(request: Request, paper: str = "") -> HTMLResponse:
+    user = require_user(request)
+    mine = actions.user_collections(request.app.state.db, user.id, user)
+    return _page(request, "collections.html", {"collections": mine, "nav": "collections", "paper": paper})
+
+
+@router.post("/collections", response_class=HTMLResponse)
+def collection_create(request: Request, name: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "",
+                      public: Annotated[str, Form()] = "", paper: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    db = request.app.state.db
+    try:
+        rate_limit(request, "write")
+        collection = actions.create_collection(db, user, name, description, public == "1")
+        if paper:
+            actions.set_in_collection(db, user, collection.id, paper, True)
+    except DailyPapersError as exc:
+        page = _page(request, "collections.html", {"collections": actions.user_collections(db, user.id, user),
+                                                   "nav": "collections", "error": exc.message, "paper": paper,
+                                                   "values": {"name": name, "description": description}},
+                     exc.status)
+        page.headers.update(exc.headers)
+        return page
+    return RedirectResponse(f"/collections/{collection.id}", status_code=303)
+
+
+@router.post("/collections/add")
+def collection_add_from_paper(request: Request, paper: Annotated[str, Form()] = "",
+                              collection: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    if collection == "new" or not collection:
+        return RedirectResponse("/collections?" + urlencode({"paper": paper}), status_code=303)
+    try:
+        collection_id = int(collection)
+    except ValueError:
+        raise BadRequest(f"collection must be a number, got {collection!r}") from None
+    rate_limit(request, "write")
+    actions.set_in_collection(request.app.state.db, user, collection_id, paper, True)
+    return _back(request, f"/collections/{collection_id}")
+
+
+@router.get("/collections/{collection_id}", response_class=HTMLResponse)
+def collection_page(request: Request, collection_id: int) -> HTMLResponse:
+    from dailypapers.web.pages import Card
+
+    view = actions.get_collection(request.app.state.db, current_user(request), collection_id)
+    cards = [Card(p, actions.latest_entry(p)) for p in view.papers]
+    viewer = current_user(request)
+    return _page(request, "collection.html", {"view": view, "cards": cards, "nav": "collections",
+                                              "owner": viewer is not None and viewer.id == view.owner.id,
+                                              "listing": _paper_listing(request, view.collection.name, cards,
+                                                                        view.total, 0, "")})
+
+
+@router.post("/collections/{collection_id}/edit")
+def collection_edit(request: Request, collection_id: int, name: Annotated[str, Form()] = "",
+                    description: Annotated[str, Form()] = "", public: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    actions.update_collection(request.app.state.db, user, collection_id, name=name, description=description,
+                              public=public == "1")
+    return RedirectResponse(f"/collections/{collection_id}", status_code=303)
+
+
+@router.post("/collections/{collection_id}/delete")
+def collection_delete(request: Request, collection_id: int) -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    actions.delete_collection(request.app.state.db, user, collection_id)
+    return RedirectResponse("/collections", status_code=303)
+
+
+@router.post("/collections/{collection_id}/remove")
+def collection_remove(request: Request, collection_id: int, paper: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    actions.set_in_collection(request.app.state.db, user, collection_id, paper, False)
+    return RedirectResponse(f"/collections/{collection_id}", status_code=303)
+
+
+# --- people ------------------------------------------------------------------------------------------
+
+
+@router.get("/users/{username}", response_class=HTMLResponse)
+def user_page(request: Request, username: str) -> HTMLResponse:
+    db = request.app.state.db
+    with db.session() as session:
+        person = accounts.user_by_name(session, username)
+    if person is None:
+        raise NotFound(f"no user {username!r}")
+    collections = actions.user_collections(db, person.id, current_user(request))
+    entries, total = actions.user_submissions(db, person.id, limit=20)
+    return _page(request, "user.html", {"person": person, "collections": collections, "entries": entries,
+                                        "submitted_total": total})

@@ -1,0 +1,151 @@
+"""Community pages in a real browser (Debian's Chromium through Playwright, a real uvicorn on 127.0.0.1):
+user-written payloads never run, and upvotes and comments update in place without a page load.
+
+Skipped locally (with the reason) when Chromium or the playwright package is missing; failed under CI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from dailypapers.community import accounts
+from dailypapers.demo import load_demo
+from dailypapers.store.importer import Importer
+from dailypapers.store.models import Collection, Comment, Vote
+from tests.support.browser import MATH_ID, chromium, live_server, math_entry, screenshot
+
+PASSWORD = "correct horse battery staple"
+# each payload sets window.__xss (or opens a dialog) if it ever runs as code
+DISPLAY_NAME = '<img src=x onerror="window.__xss=1">Mallory'
+COMMENT = ('<script>window.__xss=2</script> look <img src=x onerror="window.__xss=3;alert(3)"> '
+           'and javascript:window.__xss=4 and https://example.org/"onmouseover="window.__xss=5')
+COLLECTION = '<svg onload="window.__xss=6"></svg><b>Reading</b>'
+
+
+@pytest.fixture
+def site(settings, db) -> Iterator[str]:
+    load_demo(db)
+    Importer(db).run([math_entry()])
+    with live_server(settings.model_copy(update={"embedding_backend": "hashing"}), db) as url:
+        yield url
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+def shown_count(card: Any) -> int:
+    """The upvote count a card shows (the button's title carries it unabbreviated)."""
+    title = card.locator("button.vote-button").get_attribute("title")
+    return int(re.search(r"\((\d+) upvotes\)", title).group(1))
+
+
+def log_in(page: Any, site: str, login: str) -> None:
+    page.goto(site + "/account/login")
+    page.fill("#login", login)
+    page.fill("#password", PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(site + "/")
+
+
+def test_payloads_in_a_comment_a_collection_name_and_a_display_name_never_run(site, browser, db):
+    accounts.register(db, username="mallory", email="m@example.org", password=PASSWORD,
+                      display_name=DISPLAY_NAME)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    log_in(page, site, "mallory")
+
+    page.goto(f"{site}/papers/{MATH_ID}")
+    page.fill("#comment-body", COMMENT)
+    page.click(".comment-form button[type=submit]")
+    page.wait_for_selector(".comment-list .comment")
+    page.goto(f"{site}/collections")
+    page.fill("#name", COLLECTION)
+    page.check("input[name=public]")
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(f"{site}/collections/*")
+    collection_url = page.url
+    page.goto(f"{site}/papers/{MATH_ID}")
+    page.select_option("#save-to-collection", label=" ".join(COLLECTION.split()))
+    page.click(".save-to button[type=submit]")
+
+    with db.session() as session:  # what was stored is the raw text: escaping happens when it is shown
+        assert session.scalar(select(Comment.body)) == COMMENT
+        assert session.scalar(select(Collection.name)) == COLLECTION
+
+    for path in (f"/papers/{MATH_ID}", collection_url.removeprefix(site), "/users/mallory", "/account",
+                 "/collections", "/"):
+        page.goto(site + path)
+        page.wait_for_load_state("load")
+        page.mouse.move(5, 5)
+        for link in page.locator(".comment-body a").all():
+            link.hover()
+        assert page.evaluate("window.__xss") is None, path
+        assert page.locator("script:not([src])").count() == 0, path  # no inline script anywhere
+    # and the text is shown as text
+    page.goto(f"{site}/papers/{MATH_ID}")
+    assert "<script>window.__xss=2</script>" in page.locator(".comment-body").inner_text()
+    assert page.locator(".comment-head .who").inner_text() == DISPLAY_NAME
+    assert page.locator(".me-name").inner_text() == DISPLAY_NAME
+    links = page.locator(".comment-body a")
+    assert links.count() == 1 and links.get_attribute("href").startswith("https://example.org/")
+    assert "nofollow" in links.get_attribute("rel")
+    page.goto(collection_url)
+    assert page.locator("h1").inner_text() == COLLECTION
+    assert page.locator(".cards > li.card").count() == 1
+    screenshot(page, "community-xss-collection")
+    assert dialogs == []
+    assert page.evaluate("window.__xss") is None
+    context.close()
+
+
+def test_upvote_and_comment_without_a_page_load(site, browser, db):
+    accounts.register(db, username="reader", email="r@example.org", password=PASSWORD)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    log_in(page, site, "reader")
+
+    page.goto(f"{site}/papers/date/2026-06-29")
+    card = page.locator(f"[id='card-{MATH_ID}']")
+    before = shown_count(card)
+    page.evaluate("window.__stay = 'same page'")
+    card.locator("button.vote-button").click()
+    page.wait_for_selector(f"[id='card-{MATH_ID}'] button.vote-button.voted")
+    assert page.evaluate("window.__stay") == "same page"  # htmx swapped the button; no navigation
+    assert shown_count(card) == before + 1 and card.locator(".votes-n").inner_text() == "1.0k"
+    assert card.locator("button.vote-button").get_attribute("aria-pressed") == "true"
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Vote)) == 1
+    screenshot(page, "community-voted-card", full_page=False)
+
+    card.locator("button.vote-button").click()  # take it back
+    page.wait_for_selector(f"[id='card-{MATH_ID}'] button.vote-button:not(.voted)")
+    assert shown_count(card) == before and card.locator(".votes-n").inner_text() == "999"
+    assert page.evaluate("window.__stay") == "same page"
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Vote)) == 0
+
+    page.goto(f"{site}/papers/{MATH_ID}")
+    page.evaluate("window.__stay = 'paper page'")
+    page.fill("#comment-body", "Nice result, see `eq. 3` and **Table 2**.")
+    page.click(".comment-form button[type=submit]")
+    page.wait_for_selector(".comment-list .comment")
+    assert page.evaluate("window.__stay") == "paper page"
+    body = page.locator(".comment-body")
+    assert body.locator("code").inner_text() == "eq. 3" and body.locator("strong").inner_text() == "Table 2"
+    page.reload()
+    assert page.locator(".comment-list .comment").count() == 1  # stored, not just shown
+    assert errors == []
+    context.close()
