@@ -45,6 +45,8 @@ app.add_typer(ingest_app, name="ingest")
 user_app = typer.Typer(help="Accounts: create users, set roles, list them, recount votes.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
+digest_app = typer.Typer(help="E-mail digests: compose due editions and send them.", no_args_is_help=True)
+app.add_typer(digest_app, name="digest")
 app.add_typer(eval_app, name="eval")
 
 out = Console()
@@ -270,15 +272,27 @@ def worker(
     max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many jobs.")] = None,
     idle_sleep: Annotated[float, typer.Option(min=0.1, help="Seconds between looks at an empty "
                                                             "queue.")] = 2.0,
+    no_schedule: Annotated[bool, typer.Option("--no-schedule", help="Run queued jobs only; queue no "
+                                                                    "periodic ones.")] = False,
 ) -> None:
-    """Run queued jobs (embedding after ingests, …) until stopped; start as many as you like, on any
-    machines that reach the database."""
+    """Run queued jobs (embedding after ingests, …) and the periodic ones (sync, index, digests; see
+    DAILYPAPERS_WORKER_SCHEDULE) until stopped; start as many as you like, on any machines that reach the
+    database."""
     import signal
 
     from dailypapers.store.jobs import run_jobs
-    from dailypapers.tasks import HANDLERS
+    from dailypapers.tasks import HANDLERS, parse_schedule, queue_due
 
-    db = open_database(_settings())
+    settings = _settings()
+    try:
+        periods = {} if no_schedule else parse_schedule(settings.worker_schedule)
+    except ValueError as exc:
+        raise _fail(f"DAILYPAPERS_WORKER_SCHEDULE: {exc}", 2) from None
+    db = open_database(settings)
+
+    def tick() -> None:
+        for name in queue_due(db, periods):
+            out.print(f"queued periodic {name}")
     stopping = {"now": False}
 
     def _stop(*_: object) -> None:
@@ -287,7 +301,7 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     summary = run_jobs(db, HANDLERS, once=once, max_jobs=max_jobs, idle_sleep=idle_sleep,
-                       stop=lambda: stopping["now"],
+                       stop=lambda: stopping["now"], tick=tick,
                        on_job=lambda job, status: out.print(f"job {job.id} {job.kind}: {status}"))
     out.print(f"{summary.done} done, {summary.retried} to retry, {summary.failed} failed")
 
@@ -697,3 +711,102 @@ def user_recount_votes() -> None:
 
     fixed = recount_votes(open_database())
     out.print(f"{fixed} paper{'s' if fixed != 1 else ''} recounted")
+
+
+# --- digests -----------------------------------------------------------------------------------------
+
+
+def make_composer(db: Any, settings: Settings) -> Any:
+    """A digest composer whose "For you" sections come from the recommender (none without a model)."""
+    from dailypapers.digest.compose import Composer
+
+    personal = None
+    if settings.embedding_backend != "none":
+        from dailypapers.recommend.service import CandidatePool, digest_picks
+        from dailypapers.search.embed import get_backend
+
+        personal = digest_picks(db, CandidatePool(db, get_backend(settings.embedding_backend).name))
+    return Composer(db, settings, personal)
+
+
+def run_digests(db: Any, settings: Settings, *, edition: date | None = None, dry_run: bool = False,
+                connections: int = 1, progress: bool = False) -> dict[str, Any]:
+    """Compose the due editions into the outbox, then send what the outbox holds."""
+    from dailypapers.digest.send import Sender
+
+    composed = make_composer(db, settings).compose(edition_date=edition, dry_run=dry_run)
+    result: dict[str, Any] = {"composed": composed.as_dict()}
+    if dry_run:
+        result["sample"] = composed.sample.decode("utf-8", "replace") if composed.sample else None
+        return result
+    sender = Sender(db, settings)
+    if progress:
+        with _progress_bar(False) as bar:
+            task = bar.add_task("sending", total=None, rate="")
+            sent = sender.run(connections=connections, on_progress=lambda n: bar.advance(task, n))
+    else:
+        sent = sender.run(connections=connections)
+    result["sent"] = sent.as_dict()
+    result["errors"] = sent.errors
+    return result
+
+
+@digest_app.command("send")
+def digest_send(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Compose and show the first mail; write and "
+                                                          "send nothing.")] = False,
+    edition: Annotated[str | None, typer.Option("--edition", help="Compose the editions of this date "
+                                                                  "(YYYY-MM-DD) for every subscriber, "
+                                                                  "whatever their send hour.")] = None,
+    connections: Annotated[int, typer.Option(min=1, max=32, help="SMTP connections in parallel.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compose the due digest editions into the outbox and send them (each subscriber gets an edition
+    once, even if this is killed and run again, or runs on several machines at once)."""
+    settings = _settings()
+    day = None
+    if edition:
+        try:
+            day = date.fromisoformat(edition)
+        except ValueError:
+            raise _fail(f"--edition must be a date (YYYY-MM-DD), got {edition!r}", 2) from None
+    db = open_database(settings)
+    result = run_digests(db, settings, edition=day, dry_run=dry_run, connections=connections,
+                         progress=not as_json)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    c = result["composed"]
+    out.print(f"composed {c['composed']} mails ({c['already']} already in the outbox, {c['empty']} with "
+              f"nothing to send) in {c['seconds']:.1f} s")
+    if dry_run:
+        out.print("[dim]dry run: nothing written or sent[/]")
+        if result.get("sample"):
+            out.print(result["sample"][:4000], highlight=False, markup=False)
+        return
+    t = result["sent"]
+    out.print(f"sent {t['sent']}, to retry {t['retried']}, failed {t['failed']}, bounced {t['bounced']}, "
+              f"skipped {t['skipped']} in {t['seconds']:.1f} s")
+    for line in result["errors"][:10]:
+        err.print(f"[yellow]{line}[/]", highlight=False, markup=False)
+
+
+@digest_app.command("status")
+def digest_status(as_json: JsonOpt = False) -> None:
+    """Subscriptions and the outbox, counted by state."""
+    from sqlalchemy import func, select
+
+    from dailypapers.store.models import DigestDelivery, Subscription
+
+    with open_database().session() as session:
+        outbox = dict(session.execute(select(DigestDelivery.status, func.count()).group_by(DigestDelivery.status)).all())
+        subs = session.scalars(select(Subscription)).all()
+    counts = {"subscriptions": len(subs), "active": sum(1 for s in subs if s.active),
+              "unconfirmed": sum(1 for s in subs if s.confirmed_at is None),
+              "unsubscribed": sum(1 for s in subs if s.unsubscribed_at is not None),
+              "bounced": sum(1 for s in subs if s.bounced_at is not None), "outbox": outbox}
+    if as_json:
+        out.print_json(json.dumps(counts))
+        return
+    for key, value in counts.items():
+        out.print(f"{key:>14}: {value}")

@@ -101,6 +101,21 @@ class Settings(BaseSettings):
     session_days: int = Field(30, ge=1, description="Days a login stays valid.")
     registration_open: bool = Field(True, description="Whether anyone may create an account.")
 
+    recommend_window_days: int = Field(
+        365, ge=0, description="Recommend papers published within this many days of the newest paper "
+        "(0: all papers)."
+    )
+    sync_url: str = Field(
+        "https://huggingface.co", description="Where the worker's `sync` fetches the daily papers of the last "
+        "two days (`/api/daily_papers`): Hugging Face or another dailypapers instance; empty: no sync."
+    )
+    worker_schedule: str = Field(
+        "sync=1h,index=10m,digest=5m",
+        description="What `dailypapers worker` runs periodically and how often: `sync` (the Hugging Face "
+        "daily papers of the last days), `index` (embed new papers), `digest` (compose and send due digests); "
+        "units s, m, h; empty: no periodic jobs.",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.environment != "development" and self.secret_key in PLACEHOLDER_SECRETS:

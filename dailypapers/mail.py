@@ -10,7 +10,9 @@ written to the log instead (development).
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
+from collections.abc import Callable
 import ssl
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -148,6 +150,88 @@ class Mailer:
             except (OSError, smtplib.SMTPException):
                 pass
             self._smtp = None
+
+
+def _data_bytes(message: bytes) -> bytes:
+    """The DATA payload: CRLF line ends, leading dots doubled (RFC 5321 4.5.2), ending in CRLF, without
+    the final ``.`` line."""
+    data = re.sub(rb"\r\n|\r|\n", b"\r\n", message)
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data
+
+
+class Delivery:
+    """How one message went: ``sent``, ``temporary`` (try again later) or ``permanent`` (5xx)."""
+
+    def __init__(self, outcome: str, detail: str = "", code: int | None = None) -> None:
+        self.outcome = outcome
+        self.detail = detail
+        self.code = code
+
+
+def _reply_text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+class TwoPhaseMailer(Mailer):
+    """Sends a message so that a sender killed at any instant never leaves it both unsent and recorded
+    as sent, nor sent twice: the message goes up to, but not including, the end-of-data line; then
+    ``commit()`` records it as sent; only then the end-of-data line is written. A sender that dies before
+    ``commit()`` leaves the server an unfinished message, which SMTP discards (and the record says unsent);
+    one that dies after it has had the end-of-data line written or is a syscall away from it."""
+
+    def deliver(self, sender: str, recipient: str, message: bytes, commit: Callable[[], None],
+                uncommit: Callable[[], None]) -> Delivery:
+        if not self.configured:
+            log.info("mail to %s (no smtp_host set, not sent):\n%s", recipient, message.decode("utf-8", "replace"))
+            commit()
+            return Delivery("sent")
+        try:
+            if self._smtp is None:
+                self._smtp = self._connect()
+            smtp = self._smtp
+            smtp.ehlo_or_helo_if_needed()
+            code, reply = smtp.mail(sender)
+            if code != 250:  # the server refuses our sender: not the recipient's fault, try again later
+                self._reset()
+                return Delivery("temporary", f"MAIL: {code} {_reply_text(reply)}", code)
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                self._reset()
+                return Delivery("permanent" if code >= 500 else "temporary", f"RCPT: {code} {_reply_text(reply)}", code)
+            smtp.putcmd("data")
+            code, reply = smtp.getreply()
+            if code != 354:
+                self._reset()
+                return Delivery("temporary", f"DATA: {code} {_reply_text(reply)}", code)
+            smtp.send(_data_bytes(message))
+        except MailError as exc:
+            self.close()
+            return Delivery("permanent" if isinstance(exc, PermanentMailError) else "temporary", str(exc),
+                            getattr(exc, "code", None))
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            return Delivery("temporary", f"connection: {exc}")
+        commit()  # recorded as sent; the server has everything but the end-of-data line
+        try:
+            smtp.send(b".\r\n")
+        except (OSError, smtplib.SMTPException) as exc:  # the end never left: the server drops it
+            uncommit()
+            self.close()
+            return Delivery("temporary", f"connection: {exc}")
+        try:
+            code, reply = smtp.getreply()
+        except (OSError, smtplib.SMTPException) as exc:  # written but unanswered: the server most likely has it
+            self.close()
+            return Delivery("sent", f"no answer after the end of data: {exc}")
+        if code != 250:
+            uncommit()
+            self._reset()
+            return Delivery("permanent" if code >= 500 else "temporary", f"end of data: {code} {_reply_text(reply)}", code)
+        self.sent += 1
+        return Delivery("sent")
 
 
 def send_one(settings: Settings, message: EmailMessage) -> None:

@@ -153,7 +153,7 @@ def test_ingest_queues_the_embedding_and_the_worker_runs_it(database_env, monkey
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(PaperVector)) == 0
         assert s.scalar(select(func.count()).select_from(Job)) == 1
-    result = runner.invoke(app, ["worker", "--once"], catch_exceptions=False)
+    result = runner.invoke(app, ["worker", "--once", "--no-schedule"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "1 done, 0 to retry, 0 failed" in result.output
     with db.session() as s:

@@ -110,12 +110,16 @@ class WorkerSummary:
 
 def run_jobs(db: Database, handlers: Mapping[str, Handler], *, once: bool = False, max_jobs: int | None = None,
              idle_sleep: float = 2.0, stop: Callable[[], bool] = lambda: False,
-             on_job: Callable[[Claimed, str], None] | None = None) -> WorkerSummary:
+             on_job: Callable[[Claimed, str], None] | None = None,
+             tick: Callable[[], None] | None = None) -> WorkerSummary:
     """Claim and run jobs of the kinds in ``handlers`` until ``stop()``; with ``once``, until none is
-    due; at most ``max_jobs``. A handler's exception fails that job (retried later), never the loop."""
+    due; at most ``max_jobs``. A handler's exception fails that job (retried later), never the loop.
+    ``tick()`` runs before each look at the queue (the periodic schedule queues its jobs there)."""
     summary = WorkerSummary()
     worker = worker_name()
     while not stop() and (max_jobs is None or summary.done + summary.failed + summary.retried < max_jobs):
+        if tick is not None:
+            tick()
         job = claim(db, worker=worker, kinds=tuple(handlers))
         if job is None:
             if once:

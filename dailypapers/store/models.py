@@ -341,3 +341,87 @@ class RateCounter(Base):
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds
     count: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # unix seconds
+
+
+# --- recommendations and digests ---------------------------------------------------------------------
+
+INTEREST_KINDS = ("paper", "author", "category", "organization")
+FREQUENCIES = ("daily", "weekly")
+
+
+class UserInterest(Base):
+    """What a new reader said they like (cold start): a paper, an author, an arXiv category or an
+    organization; recommendations start from these until there are votes to learn from."""
+
+    __tablename__ = "user_interests"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(300), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Subscription(Base):
+    """A digest subscription: by e-mail address alone (confirmed by a mailed link) or from an account."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower case
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    frequency: Mapped[str] = mapped_column(String(10), default="daily")  # daily, weekly
+    trending: Mapped[bool] = mapped_column(Boolean, default=True)
+    for_you: Mapped[bool] = mapped_column(Boolean, default=False)
+    categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    organizations: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    send_hour: Mapped[int] = mapped_column(Integer, default=7)  # local hour, 0-23
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a permanent (5xx) failure: not mailed
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def active(self) -> bool:
+        return self.confirmed_at is not None and self.unsubscribed_at is None and self.bounced_at is None
+
+
+class DigestDelivery(Base):
+    """The outbox: one composed mail per (subscription, edition). The unique key makes a second copy of
+    an edition impossible; senders claim rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and mark each
+    one sent in the instant before the SMTP server may accept it (see :mod:`dailypapers.digest.send`)."""
+
+    __tablename__ = "digest_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "edition", name="uq_digest_deliveries_subscription_edition"),
+        Index("ix_digest_deliveries_status_run_after", "status", "run_after"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    edition: Mapped[str] = mapped_column(String(40))  # "daily:2026-11-30", "weekly:2026-W49"
+    to_address: Mapped[str] = mapped_column(String(320))
+    message: Mapped[bytes] = mapped_column(LargeBinary)  # the whole RFC 5322 message, as sent
+    papers: Mapped[int] = mapped_column(Integer, default=0)
+    # queued, sending (claimed by a sender), sent, failed (gave up after retries), bounced (5xx), skipped
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Schedule(Base):
+    """A periodic task of ``dailypapers worker`` and when it is next due; whoever claims a due row
+    (one writer at a time) queues its job, so restarts and extra workers never run a period twice."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

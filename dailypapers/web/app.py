@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dailypapers import __version__
 from dailypapers.community.ratelimit import RateLimiter, parse_limits
 from dailypapers.config import Settings
+from dailypapers.recommend.service import CandidatePool
 from dailypapers.errors import DailyPapersError
 from dailypapers.search.embed import EmbeddingBackend, get_backend
 from dailypapers.search.hybrid import SearchEngine
@@ -139,7 +140,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.search = SearchEngine(db, make_backend(settings.embedding_backend))
+    backend = make_backend(settings.embedding_backend)
+    app.state.search = SearchEngine(db, backend)
+    app.state.recommender = CandidatePool(db, backend.name) if backend is not None else None
     app.state.sessions = Sessions(settings)
     app.state.limiter = RateLimiter(db, parse_limits(settings.rate_limits))
     app.state.fetch_paper = make_fetcher(settings)
@@ -181,12 +184,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         log.exception("unhandled error on %s", request.url.path)
         return error_response(request, 500, "something went wrong on our side; it has been logged")
 
-    from dailypapers.web import api, community_api, community_pages, feeds, pages
+    from dailypapers.web import api, community_api, community_pages, feeds, pages, personal
 
+    app.include_router(personal.api)
     app.include_router(community_api.router)  # before api: its GET /api/papers/{id} matches any path
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(community_pages.router)
+    app.include_router(personal.router)
     app.include_router(pages.router)
     app.add_middleware(AuthMiddleware, db=db, sessions=app.state.sessions)
     app.state.response_cache = None

@@ -9,7 +9,8 @@ CSRF: every POST, PUT, PATCH and DELETE made with a session cookie must carry th
 HMAC of its nonce) in the ``X-CSRF-Token`` header (htmx and API clients) or a ``csrf_token`` form field.
 Anonymous forms (log in, register, reset, subscribe) carry the token of a short-lived ``dp_form``
 cookie; anonymous JSON calls need none, as a cross-site page cannot send ``application/json`` without
-a CORS preflight, which this app never grants. :class:`AuthMiddleware` enforces it before any route
+a CORS preflight, which this app never grants; nor do the mailed links whose URL carries a signed token
+(``TOKEN_PATHS``: confirming and ending a digest subscription). :class:`AuthMiddleware` enforces it before any route
 runs, so no state-changing route can forget it.
 """
 
@@ -41,6 +42,10 @@ CSRF_FIELD = "csrf_token"
 FORM_COOKIE_AGE = 2 * 3600
 MAX_FORM_BODY = 1024 * 1024
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Actions whose URL carries a signed, unguessable token (mailed links): what they do is bound to that
+# token, not to a cookie, so a forged cross-site request cannot name one; mail clients POST to them
+# without any cookie (RFC 8058 one-click unsubscribe).
+TOKEN_PATHS = ("/digest/unsubscribe/", "/digest/confirm/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +176,8 @@ class AuthMiddleware:
 
     async def _check_csrf(self, scope: dict[str, Any], receive: Any, cookies: dict[str, str],
                           state: dict[str, Any]) -> tuple[Any, str | None]:
+        if scope["path"].startswith(TOKEN_PATHS):
+            return receive, None  # the signed token in the URL is the authority (RFC 8058 one-click POSTs)
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         given = _header(scope, CSRF_HEADER.encode())
         if state["user"] is not None:

@@ -1,0 +1,304 @@
+"""Composing digest editions into the outbox (``digest_deliveries``): one finished mail per
+(subscription, edition), written before anything is sent, so delivery can stop and resume at any point.
+
+An edition is named by its frequency and the subscriber's local date: ``daily:2026-11-30`` is due once
+the subscriber's clock (their time zone, America/New_York by default) passes their send hour that day;
+``weekly:2026-W49`` from the send hour of that week's Monday. Sections: "Trending" (the trending list now;
+for weekly editions the most upvoted papers of the 7 days before), filtered by the subscriber's categories
+and organizations, and "For you" (the reader's recommendations among the papers listed in the last 7 or
+14 days, leaving out what they have seen, voted or dismissed, each with its reason).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, joinedload
+
+from dailypapers.config import Settings
+from dailypapers.digest.subscriptions import confirm_token, unsubscribe_token
+from dailypapers.mail import new_message
+from dailypapers.rank import trending
+from dailypapers.store import queries
+from dailypapers.store.db import Database
+from dailypapers.store.models import DailyEntry, DigestDelivery, Paper, Subscription, utcnow
+
+TEMPLATES = Path(__file__).with_name("templates")
+TRENDING_ITEMS = 10
+FOR_YOU_ITEMS = 5
+SHARED_POOL = 60  # trending entries read once per edition, before each subscriber's filters
+INSERT_BATCH = 500
+
+
+def local_now(sub: Subscription, now: datetime) -> datetime:
+    try:
+        return now.astimezone(ZoneInfo(sub.timezone))
+    except Exception:  # noqa: BLE001 — a zone that disappeared from tzdata: New York
+        return now.astimezone(ZoneInfo("America/New_York"))
+
+
+def edition_on(frequency: str, day: date) -> str:
+    if frequency == "weekly":
+        year, week, _ = day.isocalendar()
+        return f"weekly:{year}-W{week:02d}"
+    return f"daily:{day.isoformat()}"
+
+
+def due_edition(sub: Subscription, now: datetime) -> str | None:
+    """The edition due for ``sub`` at ``now`` (None before the send hour)."""
+    local = local_now(sub, now)
+    if sub.frequency == "weekly":
+        if local.weekday() == 0 and local.hour < sub.send_hour:
+            return None
+        return edition_on("weekly", local.date())
+    if local.hour < sub.send_hour:
+        return None
+    return edition_on("daily", local.date())
+
+
+def edition_day(edition: str) -> date:
+    kind, _, key = edition.partition(":")
+    if kind == "weekly":
+        year, week = key.split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+    return date.fromisoformat(key)
+
+
+@dataclass
+class Item:
+    paper_id: int
+    title: str
+    url: str
+    byline: str
+    upvotes: int
+    summary: str
+    categories: tuple[str, ...]
+    organization: str | None
+    reason: str = ""
+
+
+@dataclass
+class Section:
+    title: str
+    items: list[Item]
+
+
+@dataclass
+class ComposeSummary:
+    due: int = 0
+    composed: int = 0
+    already: int = 0
+    empty: int = 0
+    papers: int = 0
+    seconds: float = 0.0
+    editions: dict[str, int] = field(default_factory=dict)
+    sample: bytes | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"due": self.due, "composed": self.composed, "already": self.already, "empty": self.empty,
+                "papers": self.papers, "seconds": round(self.seconds, 3), "editions": self.editions}
+
+
+def _item(settings: Settings, paper: Paper, upvotes: int) -> Item:
+    authors = paper.authors or []
+    if paper.organization is not None:
+        byline = paper.organization.fullname or paper.organization.name
+    elif authors:
+        byline = ", ".join(authors[:3]) + (f" and {len(authors) - 3} more" if len(authors) > 3 else "")
+    else:
+        byline = ""
+    text = " ".join((paper.ai_summary or paper.abstract or "").split())
+    if len(text) > 280:
+        text = text[:277].rsplit(" ", 1)[0] + "…"
+    return Item(paper.id, " ".join(paper.title.split()), f"{settings.site_url.rstrip('/')}/papers/{paper.arxiv_id}",
+                byline, upvotes, text, tuple(paper.categories or ([paper.primary_category] if paper.primary_category else [])),
+                paper.organization.name if paper.organization else None)
+
+
+def _matches(item: Item, sub: Subscription) -> bool:
+    if not sub.categories and not sub.organizations:
+        return True
+    for wanted in sub.categories or ():
+        if any(c == wanted or c.startswith(wanted + ".") for c in item.categories):
+            return True
+    return bool(item.organization and item.organization in (sub.organizations or ()))
+
+
+class Composer:
+    """Composes due editions into the outbox. ``personal`` ranks a reader's papers among candidates:
+    ``personal(user_ids, candidate_ids) -> {user_id: [(paper_id, reason), ...]}`` (None: no "For you")."""
+
+    def __init__(self, db: Database, settings: Settings, personal: Any = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.personal = personal
+        self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                               trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+        self.text_template = self.env.get_template("digest.txt")
+        self.html_template = self.env.get_template("digest.html")
+        self.site = settings.site_url.rstrip("/")
+        self.list_id = f"dailypapers digest <digest.{urlsplit(self.site).hostname or 'localhost'}>"
+
+    # -- shared content per edition --
+
+    def _trending(self, session: Session, at: datetime) -> list[Item]:
+        scored, _ = trending.trending_entries(session, now=at, limit=SHARED_POOL)
+        return [_item(self.settings, e.paper, why.upvotes) for e, why in scored]
+
+    def _week_top(self, session: Session, first: date, last: date) -> list[Item]:
+        entries, _ = queries.list_entries(session, first, last, limit=SHARED_POOL)
+        seen: set[int] = set()
+        items = []
+        for e in entries:
+            if e.paper_id not in seen:
+                seen.add(e.paper_id)
+                items.append(_item(self.settings, e.paper, (e.upvotes or 0) + (e.paper.community_upvotes or 0)))
+        return items
+
+    def _candidates(self, session: Session, first: date, last: date) -> dict[int, Item]:
+        entries = session.scalars(select(DailyEntry).where(DailyEntry.day >= first, DailyEntry.day <= last)
+                                  .options(joinedload(DailyEntry.paper).joinedload(Paper.organization))).unique().all()
+        found: dict[int, Item] = {}
+        for e in entries:
+            found[e.paper_id] = _item(self.settings, e.paper, (e.upvotes or 0) + (e.paper.community_upvotes or 0))
+        return found
+
+    def _shared(self, session: Session, edition: str, now: datetime) -> tuple[list[Item], dict[int, Item], str]:
+        day = edition_day(edition)
+        if edition.startswith("weekly:"):
+            first, last = day - timedelta(days=7), day - timedelta(days=1)
+            top = self._week_top(session, first, last)
+            if not top:  # an instance whose imports stopped: the newest week it has
+                newest = queries.latest_day(session, last)
+                if newest is not None:
+                    first, last = newest - timedelta(days=6), newest
+                    top = self._week_top(session, first, last)
+            candidates = self._candidates(session, last - timedelta(days=13), last)
+            heading = f"Your weekly papers · week {day.isocalendar()[1]}, {day.year}"
+        else:
+            top = self._trending(session, now)
+            newest = queries.latest_day(session, day) or day
+            candidates = self._candidates(session, newest - timedelta(days=6), newest)
+            heading = f"Daily papers · {day:%B} {day.day}, {day.year}"
+        return top, candidates, heading
+
+    # -- composing --
+
+    def due(self, session: Session, now: datetime, edition_date: date | None) -> list[tuple[Subscription, str]]:
+        subs = session.scalars(select(Subscription).where(Subscription.confirmed_at.is_not(None),
+                                                          Subscription.unsubscribed_at.is_(None),
+                                                          Subscription.bounced_at.is_(None))
+                               .order_by(Subscription.id)).all()
+        pairs = []
+        for sub in subs:
+            edition = edition_on(sub.frequency, edition_date) if edition_date else due_edition(sub, now)
+            if edition is not None:
+                pairs.append((sub, edition))
+        return pairs
+
+    def compose(self, *, now: datetime | None = None, edition_date: date | None = None,
+                dry_run: bool = False) -> ComposeSummary:
+        """Write the mails of every due (subscription, edition) not in the outbox yet. ``dry_run``
+        composes them without writing anything (the first one is kept in ``summary.sample``)."""
+        started = time.perf_counter()
+        now = now or utcnow()
+        summary = ComposeSummary()
+        with self.db.session() as session:
+            pairs = self.due(session, now, edition_date)
+            summary.due = len(pairs)
+            if not pairs:
+                return summary
+            existing = set(session.execute(select(DigestDelivery.subscription_id, DigestDelivery.edition)
+                                           .where(DigestDelivery.edition.in_({e for _, e in pairs}))).all())
+            todo = [(s, e) for s, e in pairs if (s.id, e) not in existing]
+            summary.already = len(pairs) - len(todo)
+            by_edition: dict[str, list[Subscription]] = defaultdict(list)
+            for sub, edition in todo:
+                by_edition[edition].append(sub)
+            for edition, subs in by_edition.items():
+                top, candidates, heading = self._shared(session, edition, now)
+                personal: dict[int, list[tuple[int, str]]] = {}
+                readers = [s.user_id for s in subs if s.for_you and s.user_id is not None]
+                if readers and self.personal is not None and candidates:
+                    personal = self.personal(readers, list(candidates))
+                rows = []
+                for sub in subs:
+                    message, count = self._message(sub, edition, heading, top, candidates,
+                                                   personal.get(sub.user_id or -1, []))
+                    if message is None:
+                        summary.empty += 1
+                        continue
+                    if summary.sample is None:
+                        summary.sample = message
+                    summary.papers += count
+                    rows.append({"subscription_id": sub.id, "edition": edition, "to_address": sub.email,
+                                 "message": message, "papers": count, "status": "queued", "attempts": 0,
+                                 "run_after": now, "created_at": now})
+                summary.editions[edition] = len(rows)
+                summary.composed += len(rows)
+                if not dry_run:
+                    self._insert(rows)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), INSERT_BATCH):
+            chunk = rows[start:start + INSERT_BATCH]
+            with self.db.transaction() as session:
+                insert = pg_insert if self.db.is_postgres else sqlite_insert
+                session.execute(insert(DigestDelivery).on_conflict_do_nothing(
+                    index_elements=["subscription_id", "edition"]), chunk)
+
+    def _message(self, sub: Subscription, edition: str, heading: str, top: list[Item],
+                 candidates: dict[int, Item], picks: list[tuple[int, str]]) -> tuple[bytes | None, int]:
+        sections: list[Section] = []
+        if sub.for_you and picks:
+            items = []
+            for paper_id, reason in picks[:FOR_YOU_ITEMS]:
+                item = candidates.get(paper_id)
+                if item is not None:
+                    items.append(Item(**{**item.__dict__, "reason": reason}))
+            if items:
+                sections.append(Section("For you", items))
+        if sub.trending:
+            chosen = [i for i in top if _matches(i, sub)][:TRENDING_ITEMS]
+            if chosen:
+                sections.append(Section("Trending" if edition.startswith("daily:") else "Top papers of the week",
+                                        chosen))
+        count = sum(len(s.items) for s in sections)
+        if not count:
+            return None, 0
+        unsubscribe_url = f"{self.site}/digest/unsubscribe/{unsubscribe_token(self.settings, sub)}"
+        context = {"heading": heading, "sections": sections, "site_url": self.site, "email": sub.email,
+                   "frequency": sub.frequency, "unsubscribe_url": unsubscribe_url,
+                   "preferences_url": f"{self.site}/subscribe"}
+        first = sections[0].items[0].title
+        subject = f"{heading}: {first[:90]}" + ("…" if len(first) > 90 else "")
+        message = new_message(self.settings, sub.email, subject, self.text_template.render(context),
+                              self.html_template.render(context), headers={
+                                  "List-Unsubscribe": f"<{unsubscribe_url}>",
+                                  "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                                  "List-Id": self.list_id,
+                                  "X-Dailypapers-Edition": edition,
+                              })
+        return message.as_bytes(), count
+
+
+def confirmation_mail(settings: Settings, sub: Subscription) -> Any:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    site = settings.site_url.rstrip("/")
+    context = {"site_url": site, "email": sub.email, "frequency": sub.frequency,
+               "confirm_url": f"{site}/digest/confirm/{confirm_token(settings, sub)}"}
+    return new_message(settings, sub.email, "Confirm your dailypapers digest",
+                       env.get_template("confirm.txt").render(context), env.get_template("confirm.html").render(context))

@@ -1,0 +1,220 @@
+"""Delivering the outbox: claim queued mails, send each over SMTP, record the outcome.
+
+Each (subscription, edition) has one outbox row, so it is sent at most once:
+
+- claiming: a sender takes up to ``batch`` due rows in one transaction (``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL: concurrent senders never take the same row and never wait on each other; SQLite admits one
+  writer at a time) and marks them ``sending`` under a lease naming the sender (host and process id);
+- sending: :class:`~dailypapers.mail.TwoPhaseMailer` records a row as ``sent`` in the instant before
+  the end-of-data line that lets the server accept the message, so a sender killed (even with SIGKILL) at
+  any point leaves every row either sent (and recorded) or unsent (and not recorded);
+- resuming: rows still ``sending`` whose sender process is gone (same host) or whose lease ran out are
+  claimed again and sent: they were never accepted by the server.
+
+Temporary failures (4xx, connection trouble) are retried with backoff (2, 4, 8… minutes, at most
+``max_attempts`` tries, then ``failed``); permanent ones (5xx) mark the row ``bounced`` and the
+subscription bounced, which stops every later mail to that address.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from dailypapers.config import Settings
+from dailypapers.mail import TwoPhaseMailer
+from dailypapers.store.db import Database
+from dailypapers.store.models import DigestDelivery, Subscription, utcnow
+
+LEASE = timedelta(minutes=10)
+MAX_ATTEMPTS = 6
+BATCH = 50
+
+
+def sender_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_local_senders(names: set[str]) -> list[str]:
+    """The names (host:pid) of this host's senders whose process no longer exists."""
+    host = socket.gethostname()
+    dead = []
+    for name in names:
+        owner, _, pid = name.rpartition(":")
+        if owner != host or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            dead.append(name)
+        except PermissionError:
+            pass
+    return dead
+
+
+@dataclass
+class Claimed:
+    id: int
+    to_address: str
+    message: bytes
+    attempts: int
+    active: bool
+
+
+@dataclass
+class SendSummary:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    bounced: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "retried": self.retried, "failed": self.failed, "bounced": self.bounced,
+                "skipped": self.skipped, "seconds": round(self.seconds, 3)}
+
+    def add(self, other: SendSummary) -> None:
+        for name in ("sent", "retried", "failed", "bounced", "skipped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors[: max(0, 20 - len(self.errors))]
+
+
+class Sender:
+    def __init__(self, db: Database, settings: Settings, *, name: str | None = None, batch: int = BATCH,
+                 lease: timedelta = LEASE, max_attempts: int = MAX_ATTEMPTS) -> None:
+        self.db = db
+        self.settings = settings
+        self.name = name or sender_name()
+        self.batch = batch
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.envelope_from = parseaddr(settings.mail_from)[1] or "noreply@localhost"
+
+    def claim(self, now: datetime | None = None, *, name: str | None = None) -> list[Claimed]:
+        now = now or utcnow()
+        owner = name or self.name
+        with self.db.transaction() as session:
+            holders = set(session.scalars(select(DigestDelivery.locked_by).where(
+                DigestDelivery.status == "sending", DigestDelivery.locked_until >= now).distinct()))
+            dead = _dead_local_senders({h for h in holders if h})
+            due = or_(and_(DigestDelivery.status == "queued", DigestDelivery.run_after <= now),
+                      and_(DigestDelivery.status == "sending", DigestDelivery.locked_until < now))
+            if dead:
+                due = or_(due, and_(DigestDelivery.status == "sending", DigestDelivery.locked_by.in_(dead)))
+            rows = session.scalars(select(DigestDelivery).where(due).order_by(DigestDelivery.id)
+                                   .limit(self.batch).with_for_update(skip_locked=True)).all()
+            if not rows:
+                return []
+            active = dict(session.execute(
+                select(Subscription.id, and_(Subscription.unsubscribed_at.is_(None),
+                                             Subscription.bounced_at.is_(None)))
+                .where(Subscription.id.in_({r.subscription_id for r in rows}))).all())
+            claimed = []
+            for row in rows:
+                row.status = "sending"
+                row.locked_by = owner
+                row.locked_until = now + self.lease
+                row.attempts += 1
+                claimed.append(Claimed(row.id, row.to_address, row.message, row.attempts,
+                                       bool(active.get(row.subscription_id))))
+            return claimed
+
+    def _set(self, delivery_id: int, **values: Any) -> None:
+        with self.db.transaction() as session:
+            session.execute(update(DigestDelivery).where(DigestDelivery.id == delivery_id).values(**values))
+
+    def send_batch(self, mailer: TwoPhaseMailer, batch: list[Claimed]) -> SendSummary:
+        summary = SendSummary()
+        for item in batch:
+            if not item.active:
+                self._set(item.id, status="skipped", locked_until=None, last_error="unsubscribed or bounced")
+                summary.skipped += 1
+                continue
+            result = None
+            for _ in range(2):  # a dropped connection is tried once more at once, on a new one
+                result = mailer.deliver(
+                    self.envelope_from, item.to_address, item.message,
+                    commit=lambda i=item: self._set(i.id, status="sent", sent_at=utcnow(), locked_until=None),
+                    uncommit=lambda i=item: self._set(i.id, status="sending", sent_at=None,
+                                                      locked_until=utcnow() + self.lease))
+                if not (result.outcome == "temporary" and result.detail.startswith("connection")):
+                    break
+            assert result is not None
+            if result.outcome == "sent":
+                summary.sent += 1
+            elif result.outcome == "permanent":
+                self._bounce(item, result.detail)
+                summary.bounced += 1
+                summary.errors.append(f"{item.to_address}: {result.detail}")
+            else:
+                if item.attempts >= self.max_attempts:
+                    self._set(item.id, status="failed", locked_until=None, last_error=result.detail[-2000:])
+                    summary.failed += 1
+                else:
+                    backoff = timedelta(minutes=2 ** item.attempts)
+                    self._set(item.id, status="queued", locked_until=None, locked_by=None,
+                              run_after=utcnow() + backoff, last_error=result.detail[-2000:])
+                    summary.retried += 1
+                summary.errors.append(f"{item.to_address}: {result.detail}")
+        return summary
+
+    def _bounce(self, item: Claimed, reason: str) -> None:
+        now = utcnow()
+        with self.db.transaction() as session:
+            row = session.get(DigestDelivery, item.id)
+            if row is None:
+                return
+            row.status = "bounced"
+            row.locked_until = None
+            row.last_error = reason[-2000:]
+            sub = session.get(Subscription, row.subscription_id)
+            if sub is not None and sub.bounced_at is None:
+                sub.bounced_at = now
+                sub.bounce_reason = reason[-2000:]
+
+    def run(self, *, connections: int = 1, max_messages: int | None = None,
+            on_progress: Any = None) -> SendSummary:
+        """Send until nothing is due (or ``max_messages`` were handled), over ``connections`` SMTP
+        connections in parallel (threads, each its own claims)."""
+        started = time.perf_counter()
+        total = SendSummary()
+        lock = threading.Lock()
+        handled = {"n": 0}
+
+        def work(slot: int) -> None:
+            name = self.name if connections == 1 else f"{self.name}"
+            with TwoPhaseMailer(self.settings) as mailer:
+                while True:
+                    with lock:
+                        if max_messages is not None and handled["n"] >= max_messages:
+                            return
+                    batch = self.claim(name=name)
+                    if not batch:
+                        return
+                    part = self.send_batch(mailer, batch)
+                    with lock:
+                        total.add(part)
+                        handled["n"] += len(batch)
+                        if on_progress:
+                            on_progress(len(batch))
+
+        if connections <= 1:
+            work(0)
+        else:
+            threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(connections)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        total.seconds = time.perf_counter() - started
+        return total

@@ -1,0 +1,164 @@
+"""Subscriptions: subscribe by address (double opt-in) or from an account, confirm, change, unsubscribe.
+
+Links in mails carry signed tokens (the site's secret key): a confirmation token (valid 7 days) and an
+unsubscribe token (no expiry, so an old mail's link still works), both bound to the subscription id and
+its address. Unsubscribing needs no login and works with a GET (the page, with a button) or a POST
+(RFC 8058 one-click, what mail clients send).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dailypapers.community.accounts import clean_email
+from dailypapers.config import Settings
+from dailypapers.errors import BadRequest, NotFound
+from dailypapers.store.db import Database
+from dailypapers.store.models import FREQUENCIES, Subscription, User, utcnow
+
+CONFIRM_MAX_AGE = 7 * 86400
+DEFAULT_TIMEZONE = "America/New_York"
+MAX_FILTERS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    frequency: str = "daily"
+    trending: bool = True
+    for_you: bool = False
+    categories: tuple[str, ...] = ()
+    organizations: tuple[str, ...] = ()
+    timezone: str = DEFAULT_TIMEZONE
+    send_hour: int = 7
+
+    def checked(self) -> Preferences:
+        if self.frequency not in FREQUENCIES:
+            raise BadRequest(f"frequency must be daily or weekly, got {self.frequency!r}")
+        if not (self.trending or self.for_you):
+            raise BadRequest("choose at least one section: trending or for you")
+        if not 0 <= int(self.send_hour) <= 23:
+            raise BadRequest(f"send hour must be 0 to 23, got {self.send_hour}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise BadRequest(f"unknown time zone {self.timezone!r} (e.g. Europe/Berlin)") from None
+        if self.timezone not in available_timezones() and self.timezone != "UTC":
+            raise BadRequest(f"unknown time zone {self.timezone!r} (e.g. Europe/Berlin)")
+
+        def clean(values: tuple[str, ...], name: str) -> tuple[str, ...]:
+            parts = tuple(dict.fromkeys(v.strip() for value in values for v in value.split(",") if v.strip()))
+            if len(parts) > MAX_FILTERS:
+                raise BadRequest(f"at most {MAX_FILTERS} {name}")
+            if any(len(p) > 100 for p in parts):
+                raise BadRequest(f"{name}: each at most 100 characters")
+            return parts
+
+        return Preferences(self.frequency, bool(self.trending), bool(self.for_you),
+                           clean(self.categories, "categories"), clean(self.organizations, "organizations"),
+                           self.timezone, int(self.send_hour))
+
+
+def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt=f"dailypapers.digest.{purpose}")
+
+
+def confirm_token(settings: Settings, sub: Subscription) -> str:
+    return _serializer(settings, "confirm").dumps({"s": sub.id, "e": sub.email})
+
+
+def unsubscribe_token(settings: Settings, sub: Subscription) -> str:
+    return _serializer(settings, "unsubscribe").dumps({"s": sub.id, "e": sub.email})
+
+
+def _apply(sub: Subscription, prefs: Preferences) -> None:
+    sub.frequency = prefs.frequency
+    sub.trending = prefs.trending
+    sub.for_you = prefs.for_you
+    sub.categories = list(prefs.categories)
+    sub.organizations = list(prefs.organizations)
+    sub.timezone = prefs.timezone
+    sub.send_hour = prefs.send_hour
+    sub.updated_at = utcnow()
+
+
+def subscribe(db: Database, email: str, prefs: Preferences, *, user: User | None = None,
+              now: datetime | None = None) -> tuple[Subscription, bool]:
+    """Create or update the subscription of ``email``; returns it and whether a confirmation mail must
+    be sent. From an account whose address it is, it is confirmed at once; by address alone it waits
+    for the mailed link. Subscribing again after unsubscribing (or a bounce) starts over."""
+    now = now or utcnow()
+    address = clean_email(email)
+    prefs = prefs.checked()
+    if prefs.for_you and (user is None or user.email != address):
+        raise BadRequest("the “for you” section needs an account: subscribe from your account page")
+    with db.transaction() as session:
+        sub = session.scalar(select(Subscription).where(Subscription.email == address))
+        if sub is None:
+            sub = Subscription(email=address, created_at=now)
+            session.add(sub)
+        _apply(sub, prefs)
+        own = user is not None and user.email == address
+        if own:
+            sub.user_id = user.id  # type: ignore[union-attr]
+        if sub.unsubscribed_at is not None or sub.bounced_at is not None:
+            sub.unsubscribed_at = None
+            sub.bounced_at = None
+            sub.bounce_reason = None
+            sub.confirmed_at = None
+        if own and sub.confirmed_at is None:
+            sub.confirmed_at = now
+        session.flush()
+        return sub, sub.confirmed_at is None
+
+
+def _load(session: Session, settings: Settings, token: str, purpose: str, max_age: int | None) -> Subscription:
+    try:
+        data: Any = _serializer(settings, purpose).loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise BadRequest("this link has expired; subscribe again to get a new one") from None
+    except BadSignature:
+        raise BadRequest("this link is not valid") from None
+    sub = session.get(Subscription, data.get("s")) if isinstance(data, dict) else None
+    if sub is None or sub.email != data.get("e"):
+        raise NotFound("this subscription no longer exists")
+    return sub
+
+
+def confirm(db: Database, settings: Settings, token: str, now: datetime | None = None) -> Subscription:
+    with db.transaction() as session:
+        sub = _load(session, settings, token, "confirm", CONFIRM_MAX_AGE)
+        if sub.unsubscribed_at is None and sub.confirmed_at is None:
+            sub.confirmed_at = now or utcnow()
+        return sub
+
+
+def subscription_for_confirm(db: Database, settings: Settings, token: str) -> Subscription:
+    with db.session() as session:
+        return _load(session, settings, token, "confirm", CONFIRM_MAX_AGE)
+
+
+def subscription_for_unsubscribe(db: Database, settings: Settings, token: str) -> Subscription:
+    with db.session() as session:
+        return _load(session, settings, token, "unsubscribe", None)
+
+
+def unsubscribe(db: Database, settings: Settings, token: str, now: datetime | None = None) -> Subscription:
+    """Stop every mail to the subscription of ``token`` (no login needed; doing it twice is fine)."""
+    with db.transaction() as session:
+        sub = _load(session, settings, token, "unsubscribe", None)
+        if sub.unsubscribed_at is None:
+            sub.unsubscribed_at = now or utcnow()
+        return sub
+
+
+def subscription_of(db: Database, user: User) -> Subscription | None:
+    with db.session() as session:
+        return session.scalar(select(Subscription).where(
+            (Subscription.user_id == user.id) | (Subscription.email == user.email)))

@@ -1,0 +1,341 @@
+"""Recommendations for one reader, from what they did on the site (the model is in :mod:`.model`).
+
+A reader's profile, read from the database:
+
+- positives: papers they upvoted or saved to a collection (weight 1), papers they picked when starting
+  out (weight 1), and for each author, category or organization they picked, that interest's most
+  upvoted papers (weight 0.5 each: a cold start, until they vote);
+- negatives: papers they marked "not interested";
+- excluded from the results: everything they voted, saved, marked read or not interested.
+
+Candidates are the papers with a vector of the current embedding model, held in memory per process
+(:class:`CandidatePool`, refreshed when new vectors appear), optionally only those published within
+``window_days`` of the newest paper. Each result says which liked paper it is closest to.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import String, cast, delete, desc, func, or_, select
+from sqlalchemy.orm import Session
+
+from dailypapers.errors import BadRequest
+from dailypapers.recommend import model as rec_model
+from dailypapers.search.semantic import iter_vectors
+from dailypapers.store.db import Database
+from dailypapers.store.models import (
+    INTEREST_KINDS,
+    Collection,
+    CollectionItem,
+    Organization,
+    Paper,
+    PaperMark,
+    PaperVector,
+    User,
+    UserInterest,
+    Vote,
+    utcnow,
+)
+
+SEEDS_PER_INTEREST = 10
+SEED_WEIGHT = 0.5
+MAX_POSITIVES = 500
+MAX_INTERESTS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    positives: dict[int, tuple[float, str]]  # paper id -> (weight, why: "upvoted", "saved", "picked", "cs.CL"…)
+    negatives: list[int]
+    excluded: set[int]
+
+    @property
+    def empty(self) -> bool:
+        return not self.positives
+
+
+def read_profile(session: Session, user_id: int) -> Profile:
+    positives: dict[int, tuple[float, str]] = {}
+    for paper_id, in session.execute(select(Vote.paper_id).where(Vote.user_id == user_id)
+                                     .order_by(Vote.created_at.desc()).limit(MAX_POSITIVES)):
+        positives[paper_id] = (1.0, "upvoted")
+    saved = session.scalars(select(CollectionItem.paper_id).join(Collection, Collection.id == CollectionItem.collection_id)
+                            .where(Collection.user_id == user_id).order_by(CollectionItem.added_at.desc())
+                            .limit(MAX_POSITIVES)).all()
+    for paper_id in saved:
+        positives.setdefault(paper_id, (1.0, "saved"))
+    marks = session.execute(select(PaperMark.paper_id, PaperMark.kind).where(PaperMark.user_id == user_id)).all()
+    negatives = [p for p, kind in marks if kind == "not_interested"]
+    excluded = set(positives) | {p for p, _ in marks}
+    interests = session.execute(select(UserInterest.kind, UserInterest.value)
+                                .where(UserInterest.user_id == user_id)).all()
+    for kind, value in interests:
+        if kind == "paper":
+            paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == value))
+            if paper_id is not None:
+                positives.setdefault(paper_id, (1.0, "picked"))
+                excluded.add(paper_id)
+            continue
+        for paper_id in seed_papers(session, kind, value):
+            positives.setdefault(paper_id, (SEED_WEIGHT, value))
+    for paper_id in negatives:
+        positives.pop(paper_id, None)
+    return Profile(positives, negatives, excluded)
+
+
+def seed_papers(session: Session, kind: str, value: str, limit: int = SEEDS_PER_INTEREST) -> list[int]:
+    """The most upvoted papers (newest first among equals) of an author, category or organization."""
+    query = select(Paper.id).where(Paper.withdrawn.is_(False))
+    quoted = '%"' + value.replace("\\", "").replace('"', "").replace("%", "").replace("_", "") + '"%'
+    if kind == "category":
+        # JSON lists: match the quoted value inside the stored JSON text (the same on both backends)
+        query = query.where(or_(Paper.primary_category == value, cast(Paper.categories, String).like(quoted)))
+    elif kind == "organization":
+        query = query.join(Organization, Organization.id == Paper.organization_id).where(Organization.name == value)
+    elif kind == "author":
+        query = query.where(cast(Paper.authors, String).like(quoted))
+    else:
+        return []
+    query = query.where(Paper.id.in_(select(PaperVector.paper_id)))
+    rows = session.scalars(query.order_by(desc(Paper.upvotes + Paper.community_upvotes),
+                                          desc(Paper.published_at)).limit(limit)).all()
+    return list(rows)
+
+
+# --- interests (cold start) --------------------------------------------------------------------------
+
+
+def set_interests(db: Database, user: User, picks: dict[str, list[str]]) -> int:
+    """Replace the reader's picked interests (``{"paper": [...], "author": [...], ...}``); returns how many."""
+    rows: list[tuple[str, str]] = []
+    for kind, values in picks.items():
+        if kind not in INTEREST_KINDS:
+            raise BadRequest(f"interest kind must be one of {', '.join(INTEREST_KINDS)}, got {kind!r}")
+        for value in values:
+            value = " ".join(str(value).split())
+            if value:
+                if len(value) > 300:
+                    raise BadRequest(f"{kind}: each at most 300 characters")
+                if kind == "paper":
+                    from dailypapers.community.actions import parse_arxiv_ref
+
+                    value = parse_arxiv_ref(value)
+                rows.append((kind, value))
+    rows = list(dict.fromkeys(rows))
+    if len(rows) > MAX_INTERESTS:
+        raise BadRequest(f"at most {MAX_INTERESTS} interests")
+    with db.transaction() as session:
+        session.execute(delete(UserInterest).where(UserInterest.user_id == user.id))
+        now = utcnow()
+        session.add_all([UserInterest(user_id=user.id, kind=k, value=v, created_at=now) for k, v in rows])
+    return len(rows)
+
+
+def interests_of(session: Session, user_id: int) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {k: [] for k in INTEREST_KINDS}
+    for kind, value in session.execute(select(UserInterest.kind, UserInterest.value)
+                                       .where(UserInterest.user_id == user_id).order_by(UserInterest.created_at)):
+        found.setdefault(kind, []).append(value)
+    return found
+
+
+def popular(session: Session, kind: str, limit: int = 30) -> list[tuple[str, int]]:
+    """The categories or organizations with the most papers, for the cold-start form."""
+    if kind == "category":
+        rows = session.execute(select(Paper.primary_category, func.count()).where(Paper.primary_category.is_not(None))
+                               .group_by(Paper.primary_category).order_by(func.count().desc()).limit(limit))
+    elif kind == "organization":
+        rows = session.execute(select(Organization.name, func.count()).join(Paper, Paper.organization_id == Organization.id)
+                               .group_by(Organization.name).order_by(func.count().desc()).limit(limit))
+    else:
+        raise ValueError(kind)
+    return [(name, n) for name, n in rows]
+
+
+# --- candidates --------------------------------------------------------------------------------------
+
+
+class CandidatePool:
+    """Every paper vector of one model, in memory: ids (int64), vectors (float32, unit length) and each
+    paper's publication time. Reloaded when the newest ``embedded_at`` moves (checked at most every
+    ``refresh_every`` seconds), so one process serves many readers from one copy."""
+
+    def __init__(self, db: Database, model: str, *, refresh_every: float = 60.0) -> None:
+        self.db = db
+        self.model = model
+        self.refresh_every = refresh_every
+        self._checked = -1e18
+        self._newest: datetime | None = None
+        self._lock = threading.Lock()
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.vectors = np.zeros((0, 0), dtype=np.float32)
+        self.published = np.zeros(0, dtype="datetime64[s]")
+        self._row: dict[int, int] = {}
+
+    def refresh(self) -> CandidatePool:
+        now = time.monotonic()
+        if now - self._checked < self.refresh_every:
+            return self
+        with self._lock:
+            if now - self._checked < self.refresh_every:
+                return self
+            with self.db.session() as session:
+                newest = session.scalar(select(func.max(PaperVector.embedded_at)).where(PaperVector.model == self.model))
+                if newest != self._newest or not len(self.ids):
+                    chunks = list(iter_vectors(session, self.model))
+                    if chunks:
+                        ids = np.concatenate([c[0] for c in chunks])
+                        vectors = np.ascontiguousarray(np.concatenate([c[1] for c in chunks]), dtype=np.float32)
+                    else:
+                        ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+                    published = dict(session.execute(select(Paper.id, Paper.published_at)
+                                                      .where(Paper.id.in_(select(PaperVector.paper_id)
+                                                                          .where(PaperVector.model == self.model)))).all())
+                    self.published = np.array([np.datetime64(published.get(int(i)).replace(tzinfo=None), "s")
+                                               if published.get(int(i)) else np.datetime64("NaT")
+                                               for i in ids], dtype="datetime64[s]")
+                    self.ids, self.vectors = ids, vectors
+                    self._row = {int(i): r for r, i in enumerate(ids)}
+                    self._newest = newest
+            self._checked = now
+        return self
+
+    def rows(self, paper_ids: list[int]) -> tuple[list[int], np.ndarray]:
+        """(the ids that have a vector, their vectors)."""
+        found = [(p, self._row[p]) for p in paper_ids if p in self._row]
+        if not found:
+            return [], np.zeros((0, self.vectors.shape[1] if self.vectors.ndim == 2 else 0), dtype=np.float32)
+        return [p for p, _ in found], self.vectors[[r for _, r in found]]
+
+    def window(self, days: int) -> np.ndarray:
+        """Row numbers of the papers published within ``days`` of the newest one (all when 0)."""
+        if not days or not len(self.ids):
+            return np.arange(len(self.ids))
+        newest = self.published[~np.isnat(self.published)].max() if (~np.isnat(self.published)).any() else None
+        if newest is None:
+            return np.arange(len(self.ids))
+        keep = self.published >= newest - np.timedelta64(days, "D")
+        return np.flatnonzero(keep)
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    paper_id: int
+    score: float
+    because_id: int | None  # the liked paper it is closest to
+    because_why: str  # "upvoted", "saved", "picked", or the interest it came from
+    similarity: float
+
+
+def recommend_for(db: Database, pool: CandidatePool, user_id: int, *, limit: int = 20,
+                  window_days: int = 0, only: list[int] | None = None, method: str | None = None) -> list[Pick]:
+    """The reader's best ``limit`` papers: among ``only`` (paper ids, e.g. an edition's papers) or the
+    whole pool (within ``window_days``), leaving out what they have seen, voted or dismissed."""
+    with db.session() as session:
+        profile = read_profile(session, user_id)
+    return recommend_profile(pool, profile, limit=limit, window_days=window_days, only=only, method=method)
+
+
+def recommend_profile(pool: CandidatePool, profile: Profile, *, limit: int = 20, window_days: int = 0,
+                      only: list[int] | None = None, method: str | None = None) -> list[Pick]:
+    pool.refresh()
+    if profile.empty or not len(pool.ids):
+        return []
+    pos_ids, positives = pool.rows(list(profile.positives))
+    if not pos_ids:
+        return []
+    weights = np.array([profile.positives[p][0] for p in pos_ids], dtype=np.float32)
+    _, negatives = pool.rows(profile.negatives)
+    if only is not None:
+        rows = np.array([pool._row[p] for p in only if p in pool._row and p not in profile.excluded], dtype=np.int64)
+    else:
+        rows = pool.window(window_days)
+    if not len(rows):
+        return []
+    candidates = pool.vectors[rows]
+    k = min(len(rows), limit + len(profile.excluded))
+    result = rec_model.recommend(positives, candidates, negatives=negatives if len(negatives) else None,
+                                 positive_weights=weights, k=k, method=method)
+    picks: list[Pick] = []
+    for r, top in enumerate(result.top):
+        paper_id = int(pool.ids[rows[int(top)]])
+        if paper_id in profile.excluded:
+            continue
+        because = pos_ids[int(result.nearest_positive[r])]
+        picks.append(Pick(paper_id, float(result.top_scores[r]), because, profile.positives[because][1],
+                          float(result.nearest_similarity[r])))
+        if len(picks) >= limit:
+            break
+    return picks
+
+
+def reason_text(pick: Pick, titles: dict[int, str]) -> str:
+    title = titles.get(pick.because_id or -1, "")
+    if pick.because_why in ("upvoted", "saved", "picked"):
+        verb = {"upvoted": "you upvoted", "saved": "you saved", "picked": "you picked"}[pick.because_why]
+        return f"close to “{title}”, which {verb}"
+    return f"close to “{title}”, from your interest in {pick.because_why}"
+
+
+def read_profiles(session: Session, user_ids: list[int]) -> dict[int, Profile]:
+    """:func:`read_profile` for many readers with a few queries per 500 of them (digests)."""
+    profiles: dict[int, Profile] = {}
+    seeds: dict[tuple[str, str], list[int]] = {}
+    for start in range(0, len(user_ids), 500):
+        chunk = user_ids[start:start + 500]
+        positives: dict[int, dict[int, tuple[float, str]]] = {u: {} for u in chunk}
+        for user_id, paper_id in session.execute(select(Vote.user_id, Vote.paper_id).where(Vote.user_id.in_(chunk))):
+            positives[user_id][paper_id] = (1.0, "upvoted")
+        for user_id, paper_id in session.execute(
+                select(Collection.user_id, CollectionItem.paper_id)
+                .join(Collection, Collection.id == CollectionItem.collection_id).where(Collection.user_id.in_(chunk))):
+            positives[user_id].setdefault(paper_id, (1.0, "saved"))
+        marks: dict[int, list[tuple[int, str]]] = {u: [] for u in chunk}
+        for user_id, paper_id, kind in session.execute(
+                select(PaperMark.user_id, PaperMark.paper_id, PaperMark.kind).where(PaperMark.user_id.in_(chunk))):
+            marks[user_id].append((paper_id, kind))
+        interests: dict[int, list[tuple[str, str]]] = {u: [] for u in chunk}
+        for user_id, kind, value in session.execute(
+                select(UserInterest.user_id, UserInterest.kind, UserInterest.value).where(UserInterest.user_id.in_(chunk))):
+            interests[user_id].append((kind, value))
+        for user_id in chunk:
+            pos = positives[user_id]
+            negatives = [p for p, kind in marks[user_id] if kind == "not_interested"]
+            excluded = set(pos) | {p for p, _ in marks[user_id]}
+            for kind, value in interests[user_id]:
+                if kind == "paper":
+                    paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == value))
+                    if paper_id is not None:
+                        pos.setdefault(paper_id, (1.0, "picked"))
+                        excluded.add(paper_id)
+                    continue
+                if (kind, value) not in seeds:
+                    seeds[(kind, value)] = seed_papers(session, kind, value)
+                for paper_id in seeds[(kind, value)]:
+                    pos.setdefault(paper_id, (SEED_WEIGHT, value))
+            for paper_id in negatives:
+                pos.pop(paper_id, None)
+            profiles[user_id] = Profile(pos, negatives, excluded)
+    return profiles
+
+
+def digest_picks(db: Database, pool: CandidatePool, *, limit: int = 5, method: str | None = None) -> Any:
+    """The ``personal`` function of :class:`~dailypapers.digest.compose.Composer`: each reader's best
+    papers among an edition's candidates, with the reason in words."""
+
+    def personal(user_ids: list[int], candidate_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+        with db.session() as session:
+            profiles = read_profiles(session, user_ids)
+            picks = {u: recommend_profile(pool, p, limit=limit, only=candidate_ids, method=method)
+                     for u, p in profiles.items()}
+            wanted = {p.because_id for ps in picks.values() for p in ps if p.because_id is not None}
+            titles = dict(session.execute(select(Paper.id, Paper.title).where(Paper.id.in_(wanted))).all()) if wanted else {}
+        return {u: [(p.paper_id, reason_text(p, titles)) for p in ps] for u, ps in picks.items()}
+
+    return personal

@@ -1,0 +1,277 @@
+"""Papers picked for the reader ("For you", ``GET /api/recommendations``), the cold-start picks, and
+digest subscriptions (subscribe, confirm, one-click unsubscribe) — pages and JSON API together."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from dailypapers.digest import subscriptions as subs
+from dailypapers.digest.compose import confirmation_mail
+from dailypapers.errors import BadRequest, DailyPapersError, ServiceUnavailable
+from dailypapers.mail import MailError, send_one
+from dailypapers.recommend import service as rec
+from dailypapers.store import queries
+from dailypapers.rank import trending
+from dailypapers.store.models import FREQUENCIES, Paper, Subscription
+from dailypapers.web.auth import current_user, form_token, rate_limit, require_user
+from dailypapers.web.serializers import iso, search_item_json
+
+router = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["recommendations and digests"])
+
+
+def _pool(request: Request) -> rec.CandidatePool | None:
+    return request.app.state.recommender
+
+
+def picks_for(request: Request, user_id: int, limit: int
+              ) -> tuple[list[rec.Pick], dict[int, Paper], dict[int, Any], dict[int, str]]:
+    """The reader's recommendations, their papers (and the liked papers the reasons name), each paper's
+    latest listing, and the titles of the liked papers."""
+    from dailypapers.web.api import load_papers
+
+    pool = _pool(request)
+    if pool is None:
+        return [], {}, {}, {}
+    settings = request.app.state.settings
+    picks = rec.recommend_for(request.app.state.db, pool, user_id, limit=limit,
+                              window_days=settings.recommend_window_days)
+    with request.app.state.db.session() as session:
+        papers = load_papers(session, [p.paper_id for p in picks] + [p.because_id for p in picks if p.because_id])
+        titles = {pid: paper.title for pid, paper in papers.items()}
+        latest = queries.latest_entries_for(session, [p.paper_id for p in picks])
+    return picks, papers, latest, titles
+
+
+# --- recommendations ---------------------------------------------------------------------------------
+
+
+@api.get("/recommendations", summary="Papers picked for the logged-in reader, each with its reason")
+def recommendations(request: Request, limit: Annotated[str | None, Query()] = None) -> list[dict[str, Any]]:
+    from dailypapers.web.api import _int
+
+    user = require_user(request)
+    size = _int(limit, "limit", 20, 1, 100)
+    picks, papers, latest, titles = picks_for(request, user.id, size)
+    body = []
+    for pick in picks:
+        paper = papers.get(pick.paper_id)
+        if paper is None:
+            continue
+        item = search_item_json(paper, latest.get(paper.id))
+        item["reason"] = rec.reason_text(pick, titles)
+        item["score"] = round(pick.score, 4)
+        because = papers.get(pick.because_id or -1)
+        item["because"] = {"id": because.arxiv_id, "title": because.title, "similarity": round(pick.similarity, 4)} if because else None
+        body.append(item)
+    return body
+
+
+class Interests(BaseModel):
+    paper: list[str] = Field(default_factory=list, max_length=50)
+    author: list[str] = Field(default_factory=list, max_length=50)
+    category: list[str] = Field(default_factory=list, max_length=50)
+    organization: list[str] = Field(default_factory=list, max_length=50)
+
+
+@api.get("/me/interests", summary="What the reader picked to start recommendations")
+def get_interests(request: Request) -> dict[str, list[str]]:
+    user = require_user(request)
+    with request.app.state.db.session() as session:
+        return rec.interests_of(session, user.id)
+
+
+@api.put("/me/interests", summary="Pick papers, authors, categories or organizations you like")
+def put_interests(request: Request, body: Interests) -> dict[str, list[str]]:
+    user = require_user(request)
+    rate_limit(request, "write")
+    rec.set_interests(request.app.state.db, user, body.model_dump())
+    with request.app.state.db.session() as session:
+        return rec.interests_of(session, user.id)
+
+
+@router.get("/for-you", response_class=HTMLResponse)
+def for_you_page(request: Request) -> HTMLResponse:
+    from dailypapers.web.pages import Card, _render
+
+    user = require_user(request)
+    picks, papers, latest, titles = picks_for(request, user.id, 30)
+    cards = []
+    reasons = {}
+    for pick in picks:
+        paper = papers.get(pick.paper_id)
+        if paper is not None:
+            cards.append(Card(paper, latest.get(paper.id)))
+            reasons[paper.id] = rec.reason_text(pick, titles)
+    with request.app.state.db.session() as session:
+        interests = rec.interests_of(session, user.id)
+        categories = rec.popular(session, "category", 24)
+        organizations = rec.popular(session, "organization", 24)
+        starters = [e.paper for e, _ in trending.trending_entries(session, limit=12)[0]]
+    return _render(request, "for_you.html", {
+        "cards": cards, "reasons": reasons, "interests": interests, "categories": categories,
+        "organizations": organizations, "starters": starters, "nav": "for-you",
+        "semantic_off": _pool(request) is None})
+
+
+@router.post("/for-you/interests")
+def for_you_interests(request: Request, paper: Annotated[list[str] | None, Form()] = None,
+                      category: Annotated[list[str] | None, Form()] = None,
+                      organization: Annotated[list[str] | None, Form()] = None,
+                      authors: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    picks = {"paper": paper or [], "category": category or [], "organization": organization or [],
+             "author": [a for a in (x.strip() for x in authors.replace("\n", ";").split(";")) if a]}
+    rec.set_interests(request.app.state.db, user, picks)
+    return RedirectResponse("/for-you", status_code=303)
+
+
+# --- subscriptions -----------------------------------------------------------------------------------
+
+
+class SubscribeBody(BaseModel):
+    email: str | None = Field(None, max_length=400)
+    frequency: str = "daily"
+    trending: bool = True
+    forYou: bool = False  # noqa: N815
+    categories: list[str] = Field(default_factory=list, max_length=20)
+    organizations: list[str] = Field(default_factory=list, max_length=20)
+    timezone: str = subs.DEFAULT_TIMEZONE
+    sendHour: int = 7  # noqa: N815
+
+
+def subscription_json(sub: Subscription) -> dict[str, Any]:
+    return {"email": sub.email, "frequency": sub.frequency, "trending": sub.trending, "forYou": sub.for_you,
+            "categories": sub.categories or [], "organizations": sub.organizations or [],
+            "timezone": sub.timezone, "sendHour": sub.send_hour, "confirmed": sub.confirmed_at is not None,
+            "active": sub.active, "createdAt": iso(sub.created_at)}
+
+
+def do_subscribe(request: Request, email: str | None, prefs: subs.Preferences) -> tuple[Subscription, bool]:
+    """Subscribe (the account's address when logged in and none given); mail the confirmation link when
+    the address must be confirmed."""
+    user = current_user(request)
+    address = email or (user.email if user else "")
+    if not address:
+        raise BadRequest("email: give the address to send the digest to")
+    rate_limit(request, "subscribe")
+    sub, needs_confirmation = subs.subscribe(request.app.state.db, address, prefs, user=user)
+    if needs_confirmation:
+        try:
+            send_one(request.app.state.settings, confirmation_mail(request.app.state.settings, sub))
+        except MailError as exc:
+            raise ServiceUnavailable("the confirmation mail could not be sent; try again later") from exc
+    return sub, needs_confirmation
+
+
+@api.post("/subscriptions", status_code=202, summary="Subscribe to the digest (double opt-in by mail)")
+def api_subscribe(request: Request, body: SubscribeBody) -> dict[str, Any]:
+    prefs = subs.Preferences(body.frequency, body.trending, body.forYou, tuple(body.categories),
+                             tuple(body.organizations), body.timezone, body.sendHour)
+    sub, pending = do_subscribe(request, body.email, prefs)
+    answer = subscription_json(sub)
+    answer["message"] = ("check your inbox: a link confirms the subscription" if pending
+                         else "subscribed")
+    return answer
+
+
+@api.get("/me/subscription", summary="The logged-in reader's digest subscription")
+def api_my_subscription(request: Request) -> dict[str, Any]:
+    user = require_user(request)
+    sub = subs.subscription_of(request.app.state.db, user)
+    if sub is None:
+        from dailypapers.errors import NotFound
+
+        raise NotFound("no subscription; POST /api/subscriptions to make one")
+    return subscription_json(sub)
+
+
+def _prefs_from_form(frequency: str, sections: list[str], categories: str, organizations: str, timezone: str,
+                     send_hour: str) -> subs.Preferences:
+    try:
+        hour = int(send_hour or 7)
+    except ValueError:
+        raise BadRequest(f"send hour must be a number, got {send_hour!r}") from None
+    return subs.Preferences(frequency, "trending" in sections, "for_you" in sections,
+                            tuple(categories.split(",")), tuple(organizations.split(",")),
+                            timezone or subs.DEFAULT_TIMEZONE, hour)
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_page(request: Request) -> Response:
+    from dailypapers.web.community_pages import _form_page
+
+    user = current_user(request)
+    sub = subs.subscription_of(request.app.state.db, user) if user else None
+    return _form_page(request, "subscribe.html", {"sub": sub, "frequencies": FREQUENCIES, "nav": "subscribe"})
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+def subscribe_submit(request: Request, email: Annotated[str, Form()] = "", frequency: Annotated[str, Form()] = "daily",
+                     sections: Annotated[list[str] | None, Form()] = None, categories: Annotated[str, Form()] = "",
+                     organizations: Annotated[str, Form()] = "", timezone: Annotated[str, Form()] = "",
+                     send_hour: Annotated[str, Form()] = "7") -> Response:
+    from dailypapers.web.community_pages import _form_page
+
+    try:
+        prefs = _prefs_from_form(frequency, sections or [], categories, organizations, timezone, send_hour)
+        sub, pending = do_subscribe(request, email.strip() or None, prefs)
+    except DailyPapersError as exc:
+        page = _form_page(request, "subscribe.html", {"error": exc.message, "frequencies": FREQUENCIES,
+                                                      "values": {"email": email, "categories": categories,
+                                                                 "organizations": organizations}}, exc.status)
+        page.headers.update(exc.headers)
+        return page
+    return _form_page(request, "subscribe.html", {"done": True, "pending": pending, "sub": sub,
+                                                  "frequencies": FREQUENCIES})
+
+
+@router.get("/digest/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(request: Request, token: str) -> HTMLResponse:
+    from dailypapers.web.pages import _render
+
+    try:
+        found = subs.subscription_for_confirm(request.app.state.db, request.app.state.settings, token)
+    except DailyPapersError as exc:
+        return _render(request, "digest_link.html", {"error": exc.message}, exc.status)
+    return _render(request, "digest_link.html", {"action": "confirm", "sub": found, "token": token})
+
+
+@router.post("/digest/confirm/{token}", response_class=HTMLResponse)
+def confirm_submit(request: Request, token: str) -> HTMLResponse:
+    from dailypapers.web.pages import _render
+
+    try:
+        sub = subs.confirm(request.app.state.db, request.app.state.settings, token)
+    except DailyPapersError as exc:
+        return _render(request, "digest_link.html", {"error": exc.message}, exc.status)
+    return _render(request, "digest_link.html", {"action": "confirmed", "sub": sub})
+
+
+@router.get("/digest/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
+    from dailypapers.web.pages import _render
+
+    try:
+        sub = subs.subscription_for_unsubscribe(request.app.state.db, request.app.state.settings, token)
+    except DailyPapersError as exc:
+        return _render(request, "digest_link.html", {"error": exc.message}, exc.status)
+    return _render(request, "digest_link.html", {"action": "unsubscribe", "sub": sub, "token": token})
+
+
+@router.post("/digest/unsubscribe/{token}")
+def unsubscribe_submit(request: Request, token: str) -> Response:
+    """Unsubscribe: the page's button, or a mail client's RFC 8058 one-click POST
+    (``List-Unsubscribe=One-Click``), neither needing a login or a cookie."""
+    from dailypapers.web.pages import _render
+
+    try:
+        sub = subs.unsubscribe(request.app.state.db, request.app.state.settings, token)
+    except DailyPapersError as exc:
+        return _render(request, "digest_link.html", {"error": exc.message}, exc.status)
+    return _render(request, "digest_link.html", {"action": "unsubscribed", "sub": sub})
