@@ -730,22 +730,44 @@ def make_composer(db: Any, settings: Settings) -> Any:
 
 
 def run_digests(db: Any, settings: Settings, *, edition: date | None = None, dry_run: bool = False,
-                connections: int = 1, progress: bool = False) -> dict[str, Any]:
-    """Compose the due editions into the outbox, then send what the outbox holds."""
+                connections: int = 4, progress: bool = False, composer: Any = None) -> dict[str, Any]:
+    """Compose the due editions into the outbox and send what the outbox holds, side by side."""
+    import threading
+
     from dailypapers.digest.send import Sender
 
-    composed = make_composer(db, settings).compose(edition_date=edition, dry_run=dry_run)
-    result: dict[str, Any] = {"composed": composed.as_dict()}
+    composer = composer or make_composer(db, settings)
     if dry_run:
-        result["sample"] = composed.sample.decode("utf-8", "replace") if composed.sample else None
-        return result
+        composed = composer.compose(edition_date=edition, dry_run=True)
+        return {"composed": composed.as_dict(),
+                "sample": composed.sample.decode("utf-8", "replace") if composed.sample else None}
+    # compose and send side by side: senders take what is composed while the rest is being composed
+    box: dict[str, Any] = {}
+    composing = threading.Event()
+    composing.set()
+
+    def compose() -> None:
+        try:
+            box["composed"] = composer.compose(edition_date=edition)
+        except BaseException as exc:  # noqa: BLE001 — reported below, after the sending stopped
+            box["error"] = exc
+        finally:
+            composing.clear()
+
+    thread = threading.Thread(target=compose, name="digest-compose", daemon=True)
+    thread.start()
     sender = Sender(db, settings)
     if progress:
         with _progress_bar(False) as bar:
             task = bar.add_task("sending", total=None, rate="")
-            sent = sender.run(connections=connections, on_progress=lambda n: bar.advance(task, n))
+            sent = sender.run(connections=connections, on_progress=lambda n: bar.advance(task, n),
+                              more_coming=composing.is_set)
     else:
-        sent = sender.run(connections=connections)
+        sent = sender.run(connections=connections, more_coming=composing.is_set)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    result: dict[str, Any] = {"composed": box["composed"].as_dict()}
     result["sent"] = sent.as_dict()
     result["errors"] = sent.errors
     return result
@@ -758,7 +780,7 @@ def digest_send(
     edition: Annotated[str | None, typer.Option("--edition", help="Compose the editions of this date "
                                                                   "(YYYY-MM-DD) for every subscriber, "
                                                                   "whatever their send hour.")] = None,
-    connections: Annotated[int, typer.Option(min=1, max=32, help="SMTP connections in parallel.")] = 1,
+    connections: Annotated[int, typer.Option(min=1, max=32, help="SMTP connections in parallel.")] = 4,
     as_json: JsonOpt = False,
 ) -> None:
     """Compose the due digest editions into the outbox and send them (each subscriber gets an edition

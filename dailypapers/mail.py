@@ -9,13 +9,16 @@ written to the log instead (development).
 
 from __future__ import annotations
 
+import binascii
 import logging
 import re
+import secrets
 import smtplib
+import socket
 from collections.abc import Callable
 import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from types import TracebackType
 
 from dailypapers.config import Settings
@@ -48,12 +51,56 @@ def new_message(settings: Settings, to: str, subject: str, text: str, html: str 
     message["Subject"] = subject
     domain = settings.mail_from.rpartition("@")[2].strip(" >") or "localhost"
     message["Message-ID"] = make_msgid(domain=domain)
+    message["Date"] = formatdate(usegmt=True)
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
+
+
+def _header(name: str, value: str) -> str:
+    """``Name: value``; a value with non-ASCII characters as RFC 2047 base64 encoded words of at most
+    45 bytes each (whole characters), one per folded line."""
+    value = " ".join(value.split())
+    if value.isascii():
+        return f"{name}: {value}"
+    words, chunk = [], ""
+    for ch in value:
+        if len((chunk + ch).encode("utf-8")) > 45:
+            words.append(chunk)
+            chunk = ""
+        chunk += ch
+    words.append(chunk)
+    encoded = ["=?utf-8?b?" + binascii.b2a_base64(w.encode("utf-8"), newline=False).decode("ascii") + "?="
+               for w in words]
+    return f"{name}: " + "\n ".join(encoded)
+
+
+def _address(value: str) -> str:
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset="utf-8") if name else address
+
+
+def multipart_bytes(settings: Settings, to: str, subject: str, text: str, html: str,
+                    headers: dict[str, str] | None = None) -> bytes:
+    """The message :func:`new_message` builds (text/plain and text/html alternatives, UTF-8,
+    quoted-printable), written directly as bytes with ``\\n`` line ends like ``EmailMessage.as_bytes()``
+    (the SMTP layer sends CRLF): ~10x faster, for digests sent by the thousand."""
+    boundary = "=_dp_" + secrets.token_hex(12)
+    domain = settings.mail_from.rpartition("@")[2].strip(" >") or "localhost"
+    lines = [f"From: {_address(settings.mail_from)}", f"To: {_address(to)}", _header("Subject", subject),
+             f"Date: {formatdate(usegmt=True)}", f"Message-ID: {make_msgid(domain=domain)}", "MIME-Version: 1.0"]
+    lines += [_header(name, value) for name, value in (headers or {}).items()]
+    lines += [f'Content-Type: multipart/alternative; boundary="{boundary}"', "", ""]
+    out = ["\n".join(lines)]
+    for kind, body in (("plain", text), ("html", html)):
+        encoded = binascii.b2a_qp(body.replace("\r\n", "\n").encode("utf-8"), istext=True).decode("ascii")
+        out.append(f"--{boundary}\nContent-Type: text/{kind}; charset=\"utf-8\"\n"
+                   f"Content-Transfer-Encoding: quoted-printable\n\n{encoded}\n")
+    out.append(f"--{boundary}--\n")
+    return "".join(out).encode("ascii")
 
 
 class Mailer:
@@ -85,6 +132,8 @@ class Mailer:
                 smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
                 if s.smtp_security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
+            if smtp.sock is not None:  # small writes (the end-of-data line) must not wait for a delayed ACK
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if s.smtp_username:
                 smtp.login(s.smtp_username, s.smtp_password)
         except smtplib.SMTPResponseException as exc:
@@ -155,8 +204,9 @@ class Mailer:
 def _data_bytes(message: bytes) -> bytes:
     """The DATA payload: CRLF line ends, leading dots doubled (RFC 5321 4.5.2), ending in CRLF, without
     the final ``.`` line."""
-    data = re.sub(rb"\r\n|\r|\n", b"\r\n", message)
-    data = re.sub(rb"(?m)^\.", b"..", data)
+    data = message.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    if data.startswith(b".") or b"\n." in data:
+        data = re.sub(rb"(?m)^\.", b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data
@@ -232,6 +282,15 @@ class TwoPhaseMailer(Mailer):
             return Delivery("permanent" if code >= 500 else "temporary", f"end of data: {code} {_reply_text(reply)}", code)
         self.sent += 1
         return Delivery("sent")
+
+
+def check_server(settings: Settings) -> None:
+    """Connect to the mail server and leave (:class:`MailError` if it cannot be reached)."""
+    if not settings.smtp_host:
+        return
+    mailer = Mailer(settings)
+    mailer._smtp = mailer._connect()
+    mailer.close()
 
 
 def send_one(settings: Settings, message: EmailMessage) -> None:

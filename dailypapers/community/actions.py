@@ -160,8 +160,11 @@ def submit_paper(db: Database, settings: Settings, user: User, raw: str, fetch: 
                                      f"({type(exc).__name__})") from exc
         if record is None:
             raise NotFound(f"arXiv has no paper {arxiv_id}")
-        with db.transaction() as session:
-            write_batch(session, [record], ImportSummary())
+        try:
+            with db.transaction() as session:
+                write_batch(session, [record], ImportSummary())
+        except IntegrityError:
+            pass  # stored by a concurrent submission of the same paper in the same instant: go on
     try:
         with db.transaction() as session:
             paper = session.scalar(select(Paper).where(Paper.arxiv_id == arxiv_id)

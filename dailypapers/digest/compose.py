@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from dailypapers.config import Settings
 from dailypapers.digest.subscriptions import confirm_token, unsubscribe_token
-from dailypapers.mail import new_message
+from dailypapers.mail import multipart_bytes, new_message
 from dailypapers.rank import trending
 from dailypapers.store import queries
 from dailypapers.store.db import Database
@@ -92,6 +93,8 @@ class Item:
 class Section:
     title: str
     items: list[Item]
+    text: str = ""
+    html: Any = ""
 
 
 @dataclass
@@ -147,6 +150,9 @@ class Composer:
                                trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
         self.text_template = self.env.get_template("digest.txt")
         self.html_template = self.env.get_template("digest.html")
+        self.item_text = self.env.get_template("item.txt")
+        self.item_html = self.env.get_template("item.html")
+        self._rendered: dict[tuple[int, str, int], tuple[str, str]] = {}
         self.site = settings.site_url.rstrip("/")
         self.list_id = f"dailypapers digest <digest.{urlsplit(self.site).hostname or 'localhost'}>"
 
@@ -228,27 +234,30 @@ class Composer:
                 by_edition[edition].append(sub)
             for edition, subs in by_edition.items():
                 top, candidates, heading = self._shared(session, edition, now)
-                personal: dict[int, list[tuple[int, str]]] = {}
-                readers = [s.user_id for s in subs if s.for_you and s.user_id is not None]
-                if readers and self.personal is not None and candidates:
-                    personal = self.personal(readers, list(candidates))
-                rows = []
-                for sub in subs:
-                    message, count = self._message(sub, edition, heading, top, candidates,
-                                                   personal.get(sub.user_id or -1, []))
-                    if message is None:
-                        summary.empty += 1
-                        continue
-                    if summary.sample is None:
-                        summary.sample = message
-                    summary.papers += count
-                    rows.append({"subscription_id": sub.id, "edition": edition, "to_address": sub.email,
-                                 "message": message, "papers": count, "status": "queued", "attempts": 0,
-                                 "run_after": now, "created_at": now})
-                summary.editions[edition] = len(rows)
-                summary.composed += len(rows)
-                if not dry_run:
-                    self._insert(rows)
+                rows: list[dict[str, Any]] = []
+                for start in range(0, len(subs), INSERT_BATCH):  # written as it goes: senders start at once
+                    group = subs[start:start + INSERT_BATCH]
+                    personal: dict[int, list[tuple[int, str]]] = {}
+                    readers = [s.user_id for s in group if s.for_you and s.user_id is not None]
+                    if readers and self.personal is not None and candidates:
+                        personal = self.personal(readers, list(candidates))
+                    for sub in group:
+                        message, count = self._message(sub, edition, heading, top, candidates,
+                                                       personal.get(sub.user_id or -1, []))
+                        if message is None:
+                            summary.empty += 1
+                            continue
+                        if summary.sample is None:
+                            summary.sample = message
+                        summary.papers += count
+                        rows.append({"subscription_id": sub.id, "edition": edition, "to_address": sub.email,
+                                     "message": message, "papers": count, "status": "queued", "attempts": 0,
+                                     "run_after": now, "created_at": now})
+                    summary.editions[edition] = summary.editions.get(edition, 0) + len(rows)
+                    summary.composed += len(rows)
+                    if not dry_run:
+                        self._insert(rows)
+                    rows = []
         summary.seconds = time.perf_counter() - started
         return summary
 
@@ -279,20 +288,35 @@ class Composer:
         count = sum(len(s.items) for s in sections)
         if not count:
             return None, 0
+        for section in sections:
+            parts = [self._render_item(number, item) for number, item in enumerate(section.items, 1)]
+            section.text = "\n".join(text for text, _ in parts) + "\n"
+            section.html = Markup("\n".join(html for _, html in parts))
         unsubscribe_url = f"{self.site}/digest/unsubscribe/{unsubscribe_token(self.settings, sub)}"
         context = {"heading": heading, "sections": sections, "site_url": self.site, "email": sub.email,
                    "frequency": sub.frequency, "unsubscribe_url": unsubscribe_url,
                    "preferences_url": f"{self.site}/subscribe"}
         first = sections[0].items[0].title
         subject = f"{heading}: {first[:90]}" + ("…" if len(first) > 90 else "")
-        message = new_message(self.settings, sub.email, subject, self.text_template.render(context),
-                              self.html_template.render(context), headers={
-                                  "List-Unsubscribe": f"<{unsubscribe_url}>",
-                                  "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                                  "List-Id": self.list_id,
-                                  "X-Dailypapers-Edition": edition,
-                              })
-        return message.as_bytes(), count
+        message = multipart_bytes(self.settings, sub.email, subject, self.text_template.render(context),
+                                  self.html_template.render(context), headers={
+                                      "List-Unsubscribe": f"<{unsubscribe_url}>",
+                                      "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                                      "List-Id": self.list_id,
+                                      "X-Dailypapers-Edition": edition,
+                                  })
+        return message, count
+
+    def _render_item(self, number: int, item: Item) -> tuple[str, str]:
+        """One paper as text and HTML, rendered once per compose run (most readers share them)."""
+        key = (item.paper_id, item.reason, number)
+        found = self._rendered.get(key)
+        if found is None:
+            if len(self._rendered) > 100_000:
+                self._rendered.clear()
+            found = (self.item_text.render(number=number, item=item), self.item_html.render(item=item))
+            self._rendered[key] = found
+        return found
 
 
 def confirmation_mail(settings: Settings, sub: Subscription) -> Any:

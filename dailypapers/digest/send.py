@@ -130,8 +130,10 @@ class Sender:
             return claimed
 
     def _set(self, delivery_id: int, **values: Any) -> None:
-        with self.db.transaction() as session:
-            session.execute(update(DigestDelivery).where(DigestDelivery.id == delivery_id).values(**values))
+        """One row's new state, committed at once (a Core statement: this runs once per mail)."""
+        table = DigestDelivery.__table__
+        with self.db.write_connection() as connection:
+            connection.execute(update(table).where(table.c.id == delivery_id).values(**values))
 
     def send_batch(self, mailer: TwoPhaseMailer, batch: list[Claimed]) -> SendSummary:
         summary = SendSummary()
@@ -183,16 +185,17 @@ class Sender:
                 sub.bounce_reason = reason[-2000:]
 
     def run(self, *, connections: int = 1, max_messages: int | None = None,
-            on_progress: Any = None) -> SendSummary:
+            on_progress: Any = None, more_coming: Any = None) -> SendSummary:
         """Send until nothing is due (or ``max_messages`` were handled), over ``connections`` SMTP
-        connections in parallel (threads, each its own claims)."""
+        connections in parallel (threads, each its own claims). While ``more_coming()`` is true (mails
+        still being composed), an empty outbox is looked at again instead of ending."""
         started = time.perf_counter()
         total = SendSummary()
         lock = threading.Lock()
         handled = {"n": 0}
 
         def work(slot: int) -> None:
-            name = self.name if connections == 1 else f"{self.name}"
+            name = self.name
             with TwoPhaseMailer(self.settings) as mailer:
                 while True:
                     with lock:
@@ -200,7 +203,12 @@ class Sender:
                             return
                     batch = self.claim(name=name)
                     if not batch:
-                        return
+                        if more_coming is not None and more_coming():
+                            time.sleep(0.05)
+                            continue
+                        batch = self.claim(name=name)  # what was written just before composing ended
+                        if not batch:
+                            return
                     part = self.send_batch(mailer, batch)
                     with lock:
                         total.add(part)

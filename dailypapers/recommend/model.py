@@ -53,9 +53,6 @@ DEFAULT_METHOD = "blend"
 DEFAULT_K = 50
 _CHUNK = 8192  # candidate rows per block when comparing with every positive (bounds memory)
 
-_controller: Any = None
-
-
 @dataclass(frozen=True)
 class Recommendation:
     """A ranked result for one reader.
@@ -189,10 +186,10 @@ def similarity_scores(positives: np.ndarray, candidates: np.ndarray, *,
     return scores
 
 
-def _training_set(positives: np.ndarray, candidates: np.ndarray, negatives: np.ndarray | None,
-                  positive_weights: np.ndarray | None, negative_weights: np.ndarray | None,
-                  background: np.ndarray | None, n_background: int,
-                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def training_set(positives: np.ndarray, candidates: np.ndarray, negatives: np.ndarray | None,
+                 positive_weights: np.ndarray | None, negative_weights: np.ndarray | None,
+                 background: np.ndarray | None, n_background: int,
+                 seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, labels and sample weights: positives (label 1) against explicit negatives and background
     papers (label 0). The background is ``background`` if given, else ``n_background`` candidates drawn
     with ``seed``. Positives sum to half the total weight; an explicit negative weighs as much as an
@@ -217,46 +214,70 @@ def _training_set(positives: np.ndarray, candidates: np.ndarray, negatives: np.n
     return rows, labels, weights
 
 
-def _one_thread():
-    """BLAS and OpenMP held to one thread: a small fit runs several times slower with two threads
-    fighting over two cores."""
-    global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1)
+def fit_logistic(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, C: float, *,
+                 max_iter: int = 100, tol: float = 1e-4, memory: int = 10) -> tuple[np.ndarray, float]:
+    """Weighted L2-regularised logistic regression by L-BFGS, in numpy: minimises
+    ``0.5 |w|^2 + C sum_i weights_i log(1 + exp(-t_i (rows_i . w + b)))`` with ``t_i`` = +1 for a true
+    label and -1 for a false one, and an unpenalised intercept ``b``. Returns ``(w, b)``.
 
+    The optimum of scikit-learn's ``LogisticRegression(C=C).fit(rows, labels, sample_weight=weights)``
+    (``bench/recommend.py`` checks the two agree); stops when the largest gradient entry has fallen to
+    ``tol`` times its value at the start, or after ``max_iter`` steps.
+    """
+    X = np.asarray(rows, dtype=np.float64)
+    n, d = X.shape
+    sign = np.where(np.asarray(labels) > 0, 1.0, -1.0)
+    cw = C * np.asarray(weights, dtype=np.float64)
 
-def _fit_linear(kind: str, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray,
-                C: float) -> np.ndarray:
-    """The weight vector of a linear classifier (``logreg`` or ``svm``) fitted with sample weights."""
-    with _one_thread():
-        if kind == "logreg":
-            from sklearn.linear_model import LogisticRegression
-            model = LogisticRegression(C=C, max_iter=200, tol=1e-4)
+    def value_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:d], theta[d]
+        margin = sign * (X @ w + b)
+        value = 0.5 * float(w @ w) + float(cw @ np.logaddexp(0.0, -margin))
+        r = -cw * sign * np.exp(-np.logaddexp(0.0, margin))  # loss'(margin) = -sigmoid(-margin)
+        return value, np.r_[w + X.T @ r, r.sum()]
+
+    theta = np.zeros(d + 1)
+    value, grad = value_and_gradient(theta)
+    stop = tol * max(1.0, float(np.abs(grad).max()))
+    steps: list[np.ndarray] = []
+    diffs: list[np.ndarray] = []
+    for _ in range(max_iter):
+        if float(np.abs(grad).max()) <= stop:
+            break
+        # Two-loop recursion: the direction is minus the inverse-Hessian estimate times the gradient.
+        direction = -grad
+        alphas = []
+        for s, y in zip(reversed(steps), reversed(diffs)):
+            alpha = float(s @ direction) / float(y @ s)
+            alphas.append(alpha)
+            direction = direction - alpha * y
+        if steps:
+            direction = direction * (float(steps[-1] @ diffs[-1]) / float(diffs[-1] @ diffs[-1]))
         else:
-            from sklearn.svm import LinearSVC
-            model = LinearSVC(C=C, max_iter=2000, tol=1e-4)
-        model.fit(rows, labels, sample_weight=weights)
-    return np.asarray(model.coef_, dtype=np.float32).reshape(-1)
-
-
-def _linear_scores(kind: str, positives: np.ndarray, candidates: np.ndarray, *,
-                   negatives: np.ndarray | None, positive_weights: np.ndarray | None,
-                   negative_weights: np.ndarray | None, background: np.ndarray | None,
-                   n_background: int, C: float, seed: int) -> np.ndarray:
-    positives = as_matrix(positives)
-    if not len(positives):
-        raise ValueError(f"{kind} needs at least one positive")
-    candidates = as_matrix(candidates, positives.shape[1])
-    if not len(candidates):
-        return np.zeros(0, dtype=np.float32)
-    rows, labels, weights = _training_set(positives, candidates, negatives, positive_weights,
-                                          negative_weights, background, n_background, seed)
-    if not (labels == 0).any():
-        return similarity_scores(positives, candidates, positive_weights=positive_weights)
-    coef = _fit_linear(kind, rows, labels, weights, C)
-    return candidates @ coef  # the intercept shifts every score alike
+            direction = direction / float(np.linalg.norm(grad))
+        for (s, y), alpha in zip(zip(steps, diffs), reversed(alphas)):
+            direction = direction + (alpha - float(y @ direction) / float(y @ s)) * s
+        slope = float(grad @ direction)
+        if slope >= 0:  # not a descent direction: restart from the gradient
+            direction, slope = -grad, -float(grad @ grad)
+            steps.clear()
+            diffs.clear()
+        step = 1.0
+        while True:  # backtracking line search (Armijo)
+            trial = theta + step * direction
+            trial_value, trial_grad = value_and_gradient(trial)
+            if trial_value <= value + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        s, y = trial - theta, trial_grad - grad
+        if float(s @ y) > 1e-12:
+            steps.append(s)
+            diffs.append(y)
+            if len(steps) > memory:
+                steps.pop(0)
+                diffs.pop(0)
+        theta, value, grad = trial, trial_value, trial_grad
+    return theta[:d].astype(np.float32), float(theta[d])
 
 
 def logreg_scores(positives: np.ndarray, candidates: np.ndarray, *,
@@ -266,25 +287,19 @@ def logreg_scores(positives: np.ndarray, candidates: np.ndarray, *,
                   background: np.ndarray | None = None,
                   n_background: int = N_BACKGROUND, C: float = LOGREG_C, seed: int = 0,
                   **_: Any) -> np.ndarray:
-    """Logistic regression (L2, ``C``) of positives against explicit negatives plus background papers
-    (``background``, or ``n_background`` candidates sampled with ``seed``); the score is the decision
-    function without its intercept. Needs scikit-learn."""
-    return _linear_scores("logreg", positives, candidates, negatives=negatives,
-                          positive_weights=positive_weights, negative_weights=negative_weights,
-                          background=background, n_background=n_background, C=C, seed=seed)
-
-
-def svm_scores(positives: np.ndarray, candidates: np.ndarray, *,
-               negatives: np.ndarray | None = None,
-               positive_weights: np.ndarray | None = None,
-               negative_weights: np.ndarray | None = None,
-               background: np.ndarray | None = None,
-               n_background: int = N_BACKGROUND, C: float = 0.1, seed: int = 0,
-               **_: Any) -> np.ndarray:
-    """A linear SVM (``LinearSVC``) on the same training set as :func:`logreg_scores`."""
-    return _linear_scores("svm", positives, candidates, negatives=negatives,
-                          positive_weights=positive_weights, negative_weights=negative_weights,
-                          background=background, n_background=n_background, C=C, seed=seed)
+    """Logistic regression (:func:`fit_logistic`) of the positives against explicit negatives plus
+    background papers (``background``, or ``n_background`` candidates sampled with ``seed``); the score
+    is the decision function without its intercept (which shifts every score alike)."""
+    positives = as_matrix(positives)
+    if not len(positives):
+        raise ValueError("logistic regression needs at least one positive")
+    candidates = as_matrix(candidates, positives.shape[1])
+    if not len(candidates):
+        return np.zeros(0, dtype=np.float32)
+    rows, labels, weights = training_set(positives, candidates, negatives, positive_weights,
+                                         negative_weights, background, n_background, seed)
+    coef, _ = fit_logistic(rows, labels, weights, C)
+    return candidates @ coef
 
 
 def _standardise(scores: np.ndarray) -> np.ndarray:
@@ -318,7 +333,6 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
     "logreg": logreg_scores,
     "similarity": similarity_scores,
     "blend": blend_scores,
-    "svm": svm_scores,
 }
 
 

@@ -98,6 +98,13 @@ class Database:
         with self._write_sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def write_connection(self) -> Iterator[Any]:
+        """A Core connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), for hot paths that
+        need no ORM session: commits when the block ends, rolls back if it raises."""
+        with self._write_engine.begin() as connection:
+            yield connection
+
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema up to ``revision`` with Alembic (the one history for every backend)."""
         from alembic import command

@@ -53,6 +53,11 @@ class SessionData:
     user_id: int
     epoch: int
     nonce: str
+    born: int  # the account's creation time (µs): an id reused by a newer account never matches
+
+
+def account_stamp(user: User) -> int:
+    return int(user.created_at.timestamp() * 1_000_000)
 
 
 class Sessions:
@@ -68,12 +73,13 @@ class Sessions:
     def issue(self, user: User) -> tuple[str, str]:
         """A new session cookie value for ``user`` and its CSRF token."""
         nonce = secrets.token_urlsafe(16)
-        return self._session.dumps({"u": user.id, "e": user.session_epoch, "n": nonce}), self.csrf(nonce)
+        payload = {"u": user.id, "e": user.session_epoch, "n": nonce, "b": account_stamp(user)}
+        return self._session.dumps(payload), self.csrf(nonce)
 
     def read(self, value: str) -> SessionData | None:
         try:
             data = self._session.loads(value, max_age=self.max_age)
-            return SessionData(int(data["u"]), int(data["e"]), str(data["n"]))
+            return SessionData(int(data["u"]), int(data["e"]), str(data["n"]), int(data["b"]))
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
 
@@ -127,7 +133,7 @@ class AuthMiddleware:
     def _load(self, data: SessionData) -> User | None:
         with self.db.session() as session:
             user = session.get(User, data.user_id)
-            if user is None or user.session_epoch != data.epoch:
+            if user is None or user.session_epoch != data.epoch or account_stamp(user) != data.born:
                 return None
             return user
 
@@ -196,7 +202,7 @@ class AuthMiddleware:
         if expected is None:
             return receive, ("this form has expired; reload the page and try again" if state["user"] is None
                              else "CSRF token missing")
-        if given is None or not hmac.compare_digest(given, expected):
+        if given is None or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
             return receive, "CSRF token missing or wrong; reload the page and try again"
         return receive, None
 

@@ -128,12 +128,15 @@ def send_reset_mail(request: Request, email: str) -> None:
     from dailypapers.community.mails import reset_mail
     from dailypapers.mail import send_one
 
+    from dailypapers.mail import check_server
+
     settings = request.app.state.settings
     found = accounts.request_reset(request.app.state.db, settings, email)
-    if found is None:
-        return
-    user, token = found
     try:
+        if found is None:  # a mail server that is down answers 503 for every address alike
+            check_server(settings)
+            return
+        user, token = found
         send_one(settings, reset_mail(settings, user, token))
     except MailError as exc:
         raise ServiceUnavailable("the reset mail could not be sent; try again later") from exc
