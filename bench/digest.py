@@ -37,7 +37,7 @@ from dailypapers.community.accounts import hash_password  # noqa: E402
 from dailypapers.config import Settings  # noqa: E402
 from dailypapers.demo import load_demo  # noqa: E402
 from dailypapers.digest.compose import Composer  # noqa: E402
-from dailypapers.cli import run_digests  # noqa: E402
+from dailypapers.digest.run import run_digests  # noqa: E402
 from dailypapers.recommend.service import CandidatePool, digest_picks  # noqa: E402
 from dailypapers.search.embed import MINILM_NAME  # noqa: E402
 from dailypapers.store.db import Database  # noqa: E402

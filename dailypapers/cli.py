@@ -716,93 +716,6 @@ def user_recount_votes() -> None:
 # --- digests -----------------------------------------------------------------------------------------
 
 
-def make_composer(db: Any, settings: Settings) -> Any:
-    """A digest composer whose "For you" sections come from the recommender (none without a model)."""
-    from dailypapers.digest.compose import Composer
-
-    personal = None
-    if settings.embedding_backend != "none":
-        from dailypapers.recommend.service import CandidatePool, digest_picks
-        from dailypapers.search.embed import get_backend
-
-        personal = digest_picks(db, CandidatePool(db, get_backend(settings.embedding_backend).name))
-    return Composer(db, settings, personal)
-
-
-def run_digests(db: Any, settings: Settings, *, edition: date | None = None, dry_run: bool = False,
-                connections: int = 4, progress: bool = False, composer: Any = None) -> dict[str, Any]:
-    """Compose the due editions into the outbox and send what the outbox holds, side by side."""
-    import threading
-
-    from dailypapers.digest.send import Sender
-
-    composer = composer or make_composer(db, settings)
-    if dry_run:
-        composed = composer.compose(edition_date=edition, dry_run=True)
-        return {"composed": composed.as_dict(),
-                "sample": composed.sample.decode("utf-8", "replace") if composed.sample else None}
-    # compose and send side by side: senders take what is composed while the rest is being composed
-    # (composing in a forked process when this one has no other thread: both cores work, no shared GIL)
-    import multiprocessing
-
-    box: dict[str, Any] = {}
-    forked = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
-    if forked:
-        context = multiprocessing.get_context("fork")
-        receiver, sender_end = context.Pipe(duplex=False)
-
-        def compose_in_child() -> None:
-            db.engine.dispose(close=False)  # the parent's connections stay the parent's
-            try:
-                sender_end.send(("ok", composer.compose(edition_date=edition).as_dict()))
-            except BaseException as exc:  # noqa: BLE001 — reported by the parent
-                sender_end.send(("error", f"{type(exc).__name__}: {exc}"))
-
-        child = context.Process(target=compose_in_child, name="digest-compose")
-        child.start()
-        more_coming = child.is_alive
-    else:
-        composing = threading.Event()
-        composing.set()
-
-        def compose() -> None:
-            try:
-                box["composed"] = composer.compose(edition_date=edition).as_dict()
-            except BaseException as exc:  # noqa: BLE001 — reported below, after the sending stopped
-                box["error"] = exc
-            finally:
-                composing.clear()
-
-        thread = threading.Thread(target=compose, name="digest-compose", daemon=True)
-        thread.start()
-        more_coming = composing.is_set
-    sender = Sender(db, settings)
-    if progress:
-        with _progress_bar(False) as bar:
-            task = bar.add_task("sending", total=None, rate="")
-            sent = sender.run(connections=connections, on_progress=lambda n: bar.advance(task, n),
-                              more_coming=more_coming)
-    else:
-        sent = sender.run(connections=connections, more_coming=more_coming)
-    if forked:
-        child.join()
-        status, payload = receiver.recv() if receiver.poll(5) else ("error", f"composer exited with {child.exitcode}")
-        if status != "ok":
-            raise RuntimeError(f"composing the digests failed: {payload}")
-        box["composed"] = payload
-        more = sender.run(connections=connections)  # anything written in the composer's last instant
-        sent.add(more)
-        sent.seconds += more.seconds
-    else:
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-    result: dict[str, Any] = {"composed": box["composed"]}
-    result["sent"] = sent.as_dict()
-    result["errors"] = sent.errors
-    return result
-
-
 @digest_app.command("send")
 def digest_send(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Compose and show the first mail; write and "
@@ -822,9 +735,10 @@ def digest_send(
             day = date.fromisoformat(edition)
         except ValueError:
             raise _fail(f"--edition must be a date (YYYY-MM-DD), got {edition!r}", 2) from None
+    from dailypapers.digest.run import run_digests
+
     db = open_database(settings)
-    result = run_digests(db, settings, edition=day, dry_run=dry_run, connections=connections,
-                         progress=not as_json)
+    result = run_digests(db, settings, edition=day, dry_run=dry_run, connections=connections)
     if as_json:
         out.print_json(json.dumps(result))
         return

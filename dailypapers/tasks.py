@@ -63,7 +63,7 @@ def sync_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def digest_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
-    from dailypapers.cli import run_digests
+    from dailypapers.digest.run import run_digests
 
     return run_digests(db, _settings())
 
@@ -105,8 +105,8 @@ def queue_due(db: Database, periods: dict[str, timedelta], now: datetime | None 
         rows = session.scalars(select(Schedule).where(Schedule.name.in_(list(periods)), Schedule.next_run_at <= now)
                                .with_for_update(skip_locked=True)).all()
         for row in rows:
-            enqueue(session, row.name, {}, key=f"periodic:{row.name}")
+            if enqueue(session, row.name, {}, key=f"periodic:{row.name}") is not None:
+                queued.append(row.name)  # (else the previous period's job is still waiting)
             row.last_run_at = now
             row.next_run_at = now + periods[row.name]
-            queued.append(row.name)
     return queued

@@ -253,21 +253,28 @@ class Composer:
                         rows.append({"subscription_id": sub.id, "edition": edition, "to_address": sub.email,
                                      "message": message, "papers": count, "status": "queued", "attempts": 0,
                                      "run_after": now, "created_at": now})
-                    summary.editions[edition] = summary.editions.get(edition, 0) + len(rows)
-                    summary.composed += len(rows)
-                    if not dry_run:
-                        self._insert(rows)
+                    written = len(rows) if dry_run else self._insert(rows)
+                    summary.editions[edition] = summary.editions.get(edition, 0) + written
+                    summary.composed += written
+                    summary.already += len(rows) - written
                     rows = []
         summary.seconds = time.perf_counter() - started
         return summary
 
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, rows: list[dict[str, Any]]) -> int:
+        """Write rows to the outbox, leaving out any (subscription, edition) already there (another
+        composer may have been quicker); returns how many were written."""
+        written = 0
+        table = DigestDelivery.__table__
+        insert = pg_insert if self.db.is_postgres else sqlite_insert
         for start in range(0, len(rows), INSERT_BATCH):
             chunk = rows[start:start + INSERT_BATCH]
-            with self.db.transaction() as session:
-                insert = pg_insert if self.db.is_postgres else sqlite_insert
-                session.execute(insert(DigestDelivery).on_conflict_do_nothing(
-                    index_elements=["subscription_id", "edition"]), chunk)
+            with self.db.write_connection() as connection:
+                for row in chunk:
+                    statement = insert(table).values(**row).on_conflict_do_nothing(
+                        index_elements=["subscription_id", "edition"]).returning(table.c.id)
+                    written += connection.execute(statement).first() is not None
+        return written
 
     def _message(self, sub: Subscription, edition: str, heading: str, top: list[Item],
                  candidates: dict[int, Item], picks: list[tuple[int, str]]) -> tuple[bytes | None, int]:
@@ -319,10 +326,11 @@ class Composer:
         return found
 
 
-def confirmation_mail(settings: Settings, sub: Subscription) -> Any:
+def confirmation_mail(settings: Settings, sub: Subscription, prefs: Any = None) -> Any:
+    """The mail whose link confirms ``sub`` (with ``prefs``, the preferences asked for, when given)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     site = settings.site_url.rstrip("/")
-    context = {"site_url": site, "email": sub.email, "frequency": sub.frequency,
-               "confirm_url": f"{site}/digest/confirm/{confirm_token(settings, sub)}"}
+    context = {"site_url": site, "email": sub.email, "frequency": (prefs or sub).frequency,
+               "confirm_url": f"{site}/digest/confirm/{confirm_token(settings, sub, prefs)}"}
     return new_message(settings, sub.email, "Confirm your dailypapers digest",
                        env.get_template("confirm.txt").render(context), env.get_template("confirm.html").render(context))

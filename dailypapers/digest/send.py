@@ -39,25 +39,46 @@ MAX_ATTEMPTS = 6
 BATCH = 50
 
 
+def _pid_space() -> str:
+    """This process's PID namespace (containers that share a host name do not share one)."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
 def sender_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{socket.gethostname()}:{_pid_space()}:{os.getpid()}"
 
 
 def _dead_local_senders(names: set[str]) -> list[str]:
-    """The names (host:pid) of this host's senders whose process no longer exists."""
-    host = socket.gethostname()
+    """The names (host:pid-namespace:pid) of senders in this host and PID namespace whose process no
+    longer exists; anyone else's rows wait for their lease to run out."""
+    here = f"{socket.gethostname()}:{_pid_space()}"
     dead = []
     for name in names:
         owner, _, pid = name.rpartition(":")
-        if owner != host or not pid.isdigit() or int(pid) == os.getpid():
+        if owner != here or not pid.isdigit() or int(pid) == os.getpid():
             continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if not _alive(int(pid)):
             dead.append(name)
-        except PermissionError:
-            pass
     return dead
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
 
 
 @dataclass

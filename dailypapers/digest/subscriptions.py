@@ -69,8 +69,12 @@ def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.secret_key, salt=f"dailypapers.digest.{purpose}")
 
 
-def confirm_token(settings: Settings, sub: Subscription) -> str:
-    return _serializer(settings, "confirm").dumps({"s": sub.id, "e": sub.email})
+def confirm_token(settings: Settings, sub: Subscription, prefs: Preferences | None = None) -> str:
+    """A link token confirming ``sub`` (and applying ``prefs`` when given)."""
+    data: dict[str, Any] = {"s": sub.id, "e": sub.email}
+    if prefs is not None:
+        data["p"] = _prefs_payload(prefs)
+    return _serializer(settings, "confirm").dumps(data)
 
 
 def unsubscribe_token(settings: Settings, sub: Subscription) -> str:
@@ -88,37 +92,65 @@ def _apply(sub: Subscription, prefs: Preferences) -> None:
     sub.updated_at = utcnow()
 
 
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """What :func:`subscribe` did: the subscription, whether it is owned by the caller (an account with
+    that address: applied and confirmed at once), and the preferences a mailed link must confirm."""
+
+    subscription: Subscription
+    owner: bool
+    to_confirm: Preferences | None
+
+
 def subscribe(db: Database, email: str, prefs: Preferences, *, user: User | None = None,
-              now: datetime | None = None) -> tuple[Subscription, bool]:
-    """Create or update the subscription of ``email``; returns it and whether a confirmation mail must
-    be sent. From an account whose address it is, it is confirmed at once; by address alone it waits
-    for the mailed link. Subscribing again after unsubscribing (or a bounce) starts over."""
+              now: datetime | None = None) -> Subscribed:
+    """Subscribe ``email`` with ``prefs``.
+
+    From the account whose address it is, the preferences apply and the subscription is confirmed at
+    once. By address alone (anyone could type it), nothing about an existing subscription changes: the
+    preferences travel in the signed link mailed to the address and apply when it is followed; a new
+    address gets an unconfirmed subscription. Subscribing again after unsubscribing (or a bounce) needs
+    the link too."""
     now = now or utcnow()
     address = clean_email(email)
     prefs = prefs.checked()
-    if prefs.for_you and (user is None or user.email != address):
+    own = user is not None and user.email == address
+    if prefs.for_you and not own:
         raise BadRequest("the “for you” section needs an account: subscribe from your account page")
     with db.transaction() as session:
         sub = session.scalar(select(Subscription).where(Subscription.email == address))
         if sub is None:
             sub = Subscription(email=address, created_at=now)
+            _apply(sub, prefs)
             session.add(sub)
-        _apply(sub, prefs)
-        own = user is not None and user.email == address
+        elif own:
+            _apply(sub, prefs)
         if own:
             sub.user_id = user.id  # type: ignore[union-attr]
-        if sub.unsubscribed_at is not None or sub.bounced_at is not None:
             sub.unsubscribed_at = None
             sub.bounced_at = None
             sub.bounce_reason = None
-            sub.confirmed_at = None
-        if own and sub.confirmed_at is None:
-            sub.confirmed_at = now
+            sub.confirmed_at = sub.confirmed_at or now
         session.flush()
-        return sub, sub.confirmed_at is None
+        return Subscribed(sub, own, None if own else prefs)
+
+
+def _prefs_payload(prefs: Preferences) -> dict[str, Any]:
+    return {"f": prefs.frequency, "t": prefs.trending, "y": prefs.for_you, "c": list(prefs.categories),
+            "o": list(prefs.organizations), "z": prefs.timezone, "h": prefs.send_hour}
+
+
+def _prefs_from(data: dict[str, Any]) -> Preferences:
+    return Preferences(data["f"], bool(data["t"]), bool(data["y"]), tuple(data["c"]), tuple(data["o"]),
+                       data["z"], int(data["h"])).checked()
 
 
 def _load(session: Session, settings: Settings, token: str, purpose: str, max_age: int | None) -> Subscription:
+    return _load_data(session, settings, token, purpose, max_age)[0]
+
+
+def _load_data(session: Session, settings: Settings, token: str, purpose: str,
+               max_age: int | None) -> tuple[Subscription, dict[str, Any]]:
     try:
         data: Any = _serializer(settings, purpose).loads(token, max_age=max_age)
     except SignatureExpired:
@@ -128,14 +160,23 @@ def _load(session: Session, settings: Settings, token: str, purpose: str, max_ag
     sub = session.get(Subscription, data.get("s")) if isinstance(data, dict) else None
     if sub is None or sub.email != data.get("e"):
         raise NotFound("this subscription no longer exists")
-    return sub
+    return sub, data
 
 
 def confirm(db: Database, settings: Settings, token: str, now: datetime | None = None) -> Subscription:
+    """Follow a confirmation link: the subscription becomes active (again) with the preferences the link
+    carries."""
     with db.transaction() as session:
-        sub = _load(session, settings, token, "confirm", CONFIRM_MAX_AGE)
-        if sub.unsubscribed_at is None and sub.confirmed_at is None:
-            sub.confirmed_at = now or utcnow()
+        sub, data = _load_data(session, settings, token, "confirm", CONFIRM_MAX_AGE)
+        if isinstance(data.get("p"), dict):
+            try:
+                _apply(sub, _prefs_from(data["p"]))
+            except (KeyError, TypeError, ValueError, BadRequest):
+                raise BadRequest("this link is not valid") from None
+        sub.unsubscribed_at = None
+        sub.bounced_at = None
+        sub.bounce_reason = None
+        sub.confirmed_at = now or utcnow()
         return sub
 
 

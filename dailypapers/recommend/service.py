@@ -15,6 +15,7 @@ Candidates are the papers with a vector of the current embedding model, held in 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -92,14 +93,20 @@ def read_profile(session: Session, user_id: int) -> Profile:
 def seed_papers(session: Session, kind: str, value: str, limit: int = SEEDS_PER_INTEREST) -> list[int]:
     """The most upvoted papers (newest first among equals) of an author, category or organization."""
     query = select(Paper.id).where(Paper.withdrawn.is_(False))
-    quoted = '%"' + value.replace("\\", "").replace('"', "").replace("%", "").replace("_", "") + '"%'
+
+    def in_json_list(column: Any) -> Any:
+        # the JSON text of the list holds the value quoted, with non-ASCII letters as they are (JSONB)
+        # or as \\u escapes (SQLite's JSON): match either spelling
+        forms = {json.dumps(value), json.dumps(value, ensure_ascii=False)}
+        text = cast(column, String)
+        return or_(*[text.like("%" + f.replace("%", "").replace("_", "") + "%") for f in forms])
+
     if kind == "category":
-        # JSON lists: match the quoted value inside the stored JSON text (the same on both backends)
-        query = query.where(or_(Paper.primary_category == value, cast(Paper.categories, String).like(quoted)))
+        query = query.where(or_(Paper.primary_category == value, in_json_list(Paper.categories)))
     elif kind == "organization":
         query = query.join(Organization, Organization.id == Paper.organization_id).where(Organization.name == value)
     elif kind == "author":
-        query = query.where(cast(Paper.authors, String).like(quoted))
+        query = query.where(in_json_list(Paper.authors))
     else:
         return []
     query = query.where(Paper.id.in_(select(PaperVector.paper_id)))
@@ -194,6 +201,10 @@ class CandidatePool:
                         vectors = np.ascontiguousarray(np.concatenate([c[1] for c in chunks]), dtype=np.float32)
                     else:
                         ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+                    withdrawn = set(session.scalars(select(Paper.id).where(Paper.withdrawn.is_(True))))
+                    if withdrawn and len(ids):
+                        keep = ~np.isin(ids, np.fromiter(withdrawn, dtype=np.int64))
+                        ids, vectors = ids[keep], vectors[keep]
                     published = dict(session.execute(select(Paper.id, Paper.published_at)
                                                       .where(Paper.id.in_(select(PaperVector.paper_id)
                                                                           .where(PaperVector.model == self.model)))).all())

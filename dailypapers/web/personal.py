@@ -152,32 +152,37 @@ def subscription_json(sub: Subscription) -> dict[str, Any]:
             "active": sub.active, "createdAt": iso(sub.created_at)}
 
 
-def do_subscribe(request: Request, email: str | None, prefs: subs.Preferences) -> tuple[Subscription, bool]:
-    """Subscribe (the account's address when logged in and none given); mail the confirmation link when
-    the address must be confirmed."""
+PENDING = "check your inbox: a link confirms the subscription"
+
+
+def do_subscribe(request: Request, email: str | None, prefs: subs.Preferences) -> subs.Subscribed:
+    """Subscribe (the account's address when logged in and none given); mail the confirmation link unless
+    the caller owns the address. The answer never tells a stranger whether an address is subscribed."""
     user = current_user(request)
     address = email or (user.email if user else "")
     if not address:
         raise BadRequest("email: give the address to send the digest to")
     rate_limit(request, "subscribe")
-    sub, needs_confirmation = subs.subscribe(request.app.state.db, address, prefs, user=user)
-    if needs_confirmation:
+    done = subs.subscribe(request.app.state.db, address, prefs, user=user)
+    if not done.owner:
         try:
-            send_one(request.app.state.settings, confirmation_mail(request.app.state.settings, sub))
+            send_one(request.app.state.settings,
+                     confirmation_mail(request.app.state.settings, done.subscription, done.to_confirm))
         except MailError as exc:
             raise ServiceUnavailable("the confirmation mail could not be sent; try again later") from exc
-    return sub, needs_confirmation
+    return done
 
 
 @api.post("/subscriptions", status_code=202, summary="Subscribe to the digest (double opt-in by mail)")
 def api_subscribe(request: Request, body: SubscribeBody) -> dict[str, Any]:
     prefs = subs.Preferences(body.frequency, body.trending, body.forYou, tuple(body.categories),
                              tuple(body.organizations), body.timezone, body.sendHour)
-    sub, pending = do_subscribe(request, body.email, prefs)
-    answer = subscription_json(sub)
-    answer["message"] = ("check your inbox: a link confirms the subscription" if pending
-                         else "subscribed")
-    return answer
+    done = do_subscribe(request, body.email, prefs)
+    if done.owner:
+        answer = subscription_json(done.subscription)
+        answer["message"] = "subscribed"
+        return answer
+    return {"email": done.subscription.email, "message": PENDING}
 
 
 @api.get("/me/subscription", summary="The logged-in reader's digest subscription")
@@ -220,15 +225,15 @@ def subscribe_submit(request: Request, email: Annotated[str, Form()] = "", frequ
 
     try:
         prefs = _prefs_from_form(frequency, sections or [], categories, organizations, timezone, send_hour)
-        sub, pending = do_subscribe(request, email.strip() or None, prefs)
+        done = do_subscribe(request, email.strip() or None, prefs)
     except DailyPapersError as exc:
         page = _form_page(request, "subscribe.html", {"error": exc.message, "frequencies": FREQUENCIES,
                                                       "values": {"email": email, "categories": categories,
                                                                  "organizations": organizations}}, exc.status)
         page.headers.update(exc.headers)
         return page
-    return _form_page(request, "subscribe.html", {"done": True, "pending": pending, "sub": sub,
-                                                  "frequencies": FREQUENCIES})
+    return _form_page(request, "subscribe.html", {"done": True, "pending": not done.owner,
+                                                  "sub": done.subscription, "frequencies": FREQUENCIES})
 
 
 @router.get("/digest/confirm/{token}", response_class=HTMLResponse)
