@@ -1,7 +1,7 @@
 """Digest benchmark: 10,000 subscribers, each with a personal "For you" section, composed into the outbox
 and delivered to a local SMTP server, timed end to end (target <= 60 s on this 2-core machine).
 
-    .venv/bin/python bench/digest.py [--subscribers 10000] [--connections 4] [--method blend|similarity|logreg]
+    .venv/bin/python bench/digest.py [--subscribers 10000] [--connections 4] [--method similarity|blend|logreg]
                                      [--database-url URL]
 
 Setup (not timed): a fresh SQLite database (or ``--database-url``, e.g. PostgreSQL) with the bundled demo
@@ -38,7 +38,7 @@ from dailypapers.config import Settings  # noqa: E402
 from dailypapers.demo import load_demo  # noqa: E402
 from dailypapers.digest.compose import Composer  # noqa: E402
 from dailypapers.digest.run import run_digests  # noqa: E402
-from dailypapers.recommend.service import CandidatePool, digest_picks  # noqa: E402
+from dailypapers.recommend.service import DIGEST_METHOD, CandidatePool, digest_picks  # noqa: E402
 from dailypapers.search.embed import MINILM_NAME  # noqa: E402
 from dailypapers.store.db import Database  # noqa: E402
 from dailypapers.store.models import Paper, Subscription, User, Vote, utcnow  # noqa: E402
@@ -115,7 +115,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--method", default=None, help="recommendation method (default: the model's)")
+    parser.add_argument("--method", default=None,
+                        help="recommendation method: similarity (the digests' default), blend or logreg")
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     print("command: " + " ".join([".venv/bin/python", "bench/digest.py", *sys.argv[1:]]))
@@ -141,7 +142,8 @@ def main() -> None:
     before = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = before.ru_utime + before.ru_stime
     started = time.perf_counter()
-    composer = Composer(db, settings, digest_picks(db, CandidatePool(db, MINILM_NAME), method=args.method))
+    composer = Composer(db, settings, digest_picks(db, CandidatePool(db, MINILM_NAME),
+                                                   method=args.method or DIGEST_METHOD))
     result = run_digests(db, settings, edition=EDITION, connections=args.connections, composer=composer)
     total = time.perf_counter() - started
     composed, sent = result["composed"], result["sent"]

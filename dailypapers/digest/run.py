@@ -21,6 +21,7 @@ from dailypapers.store.db import Database
 
 
 def make_composer(db: Database, settings: Settings, method: str | None = None) -> Any:
+    """(``method``: the recommendation method of "For you" sections; default ``DIGEST_METHOD``.)"""
     """A digest composer whose "For you" sections come from the recommender (none without a model)."""
     from dailypapers.digest.compose import Composer
 
@@ -29,7 +30,10 @@ def make_composer(db: Database, settings: Settings, method: str | None = None) -
         from dailypapers.recommend.service import CandidatePool, digest_picks
         from dailypapers.search.embed import get_backend
 
-        personal = digest_picks(db, CandidatePool(db, get_backend(settings.embedding_backend).name), method=method)
+        from dailypapers.recommend.service import DIGEST_METHOD
+
+        personal = digest_picks(db, CandidatePool(db, get_backend(settings.embedding_backend).name),
+                                method=method or DIGEST_METHOD)
     return Composer(db, settings, personal)
 
 
