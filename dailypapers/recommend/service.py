@@ -235,6 +235,18 @@ class CandidatePool:
             return [], np.zeros((0, self.vectors.shape[1] if self.vectors.ndim == 2 else 0), dtype=np.float32)
         return [p for p, _ in found], self.vectors[[r for _, r in found]]
 
+    def window_matrix(self, days: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row numbers, their vectors) of :meth:`window`, kept until the pool reloads: copying 100k
+        vectors costs as much as ranking them."""
+        key = (days, len(self.ids), self._newest)
+        cached = getattr(self, "_window_cache", None)
+        if cached is None or cached[0] != key:
+            rows = self.window(days)
+            matrix = self.vectors if len(rows) == len(self.ids) else np.ascontiguousarray(self.vectors[rows])
+            cached = (key, rows, matrix)
+            self._window_cache = cached
+        return cached[1], cached[2]
+
     def window(self, days: int) -> np.ndarray:
         """Row numbers of the papers published within ``days`` of the newest one (all when 0)."""
         if not days or not len(self.ids):
@@ -277,11 +289,11 @@ def recommend_profile(pool: CandidatePool, profile: Profile, *, limit: int = 20,
     _, negatives = pool.rows(profile.negatives)
     if only is not None:
         rows = np.array([pool._row[p] for p in only if p in pool._row and p not in profile.excluded], dtype=np.int64)
+        candidates = pool.vectors[rows]
     else:
-        rows = pool.window(window_days)
+        rows, candidates = pool.window_matrix(window_days)
     if not len(rows):
         return []
-    candidates = pool.vectors[rows]
     k = min(len(rows), limit + len(profile.excluded))
     options = {}
     if (method or rec_model.DEFAULT_METHOD) != "similarity":
