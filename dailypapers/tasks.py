@@ -19,10 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from dailypapers.store.db import Database
+from dailypapers.store.db import Database, upsert
 from dailypapers.store.jobs import Handler, enqueue
 from dailypapers.store.models import Schedule, utcnow
 
@@ -99,8 +97,7 @@ def queue_due(db: Database, periods: dict[str, timedelta], now: datetime | None 
         return []
     queued = []
     with db.transaction() as session:
-        insert = pg_insert if db.is_postgres else sqlite_insert
-        session.execute(insert(Schedule).on_conflict_do_nothing(index_elements=["name"]),
+        session.execute(upsert(Schedule, db.is_postgres).on_conflict_do_nothing(index_elements=["name"]),
                         [{"name": name, "next_run_at": now} for name in periods])
         rows = session.scalars(select(Schedule).where(Schedule.name.in_(list(periods)), Schedule.next_run_at <= now)
                                .with_for_update(skip_locked=True)).all()

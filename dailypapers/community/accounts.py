@@ -59,6 +59,19 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def password_matches(user: User, password: str | None) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _require_password(user: User, password: str | None, field: str) -> None:
+    """Confirm a sensitive change with the account's password (:class:`BadRequest` naming ``field``)."""
+    if not password_matches(user, password):
+        raise BadRequest(f"{field}: that is not your password")
+
+
 def clean_username(raw: str) -> str:
     name = (raw or "").strip().lower()
     if not USERNAME.match(name):
@@ -150,9 +163,7 @@ def authenticate(db: Database, settings: Settings, login: str, password: str,
         if user.locked_until is not None and user.locked_until > now:
             raise TooManyRequests("this account is locked after too many failed logins; try again later",
                                   (user.locked_until - now).total_seconds())
-        try:
-            _hasher.verify(user.password_hash, password or "")
-        except (VerificationError, InvalidHashError):
+        if not password_matches(user, password):
             failed = True
             user.failed_logins += 1
             if user.failed_logins >= settings.login_lockout_attempts:
@@ -205,10 +216,7 @@ def change_password(db: Database, user_id: int, current: str, new: str) -> User:
         user = session.get(User, user_id)
         if user is None:
             raise NotFound("no such account")
-        try:
-            _hasher.verify(user.password_hash, current or "")
-        except (VerificationError, InvalidHashError):
-            raise BadRequest("current password: that is not your password") from None
+        _require_password(user, current, "current password")
         check_password(new, username=user.username, email=user.email)
         user.password_hash = hash_password(new)
         user.session_epoch += 1
@@ -344,10 +352,7 @@ def delete_account(db: Database, user_id: int, password: str) -> None:
         user = session.get(User, user_id)
         if user is None:
             raise NotFound("no such account")
-        try:
-            _hasher.verify(user.password_hash, password or "")
-        except (VerificationError, InvalidHashError):
-            raise BadRequest("password: that is not your password") from None
+        _require_password(user, password, "password")
         voted = select(Vote.paper_id).where(Vote.user_id == user_id).scalar_subquery()
         session.execute(update(Paper).where(Paper.id.in_(voted))
                         .values(community_upvotes=Paper.community_upvotes - 1))

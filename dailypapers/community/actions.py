@@ -15,8 +15,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -24,7 +22,7 @@ from dailypapers.config import Settings
 from dailypapers.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from dailypapers.ingest.records import InvalidArxivId, PaperRecord, canonical_arxiv_id
 from dailypapers.periods import today
-from dailypapers.store.db import Database, is_postgres
+from dailypapers.store.db import Database, is_postgres, upsert
 from dailypapers.store.importer import write_batch, ImportSummary
 from dailypapers.store.models import (
     MARK_KINDS,
@@ -50,7 +48,7 @@ Fetch = Callable[[str], PaperRecord | None]
 
 
 def _insert(session: Session) -> Any:
-    return pg_insert if is_postgres(session) else sqlite_insert
+    return lambda target: upsert(target, is_postgres(session))
 
 
 def parse_arxiv_ref(raw: str, site_url: str = "") -> str:

@@ -16,11 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dailypapers.errors import TooManyRequests
-from dailypapers.store.db import Database
+from dailypapers.store.db import Database, upsert
 from dailypapers.store.models import RateCounter
 
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -83,8 +81,7 @@ class RateLimiter:
         window = int(now // limit.period * limit.period)
         key = f"{action}:{client}"[:300]
         with self.db.transaction() as session:
-            insert = pg_insert if self.db.is_postgres else sqlite_insert
-            statement = insert(RateCounter).values(key=key, window_start=window, count=1,
+            statement = upsert(RateCounter, self.db.is_postgres).values(key=key, window_start=window, count=1,
                                                    expires_at=window + limit.period)
             statement = statement.on_conflict_do_update(
                 index_elements=["key", "window_start"], set_={"count": RateCounter.count + 1}

@@ -23,8 +23,6 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 
 from dailypapers.config import Settings
@@ -32,7 +30,7 @@ from dailypapers.digest.subscriptions import confirm_token, unsubscribe_token
 from dailypapers.mail import multipart_bytes, new_message
 from dailypapers.rank import trending
 from dailypapers.store import queries
-from dailypapers.store.db import Database
+from dailypapers.store.db import Database, upsert
 from dailypapers.store.models import DailyEntry, DigestDelivery, Paper, Subscription, utcnow
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -266,12 +264,11 @@ class Composer:
         composer may have been quicker); returns how many were written."""
         written = 0
         table = DigestDelivery.__table__
-        insert = pg_insert if self.db.is_postgres else sqlite_insert
         for start in range(0, len(rows), INSERT_BATCH):
             chunk = rows[start:start + INSERT_BATCH]
             with self.db.write_connection() as connection:
                 for row in chunk:
-                    statement = insert(table).values(**row).on_conflict_do_nothing(
+                    statement = upsert(table, self.db.is_postgres).values(**row).on_conflict_do_nothing(
                         index_elements=["subscription_id", "edition"]).returning(table.c.id)
                     written += connection.execute(statement).first() is not None
         return written

@@ -46,7 +46,6 @@ from dailypapers.store.models import (
 
 SEEDS_PER_INTEREST = 10
 SEED_WEIGHT = 0.5
-MAX_POSITIVES = 500
 MAX_INTERESTS = 50
 
 
@@ -62,33 +61,7 @@ class Profile:
 
 
 def read_profile(session: Session, user_id: int) -> Profile:
-    positives: dict[int, tuple[float, str]] = {}  # oldest first: the model keeps the latest when it caps
-    latest = session.scalars(select(Vote.paper_id).where(Vote.user_id == user_id)
-                             .order_by(Vote.created_at.desc()).limit(MAX_POSITIVES)).all()
-    for paper_id in reversed(latest):
-        positives[paper_id] = (1.0, "upvoted")
-    saved = session.scalars(select(CollectionItem.paper_id).join(Collection, Collection.id == CollectionItem.collection_id)
-                            .where(Collection.user_id == user_id).order_by(CollectionItem.added_at.desc())
-                            .limit(MAX_POSITIVES)).all()
-    for paper_id in saved:
-        positives.setdefault(paper_id, (1.0, "saved"))
-    marks = session.execute(select(PaperMark.paper_id, PaperMark.kind).where(PaperMark.user_id == user_id)).all()
-    negatives = [p for p, kind in marks if kind == "not_interested"]
-    excluded = set(positives) | {p for p, _ in marks}
-    interests = session.execute(select(UserInterest.kind, UserInterest.value)
-                                .where(UserInterest.user_id == user_id)).all()
-    for kind, value in interests:
-        if kind == "paper":
-            paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == value))
-            if paper_id is not None:
-                positives.setdefault(paper_id, (1.0, "picked"))
-                excluded.add(paper_id)
-            continue
-        for paper_id in seed_papers(session, kind, value):
-            positives.setdefault(paper_id, (SEED_WEIGHT, value))
-    for paper_id in negatives:
-        positives.pop(paper_id, None)
-    return Profile(positives, negatives, excluded)
+    return read_profiles(session, [user_id])[user_id]
 
 
 def seed_papers(session: Session, kind: str, value: str, limit: int = SEEDS_PER_INTEREST) -> list[int]:
@@ -322,7 +295,8 @@ def reason_text(pick: Pick, titles: dict[int, str]) -> str:
 
 
 def read_profiles(session: Session, user_ids: list[int]) -> dict[int, Profile]:
-    """:func:`read_profile` for many readers with a few queries per 500 of them (digests)."""
+    """The profiles of many readers, with a few queries per 500 of them; likes oldest first (the model
+    keeps the latest when it caps them)."""
     profiles: dict[int, Profile] = {}
     seeds: dict[tuple[str, str], list[int]] = {}
     for start in range(0, len(user_ids), 500):

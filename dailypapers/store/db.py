@@ -47,6 +47,15 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def upsert(target: Any, postgres: bool) -> Any:
+    """``INSERT`` into ``target`` (a model or table) with ``on_conflict_do_nothing``/``…_do_update`` (the
+    PostgreSQL or SQLite dialect's insert; both have them, with the same arguments)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (pg_insert if postgres else sqlite_insert)(target)
+
+
 class Database:
     """One database: its engine, a session factory, the unit-of-work scope and migrations."""
 

@@ -17,7 +17,7 @@ from dailypapers.recommend import service as rec
 from dailypapers.store import queries
 from dailypapers.rank import trending
 from dailypapers.store.models import FREQUENCIES, Paper, Subscription
-from dailypapers.web.auth import current_user, form_token, rate_limit, require_user
+from dailypapers.web.auth import current_user, rate_limit, require_user
 from dailypapers.web.serializers import iso, search_item_json
 
 router = APIRouter(include_in_schema=False)

@@ -63,9 +63,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(settings: Settings, db: Database) -> Iterator[str]:
-    """Serve the app on a free 127.0.0.1 port in a thread; yields the base URL."""
-    port = free_port()
+def live_server(settings: Settings, db: Database, port: int | None = None) -> Iterator[str]:
+    """Serve the app on 127.0.0.1 (``port``, else a free one) in a thread; yields the base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, database=db), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -10,19 +10,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
 
-import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from dailypapers.config import Settings
 from dailypapers.store.db import Database
-from dailypapers.web.app import create_app
-from tests.support.browser import free_port
+from tests.support.browser import free_port, live_server
 
 
 class Inbox:
@@ -145,23 +144,9 @@ def smtp_server() -> Iterator[Inbox]:
         controller.stop()
 
 
-@contextmanager
-def serve(settings: Settings, db: Database, port: int) -> Iterator[str]:
-    """Serve the app on 127.0.0.1:``port`` in a thread; yields the base URL."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, database=db), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+def serve(settings: Settings, db: Database, port: int) -> Any:
+    """Serve the app on 127.0.0.1:``port`` (known before, so that mailed links point at it)."""
+    return live_server(settings, db, port)
 
 
 def parts(message: EmailMessage) -> dict[str, str]:
