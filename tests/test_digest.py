@@ -366,10 +366,19 @@ def test_for_you_section_with_reasons_for_a_reader_with_votes(settings, db, smtp
             assert reader.put(f"/api/papers/{arxiv}/upvote").status_code == 200
         r = reader.post("/api/subscriptions", json={"forYou": True, "trending": True})
         assert r.status_code == 202, r.text
-        assert r.json()["confirmed"] is True and r.json()["forYou"] is True  # from the account: no mail
+        # an account's address is only what its owner typed: the first subscription waits for the link
+        assert "inbox" in r.json()["message"] and reader.get("/api/me/subscription").json()["active"] is False
+        smtp.wait_for(1)
+        link = re.search(r"https?://\S+/digest/confirm/\S+", parts(smtp.messages()[0])["text/plain"]).group(0)
+        assert reader.client.post(link.removeprefix(SITE)).status_code == 200
         mine = reader.get("/api/me/subscription")
         assert mine.status_code == 200 and mine.json()["email"] == "reader@example.org"
-    assert len(smtp) == 0
+        assert mine.json()["active"] is True and mine.json()["forYou"] is True
+        # later changes by the account apply at once, without another mail
+        again = reader.post("/api/subscriptions", json={"forYou": True, "trending": True, "sendHour": 8})
+        assert again.json()["confirmed"] is True and again.json()["sendHour"] == 8
+    assert len(smtp) == 1
+    smtp.clear()
     plain = subscriber(db, s, "plain@example.org")
 
     summary = make_composer(db, s).compose(now=LATER, edition_date=EDITION)

@@ -94,8 +94,8 @@ def _apply(sub: Subscription, prefs: Preferences) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Subscribed:
-    """What :func:`subscribe` did: the subscription, whether it is owned by the caller (an account with
-    that address: applied and confirmed at once), and the preferences a mailed link must confirm."""
+    """What :func:`subscribe` did: the subscription, whether the change is done (``owner``: the account
+    of a confirmed address changed its preferences), and the preferences a mailed link must confirm."""
 
     subscription: Subscription
     owner: bool
@@ -106,11 +106,12 @@ def subscribe(db: Database, email: str, prefs: Preferences, *, user: User | None
               now: datetime | None = None) -> Subscribed:
     """Subscribe ``email`` with ``prefs``.
 
-    From the account whose address it is, the preferences apply and the subscription is confirmed at
-    once. By address alone (anyone could type it), nothing about an existing subscription changes: the
-    preferences travel in the signed link mailed to the address and apply when it is followed; a new
-    address gets an unconfirmed subscription. Subscribing again after unsubscribing (or a bounce) needs
-    the link too."""
+    From the account whose address it is, the preferences apply at once; the address itself is trusted
+    only once a mailed link was followed (an account's address is whatever its owner typed), so the
+    first subscription waits for that link like any other. By address alone (anyone could type it),
+    nothing about an existing subscription changes: the preferences travel in the signed link mailed to
+    the address and apply when it is followed; a new address gets an unconfirmed subscription.
+    Subscribing again after unsubscribing (or a bounce) needs the link too."""
     now = now or utcnow()
     address = clean_email(email)
     prefs = prefs.checked()
@@ -127,12 +128,9 @@ def subscribe(db: Database, email: str, prefs: Preferences, *, user: User | None
             _apply(sub, prefs)
         if own:
             sub.user_id = user.id  # type: ignore[union-attr]
-            sub.unsubscribed_at = None
-            sub.bounced_at = None
-            sub.bounce_reason = None
-            sub.confirmed_at = sub.confirmed_at or now
+        trusted = own and sub.active  # the owner, of an address whose link was followed
         session.flush()
-        return Subscribed(sub, own, None if own else prefs)
+        return Subscribed(sub, trusted, None if trusted else prefs)
 
 
 def _prefs_payload(prefs: Preferences) -> dict[str, Any]:
