@@ -148,4 +148,11 @@ def test_upvote_and_comment_without_a_page_load(site, browser, db):
     page.reload()
     assert page.locator(".comment-list .comment").count() == 1  # stored, not just shown
     assert errors == []
+    # logged in on a phone: the longer header still fits, no page scrolls sideways
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/", f"/papers/{MATH_ID}", "/for-you", "/collections", "/account", "/subscribe"):
+        page.goto(site + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone when logged in"
+    screenshot(page, "community-phone-account", full_page=False)
     context.close()
