@@ -36,13 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from dailypapers.ingest import hf_daily
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer
 from dailypapers.store.models import DailyEntry
-from dailypapers.store.state import bump_version
 
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = ("/api/daily_papers", "/")
@@ -280,23 +279,35 @@ class Server:
 
 
 class Voter(threading.Thread):
-    """Upvotes the top entry of the latest day ``per_s`` times a second, each in its own transaction
-    that bumps the data version, as the vote button will."""
+    """Casts ``per_s`` votes a second on the top paper of the latest day through the vote service (the
+    one behind the vote button: a vote row, the paper's count, the data version, one transaction), by
+    accounts made for it, each voting and then taking the vote back."""
 
     def __init__(self, db: Database, per_s: float) -> None:
         super().__init__(daemon=True)
         self.db, self.interval, self.stop, self.votes = db, 1.0 / per_s, threading.Event(), 0
 
     def run(self) -> None:
+        from dailypapers.community.accounts import hash_password
+        from dailypapers.community.actions import set_vote
+        from dailypapers.store.models import Paper, User, utcnow
+
         with self.db.session() as s:
             day = s.scalar(select(func.max(DailyEntry.day)))
-            top = s.scalar(select(DailyEntry.id).where(DailyEntry.day == day)
-                           .order_by(DailyEntry.upvotes.desc()))
+            arxiv_id = s.scalar(select(Paper.arxiv_id).join(DailyEntry, DailyEntry.paper_id == Paper.id)
+                                .where(DailyEntry.day == day).order_by(DailyEntry.upvotes.desc()))
+        password, now = hash_password("bench voter password"), utcnow()
+        users = []
+        with self.db.transaction() as s:
+            for i in range(50):
+                user = User(username=f"voter{i}", email=f"voter{i}@example.org", display_name=f"Voter {i}",
+                            password_hash=password, role="user", session_epoch=0, failed_logins=0,
+                            created_at=now)
+                s.add(user)
+                users.append(user)
         while not self.stop.wait(self.interval):
-            with self.db.transaction() as s:
-                s.execute(update(DailyEntry).where(DailyEntry.id == top)
-                          .values(upvotes=DailyEntry.upvotes + 1))
-                bump_version(s)
+            user = users[self.votes % len(users)]
+            set_vote(self.db, user, arxiv_id, (self.votes // len(users)) % 2 == 0)
             self.votes += 1
 
 
