@@ -516,7 +516,12 @@ def test_export_holds_my_data_and_nothing_else(people, papers_db):
     assert [c["name"] for c in data["collections"]] == ["list of alice-tag"]
     assert [p["paper"] for p in data["collections"][0]["papers"]] == [PAPER]
     assert [(m["paper"], m["kind"]) for m in data["marks"]] == [(PAPER, "read")]
-    assert data["submissions"] == []
+    assert data["submissions"] == [] and data["interests"] == [] and data["subscription"] == []
+    assert alice.put("/api/me/interests", json={"category": ["cs.CL"]}).status_code == 200
+    assert alice.post("/api/subscriptions", json={"frequency": "weekly"}).status_code == 202
+    data = alice.get("/api/me/export").json()
+    assert [(i["kind"], i["value"]) for i in data["interests"]] == [("category", "cs.CL")]
+    assert [(s["email"], s["frequency"]) for s in data["subscription"]] == [("alice@example.org", "weekly")]
     text = r.text.lower()
     for secret in ("password", "argon2", "$argon", "bob", "robert", OTHER_PAPER):
         assert secret not in text, secret

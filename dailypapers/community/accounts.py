@@ -32,7 +32,9 @@ from dailypapers.store.models import (
     DailyEntry,
     Paper,
     PaperMark,
+    Subscription,
     User,
+    UserInterest,
     Vote,
     utcnow,
 )
@@ -342,6 +344,16 @@ def export_data(db: Database, user_id: int) -> dict[str, Any]:
                              "createdAt": _iso(c.created_at), "papers": by_collection.get(c.id, [])}
                             for c in collections],
             "marks": [{"paper": m.arxiv_id, "kind": m.kind, "at": _iso(m.created_at)} for m in marks],
+            "interests": [{"kind": kind, "value": value, "at": _iso(at)} for kind, value, at in session.execute(
+                select(UserInterest.kind, UserInterest.value, UserInterest.created_at)
+                .where(UserInterest.user_id == user_id).order_by(UserInterest.created_at))],
+            "subscription": [{"email": s.email, "frequency": s.frequency, "trending": s.trending,
+                              "forYou": s.for_you, "categories": s.categories or [],
+                              "organizations": s.organizations or [], "timezone": s.timezone,
+                              "sendHour": s.send_hour, "confirmedAt": _iso(s.confirmed_at),
+                              "unsubscribedAt": _iso(s.unsubscribed_at)}
+                             for s in session.scalars(select(Subscription).where(
+                                 (Subscription.user_id == user_id) | (Subscription.email == user.email)))],
         }
 
 
