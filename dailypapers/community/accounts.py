@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,11 +49,6 @@ RESET_MAX_AGE = 3600  # seconds a reset link stays valid
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("a password nobody has, checked when the account does not exist")
-
-
-@dataclass(frozen=True, slots=True)
-class LoginResult:
-    user: User
 
 
 def hash_password(password: str) -> str:
@@ -180,11 +174,6 @@ def authenticate(db: Database, settings: Settings, login: str, password: str,
     if failed:  # the failure is counted (committed) before it is reported
         raise Unauthorized("wrong username or password")
     return user
-
-
-def get_user(db: Database, user_id: int) -> User | None:
-    with db.session() as session:
-        return session.get(User, user_id)
 
 
 def user_by_name(session: Session, username: str) -> User | None:
@@ -376,8 +365,3 @@ def delete_account(db: Database, user_id: int, password: str) -> None:
         session.execute(delete(Collection).where(Collection.user_id == user_id))
         session.delete(user)
         bump_version(session)
-
-
-def count_users(db: Database) -> int:
-    with db.session() as session:
-        return session.scalar(select(func.count()).select_from(User)) or 0

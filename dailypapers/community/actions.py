@@ -303,16 +303,6 @@ def visible_comments(session: Session, paper_id: int, viewer: User | None) -> li
                                                     (viewer.is_moderator or viewer.id == c.user_id))]
 
 
-def comment_counts(session: Session, paper_ids: Iterable[int]) -> dict[int, int]:
-    ids = list(set(paper_ids))
-    if not ids:
-        return {}
-    rows = session.execute(select(Comment.paper_id, func.count()).where(Comment.paper_id.in_(ids),
-                                                                        Comment.hidden.is_(False))
-                           .group_by(Comment.paper_id))
-    return {paper_id: n for paper_id, n in rows}
-
-
 # --- collections -------------------------------------------------------------------------------------
 
 

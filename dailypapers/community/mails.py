@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
 from html import escape
 
 from dailypapers.config import Settings
-from dailypapers.mail import new_message
+from dailypapers.mail import multipart_bytes
 from dailypapers.store.models import User
 
 RESET_PATH = "/account/reset/"
@@ -16,7 +15,7 @@ def reset_link(settings: Settings, token: str) -> str:
     return settings.site_url.rstrip("/") + RESET_PATH + token
 
 
-def reset_mail(settings: Settings, user: User, token: str) -> EmailMessage:
+def reset_mail(settings: Settings, user: User, token: str) -> bytes:
     link = reset_link(settings, token)
     site = settings.site_url.rstrip("/")
     text = (f"Hello {user.display_name},\n\n"
@@ -31,4 +30,4 @@ def reset_mail(settings: Settings, user: User, token: str) -> EmailMessage:
             f"color:#fff;border-radius:6px;text-decoration:none\">Set a new password</a></p>"
             f"<p style=\"color:#555\">The link works once, for one hour. If you did not ask for this, "
             f"ignore this mail: your password stays as it is.</p></body></html>")
-    return new_message(settings, user.email, "Reset your dailypapers password", text, html)
+    return multipart_bytes(settings, user.email, "Reset your dailypapers password", text, html)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from dailypapers.config import Settings
 from dailypapers.digest.subscriptions import confirm_token, unsubscribe_token
-from dailypapers.mail import multipart_bytes, new_message
+from dailypapers.mail import multipart_bytes
 from dailypapers.rank import trending
 from dailypapers.store import queries
 from dailypapers.store.db import Database, upsert
@@ -266,11 +266,10 @@ class Composer:
         table = DigestDelivery.__table__
         for start in range(0, len(rows), INSERT_BATCH):
             chunk = rows[start:start + INSERT_BATCH]
-            with self.db.write_connection() as connection:
-                for row in chunk:
-                    statement = upsert(table, self.db.is_postgres).values(**row).on_conflict_do_nothing(
-                        index_elements=["subscription_id", "edition"]).returning(table.c.id)
-                    written += connection.execute(statement).first() is not None
+            statement = upsert(table, self.db.is_postgres).on_conflict_do_nothing(
+                index_elements=["subscription_id", "edition"]).returning(table.c.id)
+            with self.db.write_connection() as connection:  # one statement per chunk; RETURNING: the new rows
+                written += len(connection.execute(statement, chunk).all())
         return written
 
     def _message(self, sub: Subscription, edition: str, heading: str, top: list[Item],
@@ -281,7 +280,7 @@ class Composer:
             for paper_id, reason in picks[:FOR_YOU_ITEMS]:
                 item = candidates.get(paper_id)
                 if item is not None:
-                    items.append(Item(**{**item.__dict__, "reason": reason}))
+                    items.append(replace(item, reason=reason))
             if items:
                 sections.append(Section("For you", items))
         if sub.trending:
@@ -323,11 +322,11 @@ class Composer:
         return found
 
 
-def confirmation_mail(settings: Settings, sub: Subscription, prefs: Any = None) -> Any:
+def confirmation_mail(settings: Settings, sub: Subscription, prefs: Any = None) -> bytes:
     """The mail whose link confirms ``sub`` (with ``prefs``, the preferences asked for, when given)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     site = settings.site_url.rstrip("/")
     context = {"site_url": site, "email": sub.email, "frequency": (prefs or sub).frequency,
                "confirm_url": f"{site}/digest/confirm/{confirm_token(settings, sub, prefs)}"}
-    return new_message(settings, sub.email, "Confirm your dailypapers digest",
+    return multipart_bytes(settings, sub.email, "Confirm your dailypapers digest",
                        env.get_template("confirm.txt").render(context), env.get_template("confirm.html").render(context))

@@ -5,7 +5,7 @@ Each (subscription, edition) has one outbox row, so it is sent at most once:
 - claiming: a sender takes up to ``batch`` due rows in one transaction (``FOR UPDATE SKIP LOCKED`` on
   PostgreSQL: concurrent senders never take the same row and never wait on each other; SQLite admits one
   writer at a time) and marks them ``sending`` under a lease naming the sender (host and process id);
-- sending: :class:`~dailypapers.mail.TwoPhaseMailer` records a row as ``sent`` in the instant before
+- sending: :class:`~dailypapers.mail.Mailer` records a row as ``sent`` in the instant before
   the end-of-data line that lets the server accept the message, so a sender killed (even with SIGKILL) at
   any point leaves every row either sent (and recorded) or unsent (and not recorded);
 - resuming: rows still ``sending`` whose sender process is gone (same host) or whose lease ran out are
@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from dailypapers.config import Settings
-from dailypapers.mail import TwoPhaseMailer
+from dailypapers.mail import Mailer
 from dailypapers.store.db import Database
 from dailypapers.store.models import DigestDelivery, Subscription, utcnow
 
@@ -156,7 +156,7 @@ class Sender:
         with self.db.write_connection() as connection:
             connection.execute(update(table).where(table.c.id == delivery_id).values(**values))
 
-    def send_batch(self, mailer: TwoPhaseMailer, batch: list[Claimed]) -> SendSummary:
+    def send_batch(self, mailer: Mailer, batch: list[Claimed]) -> SendSummary:
         summary = SendSummary()
         for item in batch:
             if not item.active:
@@ -215,19 +215,18 @@ class Sender:
         lock = threading.Lock()
         handled = {"n": 0}
 
-        def work(slot: int) -> None:
-            name = self.name
-            with TwoPhaseMailer(self.settings) as mailer:
+        def work() -> None:
+            with Mailer(self.settings) as mailer:
                 while True:
                     with lock:
                         if max_messages is not None and handled["n"] >= max_messages:
                             return
-                    batch = self.claim(name=name)
+                    batch = self.claim()
                     if not batch:
                         if more_coming is not None and more_coming():
                             time.sleep(0.05)
                             continue
-                        batch = self.claim(name=name)  # what was written just before composing ended
+                        batch = self.claim()  # what was written just before composing ended
                         if not batch:
                             return
                     part = self.send_batch(mailer, batch)
@@ -238,9 +237,9 @@ class Sender:
                             on_progress(len(batch))
 
         if connections <= 1:
-            work(0)
+            work()
         else:
-            threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(connections)]
+            threads = [threading.Thread(target=work, daemon=True) for i in range(connections)]
             for t in threads:
                 t.start()
             for t in threads:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -49,8 +49,6 @@ class Preferences:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise BadRequest(f"unknown time zone {self.timezone!r} (e.g. Europe/Berlin)") from None
-        if self.timezone not in available_timezones() and self.timezone != "UTC":
-            raise BadRequest(f"unknown time zone {self.timezone!r} (e.g. Europe/Berlin)")
 
         def clean(values: tuple[str, ...], name: str) -> tuple[str, ...]:
             parts = tuple(dict.fromkeys(v.strip() for value in values for v in value.split(",") if v.strip()))

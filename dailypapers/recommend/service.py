@@ -158,6 +158,7 @@ class CandidatePool:
         self.vectors = np.zeros((0, 0), dtype=np.float32)
         self.published = np.zeros(0, dtype="datetime64[s]")
         self._row: dict[int, int] = {}
+        self._derived: dict[tuple[Any, ...], Any] = {}  # background samples, windows: until the next reload
 
     def refresh(self) -> CandidatePool:
         now = time.monotonic()
@@ -187,6 +188,7 @@ class CandidatePool:
                                                for i in ids], dtype="datetime64[s]")
                     self.ids, self.vectors = ids, vectors
                     self._row = {int(i): r for r, i in enumerate(ids)}
+                    self._derived = {}
                     self._newest = newest
             self._checked = now
         return self
@@ -194,12 +196,11 @@ class CandidatePool:
     def background(self, size: int, seed: int = 0) -> np.ndarray:
         """A fixed random sample of ``size`` pool vectors: the "everything else" a reader's classifier
         learns against (drawn from the whole pool, not from the few candidates of a digest edition)."""
-        key = (len(self.ids), size, seed)
-        if getattr(self, "_background_key", None) != key:
+        key = ("background", size, seed)
+        if key not in self._derived:
             rows = rec_model.sample_background(len(self.ids), min(size, len(self.ids)), seed)
-            self._background = self.vectors[rows]
-            self._background_key = key
-        return self._background
+            self._derived[key] = self.vectors[rows]
+        return self._derived[key]
 
     def rows(self, paper_ids: list[int]) -> tuple[list[int], np.ndarray]:
         """(the ids that have a vector, their vectors)."""
@@ -211,14 +212,12 @@ class CandidatePool:
     def window_matrix(self, days: int) -> tuple[np.ndarray, np.ndarray]:
         """(row numbers, their vectors) of :meth:`window`, kept until the pool reloads: copying 100k
         vectors costs as much as ranking them."""
-        key = (days, len(self.ids), self._newest)
-        cached = getattr(self, "_window_cache", None)
-        if cached is None or cached[0] != key:
+        key = ("window", days)
+        if key not in self._derived:
             rows = self.window(days)
             matrix = self.vectors if len(rows) == len(self.ids) else np.ascontiguousarray(self.vectors[rows])
-            cached = (key, rows, matrix)
-            self._window_cache = cached
-        return cached[1], cached[2]
+            self._derived[key] = (rows, matrix)
+        return self._derived[key]
 
     def window(self, days: int) -> np.ndarray:
         """Row numbers of the papers published within ``days`` of the newest one (all when 0)."""

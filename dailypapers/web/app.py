@@ -33,7 +33,7 @@ from dailypapers.search.embed import EmbeddingBackend, get_backend
 from dailypapers.search.hybrid import SearchEngine
 from dailypapers.store.db import Database
 from dailypapers.store.state import current_version
-from dailypapers.web.auth import AuthMiddleware, Sessions
+from dailypapers.web.auth import AuthMiddleware, Sessions, safe_next
 from dailypapers.web.cache import CacheMiddleware, ResponseCache
 from dailypapers.web.text import comment_html
 
@@ -94,13 +94,6 @@ def make_backend(name: str, *, web: bool = True) -> EmbeddingBackend | None:
     if name == "minilm" and web:
         return get_backend("minilm", threads=1)
     return get_backend(name)
-
-
-def safe_next(target: str | None) -> str:
-    """A local path to go to after logging in (never another site: ``//evil`` or ``https://…`` become ``/``)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
 
 
 def make_fetcher(settings: Settings) -> Callable[[str], Any]:

@@ -235,6 +235,13 @@ async def _read_body(receive: Any) -> tuple[bytes | None, Any]:
     return body, replay
 
 
+def safe_next(target: str | None) -> str:
+    """A local path to go to after logging in (never another site: ``//evil`` or ``https://…`` become ``/``)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
 # --- helpers for routes ------------------------------------------------------------------------------
 
 

@@ -36,6 +36,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dailypapers.web import auth
+
 log = logging.getLogger("dailypapers.web.cache")
 
 Scope = MutableMapping[str, Any]
@@ -50,7 +52,7 @@ CACHED_PATHS = ("/papers", "/organizations", "/api/daily_papers", "/api/papers",
 KEY_HEADERS = (b"hx-request", b"hx-target", b"hx-history-restore-request", b"hx-boosted")
 # A request carrying this cookie is a logged-in one: never answered from the cache (other cookies,
 # such as an anonymous form's CSRF cookie, do not change what a page shows).
-SESSION_COOKIE = b"dp_session="
+SESSION_COOKIE = (auth.SESSION_COOKIE + "=").encode()
 # A response may say it varies on these (cookies and credentials never reach a cached answer).
 SAFE_VARY = frozenset({b"accept-encoding", b"cookie", b"authorization", *KEY_HEADERS})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -13,18 +13,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from dailypapers.community import accounts, actions
-from dailypapers.errors import ServiceUnavailable
-from dailypapers.mail import MailError
+from dailypapers.community.mails import reset_mail
+from dailypapers.errors import Forbidden, NotFound, ServiceUnavailable
+from dailypapers.mail import MailError, check_server, send_one
+from dailypapers.web.api import _int
 from dailypapers.web.auth import current_user, log_in, log_out, rate_limit, require_user
 from dailypapers.web.serializers import collection_json, comment_json, entry_json, paper_json, user_json
 
 router = APIRouter(prefix="/api", tags=["community"])
-
-
-def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
-    from dailypapers.web.api import _int as parse
-
-    return parse(value, name, default, low, high)
 
 
 class Registration(BaseModel):
@@ -93,8 +89,6 @@ def _me(request: Request, user: Any, token: str | None = None) -> dict[str, Any]
 def register(request: Request, response: Response, body: Registration) -> dict[str, Any]:
     settings = request.app.state.settings
     if not settings.registration_open:
-        from dailypapers.errors import Forbidden
-
         raise Forbidden("registration is closed on this site")
     rate_limit(request, "register")
     user = accounts.register(request.app.state.db, username=body.username, email=body.email,
@@ -125,11 +119,6 @@ def request_reset(request: Request, body: ResetRequest) -> dict[str, str]:
 
 def send_reset_mail(request: Request, email: str) -> None:
     """Mail a reset link if an account has ``email`` (the answer is the same either way)."""
-    from dailypapers.community.mails import reset_mail
-    from dailypapers.mail import send_one
-
-    from dailypapers.mail import check_server
-
     settings = request.app.state.settings
     found = accounts.request_reset(request.app.state.db, settings, email)
     try:
@@ -137,7 +126,7 @@ def send_reset_mail(request: Request, email: str) -> None:
             check_server(settings)
             return
         user, token = found
-        send_one(settings, reset_mail(settings, user, token))
+        send_one(settings, user.email, reset_mail(settings, user, token))
     except MailError as exc:
         raise ServiceUnavailable("the reset mail could not be sent; try again later") from exc
 
@@ -362,7 +351,5 @@ def public_collections(request: Request, username: str) -> list[dict[str, Any]]:
     with db.session() as session:
         owner = accounts.user_by_name(session, username)
     if owner is None:
-        from dailypapers.errors import NotFound
-
         raise NotFound(f"no user {username!r}")
     return [collection_json(c, size=n) for c, n in actions.user_collections(db, owner.id, current_user(request))]

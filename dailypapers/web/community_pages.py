@@ -18,7 +18,17 @@ from sqlalchemy import select
 from dailypapers.community import accounts, actions
 from dailypapers.errors import BadRequest, DailyPapersError, Forbidden, NotFound
 from dailypapers.store.models import DailyEntry, Paper
-from dailypapers.web.auth import current_user, form_token, log_in, log_out, rate_limit, require_user
+from dailypapers.web.auth import (
+    current_user,
+    form_token,
+    log_in,
+    log_out,
+    rate_limit,
+    require_user,
+    safe_next,
+)
+from dailypapers.web.community_api import send_reset_mail
+from dailypapers.web.pages import Card, Listing, _listing_response, _page_number, _paging, _render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -28,16 +38,8 @@ def _is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    from dailypapers.web.pages import _render
-
-    return _render(request, template, context, status)
-
-
 def _back(request: Request, fallback: str) -> RedirectResponse:
     """Redirect (303) to the page the form was on, if it is ours, else to ``fallback``."""
-    from dailypapers.web.app import safe_next
-
     referer = request.headers.get("referer") or ""
     parts = urlsplit(referer)
     target = fallback
@@ -50,7 +52,7 @@ def _form_page(request: Request, template: str, context: dict[str, Any], status:
     """A page with an anonymous form: it carries the token of the form cookie (set on the answer)."""
     response = Response()
     token = form_token(request, response)
-    page = _page(request, template, {**context, "form_token": token}, status)
+    page = _render(request, template, {**context, "form_token": token}, status)
     for key, value in response.headers.items():
         if key == "set-cookie":
             page.headers.append("set-cookie", value)
@@ -63,8 +65,6 @@ def _form_page(request: Request, template: str, context: dict[str, Any], status:
 
 @router.get("/account/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 — the usual name
-    from dailypapers.web.app import safe_next
-
     if current_user(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return _form_page(request, "account/login.html", {"next": safe_next(next), "nav": "login"})
@@ -73,8 +73,6 @@ def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 —
 @router.post("/account/login", response_class=HTMLResponse)
 def login_submit(request: Request, login: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
                  next: Annotated[str, Form()] = "/") -> Response:  # noqa: A002
-    from dailypapers.web.app import safe_next
-
     target = safe_next(next)
     try:
         rate_limit(request, "login")
@@ -131,8 +129,6 @@ def reset_page(request: Request) -> Response:
 
 @router.post("/account/reset", response_class=HTMLResponse)
 def reset_submit(request: Request, email: Annotated[str, Form()] = "") -> Response:
-    from dailypapers.web.community_api import send_reset_mail
-
     try:
         rate_limit(request, "reset")
         send_reset_mail(request, email)
@@ -176,7 +172,7 @@ def account_page(request: Request) -> HTMLResponse:
     db = request.app.state.db
     with db.session() as session:
         fresh = session.get(type(user), user.id)
-    return _page(request, "account/settings.html", {"user": fresh, "nav": "account",
+    return _render(request, "account/settings.html", {"user": fresh, "nav": "account",
                                                     "notice": request.query_params.get("done", "")})
 
 
@@ -188,7 +184,7 @@ def _account_action(request: Request, work: Any, done: str) -> Response:
     except DailyPapersError as exc:
         with request.app.state.db.session() as session:
             fresh = session.get(type(user), user.id)
-        page = _page(request, "account/settings.html", {"user": fresh, "nav": "account", "error": exc.message},
+        page = _render(request, "account/settings.html", {"user": fresh, "nav": "account", "error": exc.message},
                      exc.status)
         page.headers.update(exc.headers)
         return page
@@ -219,7 +215,7 @@ def delete_submit(request: Request, password: Annotated[str, Form()] = "") -> Re
         rate_limit(request, "login")
         accounts.delete_account(request.app.state.db, user.id, password)
     except DailyPapersError as exc:
-        page = _page(request, "account/settings.html", {"user": user, "nav": "account", "error": exc.message},
+        page = _render(request, "account/settings.html", {"user": user, "nav": "account", "error": exc.message},
                      exc.status)
         page.headers.update(exc.headers)
         return page
@@ -235,16 +231,8 @@ def export_download(request: Request) -> JSONResponse:
         "Content-Disposition": f'attachment; filename="dailypapers-{user.username}.json"'})
 
 
-def _page_number(request: Request) -> int:
-    from dailypapers.web.pages import _page_number as parse
-
-    return parse(request)
-
-
 def _paper_listing(request: Request, title: str, cards: list[Any], total: int, page: int, empty: str,
-                   **extra: Any) -> Any:
-    from dailypapers.web.pages import Listing, _paging
-
+                   **extra: Any) -> Listing:
     more, first = _paging(request, page, total)
     return Listing(title=title, cards=cards, total=total, page=page, more_url=more, first_url=first,
                    feed_url="/feeds/daily.atom", feed_title="Daily papers", label=title, empty_message=empty,
@@ -253,8 +241,6 @@ def _paper_listing(request: Request, title: str, cards: list[Any], total: int, p
 
 @router.get("/account/upvotes", response_class=HTMLResponse)
 def my_upvotes_page(request: Request) -> HTMLResponse:
-    from dailypapers.web.pages import Card, _listing_response
-
     user = require_user(request)
     page = _page_number(request)
     papers, total = actions.user_upvotes(request.app.state.db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
@@ -266,8 +252,6 @@ def my_upvotes_page(request: Request) -> HTMLResponse:
 
 @router.get("/account/submissions", response_class=HTMLResponse)
 def my_submissions_page(request: Request) -> HTMLResponse:
-    from dailypapers.web.pages import Card, _listing_response
-
     user = require_user(request)
     page = _page_number(request)
     entries, total = actions.user_submissions(request.app.state.db, user.id, limit=PAGE_SIZE,
@@ -284,7 +268,7 @@ def my_submissions_page(request: Request) -> HTMLResponse:
 def submit_page(request: Request) -> HTMLResponse:
     require_user(request)
     settings = request.app.state.settings
-    return _page(request, "submit.html", {"nav": "submit", "max_age": settings.submit_max_age_days,
+    return _render(request, "submit.html", {"nav": "submit", "max_age": settings.submit_max_age_days,
                                           "cap": settings.submit_daily_cap})
 
 
@@ -296,7 +280,7 @@ def submit_submit(request: Request, paper: Annotated[str, Form()] = "") -> Respo
         rate_limit(request, "submit")
         entry = actions.submit_paper(request.app.state.db, settings, user, paper, request.app.state.fetch_paper)
     except DailyPapersError as exc:
-        page = _page(request, "submit.html", {"nav": "submit", "error": exc.message, "value": paper,
+        page = _render(request, "submit.html", {"nav": "submit", "error": exc.message, "value": paper,
                                               "max_age": settings.submit_max_age_days,
                                               "cap": settings.submit_daily_cap}, exc.status)
         page.headers.update(exc.headers)
@@ -332,7 +316,7 @@ def vote_submit(request: Request, arxiv_id: str, vote: Annotated[str, Form()] = 
                                    .order_by(DailyEntry.day.desc()).limit(1))
         count = entry.total_upvotes if entry is not None else paper.total_upvotes
         voted = actions.voted_ids(session, user.id, [paper.id])
-        return _page(request, "_vote.html", {"p": paper, "n": count, "entry": entry, "wide": bool(wide),
+        return _render(request, "_vote.html", {"p": paper, "n": count, "entry": entry, "wide": bool(wide),
                                              "voted": voted})
 
 
@@ -356,7 +340,7 @@ def _comments_answer(request: Request, arxiv_id: str, error: str = "", status: i
     with request.app.state.db.session() as session:
         paper = actions.paper_or_404(session, arxiv_id)
         comments = actions.visible_comments(session, paper.id, current_user(request))
-        return _page(request, "_comments.html", {"paper": paper, "comments": comments, "comment_error": error,
+        return _render(request, "_comments.html", {"paper": paper, "comments": comments, "comment_error": error,
                                                  "voted": set()}, status)
 
 
@@ -402,7 +386,7 @@ def comment_hide(request: Request, comment_id: int, hidden: Annotated[str, Form(
 def collections_page(request: Request, paper: str = "") -> HTMLResponse:
     user = require_user(request)
     mine = actions.user_collections(request.app.state.db, user.id, user)
-    return _page(request, "collections.html", {"collections": mine, "nav": "collections", "paper": paper})
+    return _render(request, "collections.html", {"collections": mine, "nav": "collections", "paper": paper})
 
 
 @router.post("/collections", response_class=HTMLResponse)
@@ -416,7 +400,7 @@ def collection_create(request: Request, name: Annotated[str, Form()] = "", descr
         if paper:
             actions.set_in_collection(db, user, collection.id, paper, True)
     except DailyPapersError as exc:
-        page = _page(request, "collections.html", {"collections": actions.user_collections(db, user.id, user),
+        page = _render(request, "collections.html", {"collections": actions.user_collections(db, user.id, user),
                                                    "nav": "collections", "error": exc.message, "paper": paper,
                                                    "values": {"name": name, "description": description}},
                      exc.status)
@@ -442,12 +426,10 @@ def collection_add_from_paper(request: Request, paper: Annotated[str, Form()] = 
 
 @router.get("/collections/{collection_id}", response_class=HTMLResponse)
 def collection_page(request: Request, collection_id: int) -> HTMLResponse:
-    from dailypapers.web.pages import Card
-
     view = actions.get_collection(request.app.state.db, current_user(request), collection_id)
     cards = [Card(p, actions.latest_entry(p)) for p in view.papers]
     viewer = current_user(request)
-    return _page(request, "collection.html", {"view": view, "cards": cards, "nav": "collections",
+    return _render(request, "collection.html", {"view": view, "cards": cards, "nav": "collections",
                                               "owner": viewer is not None and viewer.id == view.owner.id,
                                               "listing": _paper_listing(request, view.collection.name, cards,
                                                                         view.total, 0, "")})
@@ -491,5 +473,5 @@ def user_page(request: Request, username: str) -> HTMLResponse:
         raise NotFound(f"no user {username!r}")
     collections = actions.user_collections(db, person.id, current_user(request))
     entries, total = actions.user_submissions(db, person.id, limit=20)
-    return _page(request, "user.html", {"person": person, "collections": collections, "entries": entries,
+    return _render(request, "user.html", {"person": person, "collections": collections, "entries": entries,
                                         "submitted_total": total})

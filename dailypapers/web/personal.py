@@ -11,13 +11,16 @@ from pydantic import BaseModel, Field
 
 from dailypapers.digest import subscriptions as subs
 from dailypapers.digest.compose import confirmation_mail
-from dailypapers.errors import BadRequest, DailyPapersError, ServiceUnavailable
+from dailypapers.errors import BadRequest, DailyPapersError, NotFound, ServiceUnavailable
 from dailypapers.mail import MailError, send_one
 from dailypapers.recommend import service as rec
-from dailypapers.store import queries
 from dailypapers.rank import trending
+from dailypapers.store import queries
 from dailypapers.store.models import FREQUENCIES, Paper, Subscription
+from dailypapers.web.api import _int, load_papers
 from dailypapers.web.auth import current_user, rate_limit, require_user
+from dailypapers.web.community_pages import _form_page
+from dailypapers.web.pages import Card, _render
 from dailypapers.web.serializers import iso, search_item_json
 
 router = APIRouter(include_in_schema=False)
@@ -32,8 +35,6 @@ def picks_for(request: Request, user_id: int, limit: int
               ) -> tuple[list[rec.Pick], dict[int, Paper], dict[int, Any], dict[int, str]]:
     """The reader's recommendations, their papers (and the liked papers the reasons name), each paper's
     latest listing, and the titles of the liked papers."""
-    from dailypapers.web.api import load_papers
-
     pool = _pool(request)
     if pool is None:
         return [], {}, {}, {}
@@ -52,8 +53,6 @@ def picks_for(request: Request, user_id: int, limit: int
 
 @api.get("/recommendations", summary="Papers picked for the logged-in reader, each with its reason")
 def recommendations(request: Request, limit: Annotated[str | None, Query()] = None) -> list[dict[str, Any]]:
-    from dailypapers.web.api import _int
-
     user = require_user(request)
     size = _int(limit, "limit", 20, 1, 100)
     picks, papers, latest, titles = picks_for(request, user.id, size)
@@ -96,8 +95,6 @@ def put_interests(request: Request, body: Interests) -> dict[str, list[str]]:
 
 @router.get("/for-you", response_class=HTMLResponse)
 def for_you_page(request: Request) -> HTMLResponse:
-    from dailypapers.web.pages import Card, _render
-
     user = require_user(request)
     picks, papers, latest, titles = picks_for(request, user.id, 30)
     cards = []
@@ -166,7 +163,7 @@ def do_subscribe(request: Request, email: str | None, prefs: subs.Preferences) -
     done = subs.subscribe(request.app.state.db, address, prefs, user=user)
     if not done.owner:
         try:
-            send_one(request.app.state.settings,
+            send_one(request.app.state.settings, done.subscription.email,
                      confirmation_mail(request.app.state.settings, done.subscription, done.to_confirm))
         except MailError as exc:
             raise ServiceUnavailable("the confirmation mail could not be sent; try again later") from exc
@@ -190,8 +187,6 @@ def api_my_subscription(request: Request) -> dict[str, Any]:
     user = require_user(request)
     sub = subs.subscription_of(request.app.state.db, user)
     if sub is None:
-        from dailypapers.errors import NotFound
-
         raise NotFound("no subscription; POST /api/subscriptions to make one")
     return subscription_json(sub)
 
@@ -209,8 +204,6 @@ def _prefs_from_form(frequency: str, sections: list[str], categories: str, organ
 
 @router.get("/subscribe", response_class=HTMLResponse)
 def subscribe_page(request: Request) -> Response:
-    from dailypapers.web.community_pages import _form_page
-
     user = current_user(request)
     sub = subs.subscription_of(request.app.state.db, user) if user else None
     return _form_page(request, "subscribe.html", {"sub": sub, "frequencies": FREQUENCIES, "nav": "subscribe"})
@@ -221,8 +214,6 @@ def subscribe_submit(request: Request, email: Annotated[str, Form()] = "", frequ
                      sections: Annotated[list[str] | None, Form()] = None, categories: Annotated[str, Form()] = "",
                      organizations: Annotated[str, Form()] = "", timezone: Annotated[str, Form()] = "",
                      send_hour: Annotated[str, Form()] = "7") -> Response:
-    from dailypapers.web.community_pages import _form_page
-
     try:
         prefs = _prefs_from_form(frequency, sections or [], categories, organizations, timezone, send_hour)
         done = do_subscribe(request, email.strip() or None, prefs)
@@ -236,47 +227,33 @@ def subscribe_submit(request: Request, email: Annotated[str, Form()] = "", frequ
                                                   "sub": done.subscription, "frequencies": FREQUENCIES})
 
 
-@router.get("/digest/confirm/{token}", response_class=HTMLResponse)
-def confirm_page(request: Request, token: str) -> HTMLResponse:
-    from dailypapers.web.pages import _render
-
+def _link_page(request: Request, token: str, follow: Any, action: str) -> HTMLResponse:
+    """The page of a mailed link: ``follow(db, settings, token)`` gives the subscription (or the error
+    shown instead); ``action`` says what the page offers or reports."""
     try:
-        found = subs.subscription_for_confirm(request.app.state.db, request.app.state.settings, token)
+        sub = follow(request.app.state.db, request.app.state.settings, token)
     except DailyPapersError as exc:
         return _render(request, "digest_link.html", {"error": exc.message}, exc.status)
-    return _render(request, "digest_link.html", {"action": "confirm", "sub": found, "token": token})
+    return _render(request, "digest_link.html", {"action": action, "sub": sub, "token": token})
+
+
+@router.get("/digest/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(request: Request, token: str) -> HTMLResponse:
+    return _link_page(request, token, subs.subscription_for_confirm, "confirm")
 
 
 @router.post("/digest/confirm/{token}", response_class=HTMLResponse)
 def confirm_submit(request: Request, token: str) -> HTMLResponse:
-    from dailypapers.web.pages import _render
-
-    try:
-        sub = subs.confirm(request.app.state.db, request.app.state.settings, token)
-    except DailyPapersError as exc:
-        return _render(request, "digest_link.html", {"error": exc.message}, exc.status)
-    return _render(request, "digest_link.html", {"action": "confirmed", "sub": sub})
+    return _link_page(request, token, subs.confirm, "confirmed")
 
 
 @router.get("/digest/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
-    from dailypapers.web.pages import _render
-
-    try:
-        sub = subs.subscription_for_unsubscribe(request.app.state.db, request.app.state.settings, token)
-    except DailyPapersError as exc:
-        return _render(request, "digest_link.html", {"error": exc.message}, exc.status)
-    return _render(request, "digest_link.html", {"action": "unsubscribe", "sub": sub, "token": token})
+    return _link_page(request, token, subs.subscription_for_unsubscribe, "unsubscribe")
 
 
-@router.post("/digest/unsubscribe/{token}")
-def unsubscribe_submit(request: Request, token: str) -> Response:
+@router.post("/digest/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_submit(request: Request, token: str) -> HTMLResponse:
     """Unsubscribe: the page's button, or a mail client's RFC 8058 one-click POST
     (``List-Unsubscribe=One-Click``), neither needing a login or a cookie."""
-    from dailypapers.web.pages import _render
-
-    try:
-        sub = subs.unsubscribe(request.app.state.db, request.app.state.settings, token)
-    except DailyPapersError as exc:
-        return _render(request, "digest_link.html", {"error": exc.message}, exc.status)
-    return _render(request, "digest_link.html", {"action": "unsubscribed", "sub": sub})
+    return _link_page(request, token, subs.unsubscribe, "unsubscribed")
