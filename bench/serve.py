@@ -301,7 +301,7 @@ class Voter(threading.Thread):
         with self.db.transaction() as s:
             for i in range(50):
                 user = User(username=f"voter{i}", email=f"voter{i}@example.org", display_name=f"Voter {i}",
-                            password_hash=password, role="user", session_epoch=0, failed_logins=0,
+                            password_hash=password, role="user", email_verified_at=now,
                             created_at=now)
                 s.add(user)
                 users.append(user)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,10 +29,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from dailypapers.config import Settings
+from dailypapers.config import SecretKeyError, Settings, resolve_secret_key
 from dailypapers.errors import first_line
 from dailypapers.eval_cli import eval_app
 from dailypapers.ingest.records import Record, Rejected
+from dailypapers.logs import configure_logging, logging_config
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer, ImportSummary, load_checkpoint
 
@@ -55,11 +57,33 @@ MAX_PRINTED_REJECTIONS = 50
 NEW_YORK = ZoneInfo("America/New_York")
 
 
+@app.callback()
+def _logging() -> None:
+    # every command logs the same way (DAILYPAPERS_LOG_LEVEL, DAILYPAPERS_LOG_FORMAT); a command that needs
+    # settings reports bad ones itself
+    try:
+        configure_logging(Settings())
+    except ValueError:
+        pass
+
+
 def _settings() -> Settings:
     try:
         return Settings()
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    except ValidationError as exc:  # its messages, on one line
+        message = "; ".join(str(e.get("ctx", {}).get("error") or e["msg"]) for e in exc.errors())
+        raise _fail(f"settings: {message}", 2) from None
+    except ValueError as exc:  # e.g. a list setting that is not JSON
+        raise _fail(f"settings: {first_line(exc)}", 2) from None
+
+
+def _signing_settings(settings: Settings, host: str | None = None) -> Settings:
+    """``settings`` with the secret key resolved (for commands that sign cookies or links), or a one-line
+    error."""
+    try:
+        return resolve_secret_key(settings, host=host)
+    except SecretKeyError as exc:
+        raise _fail(str(exc), 2) from None
 
 
 def open_database(settings: Settings | None = None, *, migrate: bool = True) -> Database:
@@ -604,7 +628,7 @@ def serve(
 
     if reload and workers > 1:
         raise typer.BadParameter("--reload runs one process; drop --workers", param_hint="--workers")
-    settings = _settings()
+    settings = _signing_settings(_settings(), host=host)  # before listening: workers then read the same key
     db = open_database(settings)
     if settings.load_demo:
         from dailypapers.demo import load_demo
@@ -615,7 +639,8 @@ def serve(
     db.dispose()
     uvicorn.run("dailypapers.web.app:create_app", factory=True, host=host or settings.host,
                 port=port or settings.port, reload=reload, workers=workers, access_log=access_log,
-                log_level="info")
+                log_config=logging_config(settings), log_level=settings.log_level.lower(),
+                proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
 
 
 @app.command()
@@ -665,7 +690,8 @@ def user_create(
                                  display_name=display_name, role=role)
     except DailyPapersError as exc:
         raise _fail(f"user {username!r}: {exc.message}") from None
-    out.print(f"created {user.role} [bold]{user.username}[/] <{user.email}>", highlight=False)
+    out.print(f"created {user.role} [bold]{user.username}[/] <{user.pending_email}> (the address counts once "
+              "confirmed: log in and send its link from the account page)", highlight=False)
 
 
 @user_app.command("role")
@@ -693,15 +719,37 @@ def user_list(as_json: JsonOpt = False) -> None:
 
     with open_database().session() as session:
         users = session.scalars(select(User).order_by(User.id)).all()
-    rows = [{"username": u.username, "email": u.email, "role": u.role, "created": u.created_at.isoformat()}
-            for u in users]
+    rows = [{"username": u.username, "email": u.email, "pendingEmail": u.pending_email, "role": u.role,
+             "created": u.created_at.isoformat()} for u in users]
     if as_json:
         out.print_json(json.dumps(rows))
         return
     table = Table("username", "e-mail", "role", "created")
     for row in rows:
-        table.add_row(row["username"], row["email"], row["role"], row["created"][:10])
+        shown = row["email"] or f"{row['pendingEmail'] or ''} (unconfirmed)"
+        table.add_row(row["username"], shown, row["role"], row["created"][:10])
     out.print(table)
+
+
+@user_app.command("logout-all")
+def user_logout_all(
+    username: Annotated[str | None, typer.Argument(help="Only this account (default: every account).")] = None,
+) -> None:
+    """End every login session (of one account, or of everyone: after a leaked secret key, say)."""
+    from sqlalchemy import select
+
+    from dailypapers.community.sessions import end_every_session
+    from dailypapers.store.models import User
+
+    db = open_database()
+    user_id = None
+    if username is not None:
+        with db.session() as session:
+            user_id = session.scalar(select(User.id).where(User.username == username.strip().lower()))
+        if user_id is None:
+            raise _fail(f"user {username!r}: no such account")
+    ended = end_every_session(db, user_id)
+    out.print(f"{ended} session{'s' if ended != 1 else ''} ended", highlight=False)
 
 
 @user_app.command("recount-votes")
@@ -728,7 +776,7 @@ def digest_send(
 ) -> None:
     """Compose the due digest editions into the outbox and send them (each subscriber gets an edition
     once, even if this is killed and run again, or runs on several machines at once)."""
-    settings = _settings()
+    settings = _signing_settings(_settings())
     day = None
     if edition:
         try:

@@ -1,19 +1,32 @@
 """Settings, read once per process from the environment (prefix ``DAILYPAPERS_``) or a ``.env`` file.
 
 Nothing here creates an engine or a client: :func:`dailypapers.store.db.Database.from_settings` and the
-web app factory take a :class:`Settings` and build what they need.
+web app factory take a :class:`Settings` and build what they need. Nor is the secret key read at import:
+:func:`resolve_secret_key` finds it (the setting, a file, or one generated once under ``data_dir``) where
+the app or a command that signs is built.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import secrets
+import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "secret", "dev-insecure-secret-key"})
+MIN_SECRET_LENGTH = 32
+GENERATED_KEY_FILE = "secret_key"  # under data_dir: the key made on first start when none is configured
+NEW_KEY_HINT = "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+
+
+class SecretKeyError(ValueError):
+    """The secret key is missing, unreadable or too weak for where the site listens (one line to show)."""
 
 
 class Settings(BaseSettings):
@@ -23,17 +36,30 @@ class Settings(BaseSettings):
 
     environment: str = Field(
         "development", description="`development` or anything else (e.g. `production`): outside development a placeholder or "
-        "short secret key is refused."
+        "short secret key is refused (as it is, in any environment, when the host is not a loopback address)."
     )
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the SQLite database and caches.")
     database_url: str = Field(
         "", description="SQLAlchemy URL. Empty: a SQLite file `dailypapers.db` under `data_dir`."
     )
     secret_key: str = Field(
-        "dev-insecure-secret-key", description="Signs cookies and links. Must be set in production."
+        "", description="Signs cookies, CSRF tokens and mailed links (at least 32 characters). Empty: read "
+        "from `secret_key_file`, else a random key generated on first start into `data_dir/secret_key`."
+    )
+    secret_key_file: str = Field(
+        "", description="A file holding the secret key (e.g. a mounted secret), instead of `secret_key`."
+    )
+    previous_secret_keys: str = Field(
+        "", description="Comma-separated older keys, still accepted when verifying (never used to sign): "
+        "for rotating the key without logging everyone out."
     )
     host: str = Field("127.0.0.1", description="Address `dailypapers serve` binds.")
     port: int = Field(8000, description="Port `dailypapers serve` listens on.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Addresses of the reverse proxies whose `X-Forwarded-For`/`-Proto` headers "
+        "`dailypapers serve` believes (comma-separated; the client address counts rate limits and login "
+        "throttling). Never `*` on a port the internet reaches.",
+    )
     site_url: str = Field("http://127.0.0.1:8000", description="Public base URL, used in feeds and mails.")
     load_demo: bool = Field(True, description="Load the bundled demo papers when the database is empty.")
     embedding_backend: Literal["minilm", "hashing", "static", "none"] = Field(
@@ -72,6 +98,10 @@ class Settings(BaseSettings):
         description="Seconds a cached response is kept at most, even if the data did not change "
         "(0: no limit).",
     )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=0,
+        description="Largest request body accepted, in bytes; a larger one gets 413 before it is read.",
+    )
 
     smtp_host: str = Field(
         "", description="SMTP server for mail (password resets, digests). Empty: mails are only logged."
@@ -88,12 +118,30 @@ class Settings(BaseSettings):
     )
     rate_limits: str = Field(
         "", description="Overrides of the per-client rate limits, e.g. `login=10/minute,vote=300/hour` "
-        "(actions: login, register, reset, submit, vote, comment, write; see README)."
+        "(actions: login, register, reset, submit, vote, comment, write, subscribe, verify; see README)."
     )
-    login_lockout_attempts: int = Field(
-        5, ge=1, description="Failed logins in a row that lock an account for `login_lockout_minutes`."
+    login_throttle_after: int = Field(
+        3, ge=1, description="Failed logins of one account name from one client address after which each "
+        "next try from there waits 1, 2, 4… s after the last failure."
     )
-    login_lockout_minutes: float = Field(15.0, ge=0, description="How long a locked account stays locked.")
+    login_throttle_client_after: int = Field(
+        30, ge=1, description="Failed logins from one client address, whatever the account name, after which "
+        "its tries wait the same way."
+    )
+    login_throttle_account_after: int = Field(
+        100, ge=1, description="Failed logins of one account name from all clients together after which its "
+        "tries wait the same way, except from a browser with the account's known-device cookie."
+    )
+    login_throttle_max_seconds: float = Field(
+        900.0, ge=1, description="The longest wait between two login tries (15 minutes)."
+    )
+    login_throttle_forget_hours: float = Field(
+        24.0, gt=0, description="Hours without a failed login after which a count starts again from zero."
+    )
+    known_device_days: int = Field(
+        365, ge=1, description="Days a browser stays known to an account after logging in to it (the "
+        "`dp_device` cookie), exempt from the account-wide login throttle."
+    )
     submit_daily_cap: int = Field(5, ge=0, description="Papers one user may submit per day (admins: no cap).")
     submit_max_age_days: int = Field(
         14, ge=1, description="Only papers published on arXiv within this many days can be submitted."
@@ -115,15 +163,44 @@ class Settings(BaseSettings):
         "daily papers of the last days), `index` (embed new papers), `digest` (compose and send due digests); "
         "units s, m, h; empty: no periodic jobs.",
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Least severe log records written (to standard error) by every command, the web "
+        "workers and the worker: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`text` (time, level, logger, message) or `json` (one JSON object per line)."
+    )
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):  # `info` and `JSON` are fine too
+            return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.environment != "development" and self.secret_key in PLACEHOLDER_SECRETS:
-            raise ValueError(f"DAILYPAPERS_SECRET_KEY must be set to a real secret in {self.environment}")
-        if self.environment != "development" and len(self.secret_key) < 32:
-            raise ValueError(f"DAILYPAPERS_SECRET_KEY must be at least 32 characters in {self.environment} "
-                             "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+        keys = [("DAILYPAPERS_SECRET_KEY", self.secret_key)] if self.secret_key else []
+        keys += [("DAILYPAPERS_PREVIOUS_SECRET_KEYS", key) for key in self.previous_keys]
+        for name, key in keys:
+            problem = weak_key_problem(name, key, environment=self.environment, host=self.host)
+            if problem:
+                raise ValueError(problem)
         return self
+
+    @property
+    def previous_keys(self) -> list[str]:
+        """The keys of ``previous_secret_keys``, oldest first."""
+        return [key.strip() for key in self.previous_secret_keys.split(",") if key.strip()]
+
+    @property
+    def signing_keys(self) -> list[str]:
+        """Every key a signature may be made with, oldest first; the last one signs (itsdangerous's
+        order). Only on settings from :func:`resolve_secret_key`."""
+        if not self.secret_key:
+            raise RuntimeError("the secret key is not resolved: pass the settings through "
+                               "resolve_secret_key()")
+        return [*self.previous_keys, self.secret_key]
 
     @property
     def resolved_database_url(self) -> str:
@@ -131,3 +208,98 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'dailypapers.db').as_posix()}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` can be reached from this machine only (127.0.0.0/8, ::1, ``localhost``)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def weak_key_problem(name: str, key: str, *, environment: str, host: str) -> str | None:
+    """Why ``key`` must not sign here, or None: a placeholder or a key shorter than 32 characters is
+    refused outside development and, in any environment, when the site listens beyond loopback."""
+    if key in PLACEHOLDER_SECRETS:
+        reason = "is a published placeholder"
+    elif len(key) < MIN_SECRET_LENGTH:
+        reason = f"is shorter than {MIN_SECRET_LENGTH} characters"
+    else:
+        return None
+    if environment == "development" and is_loopback(host):
+        return None
+    where = f"in {environment}" if environment != "development" else f"on host {host}"
+    return f"{name} {reason}: refused {where}; use a random key ({NEW_KEY_HINT})"
+
+
+def _uses_postgres(settings: Settings) -> bool:
+    return settings.resolved_database_url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+
+
+def _read_key(path: Path, name: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SecretKeyError(f"{name}: cannot read {path} ({exc.strerror or exc})") from None
+
+
+def _generated_key(data_dir: Path) -> str:
+    """The key in ``data_dir/secret_key``, written (mode 0600) by whichever process comes first: the file
+    is created with O_EXCL, so concurrent workers that lose the race read the winner's key."""
+    path = data_dir / GENERATED_KEY_FILE
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(40):  # the winner may still be writing it
+            key = _read_key(path, "the generated secret key")
+            if key:
+                return key
+            time.sleep(0.05)
+        raise SecretKeyError(f"the secret key file {path} is empty; delete it to have a new key "
+                             "generated") from None
+    except OSError as exc:
+        raise SecretKeyError(f"cannot write the secret key to {path} ({exc.strerror or exc}); "
+                             "set DAILYPAPERS_SECRET_KEY or DAILYPAPERS_SECRET_KEY_FILE") from None
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return key
+
+
+def resolve_secret_key(settings: Settings, *, host: str | None = None) -> Settings:
+    """``settings`` with the secret key that signs, checked for ``host`` (default: ``settings.host``).
+
+    The key is ``secret_key``, else the contents of ``secret_key_file``, else a random key generated once
+    into ``data_dir/secret_key`` (single machine). With PostgreSQL and a host beyond loopback, several
+    machines may serve the site and must share one key, so it has to be configured. Raises
+    :class:`SecretKeyError` with a one-line reason."""
+    host = settings.host if host is None else host
+    if settings.secret_key and settings.secret_key_file:
+        raise SecretKeyError("set DAILYPAPERS_SECRET_KEY or DAILYPAPERS_SECRET_KEY_FILE, not both")
+    if settings.secret_key:
+        key, name = settings.secret_key, "DAILYPAPERS_SECRET_KEY"
+    elif settings.secret_key_file:
+        path = Path(settings.secret_key_file)
+        name = f"the key in DAILYPAPERS_SECRET_KEY_FILE ({path})"
+        key = _read_key(path, "DAILYPAPERS_SECRET_KEY_FILE")
+        if not key:
+            raise SecretKeyError(f"DAILYPAPERS_SECRET_KEY_FILE: {path} is empty")
+    elif _uses_postgres(settings) and not is_loopback(host):
+        raise SecretKeyError(f"with PostgreSQL and host {host}, every web machine must sign with the same "
+                             "key: set DAILYPAPERS_SECRET_KEY or DAILYPAPERS_SECRET_KEY_FILE")
+    else:
+        key = _generated_key(settings.data_dir)
+        name = f"the key in {settings.data_dir / GENERATED_KEY_FILE}"
+    keys = [(name, key)] + [("DAILYPAPERS_PREVIOUS_SECRET_KEYS", k) for k in settings.previous_keys]
+    for what, value in keys:
+        problem = weak_key_problem(what, value, environment=settings.environment, host=host)
+        if problem:
+            raise SecretKeyError(problem)
+    return settings.model_copy(update={"secret_key": key, "secret_key_file": ""})  # nosec B105 # no file

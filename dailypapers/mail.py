@@ -3,13 +3,16 @@
 :class:`Mailer` keeps one SMTP connection open across many messages (``with Mailer(settings) as m:``)
 and reconnects when the server drops it. Failures are sorted into :class:`TemporaryMailError` (4xx
 replies, refused or dropped connections: try again later) and :class:`PermanentMailError` (5xx replies:
-the address or the message is refused; do not try again). With no ``smtp_host`` set, messages are
-written to the log instead (development).
+the address or the message is refused; do not try again). With no ``smtp_host`` set, nothing is sent:
+each message is written to the log at WARNING instead, decoded (:func:`readable`) so its links can be
+copied (development, or a site without a mail server).
 """
 
 from __future__ import annotations
 
 import binascii
+import email
+import email.policy
 import logging
 import re
 import secrets
@@ -85,6 +88,18 @@ def multipart_bytes(settings: Settings, to: str, subject: str, text: str, html: 
     return "".join(out).encode("ascii")
 
 
+def readable(message: bytes) -> str:
+    """A mail as a person reads it: Subject and To, then the decoded plain-text part (else the HTML
+    one), so its links can be copied from a log."""
+    try:
+        parsed = email.message_from_bytes(message, policy=email.policy.default)
+        body = parsed.get_body(preferencelist=("plain", "html"))
+        text = body.get_content() if body is not None else parsed.get_content()
+        return f"Subject: {parsed['Subject']}\nTo: {parsed['To']}\n\n{str(text).strip()}"
+    except Exception:  # noqa: BLE001 — a mail we cannot parse is shown as it is
+        return message.decode("utf-8", "replace")
+
+
 def _data_bytes(message: bytes) -> bytes:
     """The DATA payload: CRLF line ends, leading dots doubled (RFC 5321 4.5.2), ending in CRLF, without
     the final ``.`` line."""
@@ -117,7 +132,7 @@ class Mailer:
     line; then ``commit()`` records it as sent; only then the end-of-data line is written. A sender that
     dies before ``commit()`` leaves the server an unfinished message, which SMTP discards (and the record
     says unsent); one that dies after it has had the end-of-data line written or is a syscall away from it.
-    With no ``smtp_host`` set, messages are written to the log instead."""
+    With no ``smtp_host`` set, messages are written to the log (WARNING) instead."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -171,7 +186,7 @@ class Mailer:
     def deliver(self, sender: str, recipient: str, message: bytes, commit: Callable[[], None],
                 uncommit: Callable[[], None]) -> Delivery:
         if not self.configured:
-            log.info("mail to %s (no smtp_host set, not sent):\n%s", recipient, message.decode("utf-8", "replace"))
+            log.warning("mail to %s not sent (no smtp_host set); it reads:\n%s", recipient, readable(message))
             commit()
             return Delivery("sent")
         try:

@@ -61,9 +61,10 @@ def sync_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def digest_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    from dailypapers.config import resolve_secret_key
     from dailypapers.digest.run import run_digests
 
-    return run_digests(db, _settings())
+    return run_digests(db, resolve_secret_key(_settings()))  # its mails carry signed links
 
 
 HANDLERS: dict[str, Handler] = {"index": index_job, "sync": sync_job, "digest": digest_job}

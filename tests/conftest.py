@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dailypapers.config import Settings
+from dailypapers.config import Settings, resolve_secret_key
 from dailypapers.store.db import Database
 from tests.support.harvest import FakeTime
 from tests.support.postgres import PostgresForTests
@@ -90,8 +90,9 @@ def database_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    """The test's settings, with the secret key a first start generates (in the test's data_dir)."""
     extra = {"database_url": database_url} if database_url else {}
-    return Settings(data_dir=tmp_path / "data", load_demo=False, _env_file=None, **extra)
+    return resolve_secret_key(Settings(data_dir=tmp_path / "data", load_demo=False, _env_file=None, **extra))
 
 
 @pytest.fixture

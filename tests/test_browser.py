@@ -43,6 +43,8 @@ class Watch:
 
 
 def test_reader_journey(site, browser):
+    from playwright.sync_api import expect  # waits in Playwright itself: the site's policy forbids eval
+
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
     page = context.new_page()
     watch = Watch(page)
@@ -74,8 +76,7 @@ def test_reader_journey(site, browser):
     page.wait_for_url("**/papers?q=mass+energy")
     assert page.locator(f"[id='card-{MATH_ID}']").count() == 1
     page.fill("#q", "Mass-Energy Equivalence")  # live results as you type (htmx)
-    page.wait_for_function("document.querySelector('#results .count')?.textContent"
-                           ".includes('Mass-Energy Equivalence')")
+    expect(page.locator("#results .count").first).to_contain_text("Mass-Energy Equivalence")
     assert page.locator(f"#results [id='card-{MATH_ID}']").count() == 1
     assert "/papers?q=Mass-Energy" in page.url  # the address follows the query
     screenshot(page, "04-search")
@@ -88,11 +89,10 @@ def test_reader_journey(site, browser):
     page.goto(site + "/papers/month/2026-06")
     assert page.locator(".cards > li.card").count() == 50
     page.get_by_role("link", name="More papers").click()
-    page.wait_for_function("document.querySelectorAll('#cards > li.card').length === 100")
+    expect(page.locator("#cards > li.card")).to_have_count(100)
     assert page.url == site + "/papers/month/2026-06"  # appended in place
-    focused_new_card = ("document.activeElement.closest('li.card')"
-                        " === document.querySelectorAll('#cards > li')[50]")
-    page.wait_for_function(focused_new_card, timeout=5000)  # keyboard users continue at the first new card
+    focused_new_card = page.locator("#cards > li").nth(50).locator(":focus")
+    expect(focused_new_card).to_have_count(1, timeout=5000)  # keyboard users continue at the first new card
     assert page.get_by_role("link", name="More papers").count() == 1  # the next button came with the cards
 
     page.goto(site + "/papers/trending")

@@ -23,7 +23,7 @@ def test_ingest_hf_daily_prints_a_summary_and_is_idempotent(cli):
     first = cli("ingest", "hf-daily", str(TEST_DATA / "hf_daily"), "--json")
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout[first.stdout.index("{"):]) == {
-        "read": 12, "new": 12, "updated": 0, "unchanged": 0, "rejected": 0, "deleted": 0}
+        "read": 12, "new": 12, "updated": 0, "unchanged": 0, "rejected": 0, "deleted": 0, "unsafe_links": 0}
     second = cli("ingest", "hf-daily", str(TEST_DATA / "hf_daily"))
     assert second.exit_code == 0
     assert "unchanged" in second.stdout and "12" in second.stdout

@@ -51,7 +51,7 @@ def test_oai_harvest_fails_part_way_then_resumes(cli, monkeypatch):
         assert "resuming" in second.stderr
         assert server.requests[-1].query == {"verb": ["ListRecords"], "resumptionToken": ["6960524|1001"]}
         assert summary(second) == {"read": 3, "new": 2, "updated": 0, "unchanged": 0, "rejected": 0,
-                                   "deleted": 1}
+                                   "deleted": 1, "unsafe_links": 0}
         # finished: the next run starts over and finds everything unchanged
         third = cli("ingest", "oai", "--set", "cs", "--from", "2024-01-01", "--json")
         assert summary(third)["unchanged"] == 4

@@ -41,11 +41,13 @@ def get(db, arxiv_id):
 
 def test_import_twice_changes_nothing(db):
     first = Importer(db, batch_size=5).run(hf_daily.iter_path(TEST_DATA / "hf_daily"))
-    assert first.as_dict() == {"read": 12, "new": 12, "updated": 0, "unchanged": 0, "rejected": 0, "deleted": 0}
+    assert first.as_dict() == {"read": 12, "new": 12, "updated": 0, "unchanged": 0, "rejected": 0,
+                               "deleted": 0, "unsafe_links": 0}
     with db.session() as s:
         before = s.execute(text("select * from papers order by id")).all()
     second = Importer(db, batch_size=7).run(hf_daily.iter_path(TEST_DATA / "hf_daily"))
-    assert second.as_dict() == {"read": 12, "new": 0, "updated": 0, "unchanged": 12, "rejected": 0, "deleted": 0}
+    assert second.as_dict() == {"read": 12, "new": 0, "updated": 0, "unchanged": 12, "rejected": 0,
+                                "deleted": 0, "unsafe_links": 0}
     with db.session() as s:
         assert s.execute(text("select * from papers order by id")).all() == before
     assert count(db, Paper) == 12 and count(db, DailyEntry) == 12 and count(db, models.Organization) >= 1

@@ -371,3 +371,11 @@ def test_harvest_checks_its_arguments_at_call_time(fake_time: FakeTime, kwargs: 
         with pytest.raises(ValueError):
             harvest(client, QUERY, base_url="http://127.0.0.1:9/api/query", **kwargs)
     assert fake_time.sleeps == []
+
+
+def test_a_feed_declaring_entities_is_refused_unexpanded():
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY x "xxxxxxxxxxxxxxxx">'
+            b'<!ENTITY y "&x;&x;&x;&x;&x;&x;&x;&x;">]>'
+            b'<feed xmlns="http://www.w3.org/2005/Atom"><title>&y;</title></feed>')
+    with pytest.raises(FetchError, match="declares XML entities"):
+        parse_feed(bomb, url="https://export.arxiv.org/api/query")

@@ -319,3 +319,14 @@ def test_harvest_checks_its_arguments_at_call_time(fake_time: FakeTime, kwargs: 
     with client_for(fake_time) as client:
         with pytest.raises(ValueError):
             harvest(client, base_url="http://127.0.0.1:9/oai", **kwargs)
+
+
+ENTITY_BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>&lol3;</responseDate></OAI-PMH>"""
+
+
+def test_a_response_declaring_entities_is_refused_unexpanded():
+    with pytest.raises(FetchError, match="declares XML entities"):
+        parse_list_records(ENTITY_BOMB, url="https://oai.example/oai")

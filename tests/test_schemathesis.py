@@ -35,7 +35,8 @@ def _get_operations() -> list[tuple[str, list[GenerationMode]]]:
     modes that apply: negative data only where a query parameter or a constrained path parameter can be
     wrong; a free-form string path parameter has no invalid value (schemathesis reports negative mode
     there as unsatisfiable)."""
-    spec = create_app(Settings(database_url="sqlite://", load_demo=False, _env_file=None)).openapi()
+    spec = create_app(Settings(database_url="sqlite://", load_demo=False, secret_key="k" * 40,
+                               _env_file=None)).openapi()
     operations = []
     for path, item in sorted(spec["paths"].items()):
         if "get" not in item:

@@ -99,5 +99,5 @@ def test_production_refuses_a_placeholder_secret():
     from dailypapers.config import Settings
 
     with pytest.raises(ValueError, match="SECRET_KEY"):
-        Settings(environment="production", _env_file=None)
+        Settings(environment="production", secret_key="dev-insecure-secret-key", _env_file=None)
     assert Settings(environment="production", secret_key="x" * 40, _env_file=None).environment == "production"

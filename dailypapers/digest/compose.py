@@ -32,6 +32,7 @@ from dailypapers.rank import trending
 from dailypapers.store import queries
 from dailypapers.store.db import Database, upsert
 from dailypapers.store.models import DailyEntry, DigestDelivery, Paper, Subscription, utcnow
+from dailypapers.urls import safe_href
 
 TEMPLATES = Path(__file__).with_name("templates")
 TRENDING_ITEMS = 10
@@ -146,6 +147,7 @@ class Composer:
         self.personal = personal
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                                trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+        self.env.filters["safe_url"] = safe_href
         self.text_template = self.env.get_template("digest.txt")
         self.html_template = self.env.get_template("digest.html")
         self.item_text = self.env.get_template("item.txt")
@@ -294,7 +296,7 @@ class Composer:
         for section in sections:
             parts = [self._render_item(number, item) for number, item in enumerate(section.items, 1)]
             section.text = "\n".join(text for text, _ in parts) + "\n"
-            section.html = Markup("\n".join(html for _, html in parts))
+            section.html = Markup("\n".join(html for _, html in parts))  # nosec B704 # autoescaped template output
         unsubscribe_url = f"{self.site}/digest/unsubscribe/{unsubscribe_token(self.settings, sub)}"
         context = {"heading": heading, "sections": sections, "site_url": self.site, "email": sub.email,
                    "frequency": sub.frequency, "unsubscribe_url": unsubscribe_url,

@@ -172,7 +172,8 @@ class Sender:
                                                       locked_until=utcnow() + self.lease))
                 if not (result.outcome == "temporary" and result.detail.startswith("connection")):
                     break
-            assert result is not None
+            if result is None:  # the loop above always runs at least once
+                raise RuntimeError(f"no delivery attempt for outbox row {item.id}")
             if result.outcome == "sent":
                 summary.sent += 1
             elif result.outcome == "permanent":

@@ -64,7 +64,7 @@ class Preferences:
 
 
 def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=f"dailypapers.digest.{purpose}")
+    return URLSafeTimedSerializer(settings.signing_keys, salt=f"dailypapers.digest.{purpose}")
 
 
 def confirm_token(settings: Settings, sub: Subscription, prefs: Preferences | None = None) -> str:
@@ -104,17 +104,20 @@ def subscribe(db: Database, email: str, prefs: Preferences, *, user: User | None
               now: datetime | None = None) -> Subscribed:
     """Subscribe ``email`` with ``prefs``.
 
-    From the account whose address it is, the preferences apply at once; the address itself is trusted
-    only once a mailed link was followed (an account's address is whatever its owner typed), so the
-    first subscription waits for that link like any other. By address alone (anyone could type it),
+    From the account whose confirmed address it is (an unconfirmed one is no account's), the preferences
+    apply at once and the subscription belongs to the account (``user_id``); its first subscription
+    still waits for a mailed link like any other. By address alone (anyone could type it),
     nothing about an existing subscription changes: the preferences travel in the signed link mailed to
     the address and apply when it is followed; a new address gets an unconfirmed subscription.
     Subscribing again after unsubscribing (or a bounce) needs the link too."""
     now = now or utcnow()
     address = clean_email(email)
     prefs = prefs.checked()
-    own = user is not None and user.email == address
+    own = user is not None and user.email is not None and user.email == address
     if prefs.for_you and not own:
+        if user is not None and user.email is None:
+            raise BadRequest("the “for you” section goes to your account's address: confirm it first "
+                             "(see your account page)")
         raise BadRequest("the “for you” section needs an account: subscribe from your account page")
     with db.transaction() as session:
         sub = session.scalar(select(Subscription).where(Subscription.email == address))
@@ -196,6 +199,6 @@ def unsubscribe(db: Database, settings: Settings, token: str, now: datetime | No
 
 
 def subscription_of(db: Database, user: User) -> Subscription | None:
+    """The account's own subscription (by account, never by an address)."""
     with db.session() as session:
-        return session.scalar(select(Subscription).where(
-            (Subscription.user_id == user.id) | (Subscription.email == user.email)))
+        return session.scalar(select(Subscription).where(Subscription.user_id == user.id))

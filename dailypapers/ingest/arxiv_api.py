@@ -10,11 +10,14 @@ refuses a faster client when it talks to arxiv.org.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # nosec B405 # element types only; parsing goes through defusedxml
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlsplit
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from dailypapers.ingest.http import FetchError, PoliteClient
 from dailypapers.ingest.records import (
@@ -217,9 +220,11 @@ def parse_feed(xml: bytes, url: str | None = None) -> FeedPage:
     """
     where = url or "feed"
     try:
-        root = ET.fromstring(xml)
+        root = defused_fromstring(xml)
     except ET.ParseError as exc:
         raise FetchError(f"{where}: the answer is not XML ({exc})", url=url) from exc
+    except DefusedXmlException as exc:  # entity declarations, external references: never expanded
+        raise FetchError(f"{where}: the answer declares XML entities, refused ({exc!r})", url=url) from exc
     if root.tag != f"{_ATOM}feed":
         raise FetchError(f"{where}: the answer is not an Atom feed (root <{root.tag}>)", url=url)
     entries = root.findall(f"{_ATOM}entry")

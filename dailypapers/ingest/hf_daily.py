@@ -9,7 +9,9 @@ instead of JSON objects; ``mediaUrl`` vs ``mediaUrls``; fields that exist only i
 (``submittedOnDailyAt`` 2025-03, ``ai_summary`` 2025-05, ``githubStars`` 2025-06, ``organization`` 2025-10).
 
 The list day is the date of ``paper.submittedOnDailyAt`` when present (Hugging Face stamps it on the
-list day), else the date in the file's name.
+list day), else the date in the file's name. Hugging Face writes some avatars as paths on its own site
+(``/avatars/….svg``); those become absolute ``https://huggingface.co/…`` links. Links are checked by the
+importer (:func:`~dailypapers.ingest.records.drop_unsafe_links`), not here.
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ from dailypapers.ingest.records import (
 )
 
 _DAY_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+HF_SITE = "https://huggingface.co"
+
+
+def _site_link(value: Any, source: str) -> Any:
+    """A link of a Hugging Face record: a path on huggingface.co (``/avatars/x.svg``) made absolute."""
+    if source == "hf" and isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return HF_SITE + value
+    return value
 
 
 def _as_entry(raw: Any) -> dict[str, Any]:
@@ -66,18 +76,19 @@ def _as_entry(raw: Any) -> dict[str, Any]:
     return raw
 
 
-def _organization(value: Any) -> Organization | None:
+def _organization(value: Any, source: str) -> Organization | None:
     if isinstance(value, dict) and value.get("name"):
         return Organization(name=str(value["name"]), fullname=value.get("fullname"),
-                            avatar_url=value.get("avatar") or value.get("avatarUrl"))
+                            avatar_url=_site_link(value.get("avatar") or value.get("avatarUrl"), source))
     return None
 
 
-def _submitter(value: Any) -> Submitter | None:
+def _submitter(value: Any, source: str) -> Submitter | None:
     if isinstance(value, dict):
         name = value.get("user") or value.get("name")
         if name:
-            return Submitter(name=str(name), fullname=value.get("fullname"), avatar_url=value.get("avatarUrl"))
+            return Submitter(name=str(name), fullname=value.get("fullname"),
+                             avatar_url=_site_link(value.get("avatarUrl"), source))
     return None
 
 
@@ -106,6 +117,8 @@ def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -
     media = p.get("mediaUrls") or entry.get("mediaUrls") or []
     if not media and entry.get("mediaUrl"):
         media = [entry["mediaUrl"]]
+    if not isinstance(media, list):
+        media = [media]
     keywords = p.get("ai_keywords") or []
     paper = PaperRecord(
         arxiv_id=arxiv_id,
@@ -120,13 +133,13 @@ def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -
         ai_summary=p.get("ai_summary") or None,
         ai_keywords=[str(k) for k in keywords] if isinstance(keywords, list) else [],
         upvotes=_int(p.get("upvotes")),
-        organization=_organization(p.get("organization") or entry.get("organization")),
+        organization=_organization(p.get("organization") or entry.get("organization"), source),
     )
     return DailyEntryRecord(
         paper=paper,
         day=day,
         submitted_at=submitted_at,
-        submitter=_submitter(p.get("submittedOnDailyBy") or entry.get("submittedBy")),
+        submitter=_submitter(p.get("submittedOnDailyBy") or entry.get("submittedBy"), source),
         upvotes=_int(p.get("upvotes")) or 0,
         num_comments=_int(entry.get("numComments")) or 0,
         thumbnail=entry.get("thumbnail") or None,

@@ -10,12 +10,15 @@ the resumptionTokens through a :class:`~dailypapers.ingest.http.PoliteClient` an
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # nosec B405 # element types only; parsing goes through defusedxml
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from dailypapers.ingest.http import FetchError, PoliteClient
 from dailypapers.ingest.records import (
@@ -149,9 +152,11 @@ def parse_list_records(xml: bytes, url: str | None = None) -> OaiPage:
     """
     where = url or "response"
     try:
-        root = ET.fromstring(xml)
+        root = defused_fromstring(xml)
     except ET.ParseError as exc:
         raise FetchError(f"{where}: the answer is not XML ({exc})", url=url) from exc
+    except DefusedXmlException as exc:  # entity declarations, external references: never expanded
+        raise FetchError(f"{where}: the answer declares XML entities, refused ({exc!r})", url=url) from exc
     if root.tag != f"{_OAI}OAI-PMH":
         raise FetchError(f"{where}: the answer is not OAI-PMH (root <{root.tag}>)", url=url)
     errors = [(e.get("code") or "?", clean_title(e.text)) for e in root.findall(f"{_OAI}error")]

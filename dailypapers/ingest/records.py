@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+from dailypapers.urls import safe_http_url
+
 __all__ = [
     "Checkpoint",
     "DailyEntryRecord",
@@ -32,6 +34,7 @@ __all__ = [
     "canonical_arxiv_id",
     "clean_abstract",
     "clean_title",
+    "drop_unsafe_links",
     "extract_code_url",
     "parse_datetime",
     "split_authors",
@@ -228,6 +231,44 @@ def extract_code_url(*texts: str | None) -> str | None:
                 url = url[:-4]
             return url.rstrip(".")
     return None
+
+
+def _safe_link(value: object) -> tuple[str | None, int]:
+    """``(the link to keep, 1 if a link was dropped else 0)`` for one link field."""
+    if value is None or value == "":
+        return None, 0
+    url = safe_http_url(value)
+    return url, int(url is None)
+
+
+def drop_unsafe_links(rec: PaperRecord | DailyEntryRecord) -> int:
+    """Keep only the links of ``rec`` that :func:`~dailypapers.urls.safe_http_url` accepts, in place.
+
+    Every other link (``javascript:``, ``data:``, relative, not text at all, …) becomes ``None`` (a
+    list keeps its safe items), so the rest of the record is still imported. Returns how many links were
+    dropped; an empty or missing link is not counted.
+    """
+    dropped = 0
+    if isinstance(rec, DailyEntryRecord):
+        dropped += drop_unsafe_links(rec.paper)
+        rec.thumbnail, n = _safe_link(rec.thumbnail)
+        dropped += n
+        if rec.submitter is not None:
+            rec.submitter.avatar_url, n = _safe_link(rec.submitter.avatar_url)
+            dropped += n
+        media = rec.media_urls if isinstance(rec.media_urls, list) else [rec.media_urls]
+        kept = [url for url in (safe_http_url(m) for m in media) if url is not None]
+        dropped += sum(1 for m in media if m is not None and m != "") - len(kept)
+        rec.media_urls = kept
+        return dropped
+    rec.code_url, n = _safe_link(rec.code_url)
+    dropped += n
+    rec.project_page, n = _safe_link(rec.project_page)
+    dropped += n
+    if rec.organization is not None:
+        rec.organization.avatar_url, n = _safe_link(rec.organization.avatar_url)
+        dropped += n
+    return dropped
 
 
 def parse_datetime(value: str | None) -> datetime | None:

@@ -305,7 +305,7 @@ def keyword_ranking(session: Session, parsed: ParsedQuery, limit: int, *, use_or
         return []
     w = (fulltext.TITLE_WEIGHT, fulltext.ABSTRACT_WEIGHT, fulltext.AUTHORS_WEIGHT)
     sql = (f"SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expr "
-           f"ORDER BY bm25(papers_fts, {w[0]}, {w[1]}, {w[2]}) LIMIT :limit")
+           f"ORDER BY bm25(papers_fts, {w[0]}, {w[1]}, {w[2]}) LIMIT :limit")  # nosec B608 # values are bound parameters
     return [r[0] for r in session.execute(text(sql), {"expr": expression, "limit": limit})]
 
 

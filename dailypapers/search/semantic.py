@@ -160,7 +160,7 @@ def _model_literal(model: str) -> str:
 
 
 def vector_index_name(model: str) -> str:
-    return "ix_paper_vectors_hnsw_" + hashlib.sha1(model.encode()).hexdigest()[:12]
+    return "ix_paper_vectors_hnsw_" + hashlib.sha1(model.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 def ensure_vector_index(db: Database, model: str, dim: int) -> bool:
@@ -303,7 +303,7 @@ class PgVectorSearch(_NearestByText):
         cast = f"embedding::vector({dim})"
         sql = (f"SELECT paper_id, 1 - ({cast} <=> CAST(:q AS vector({dim}))) AS similarity "
                f"FROM paper_vectors WHERE model = {_model_literal(self.backend.name)} AND embedding IS NOT NULL "
-               f"ORDER BY {cast} <=> CAST(:q AS vector({dim})) LIMIT :k")
+               f"ORDER BY {cast} <=> CAST(:q AS vector({dim})) LIMIT :k")  # nosec B608 # values are bound parameters
         with self.db.session() as session:
             # HNSW returns at most ef_search rows: ask for at least k
             session.execute(text(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, min(int(k), 1000))}"))

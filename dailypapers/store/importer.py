@@ -9,6 +9,10 @@ saved in the same transaction as the records before it, so a killed harvest resu
 Merge rules, in short: an unknown value (``None``, ``[]``, ``""``) never erases a known one; a record
 that is not newer than what is stored (higher arXiv version, else later date) only fills blanks; counts
 (upvotes, stars) never go down. Merging a record a second time never changes a row.
+
+Only links :func:`~dailypapers.urls.safe_http_url` accepts are stored: any other (``javascript:``,
+``data:``, relative, …) is dropped from its record, which is still imported, and counted in
+``unsafe_links``; a stored link that is not safe counts as unknown, so the next record's link replaces it.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from dailypapers.ingest.records import (
     PaperRecord,
     Record,
     Rejected,
+    drop_unsafe_links,
 )
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, IngestCheckpoint, Organization, Paper, utcnow
 from dailypapers.store.state import bump_version
+from dailypapers.urls import safe_http_url
 
 # Bibliographic fields: only a record of the same or a newer arXiv version may overwrite them.
 BIBLIO_FIELDS = (
@@ -67,7 +73,8 @@ def _known(value: Any) -> bool:
 
 @dataclass
 class ImportSummary:
-    """Counts of one import: every record read is new, updated, unchanged, rejected or deleted."""
+    """Counts of one import: every record read is new, updated, unchanged, rejected or deleted;
+    ``unsafe_links`` counts the links dropped from the records (see :func:`drop_unsafe_links`)."""
 
     read: int = 0
     new: int = 0
@@ -75,11 +82,13 @@ class ImportSummary:
     unchanged: int = 0
     rejected: int = 0
     deleted: int = 0
+    unsafe_links: int = 0
     rejections: list[Rejected] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
 
     def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("read", "new", "updated", "unchanged", "rejected", "deleted")}
+        return {k: getattr(self, k)
+                for k in ("read", "new", "updated", "unchanged", "rejected", "deleted", "unsafe_links")}
 
 
 _EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
@@ -115,7 +124,7 @@ def merge_paper(current: dict[str, Any] | None, rec: PaperRecord, organization_i
     first_hand = rec.github_stars is not None
     for name in LINK_FIELDS:
         value = getattr(rec, name)
-        if _known(value) and (first_hand or not _known(row[name])):
+        if _known(value) and (first_hand or safe_http_url(row[name]) is None):
             row[name] = value
     if rec.version is not None and rec.version > (row["version"] or 0):
         row["version"] = rec.version
@@ -276,6 +285,9 @@ def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> tuple[
 
 def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> None:
     """Merge one batch of records into the database inside the caller's transaction."""
+    for rec in batch:
+        if not isinstance(rec, DeletedRecord):
+            summary.unsafe_links += drop_unsafe_links(rec)
     paper_recs = [r.paper if isinstance(r, DailyEntryRecord) else r for r in batch
                   if not isinstance(r, DeletedRecord)]
     org_ids, orgs_changed = _organization_ids(session, paper_recs)

@@ -236,20 +236,20 @@ MARK_KINDS = ("read", "not_interested")
 
 
 class User(Base):
-    """An account. ``session_epoch`` is part of every session cookie: raising it (password change or
-    reset) ends every session of the account at once, on every worker."""
+    """An account. Its logins are :class:`UserSession` rows (deleted with it)."""
 
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(40), unique=True)  # lower case, [a-z0-9_-]
-    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower case
+    # lower case; the address the owner confirmed by following a mailed link, else None
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # an address asked for and not confirmed yet (several accounts may name the same one)
+    pending_email: Mapped[str | None] = mapped_column(String(320), index=True)
     display_name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(Text)  # argon2id
     role: Mapped[str] = mapped_column(String(20), default="user")
-    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -260,6 +260,22 @@ class User(Base):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+class UserSession(Base):
+    """A login. Its cookie carries a random token; only the token's SHA-256 is stored, so a copy of the
+    database opens no session. Deleting the row ends the session for every copy of its cookie."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the cookie's token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # updated every few minutes
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    device: Mapped[str] = mapped_column(String(100), default="")  # "Firefox on Linux", from the User-Agent
+    address: Mapped[str] = mapped_column(String(64), default="")  # the client's address at login
 
 
 class Vote(Base):
@@ -341,6 +357,17 @@ class RateCounter(Base):
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds
     count: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # unix seconds
+
+
+class LoginFailure(Base):
+    """Failed logins counted under one key (the account name typed, the client's address, or the two
+    together) for login throttling; shared by every worker, forgotten after a quiet spell."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # an HMAC: no typed name is stored
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 # --- recommendations and digests ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from dailypapers.rank import trending
 from dailypapers.search.hybrid import MODES, SORTS as SEARCH_SORTS, Filters, SearchEngine, SearchResults
 from dailypapers.store import queries
 from dailypapers.store.models import Paper
+from dailypapers.web.guards import MAX_VALUES_PER_PARAMETER
 from dailypapers.web.serializers import entry_json, paper_json, search_item_json
 
 router = APIRouter(prefix="/api", tags=["papers"])
@@ -126,13 +127,16 @@ def parse_filters(date_from: str | None = None, date_to: str | None = None,
     if first and last and last < first:
         raise BadRequest(f"to ({last}) is before from ({first})")
 
-    def clean(values: list[str] | None) -> tuple[str, ...]:
-        # "cs.CL, cs.LG" in one field (the search form) is two values
+    def clean(values: list[str] | None, name: str) -> tuple[str, ...]:
+        # "cs.CL, cs.LG" in one field (the search form) is two values; each is one SQL condition
         parts = (part.strip() for value in values or () for part in (value or "").split(","))
-        return tuple(dict.fromkeys(part for part in parts if part))
+        unique = tuple(dict.fromkeys(part for part in parts if part))
+        if len(unique) > MAX_VALUES_PER_PARAMETER:
+            raise BadRequest(f"{name}: at most {MAX_VALUES_PER_PARAMETER} values, got {len(unique)}")
+        return unique
 
-    return Filters(date_from=first, date_to=last, categories=clean(categories),
-                   organizations=clean(organizations))
+    return Filters(date_from=first, date_to=last, categories=clean(categories, "category"),
+                   organizations=clean(organizations, "organization"))
 
 
 def check_mode_sort(mode: str | None, sort: str | None) -> tuple[str, str]:

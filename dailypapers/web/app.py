@@ -26,15 +26,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dailypapers import __version__
 from dailypapers.community.ratelimit import RateLimiter, parse_limits
-from dailypapers.config import Settings
+from dailypapers.config import Settings, resolve_secret_key
 from dailypapers.recommend.service import CandidatePool
 from dailypapers.errors import DailyPapersError
 from dailypapers.search.embed import EmbeddingBackend, get_backend
 from dailypapers.search.hybrid import SearchEngine
 from dailypapers.store.db import Database
 from dailypapers.store.state import current_version
+from dailypapers.urls import safe_href
 from dailypapers.web.auth import AuthMiddleware, Sessions, safe_next
 from dailypapers.web.cache import CacheMiddleware, ResponseCache
+from dailypapers.web.guards import RequestGuard
+from dailypapers.web import security
 from dailypapers.web.text import comment_html
 
 WEB_DIR = Path(__file__).parent
@@ -75,7 +78,7 @@ def highlight(text: str | None) -> Markup:
             parts.append(str(escape(piece)))
     if open_mark:
         parts.append("</mark>")
-    return Markup("".join(parts).replace("<mark></mark>", ""))
+    return Markup("".join(parts).replace("<mark></mark>", ""))  # nosec B704 # every piece escaped above
 
 
 def viewer_context(request: Request) -> dict[str, Any]:
@@ -111,7 +114,7 @@ def make_fetcher(settings: Settings) -> Callable[[str], Any]:
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = resolve_secret_key(settings or Settings())  # the key that signs, checked for the host
     db = database or Database.from_settings(settings)
 
     @asynccontextmanager
@@ -136,12 +139,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     backend = make_backend(settings.embedding_backend)
     app.state.search = SearchEngine(db, backend)
     app.state.recommender = CandidatePool(db, backend.name) if backend is not None else None
-    app.state.sessions = Sessions(settings)
+    app.state.sessions = Sessions(settings, db)
     app.state.limiter = RateLimiter(db, parse_limits(settings.rate_limits))
     app.state.fetch_paper = make_fetcher(settings)
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates", context_processors=[viewer_context])
     app.state.templates.env.filters["highlight"] = highlight
     app.state.templates.env.filters["comment_html"] = comment_html
+    app.state.templates.env.filters["safe_url"] = safe_href
     app.state.templates.env.globals["site_url"] = settings.site_url.rstrip("/")
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 
@@ -190,6 +194,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.response_cache = None
     if settings.response_cache:
         app.state.response_cache = add_response_cache(app, db, settings)
+    app.add_middleware(RequestGuard, render=error_response)  # bounded query strings; 503 when the DB is out
+    security.install(app, settings)  # outermost: body limit and security headers on every answer
     return app
 
 

@@ -1,12 +1,14 @@
 """Sessions, CSRF protection and who is asking, for every request.
 
-Sessions are signed cookies (``dp_session``: HttpOnly, SameSite=Lax, Secure when the site is served
-over HTTPS) holding the account id, the account's ``session_epoch`` and a random nonce; nothing is kept
-in worker memory, so any worker can serve any request. Changing or resetting a password raises the
-epoch, which ends every older session of the account.
+Sessions live in the database (:mod:`dailypapers.community.sessions`): the cookie (``dp_session``:
+HttpOnly, SameSite=Lax, Secure when the site is served over HTTPS) carries a random token, signed with
+the site's key; the database keeps only the token's SHA-256. Nothing is kept in worker memory, so any
+worker can serve any request, and deleting the row (log out, a password change or reset, "log out
+everywhere") ends the session for every copy of the cookie.
 
 CSRF: every POST, PUT, PATCH and DELETE made with a session cookie must carry the session's token (an
-HMAC of its nonce) in the ``X-CSRF-Token`` header (htmx and API clients) or a ``csrf_token`` form field.
+HMAC of the session token) in the ``X-CSRF-Token`` header (htmx and API clients) or a ``csrf_token`` form
+field.
 Anonymous forms (log in, register, reset, subscribe) carry the token of a short-lived ``dp_form``
 cookie; anonymous JSON calls need none, as a cross-site page cannot send ``application/json`` without
 a CORS preflight, which this app never grants; nor do the mailed links whose URL carries a signed token
@@ -20,9 +22,8 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 import anyio
@@ -30,6 +31,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from dailypapers.community import sessions as user_sessions
 from dailypapers.config import Settings
 from dailypapers.errors import Unauthorized
 from dailypapers.store.db import Database
@@ -40,7 +42,6 @@ FORM_COOKIE = "dp_form"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 FORM_COOKIE_AGE = 2 * 3600
-MAX_FORM_BODY = 1024 * 1024
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Actions whose URL carries a signed, unguessable token (mailed links): what they do is bound to that
 # token, not to a cookie, so a forged cross-site request cannot name one; mail clients POST to them
@@ -48,55 +49,75 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_PATHS = ("/digest/unsubscribe/", "/digest/confirm/")
 
 
-@dataclass(frozen=True, slots=True)
-class SessionData:
-    user_id: int
-    epoch: int
-    nonce: str
-    born: int  # the account's creation time (µs): an id reused by a newer account never matches
+class Issued(NamedTuple):
+    """A new session: the ``dp_session`` cookie value, its CSRF token and the session's id."""
 
-
-def account_stamp(user: User) -> int:
-    return int(user.created_at.timestamp() * 1_000_000)
+    cookie: str
+    csrf_token: str
+    session_id: int
 
 
 class Sessions:
-    """Signs and reads session and form cookies, and derives CSRF tokens from their nonces."""
+    """Opens sessions and signs their cookies, finds the session a cookie names, signs form cookies, and
+    derives CSRF tokens.
 
-    def __init__(self, settings: Settings) -> None:
+    Signs with the last of ``settings.signing_keys`` and accepts all of them (key rotation)."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
+        self.db = db
         self.max_age = settings.session_days * 86400
-        self._session = URLSafeTimedSerializer(settings.secret_key, salt="dailypapers.session")
-        self._form = URLSafeTimedSerializer(settings.secret_key, salt="dailypapers.form")
-        self._key = hashlib.sha256(("csrf:" + settings.secret_key).encode()).digest()
+        keys = settings.signing_keys
+        self._session = URLSafeTimedSerializer(keys, salt="dailypapers.session")
+        self._form = URLSafeTimedSerializer(keys, salt="dailypapers.form")
+        self._csrf_keys = [hashlib.sha256(("csrf:" + key).encode()).digest() for key in keys]
 
-    def issue(self, user: User) -> tuple[str, str]:
-        """A new session cookie value for ``user`` and its CSRF token."""
-        nonce = secrets.token_urlsafe(16)
-        payload = {"u": user.id, "e": user.session_epoch, "n": nonce, "b": account_stamp(user)}
-        return self._session.dumps(payload), self.csrf(nonce)
+    def issue(self, user: User, *, user_agent: str | None = None, address: str | None = None) -> Issued:
+        """Open a new session of ``user`` (a database row) and sign its cookie."""
+        started = user_sessions.start(self.db, user.id, days=self.settings.session_days,
+                                      user_agent=user_agent, address=address)
+        return Issued(self._session.dumps(started.token), self.csrf(started.token), started.session_id)
 
-    def read(self, value: str) -> SessionData | None:
+    def read(self, value: str) -> str | None:
+        """The session token a cookie value carries, if this site signed it within ``session_days``."""
         try:
-            data = self._session.loads(value, max_age=self.max_age)
-            return SessionData(int(data["u"]), int(data["e"]), str(data["n"]), int(data["b"]))
-        except (BadSignature, KeyError, TypeError, ValueError):
+            token = self._session.loads(value, max_age=self.max_age)
+        except BadSignature:
             return None
+        return token if isinstance(token, str) else None
+
+    def resume(self, token: str) -> user_sessions.Resumed | None:
+        """The live session of ``token`` and its account, or None (one database query)."""
+        return user_sessions.resume(self.db, token)
 
     def csrf(self, nonce: str) -> str:
-        return hmac.new(self._key, nonce.encode(), hashlib.sha256).hexdigest()[:40]
+        """The CSRF token of a session token or form nonce, under the current key."""
+        return self._hmac(self._csrf_keys[-1], nonce)
+
+    def csrf_accepted(self, nonce: str) -> list[str]:
+        """The CSRF tokens of ``nonce`` under every accepted key (a page rendered before a key rotation)."""
+        return [self._hmac(key, nonce) for key in self._csrf_keys]
+
+    @staticmethod
+    def _hmac(key: bytes, nonce: str) -> str:
+        return hmac.new(key, nonce.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:40]
 
     def new_form(self) -> tuple[str, str]:
         """A ``dp_form`` cookie value for an anonymous form, and the token the form carries."""
         nonce = secrets.token_urlsafe(16)
         return self._form.dumps(nonce), self.csrf("form:" + nonce)
 
-    def form_token(self, value: str) -> str | None:
+    def form_nonce(self, value: str) -> str | None:
+        """The nonce of a ``dp_form`` cookie this site signed within two hours."""
         try:
-            nonce = self._form.loads(value, max_age=FORM_COOKIE_AGE)
+            return str(self._form.loads(value, max_age=FORM_COOKIE_AGE))
         except BadSignature:
             return None
-        return self.csrf("form:" + str(nonce))
+
+    def form_token(self, value: str) -> str | None:
+        """The current CSRF token of a ``dp_form`` cookie value, or None if it is not valid."""
+        nonce = self.form_nonce(value)
+        return None if nonce is None else self.csrf("form:" + nonce)
 
     def secure(self, request_scheme: str) -> bool:
         return request_scheme == "https" or self.settings.site_url.startswith("https://")
@@ -130,13 +151,6 @@ class AuthMiddleware:
         self.db = db
         self.sessions = sessions
 
-    def _load(self, data: SessionData) -> User | None:
-        with self.db.session() as session:
-            user = session.get(User, data.user_id)
-            if user is None or user.session_epoch != data.epoch or account_stamp(user) != data.born:
-                return None
-            return user
-
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -145,18 +159,23 @@ class AuthMiddleware:
         state = scope.setdefault("state", {})
         state["user"] = None
         state["csrf_token"] = None
+        state["session_id"] = None
         stale_session = False
+        accepted: list[str] = []
+        found: user_sessions.Resumed | None = None
         raw = cookies.get(SESSION_COOKIE)
         if raw:
-            data = self.sessions.read(raw)
-            user = await anyio.to_thread.run_sync(self._load, data) if data else None
-            if user is None:
+            token = self.sessions.read(raw)
+            found = await anyio.to_thread.run_sync(self.sessions.resume, token) if token else None
+            if token is None or found is None:
                 stale_session = True
             else:
-                state["user"] = user
-                state["csrf_token"] = self.sessions.csrf(data.nonce)  # type: ignore[union-attr]
+                state["user"] = found.user
+                state["session_id"] = found.session_id
+                state["csrf_token"] = self.sessions.csrf(token)
+                accepted = self.sessions.csrf_accepted(token)
         if scope["method"] in UNSAFE:
-            receive, problem = await self._check_csrf(scope, receive, cookies, state)
+            receive, problem = await self._check_csrf(scope, receive, cookies, state, accepted)
             if problem:
                 body = json.dumps({"error": problem}).encode()
                 await send({"type": "http.response.start", "status": 403,
@@ -179,22 +198,26 @@ class AuthMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+        if found is not None and found.seen_long_ago:  # after the response: no reader waits for this write
+            await anyio.to_thread.run_sync(user_sessions.touch, self.db, found.session_id)
 
     async def _check_csrf(self, scope: dict[str, Any], receive: Any, cookies: dict[str, str],
-                          state: dict[str, Any]) -> tuple[Any, str | None]:
+                          state: dict[str, Any], accepted: list[str]) -> tuple[Any, str | None]:
         if scope["path"].startswith(TOKEN_PATHS):
             return receive, None  # the signed token in the URL is the authority (RFC 8058 one-click POSTs)
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         given = _header(scope, CSRF_HEADER.encode())
+        expected: list[str] | None
         if state["user"] is not None:
-            expected = state["csrf_token"]
+            expected = accepted
         else:
             if given is None and content_type == "application/json":
                 return receive, None  # anonymous JSON: cross-site pages cannot send it without CORS
             form = cookies.get(FORM_COOKIE)
-            expected = self.sessions.form_token(form) if form else None
+            nonce = self.sessions.form_nonce(form) if form else None
+            expected = self.sessions.csrf_accepted("form:" + nonce) if nonce is not None else None
         if given is None and content_type == "application/x-www-form-urlencoded":
-            body, receive = await _read_body(receive)
+            body, receive = await _read_body(receive, self.sessions.settings.max_body_bytes)
             if body is None:
                 return receive, "request body too large"
             values = parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD)
@@ -202,13 +225,15 @@ class AuthMiddleware:
         if expected is None:
             return receive, ("this form has expired; reload the page and try again" if state["user"] is None
                              else "CSRF token missing")
-        if given is None or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
+        if given is None or not any(hmac.compare_digest(given.encode("utf-8", "surrogateescape"), e.encode())
+                                    for e in expected):
             return receive, "CSRF token missing or wrong; reload the page and try again"
         return receive, None
 
 
-async def _read_body(receive: Any) -> tuple[bytes | None, Any]:
-    """Read the whole request body (at most MAX_FORM_BODY) and a ``receive`` that replays it."""
+async def _read_body(receive: Any, limit: int) -> tuple[bytes | None, Any]:
+    """Read the whole request body (at most ``limit`` bytes: the ``max_body_bytes`` setting, which
+    :class:`dailypapers.web.security.BodyLimit` enforces before this) and a ``receive`` that replays it."""
     chunks: list[bytes] = []
     size = 0
     more = True
@@ -218,7 +243,7 @@ async def _read_body(receive: Any) -> tuple[bytes | None, Any]:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_FORM_BODY:
+        if size > limit:
             return None, receive
         chunks.append(chunk)
         more = message.get("more_body", False)
@@ -268,22 +293,43 @@ def rate_limit(request: Request, action: str) -> None:
     request.app.state.limiter.hit(action, client_key(request))
 
 
+def current_session_id(request: Request) -> int | None:
+    """The id of the session this request came with (None when logged out)."""
+    return getattr(request.state, "session_id", None)
+
+
 def log_in(request: Request, response: Response, user: User) -> str:
-    """Set a new session cookie for ``user`` on ``response``; returns the session's CSRF token."""
+    """Open a new session for ``user`` (ending the one the request came with, if any) and set its cookie
+    on ``response``; returns the session's CSRF token."""
     sessions: Sessions = request.app.state.sessions
-    value, token = sessions.issue(user)
-    response.set_cookie(SESSION_COOKIE, value, max_age=sessions.max_age, path="/", httponly=True,
+    previous = current_session_id(request)
+    if previous is not None:
+        user_sessions.end(sessions.db, previous)
+    issued = sessions.issue(user, user_agent=request.headers.get("user-agent"),
+                            address=request.client.host if request.client else None)
+    response.set_cookie(SESSION_COOKIE, issued.cookie, max_age=sessions.max_age, path="/", httponly=True,
                         samesite="lax", secure=sessions.secure(request.url.scheme))
     response.delete_cookie(FORM_COOKIE, path="/")
     request.state.user = user
-    request.state.csrf_token = token
-    return token
+    request.state.csrf_token = issued.csrf_token
+    request.state.session_id = issued.session_id
+    return issued.csrf_token
 
 
-def log_out(request: Request, response: Response) -> None:
+def forget_session(request: Request, response: Response) -> None:
+    """Delete the session cookie on ``response`` (the session itself is ended elsewhere)."""
     sessions: Sessions = request.app.state.sessions
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
                            secure=sessions.secure(request.url.scheme))
+
+
+def log_out(request: Request, response: Response) -> None:
+    """End the request's session in the database (every copy of its cookie) and delete the cookie."""
+    session_id = current_session_id(request)
+    if session_id is not None:
+        user_sessions.end(request.app.state.sessions.db, session_id)
+        request.state.session_id = None
+    forget_session(request, response)
 
 
 def form_token(request: Request, response: Response) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dailypapers.web import auth
+from dailypapers.web.guards import report_unavailable
 
 log = logging.getLogger("dailypapers.web.cache")
 
@@ -283,8 +284,9 @@ class ResponseCache:
         self.stats.version_reads += 1
         try:
             version = await asyncio.get_running_loop().run_in_executor(None, self.read_version)
-        except Exception:
-            log.warning("cannot read the data version; not caching", exc_info=True)
+        except Exception as exc:
+            if not report_unavailable(exc, "reading the data version"):  # (an outage: one line a minute)
+                log.warning("cannot read the data version; not caching", exc_info=True)
             self.version = None
             self.clear()
             self._next_check = started + self.check_interval

@@ -6,6 +6,7 @@ Clients log in with ``POST /api/auth/login`` (or register), keep the ``dp_sessio
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,14 +14,25 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from dailypapers.community import accounts, actions
-from dailypapers.community.mails import reset_mail
-from dailypapers.errors import Forbidden, NotFound, ServiceUnavailable
+from dailypapers.community import sessions as user_sessions
+from dailypapers.community.mails import address_in_use_mail, confirm_email_mail, reset_mail
+from dailypapers.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from dailypapers.mail import MailError, check_server, send_one
 from dailypapers.web.api import _int
-from dailypapers.web.auth import current_user, log_in, log_out, rate_limit, require_user
-from dailypapers.web.serializers import collection_json, comment_json, entry_json, paper_json, user_json
+from dailypapers.web.auth import (
+    current_session_id,
+    current_user,
+    forget_session,
+    log_in,
+    log_out,
+    rate_limit,
+    require_user,
+)
+from dailypapers.web.serializers import collection_json, comment_json, entry_json, iso, paper_json, user_json
 
 router = APIRouter(prefix="/api", tags=["community"])
+log = logging.getLogger("dailypapers.web.community_api")
+DEVICE_COOKIE = "dp_device"  # signed: the accounts this browser logged in to (login throttling)
 
 
 class Registration(BaseModel):
@@ -51,11 +63,22 @@ class PasswordChange(BaseModel):
 
 class ProfileChange(BaseModel):
     displayName: str | None = Field(None, max_length=400)  # noqa: N815
-    email: str | None = Field(None, max_length=400)
+    email: str | None = Field(None, max_length=400, description="A new address: it becomes the account's "
+                              "once the link mailed to it is followed.")
+    password: str | None = Field(None, max_length=2048,
+                                 description="The current password (to change the address).")
+
+
+class EmailConfirm(BaseModel):
+    token: str = Field(max_length=1000)
 
 
 class PasswordConfirm(BaseModel):
     password: str = Field(max_length=2048)
+
+
+class RevokeAll(BaseModel):
+    keepCurrent: bool = Field(False, description="End every session but this one.")  # noqa: N815
 
 
 class Submission(BaseModel):
@@ -82,6 +105,65 @@ def _me(request: Request, user: Any, token: str | None = None) -> dict[str, Any]
     return body
 
 
+def client_address(request: Request) -> str:
+    """The client's address, as the login throttle counts it."""
+    return request.client.host if request.client else "unknown"
+
+
+def check_login(request: Request, login: str, password: str) -> Any:
+    """The account of a login form or API login (rate limit, then the throttle, which knows this
+    browser by its known-device cookie); both the page and the API log in through here."""
+    rate_limit(request, "login")
+    return accounts.authenticate(request.app.state.db, request.app.state.settings, login, password,
+                                 client=client_address(request), device=request.cookies.get(DEVICE_COOKIE))
+
+
+def remember_device(request: Request, response: Response, user: Any) -> None:
+    """Set the known-device cookie on ``response``: this browser logged in to ``user``."""
+    settings = request.app.state.settings
+    value = accounts.known_device_cookie(settings, request.cookies.get(DEVICE_COOKIE), user)
+    response.set_cookie(DEVICE_COOKIE, value, max_age=settings.known_device_days * 86400, path="/",
+                        httponly=True, samesite="lax",
+                        secure=request.app.state.sessions.secure(request.url.scheme))
+
+
+def send_address_mail(request: Request, user_id: int, *, quiet: bool = False) -> None:
+    """Mail the confirmation link of the account's pending address, or, when another account confirmed
+    that address, a notice to that account instead (the asker is told the same either way). A mail that
+    cannot be sent is a 503, or only logged when ``quiet`` (a registration goes on; the account page
+    offers to send the link again)."""
+    settings = request.app.state.settings
+    mail = accounts.pending_address_mail(request.app.state.db, settings, user_id)
+    if mail is None:
+        return
+    if mail.token is not None:
+        message = confirm_email_mail(settings, mail.user, mail.address, mail.token)
+    else:
+        if mail.holder is None:
+            raise RuntimeError("an address-in-use notice needs the holder's account")
+        message = address_in_use_mail(settings, mail.holder)
+    try:
+        send_one(settings, mail.address, message)
+    except MailError as exc:
+        if quiet:
+            log.warning("the mail about account %s's new address was not sent: %s", user_id, exc)
+            return
+        raise ServiceUnavailable("the confirmation mail could not be sent; try again later") from exc
+
+
+def change_profile(request: Request, user: Any, *, display_name: str | None, email: str | None,
+                   password: str | None) -> Any:
+    """Change the display name and ask for a new address (mailing its link); for the page and the API."""
+    db = request.app.state.db
+    if email is not None and accounts.clean_email(email) not in (user.email, user.pending_email):
+        rate_limit(request, "login")  # a password is checked
+        rate_limit(request, "verify")  # and a mail goes out
+    updated = accounts.update_profile(db, user.id, display_name=display_name, email=email, password=password)
+    if updated.pending_email and updated.pending_email != user.pending_email:
+        send_address_mail(request, user.id)
+    return updated
+
+
 # --- accounts ----------------------------------------------------------------------------------------
 
 
@@ -93,13 +175,15 @@ def register(request: Request, response: Response, body: Registration) -> dict[s
     rate_limit(request, "register")
     user = accounts.register(request.app.state.db, username=body.username, email=body.email,
                              password=body.password, display_name=body.displayName)
+    send_address_mail(request, user.id, quiet=True)
+    remember_device(request, response, user)
     return _me(request, user, log_in(request, response, user))
 
 
 @router.post("/auth/login", summary="Log in: sets the session cookie, returns the CSRF token")
 def login(request: Request, response: Response, body: Login) -> dict[str, Any]:
-    rate_limit(request, "login")
-    user = accounts.authenticate(request.app.state.db, request.app.state.settings, body.login, body.password)
+    user = check_login(request, body.login, body.password)
+    remember_device(request, response, user)
     return _me(request, user, log_in(request, response, user))
 
 
@@ -125,8 +209,7 @@ def send_reset_mail(request: Request, email: str) -> None:
         if found is None:  # a mail server that is down answers 503 for every address alike
             check_server(settings)
             return
-        user, token = found
-        send_one(settings, user.email, reset_mail(settings, user, token))
+        send_one(settings, found.address, reset_mail(settings, found.user, found.token, to=found.address))
     except MailError as exc:
         raise ServiceUnavailable("the reset mail could not be sent; try again later") from exc
 
@@ -147,17 +230,73 @@ def me(request: Request) -> dict[str, Any]:
 def change_me(request: Request, body: ProfileChange) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
-    updated = accounts.update_profile(request.app.state.db, user.id, display_name=body.displayName,
-                                      email=body.email)
+    updated = change_profile(request, user, display_name=body.displayName, email=body.email,
+                             password=body.password)
     return _me(request, updated)
 
 
+@router.post("/me/email/resend", status_code=202,
+             summary="Mail the link confirming the pending address again")
+def resend_email_link(request: Request) -> dict[str, Any]:
+    user = require_user(request)
+    if not user.pending_email:
+        raise BadRequest("there is no address to confirm")
+    rate_limit(request, "verify")
+    send_address_mail(request, user.id)
+    return {"message": "check your inbox: a link confirms the address", "pendingEmail": user.pending_email}
+
+
+@router.post("/auth/email/confirm", summary="Confirm an address with the token of the mailed link")
+def confirm_email(request: Request, body: EmailConfirm) -> dict[str, Any]:
+    rate_limit(request, "reset")
+    user = accounts.confirm_email(request.app.state.db, request.app.state.settings, body.token)
+    return {"message": "address confirmed", "email": user.email}
+
+
 @router.post("/me/password", summary="Change the password (ends the account's other sessions)")
-def change_password(request: Request, response: Response, body: PasswordChange) -> dict[str, Any]:
+def change_password(request: Request, body: PasswordChange) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "login")
-    updated = accounts.change_password(request.app.state.db, user.id, body.current, body.new)
-    return _me(request, updated, log_in(request, response, updated))
+    updated = accounts.change_password(request.app.state.db, user.id, body.current, body.new,
+                                       keep_session=current_session_id(request))
+    return _me(request, updated)
+
+
+def session_json(row: Any, current: int | None) -> dict[str, Any]:
+    """One of the account's sessions, as the session list shows it."""
+    return {"id": row.id, "device": row.device, "address": row.address, "createdAt": iso(row.created_at),
+            "lastSeenAt": iso(row.last_seen_at), "expiresAt": iso(row.expires_at),
+            "current": row.id == current}
+
+
+@router.get("/me/sessions", summary="The account's active sessions, most recently seen first")
+def my_sessions(request: Request) -> list[dict[str, Any]]:
+    user = require_user(request)
+    current = current_session_id(request)
+    return [session_json(row, current) for row in user_sessions.active(request.app.state.db, user.id)]
+
+
+@router.delete("/me/sessions/{session_id}", status_code=204, summary="End one of the account's sessions")
+def revoke_session(request: Request, session_id: int) -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    user_sessions.revoke(request.app.state.db, user.id, session_id)
+    response = Response(status_code=204)
+    if session_id == current_session_id(request):
+        forget_session(request, response)
+    return response
+
+
+@router.post("/me/sessions/revoke-all", summary="Log out everywhere (keepCurrent: everywhere else)")
+def revoke_all_sessions(request: Request, response: Response,
+                        body: RevokeAll | None = None) -> dict[str, int]:
+    user = require_user(request)
+    rate_limit(request, "write")
+    keep = current_session_id(request) if body is not None and body.keepCurrent else None
+    ended = user_sessions.revoke_all(request.app.state.db, user.id, keep=keep)
+    if keep is None:
+        forget_session(request, response)
+    return {"ended": ended}
 
 
 @router.delete("/me", status_code=204, summary="Delete the account and everything it wrote")

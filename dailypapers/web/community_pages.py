@@ -16,10 +16,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import select
 
 from dailypapers.community import accounts, actions
+from dailypapers.community import sessions as user_sessions
 from dailypapers.errors import BadRequest, DailyPapersError, Forbidden, NotFound
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.web.auth import (
+    current_session_id,
     current_user,
+    forget_session,
     form_token,
     log_in,
     log_out,
@@ -27,7 +30,13 @@ from dailypapers.web.auth import (
     require_user,
     safe_next,
 )
-from dailypapers.web.community_api import send_reset_mail
+from dailypapers.web.community_api import (
+    change_profile,
+    check_login,
+    remember_device,
+    send_address_mail,
+    send_reset_mail,
+)
 from dailypapers.web.pages import Card, Listing, _listing_response, _page_number, _paging, _render
 
 router = APIRouter(include_in_schema=False)
@@ -71,18 +80,18 @@ def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 —
 
 
 @router.post("/account/login", response_class=HTMLResponse)
-def login_submit(request: Request, login: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+def login_submit(request: Request, login: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",  # nosec B107 # an empty form field, not a password
                  next: Annotated[str, Form()] = "/") -> Response:  # noqa: A002
     target = safe_next(next)
     try:
-        rate_limit(request, "login")
-        user = accounts.authenticate(request.app.state.db, request.app.state.settings, login, password)
+        user = check_login(request, login, password)
     except DailyPapersError as exc:
         page = _form_page(request, "account/login.html", {"next": target, "error": exc.message, "login": login,
                                                           "nav": "login"}, exc.status)
         page.headers.update(exc.headers)
         return page
     response = RedirectResponse(target, status_code=303)
+    remember_device(request, response, user)
     log_in(request, response, user)
     return response
 
@@ -97,7 +106,7 @@ def register_page(request: Request) -> Response:
 
 @router.post("/account/register", response_class=HTMLResponse)
 def register_submit(request: Request, username: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
-                    password: Annotated[str, Form()] = "", display_name: Annotated[str, Form()] = "") -> Response:
+                    password: Annotated[str, Form()] = "", display_name: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
     values = {"username": username, "email": email, "display_name": display_name}
     try:
         if not request.app.state.settings.registration_open:
@@ -110,7 +119,9 @@ def register_submit(request: Request, username: Annotated[str, Form()] = "", ema
                                                              "nav": "register"}, exc.status)
         page.headers.update(exc.headers)
         return page
-    response = RedirectResponse("/?welcome=1", status_code=303)
+    send_address_mail(request, user.id, quiet=True)
+    response = RedirectResponse("/account?done=email", status_code=303)  # "check your inbox"
+    remember_device(request, response, user)
     log_in(request, response, user)
     return response
 
@@ -149,7 +160,7 @@ def reset_confirm_page(request: Request, token: str) -> Response:
 
 
 @router.post("/account/reset/{token}", response_class=HTMLResponse)
-def reset_confirm_submit(request: Request, token: str, password: Annotated[str, Form()] = "") -> Response:
+def reset_confirm_submit(request: Request, token: str, password: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
     try:
         rate_limit(request, "reset")
         user = accounts.reset_password(request.app.state.db, request.app.state.settings, token, password)
@@ -166,57 +177,128 @@ def reset_confirm_submit(request: Request, token: str, password: Annotated[str, 
 # --- the account -------------------------------------------------------------------------------------
 
 
-@router.get("/account", response_class=HTMLResponse)
-def account_page(request: Request) -> HTMLResponse:
-    user = require_user(request)
+def _account_context(request: Request, user: Any, **extra: Any) -> dict[str, Any]:
+    """What the account page shows: the account as stored now and its active sessions."""
     db = request.app.state.db
     with db.session() as session:
         fresh = session.get(type(user), user.id)
-    return _render(request, "account/settings.html", {"user": fresh, "nav": "account",
-                                                    "notice": request.query_params.get("done", "")})
+    return {"user": fresh or user, "nav": "account", "sessions": user_sessions.active(db, user.id),
+            "current_session": current_session_id(request), **extra}
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request) -> HTMLResponse:
+    user = require_user(request)
+    return _render(request, "account/settings.html",
+                   _account_context(request, user, notice=request.query_params.get("done", "")))
 
 
 def _account_action(request: Request, work: Any, done: str) -> Response:
     user = require_user(request)
     try:
         rate_limit(request, "write")
-        result = work(user)
+        work(user)
     except DailyPapersError as exc:
-        with request.app.state.db.session() as session:
-            fresh = session.get(type(user), user.id)
-        page = _render(request, "account/settings.html", {"user": fresh, "nav": "account", "error": exc.message},
-                     exc.status)
+        page = _render(request, "account/settings.html", _account_context(request, user, error=exc.message),
+                       exc.status)
         page.headers.update(exc.headers)
         return page
-    response = RedirectResponse(f"/account?done={done}", status_code=303)
-    if result is not None:
-        log_in(request, response, result)
-    return response
+    return RedirectResponse(f"/account?done={done}", status_code=303)
 
 
 @router.post("/account/profile")
 def profile_submit(request: Request, display_name: Annotated[str, Form()] = "",
-                   email: Annotated[str, Form()] = "") -> Response:
-    db = request.app.state.db
-    return _account_action(request, lambda u: accounts.update_profile(db, u.id, display_name=display_name,
-                                                                      email=email) and None, "profile")
+                   email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
+    return _account_action(request, lambda u: change_profile(request, u, display_name=display_name,
+                                                             email=email or None, password=password),
+                           "profile")
+
+
+@router.post("/account/email")
+def email_submit(request: Request, email: Annotated[str, Form()] = "",
+                 password: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
+    """Ask for a new address (with the password): it counts once the link mailed to it is followed."""
+    return _account_action(request, lambda u: change_profile(request, u, display_name=None, email=email,
+                                                             password=password), "email")
+
+
+@router.post("/account/email/resend")
+def email_resend_submit(request: Request) -> Response:
+    """Mail the link confirming the pending address again (rate-limited: ``verify``)."""
+    def resend(user: Any) -> None:
+        if not user.pending_email:
+            raise BadRequest("there is no address to confirm")
+        rate_limit(request, "verify")
+        send_address_mail(request, user.id)
+
+    return _account_action(request, resend, "resent")
+
+
+@router.get("/account/email/confirm/{token}", response_class=HTMLResponse)
+def email_confirm_page(request: Request, token: str) -> Response:
+    """The page of a mailed confirmation link: a button confirms (a GET, e.g. a mail scanner's, does not)."""
+    try:
+        address = accounts.address_of_email_token(request.app.state.db, request.app.state.settings, token)
+    except DailyPapersError as exc:
+        return _form_page(request, "account/email_confirm.html", {"error": exc.message}, exc.status)
+    return _form_page(request, "account/email_confirm.html", {"token": token, "address": address})
+
+
+@router.post("/account/email/confirm/{token}", response_class=HTMLResponse)
+def email_confirm_submit(request: Request, token: str) -> Response:
+    """The confirmation page's button: the link's address becomes the account's."""
+    try:
+        rate_limit(request, "reset")
+        user = accounts.confirm_email(request.app.state.db, request.app.state.settings, token)
+    except DailyPapersError as exc:
+        page = _form_page(request, "account/email_confirm.html", {"error": exc.message}, exc.status)
+        page.headers.update(exc.headers)
+        return page
+    return _form_page(request, "account/email_confirm.html", {"confirmed": user.email})
 
 
 @router.post("/account/password")
 def password_submit(request: Request, current: Annotated[str, Form()] = "", new: Annotated[str, Form()] = "") -> Response:
     db = request.app.state.db
-    return _account_action(request, lambda u: accounts.change_password(db, u.id, current, new), "password")
+    keep = current_session_id(request)
+    return _account_action(
+        request, lambda u: accounts.change_password(db, u.id, current, new, keep_session=keep), "password")
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+def session_revoke_submit(request: Request, session_id: int) -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    user_sessions.revoke(request.app.state.db, user.id, session_id)
+    if session_id == current_session_id(request):
+        response = RedirectResponse("/", status_code=303)
+        forget_session(request, response)
+        return response
+    return RedirectResponse("/account?done=session#sessions", status_code=303)
+
+
+@router.post("/account/sessions/revoke-all")
+def sessions_revoke_all_submit(request: Request, keep_current: Annotated[str, Form()] = "") -> Response:
+    user = require_user(request)
+    rate_limit(request, "write")
+    keep = current_session_id(request) if keep_current == "1" else None
+    user_sessions.revoke_all(request.app.state.db, user.id, keep=keep)
+    if keep is not None:
+        return RedirectResponse("/account?done=sessions#sessions", status_code=303)
+    response = RedirectResponse("/", status_code=303)
+    forget_session(request, response)
+    return response
 
 
 @router.post("/account/delete")
-def delete_submit(request: Request, password: Annotated[str, Form()] = "") -> Response:
+def delete_submit(request: Request, password: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
     user = require_user(request)
     try:
         rate_limit(request, "login")
         accounts.delete_account(request.app.state.db, user.id, password)
     except DailyPapersError as exc:
-        page = _render(request, "account/settings.html", {"user": user, "nav": "account", "error": exc.message},
-                     exc.status)
+        page = _render(request, "account/settings.html", _account_context(request, user, error=exc.message),
+                       exc.status)
         page.headers.update(exc.headers)
         return page
     response = RedirectResponse("/?deleted=1", status_code=303)
@@ -303,7 +385,8 @@ def vote_submit(request: Request, arxiv_id: str, vote: Annotated[str, Form()] = 
         return _back(request, f"/papers/{state.arxiv_id}")
     with request.app.state.db.session() as session:  # the card's count, as stored now
         paper = session.scalar(select(Paper).where(Paper.arxiv_id == state.arxiv_id))
-        assert paper is not None
+        if paper is None:
+            raise NotFound(f"no paper {state.arxiv_id}")
         entry = None
         if day:
             try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # nosec B405 # builds feeds from our own data; parses nothing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
@@ -29,6 +29,7 @@ from dailypapers.periods import Period, day_period, parse_day, parse_month, pars
 from dailypapers.rank import trending
 from dailypapers.store import queries
 from dailypapers.store.models import DailyEntry, Paper
+from dailypapers.urls import safe_http_url
 from dailypapers.web.api import check_mode_sort, parse_filters
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -147,8 +148,9 @@ def _entry(feed: ET.Element, site: str, item: FeedItem) -> None:
     abstract = (paper.abstract or "").strip()
     _sub(entry, "summary", (paper.ai_summary or "").strip() or abstract, type="text")
     footer = f"▲ {item_upvotes(item)} upvotes"
-    if paper.code_url:
-        footer += f" · code: {paper.code_url}"
+    code_url = safe_http_url(paper.code_url)
+    if code_url:
+        footer += f" · code: {code_url}"
     _sub(entry, "content", f"{abstract}\n\n{footer}" if abstract else footer, type="text")
 
 

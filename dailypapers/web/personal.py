@@ -156,8 +156,11 @@ def do_subscribe(request: Request, email: str | None, prefs: subs.Preferences) -
     """Subscribe (the account's address when logged in and none given); mail the confirmation link unless
     the caller owns the address. The answer never tells a stranger whether an address is subscribed."""
     user = current_user(request)
-    address = email or (user.email if user else "")
+    address = email or (user.email if user else "") or ""  # an account's confirmed address only
     if not address:
+        if user is not None:
+            raise BadRequest("email: confirm your account's address first (see your account page), "
+                             "or give the address to send the digest to")
         raise BadRequest("email: give the address to send the digest to")
     rate_limit(request, "subscribe")
     done = subs.subscribe(request.app.state.db, address, prefs, user=user)

@@ -1,5 +1,7 @@
 """Our rows → the Hugging Face papers JSON, field for field (the raw responses in the shared archive are
-the reference), so that ``huggingface_hub`` and other clients work unchanged."""
+the reference), so that ``huggingface_hub`` and other clients work unchanged. A stored link that
+:func:`~dailypapers.urls.safe_http_url` refuses is written as unknown (``null``, or left out where the
+field is optional), never as it is."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from dailypapers.store.models import DailyEntry, Organization, Paper
+from dailypapers.urls import safe_http_url
 
 
 def iso(value: datetime | None) -> str | None:
@@ -20,7 +23,7 @@ def organization_json(org: Organization | None) -> dict[str, Any] | None:
     if org is None:
         return None
     return {"_id": f"org{org.id}", "name": org.name, "fullname": org.fullname or org.name,
-            "avatar": org.avatar_url}
+            "avatar": safe_http_url(org.avatar_url)}
 
 
 def submitter_json(entry: DailyEntry) -> dict[str, Any] | None:
@@ -28,13 +31,17 @@ def submitter_json(entry: DailyEntry) -> dict[str, Any] | None:
         return None
     return {
         "_id": f"user-{entry.submitter_name}",
-        "avatarUrl": entry.submitter_avatar_url,
+        "avatarUrl": safe_http_url(entry.submitter_avatar_url),
         "fullname": entry.submitter_fullname or entry.submitter_name,
         "name": entry.submitter_name,
         "user": entry.submitter_name,
         "type": "user",
         "isPro": False,
     }
+
+
+def _media_urls(entry: DailyEntry) -> list[str]:
+    return [url for url in (safe_http_url(m) for m in entry.media_urls or []) if url]
 
 
 def paper_json(paper: Paper, entry: DailyEntry | None = None) -> dict[str, Any]:
@@ -49,15 +56,15 @@ def paper_json(paper: Paper, entry: DailyEntry | None = None) -> dict[str, Any]:
         "upvotes": paper.total_upvotes,
     }
     if entry is not None:
-        data["mediaUrls"] = entry.media_urls or []
+        data["mediaUrls"] = _media_urls(entry)
         if entry.submitted_at is not None:
             data["submittedOnDailyAt"] = iso(entry.submitted_at)
         submitter = submitter_json(entry)
         if submitter:
             data["submittedOnDailyBy"] = submitter
     optional = {
-        "projectPage": paper.project_page,
-        "githubRepo": paper.code_url,
+        "projectPage": safe_http_url(paper.project_page),
+        "githubRepo": safe_http_url(paper.code_url),
         "githubStars": paper.github_stars,
         "ai_summary": paper.ai_summary,
         "ai_keywords": paper.ai_keywords or None,
@@ -76,11 +83,12 @@ def entry_json(entry: DailyEntry, paper: Paper | None = None) -> dict[str, Any]:
         "title": paper.title,
         "summary": paper.abstract or "",
         "numComments": entry.num_comments,
-        "mediaUrls": entry.media_urls or [],
+        "mediaUrls": _media_urls(entry),
         "isAuthorParticipating": False,
     }
-    if entry.thumbnail:
-        data["thumbnail"] = entry.thumbnail
+    thumbnail = safe_http_url(entry.thumbnail)
+    if thumbnail:
+        data["thumbnail"] = thumbnail
     submitter = submitter_json(entry)
     if submitter:
         data["submittedBy"] = submitter
@@ -102,8 +110,10 @@ def user_json(user: Any, *, me: bool = False) -> dict[str, Any]:
     """A user as others see it; ``me=True`` adds what only the account itself sees."""
     data: dict[str, Any] = {"name": user.username, "fullname": user.display_name, "role": user.role,
                             "createdAt": iso(user.created_at)}
-    if me:
+    if me:  # the confirmed address (None until a mailed link was followed) and one waiting for its link
         data["email"] = user.email
+        data["emailVerified"] = user.email is not None
+        data["pendingEmail"] = user.pending_email
     return data
 
 

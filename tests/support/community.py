@@ -21,7 +21,7 @@ from dailypapers.config import Settings
 from dailypapers.ingest import hf_daily
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer
-from dailypapers.store.models import Base, Paper, User, Vote
+from dailypapers.store.models import Base, Paper, User, Vote, utcnow
 from dailypapers.web.app import create_app
 from dailypapers.web.auth import SESSION_COOKIE
 from tests.conftest import TEST_DATA
@@ -109,8 +109,10 @@ class Clients:
         self.base_url = base_url
         self._stack = ExitStack()
 
-    def new(self, base_url: str | None = None) -> Api:
-        client = self._stack.enter_context(TestClient(self.app, base_url=base_url or self.base_url))
+    def new(self, base_url: str | None = None, *, address: str | None = None) -> Api:
+        """A client of its own (cookie jar), seen by the app as coming from ``address`` if given."""
+        extra: dict[str, Any] = {"client": (address, 50000)} if address else {}
+        client = self._stack.enter_context(TestClient(self.app, base_url=base_url or self.base_url, **extra))
         return Api(client)
 
     def user(self, username: str, *, password: str = PASSWORD) -> Api:
@@ -124,8 +126,9 @@ class Clients:
         """A client holding a session of ``user``: the cookie and CSRF token a login would give, made
         without checking the password again (argon2 is slow on purpose)."""
         api = self.new()
-        value, api.csrf = self.app.state.sessions.issue(user)
-        api.client.cookies.set(SESSION_COOKIE, value)
+        issued = self.app.state.sessions.issue(user)
+        api.csrf = issued.csrf_token
+        api.client.cookies.set(SESSION_COOKIE, issued.cookie)
         api.user = {"name": user.username}
         return api
 
@@ -157,11 +160,12 @@ def password_hash(password: str = PASSWORD) -> str:
 
 def make_users(db: Database, names: list[str], *, role: str = "user", password: str = PASSWORD,
                display_name: str | None = None) -> list[User]:
-    """Accounts stored directly, all with one precomputed hash of ``password``."""
+    """Accounts stored directly, all with one precomputed hash of ``password`` and a confirmed address
+    (``name@example.org``)."""
     with db.transaction() as session:
-        users = [User(username=n, email=f"{n}@example.org", display_name=display_name or n,
-                      password_hash=password_hash(password),
-                      role=role, session_epoch=0, failed_logins=0) for n in names]
+        users = [User(username=n, email=f"{n}@example.org", email_verified_at=utcnow(),
+                      display_name=display_name or n, password_hash=password_hash(password),
+                      role=role) for n in names]
         session.add_all(users)
         session.flush()
         return users

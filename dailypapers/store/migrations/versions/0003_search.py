@@ -21,15 +21,15 @@ SQLITE_FTS = [
     "CREATE VIRTUAL TABLE papers_fts USING fts5(title, abstract, authors, "
     "tokenize = 'porter unicode61 remove_diacritics 2')",
     "INSERT INTO papers_fts(rowid, title, abstract, authors) "
-    f"SELECT id, title, coalesce(abstract, ''), {_AUTHORS.format(row='papers')} FROM papers",
+    f"SELECT id, title, coalesce(abstract, ''), {_AUTHORS.format(row='papers')} FROM papers",  # nosec B608 # constant SQL, no input
     "CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN "
     "INSERT INTO papers_fts(rowid, title, abstract, authors) "
-    f"VALUES (new.id, new.title, coalesce(new.abstract, ''), {_AUTHORS.format(row='new')}); END",
+    f"VALUES (new.id, new.title, coalesce(new.abstract, ''), {_AUTHORS.format(row='new')}); END",  # nosec B608 # constant SQL, no input
     "CREATE TRIGGER papers_fts_delete AFTER DELETE ON papers BEGIN "
     "DELETE FROM papers_fts WHERE rowid = old.id; END",
     "CREATE TRIGGER papers_fts_update AFTER UPDATE OF title, abstract, authors ON papers BEGIN "
     "UPDATE papers_fts SET title = new.title, abstract = coalesce(new.abstract, ''), "
-    f"authors = {_AUTHORS.format(row='new')} WHERE rowid = new.id; END",
+    f"authors = {_AUTHORS.format(row='new')} WHERE rowid = new.id; END",  # nosec B608 # constant SQL, no input
 ]
 
 

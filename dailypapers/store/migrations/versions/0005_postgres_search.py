@@ -33,7 +33,7 @@ UPGRADE = [
         END $$""",
     "CREATE TRIGGER papers_search_tsv BEFORE INSERT OR UPDATE OF title, abstract, authors ON papers "
     "FOR EACH ROW EXECUTE FUNCTION papers_search_tsv()",
-    f"UPDATE papers SET search_tsv = {TSVECTOR.format(row='papers')}",
+    f"UPDATE papers SET search_tsv = {TSVECTOR.format(row='papers')}",  # nosec B608 # constant SQL, no input
     "CREATE INDEX ix_papers_search_tsv ON papers USING gin (search_tsv)",
     # any dimension: an HNSW index per model is an expression index on embedding::vector(dim)
     # (dailypapers.search.semantic.ensure_vector_index)

@@ -1,0 +1,162 @@
+"""Logins kept in the database: start one, find it again, list, revoke, end all. One function per action.
+
+A session is a :class:`~dailypapers.store.models.UserSession` row holding the SHA-256 of a random 32-byte
+token; the token itself lives only in the visitor's cookie (see :mod:`dailypapers.web.auth`). Deleting
+the row ends the session for every copy of the cookie, on every worker at once. Finding a session is
+one indexed query (session and account together); ``last_seen_at`` is written at most once every
+:data:`SEEN_EVERY` (:func:`touch`, which the middleware calls once the response is sent), not on every
+request. Expired rows are purged whenever someone logs in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from dailypapers.errors import NotFound
+from dailypapers.store.db import Database
+from dailypapers.store.models import User, UserSession, utcnow
+
+TOKEN_BYTES = 32
+SEEN_EVERY = timedelta(minutes=5)  # how stale ``last_seen_at`` may get before a request writes it
+DEVICE_LENGTH = 100
+ADDRESS_LENGTH = 64
+
+_BROWSERS = (("Edg/", "Edge"), ("EdgiOS/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+             ("FxiOS/", "Firefox"), ("CriOS/", "Chrome"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+            ("CrOS", "ChromeOS"), ("Mac OS X", "macOS"), ("Macintosh", "macOS"), ("Linux", "Linux"))
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A new session: the token for the cookie (never stored) and the row's id."""
+
+    token: str
+    session_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """The session a cookie's token names, its account, and whether its last visit is older than
+    :data:`SEEN_EVERY` (then :func:`touch` records this one)."""
+
+    session_id: int
+    user: User
+    seen_long_ago: bool
+
+
+def hash_token(token: str) -> str:
+    """The hex SHA-256 of a session token: what the database keeps instead of the token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def device_label(user_agent: str | None) -> str:
+    """A short name for the device of a ``User-Agent`` ("Firefox on Linux"), for the session list."""
+    agent = user_agent or ""
+    browser = next((name for mark, name in _BROWSERS if mark in agent), "")
+    system = next((name for mark, name in _SYSTEMS if mark in agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    if browser or system:
+        return browser or system
+    first = re.sub(r"[^\x21-\x7e]", "", agent.split(" ", 1)[0])  # e.g. curl/8.5.0, python-httpx/0.28
+    return first[:DEVICE_LENGTH] or "unknown device"
+
+
+def start(db: Database, user_id: int, *, days: int, user_agent: str | None = None, address: str | None = None,
+          now: datetime | None = None) -> Started:
+    """Open a session of ``user_id`` valid for ``days``; everyone's expired sessions are purged too."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    row = UserSession(token_hash=hash_token(token), user_id=user_id, created_at=now, last_seen_at=now,
+                      expires_at=now + timedelta(days=days), device=device_label(user_agent),
+                      address=(address or "")[:ADDRESS_LENGTH])
+    with db.transaction() as session:
+        session.execute(delete(UserSession).where(UserSession.expires_at <= now))
+        session.add(row)
+        session.flush()
+        return Started(token, row.id)
+
+
+def resume(db: Database, token: str, now: datetime | None = None) -> Resumed | None:
+    """The live session of ``token`` and its account (one query, no write), or None when it is unknown,
+    revoked or expired."""
+    now = now or utcnow()
+    with db.session() as session:
+        row = session.execute(
+            select(UserSession.id, UserSession.expires_at, UserSession.last_seen_at, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.token_hash == hash_token(token))
+        ).first()
+    if row is None or row.expires_at <= now:
+        return None
+    return Resumed(row.id, row.User, now - row.last_seen_at >= SEEN_EVERY)
+
+
+def touch(db: Database, session_id: int, now: datetime | None = None) -> None:
+    """Record a visit of the session (unless another request did within :data:`SEEN_EVERY`). Best effort:
+    on a busy database the visit is recorded by a later request."""
+    now = now or utcnow()
+    try:
+        with db.write_connection() as connection:
+            connection.execute(update(UserSession).where(UserSession.id == session_id,
+                                                         UserSession.last_seen_at < now - SEEN_EVERY)
+                               .values(last_seen_at=now))
+    except OperationalError:
+        pass
+
+
+def end(db: Database, session_id: int) -> None:
+    """End one session (log out): its cookie opens nothing any more, wherever it was copied."""
+    with db.transaction() as session:
+        session.execute(delete(UserSession).where(UserSession.id == session_id))
+
+
+def active(db: Database, user_id: int, now: datetime | None = None) -> list[UserSession]:
+    """The account's sessions that have not expired, most recently seen first."""
+    now = now or utcnow()
+    with db.session() as session:
+        return list(session.scalars(
+            select(UserSession).where(UserSession.user_id == user_id, UserSession.expires_at > now)
+            .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())))
+
+
+def revoke(db: Database, user_id: int, session_id: int) -> None:
+    """End one of the account's own sessions; :class:`NotFound` for any other id."""
+    with db.transaction() as session:
+        gone = session.execute(delete(UserSession).where(UserSession.id == session_id,
+                                                         UserSession.user_id == user_id)).rowcount
+    if not gone:
+        raise NotFound("no such session")
+
+
+def end_all(session: Session, user_id: int, *, keep: int | None = None) -> int:
+    """In the caller's unit of work: end every session of the account but ``keep``; how many ended."""
+    query = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep is not None:
+        query = query.where(UserSession.id != keep)
+    return session.execute(query).rowcount or 0
+
+
+def end_every_session(db: Database, user_id: int | None = None) -> int:
+    """End every session of one account, or of every account when ``user_id`` is None (after a leaked
+    secret key, say); how many sessions ended."""
+    with db.transaction() as session:
+        query = delete(UserSession)
+        if user_id is not None:
+            query = query.where(UserSession.user_id == user_id)
+        return session.execute(query).rowcount or 0
+
+
+def revoke_all(db: Database, user_id: int, *, keep: int | None = None) -> int:
+    """Log the account out everywhere (but the session ``keep``, when given); how many sessions ended."""
+    with db.transaction() as session:
+        return end_all(session, user_id, keep=keep)
