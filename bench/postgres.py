@@ -43,10 +43,10 @@ import serve as serve_bench  # noqa: E402
 from dailypapers.ingest import hf_daily  # noqa: E402
 from dailypapers.search.embed import MINILM_NAME, MiniLMBackend  # noqa: E402
 from dailypapers.search.hybrid import SearchEngine  # noqa: E402
-from dailypapers.search.semantic import ensure_vector_index, vector_index_name  # noqa: E402
 from dailypapers.store.db import Database  # noqa: E402
 from dailypapers.store.importer import Importer  # noqa: E402
 from dailypapers.store.models import Paper  # noqa: E402
+from dailypapers.store.vectors import ensure_vector_index, vector_index_name  # noqa: E402
 
 SEARCH_TARGETS = {"hybrid": (25.0, 60.0)}
 FEED_PATHS = ("/api/daily_papers", "/feeds/daily.atom")

@@ -10,10 +10,9 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import ValidationError
@@ -34,7 +33,8 @@ from dailypapers.errors import first_line
 from dailypapers.eval_cli import eval_app
 from dailypapers.ingest.records import Record, Rejected
 from dailypapers.logs import configure_logging, logging_config
-from dailypapers.store.db import Database
+from dailypapers.periods import today
+from dailypapers.store.db import Database, sqlite_file
 from dailypapers.store.importer import Importer, ImportSummary, load_checkpoint
 
 app = typer.Typer(help="dailypapers: research-paper discovery you can run yourself.", no_args_is_help=True)
@@ -54,7 +54,6 @@ app.add_typer(eval_app, name="eval")
 out = Console()
 err = Console(stderr=True)
 MAX_PRINTED_REJECTIONS = 50
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 @app.callback()
@@ -167,16 +166,6 @@ def run_import(
     return summary
 
 
-def _client(settings: Settings, min_interval: float | None = None) -> Any:
-    from dailypapers.ingest.http import PoliteClient
-
-    return PoliteClient(
-        min_interval=settings.http_min_interval if min_interval is None else min_interval,
-        timeout=settings.http_timeout,
-        retries=settings.http_retries,
-    )
-
-
 def _resume_state(db: Database, key: str, restart: bool) -> dict[str, Any] | None:
     if restart:
         return None
@@ -186,10 +175,6 @@ def _resume_state(db: Database, key: str, restart: bool) -> dict[str, Any] | Non
             return None
         err.print(f"resuming {key} from {row.state}")
         return dict(row.state)
-
-
-def _today_new_york() -> date:
-    return datetime.now(NEW_YORK).date()
 
 
 def _date(value: str | None, name: str) -> date | None:
@@ -218,7 +203,8 @@ def run_index(db: Database, backend_name: str, *, batch_size: int = 64, limit: i
     """Embed the papers lacking a current vector under ``backend_name``, with a progress bar and a
     summary. Each batch is committed, so a killed run resumes where it stopped."""
     from dailypapers.search.embed import get_backend
-    from dailypapers.search.semantic import count_missing, embed_missing
+    from dailypapers.search.semantic import embed_missing
+    from dailypapers.store.vectors import count_missing
 
     try:
         backend = get_backend(backend_name)
@@ -229,7 +215,7 @@ def run_index(db: Database, backend_name: str, *, batch_size: int = 64, limit: i
     total = min(missing, limit) if limit is not None else missing
     with progress(f"index {backend.name}", total or None) as advance:
         summary = embed_missing(db, backend, batch_size=batch_size, on_progress=advance, limit=limit)
-    counts = {"considered": summary.considered, "embedded": summary.embedded, "skipped": summary.skipped}
+    counts = summary.as_dict()
     console = console or out
     if as_json:
         console.print_json(json.dumps(counts))
@@ -248,7 +234,7 @@ def after_ingest(db: Database, settings: Settings, *, no_index: bool, as_json: b
     if no_index or not settings.embed_after_ingest or settings.embedding_backend == "none":
         return
     from dailypapers.search.embed import get_backend
-    from dailypapers.search.semantic import count_missing
+    from dailypapers.store.vectors import count_missing
 
     if settings.index_in_worker:
         from dailypapers.store.jobs import enqueue
@@ -379,10 +365,9 @@ def _open_url(url: str, option: str, *, must_exist: bool) -> Database:
     shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise fail(f"{shown}: only sqlite:/// and postgresql+psycopg:// URLs are supported")
-    path = parsed.database
-    if (must_exist and parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
-            and not path.startswith("file:") and not Path(path).is_file()):
-        raise fail(f"no SQLite database at {path}")
+    path = sqlite_file(parsed)
+    if must_exist and path is not None and not path.is_file():
+        raise fail(f"no SQLite database at {parsed.database}")
     try:
         db = Database(url)
         with db.engine.connect():
@@ -475,6 +460,7 @@ def ingest_hf_daily(
 ) -> None:
     """Import Hugging Face daily papers: saved API responses, or fetched day by day with --api."""
     from dailypapers.ingest import hf_daily
+    from dailypapers.ingest.http import client_from_settings
 
     settings = _settings()
     if (path is None) == (api is None):
@@ -489,13 +475,13 @@ def ingest_hf_daily(
         run_import(db, records, f"hf-daily {path}", as_json=as_json)
         after_ingest(db, settings, no_index=no_index, as_json=as_json)
         return
-    first = _date(since, "--since") or _today_new_york() - timedelta(days=1)
-    last = _date(until, "--until") or _today_new_york()
+    first = _date(since, "--since") or today() - timedelta(days=1)
+    last = _date(until, "--until") or today()
     if last < first:
         raise typer.BadParameter("--until is before --since")
     key = f"hf-daily:{api.rstrip('/')}:{first.isoformat()}:{last.isoformat()}"
     state = _resume_state(db, key, restart)
-    with _client(settings, min_interval if min_interval is not None else 1.0) as client:
+    with client_from_settings(settings, min_interval=1.0 if min_interval is None else min_interval) as client:
         records = hf_daily.harvest_api(client, api, first, last, state=state)
         run_import(db, records, f"hf-daily {api}", as_json=as_json)
     after_ingest(db, settings, no_index=no_index, as_json=as_json)
@@ -516,6 +502,7 @@ def ingest_arxiv_api(
 ) -> None:
     """Import from the arXiv Atom API (at most one request per 3 s; resumable)."""
     from dailypapers.ingest import arxiv_api
+    from dailypapers.ingest.http import client_from_settings
 
     settings = _settings()
     try:
@@ -526,7 +513,7 @@ def ingest_arxiv_api(
         raise typer.BadParameter(str(exc)) from exc
     db = open_database(settings)
     state = _resume_state(db, f"arxiv-api:{search_query}", restart)
-    with _client(settings) as client:
+    with client_from_settings(settings) as client:
         try:
             records = arxiv_api.harvest(client, search_query, base_url=settings.arxiv_api_url,
                                         page_size=page_size, max_results=max_results, state=state)
@@ -547,12 +534,13 @@ def ingest_oai(
 ) -> None:
     """Harvest arXiv over OAI-PMH (arXivRaw), following resumption tokens; resumable."""
     from dailypapers.ingest import oai
+    from dailypapers.ingest.http import client_from_settings
 
     settings = _settings()
     first, last = _date(from_, "--from"), _date(until, "--until")
     db = open_database(settings)
     state = _resume_state(db, f"oai:{set_spec or '*'}:{first}:{last}", restart)
-    with _client(settings) as client:
+    with client_from_settings(settings) as client:
         records = oai.harvest(client, base_url=settings.oai_url, set_spec=set_spec, from_=first,
                               until=last, state=state)
         run_import(db, records, f"oai {set_spec or 'all'}", as_json=as_json)

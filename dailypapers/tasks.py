@@ -46,7 +46,7 @@ def _settings() -> Any:
 
 def sync_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     from dailypapers.ingest import hf_daily
-    from dailypapers.ingest.http import PoliteClient
+    from dailypapers.ingest.http import client_from_settings
     from dailypapers.periods import today
     from dailypapers.store.importer import Importer
 
@@ -55,7 +55,7 @@ def sync_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": "no sync_url"}
     last = today()
     first = last - timedelta(days=int(payload.get("days", 2)) - 1)
-    with PoliteClient(min_interval=1.0, timeout=settings.http_timeout, retries=settings.http_retries) as client:
+    with client_from_settings(settings, min_interval=1.0) as client:
         summary = Importer(db).run(hf_daily.harvest_api(client, settings.sync_url, first, last))
     return summary.as_dict()
 

@@ -10,6 +10,7 @@ import pytest
 
 from dailypapers.config import Settings, resolve_secret_key
 from dailypapers.store.db import Database
+from tests.support.backends import BackendGuard
 from tests.support.harvest import FakeTime
 from tests.support.postgres import PostgresForTests
 
@@ -40,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: about SQLite itself (its pragmas, files, FTS5); "
                                        "left out of the --db postgresql run")
+    config.addinivalue_line("markers", "both_backends: about moving data between SQLite and PostgreSQL; "
+                                       "may build databases of both kinds on either run")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -55,10 +58,47 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database backend: {config.getoption('--db')}"
 
 
+BACKEND_GUARD = pytest.StashKey[BackendGuard]()
+
+
+def _backend_guard(config: pytest.Config) -> BackendGuard:
+    if BACKEND_GUARD not in config.stash:
+        config.stash[BACKEND_GUARD] = BackendGuard(config.getoption("--db"))
+    return config.stash[BACKEND_GUARD]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    guard = _backend_guard(item.config)
+    guard.item = item
+    try:
+        return (yield)
+    finally:
+        guard.item = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_backend_per_run(request: pytest.FixtureRequest) -> Iterator[BackendGuard]:
+    """Every database a test builds is of the kind ``--db`` names (see tests/support/backends.py)."""
+    guard = _backend_guard(request.config)
+    with guard.installed():
+        yield guard
+
+
+@pytest.fixture(autouse=True)
+def on_the_runs_backend(one_backend_per_run: BackendGuard) -> Iterator[None]:
+    """Fails the test if an engine of the other kind connected while it ran."""
+    one_backend_per_run.take_wrong()
+    yield
+    if wrong := one_backend_per_run.take_wrong():
+        pytest.fail("\n".join(wrong))
+
+
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresForTests]:
+def postgres(request: pytest.FixtureRequest) -> Iterator[PostgresForTests]:
     """A PostgreSQL server for the session (tests of PostgreSQL itself use it on either run)."""
     server = PostgresForTests()
+    _backend_guard(request.config).add_server(server.url)
     yield server
     server.close()
 

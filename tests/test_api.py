@@ -10,7 +10,6 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from dailypapers.config import Settings
 from dailypapers.ingest import hf_daily
 from dailypapers.store.importer import Importer
 from dailypapers.web.app import create_app
@@ -18,9 +17,9 @@ from tests.conftest import TEST_DATA
 
 
 @pytest.fixture
-def settings(tmp_path):
+def settings(settings):
     # the hashing backend: semantic and hybrid search without loading a model
-    return Settings(data_dir=tmp_path / "data", load_demo=False, embedding_backend="hashing", _env_file=None)
+    return settings.model_copy(update={"embedding_backend": "hashing"})
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from dailypapers.cli import app
 from tests.conftest import TEST_DATA
+from tests.support.cli_output import summary_tables
 
 
 @pytest.fixture
@@ -26,7 +27,8 @@ def test_ingest_hf_daily_prints_a_summary_and_is_idempotent(cli):
         "read": 12, "new": 12, "updated": 0, "unchanged": 0, "rejected": 0, "deleted": 0, "unsafe_links": 0}
     second = cli("ingest", "hf-daily", str(TEST_DATA / "hf_daily"))
     assert second.exit_code == 0
-    assert "unchanged" in second.stdout and "12" in second.stdout
+    assert summary_tables(second.stdout)[0] == {
+        "read": 12, "new": 0, "updated": 0, "unchanged": 12, "rejected": 0, "deleted": 0, "unsafe_links": 0}
     stats = cli("db", "stats", "--json")
     assert json.loads(stats.stdout) == {"papers": 12, "daily_entries": 12, "organizations": 4, "days": 4}
 

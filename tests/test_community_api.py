@@ -307,6 +307,17 @@ def test_comments_add_edit_delete_and_hide(people, papers_db):
 # --- collections -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("row_id", [2**31, -(2**31) - 1, 10**20])
+def test_an_id_beyond_any_row_is_refused_not_a_server_error(people, papers_db, row_id):
+    alice = people.account(papers_db, "alice")
+    for method, path in [("get", f"/api/collections/{row_id}"), ("delete", f"/api/collections/{row_id}"),
+                         ("put", f"/api/collections/{row_id}/papers/{PAPER}"),
+                         ("delete", f"/api/comments/{row_id}"), ("delete", f"/api/me/sessions/{row_id}")]:
+        r = getattr(alice, method)(path)
+        assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text[:200])
+    assert 400 <= alice.client.get(f"/collections/{row_id}").status_code < 500
+
+
 def test_collections_of_one_owner(people, papers_db):
     alice, bob, anonymous = people.account(papers_db, "alice"), people.account(papers_db, "bob"), people.new()
     private = alice.post("/api/collections", json={"name": "  To   read ", "description": "later"})

@@ -1,4 +1,5 @@
-"""The import pipeline on a real SQLite database: idempotency, merge rules, rejections, checkpoints."""
+"""The import pipeline on a real database (the run's backend): idempotency, merge rules, rejections,
+checkpoints."""
 
 from datetime import date, datetime, timezone
 
@@ -168,6 +169,22 @@ def test_checkpoint_is_saved_with_the_records_before_it(db):
     assert importer.summary.new == 2
 
 
+def test_nul_characters_are_dropped_from_every_text(db):
+    entry = DailyEntryRecord(
+        paper=paper(title="Nul\x00 title", abstract="An\x00 abstract", authors=["Ada\x00", "Bob"],
+                    ai_keywords=["k\x00w"], organization=Organization("org\x00", "Org\x00 Inc")),
+        day=date(2025, 1, 2), submitter=Submitter("sub\x00", "Sub\x00 Mitter"), upvotes=1)
+    assert Importer(db).run([entry]).new == 1
+    p = get(db, "2501.00001")
+    assert (p.title, p.abstract, p.authors, p.ai_keywords) == ("Nul title", "An abstract", ["Ada", "Bob"],
+                                                               ["kw"])
+    with db.session() as s:
+        org = s.get(models.Organization, p.organization_id)
+        stored = s.scalars(select(DailyEntry)).one()
+    assert (org.name, org.fullname) == ("org", "Org Inc")
+    assert (stored.submitter_name, stored.submitter_fullname) == ("sub", "Sub Mitter")
+
+
 def test_merge_paper_is_pure():
     current = merge_paper(None, paper(title="T", authors=["A"]), None)
     snapshot = dict(current)
@@ -196,4 +213,4 @@ def test_merging_any_record_again_changes_nothing(recs):
         row = merge_paper(row, rec, None)
     # a re-run import rewrites no row, whatever mix of versions, dates and blanks came before
     assert all(merge_paper(row, rec, None) == row for rec in recs)
-    assert row["version"] == max((r.version or 0 for r in recs), default=0) or row["version"] is None
+    assert row["version"] == max((r.version for r in recs if r.version is not None), default=None)

@@ -25,6 +25,7 @@ from dailypapers.store.importer import Importer
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.urls import MAX_URL_LENGTH, safe_http_url
 from dailypapers.web.app import create_app
+from tests.support.cli_output import summary_table
 from tests.support.local_server import LocalServer, Reply
 
 DAY = date(2026, 6, 29)
@@ -211,9 +212,10 @@ def test_mirroring_another_instance_drops_unsafe_links_and_counts_them(database_
 
 def test_the_cli_summary_table_shows_the_count(database_env, tmp_path):
     path = write_day(tmp_path, [hf_entry(HOSTILE_ID, "javascript:alert(1)")])
-    result = CliRunner().invoke(cli_app, ["ingest", "hf-daily", str(path), "--no-index"], catch_exceptions=False)
+    result = CliRunner().invoke(cli_app, ["ingest", "hf-daily", str(path), "--no-index"],
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "unsafe_links" in result.stdout
+    assert summary_table(result.stdout)["unsafe_links"] == 2  # its project page and its code link
 
 
 # --- what is shown, for rows already in the database ---------------------------------------------------

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from dailypapers.config import Settings
+from dailypapers.config import Settings, resolve_secret_key
 from dailypapers.ingest import hf_daily
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer
@@ -63,15 +63,24 @@ def _params() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenApiSchema]:
-    """The app's schema, bound to the app over ASGI, on a migrated database holding the hf_daily sample."""
-    app_settings = Settings(data_dir=tmp_path_factory.mktemp("fuzz") / "data", load_demo=False,
-                            _env_file=None)
+def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[OpenApiSchema]:
+    """The app's schema, bound to the app over ASGI, on a migrated database (of the run's backend)
+    holding the hf_daily sample."""
+    server = request.getfixturevalue("postgres") if request.config.getoption("--db") == "postgresql" else None
+    url = server.new_database() if server else None
+    extra = {"database_url": url} if url else {}
+    # the hashing backend: semantic and hybrid search without loading a model
+    app_settings = resolve_secret_key(Settings(data_dir=tmp_path_factory.mktemp("fuzz") / "data",
+                                               load_demo=False, embedding_backend="hashing", _env_file=None,
+                                               **extra))
     database = Database.from_settings(app_settings)
     database.migrate()
     Importer(database).run(hf_daily.iter_path(TEST_DATA / "hf_daily"))
     yield schemathesis.openapi.from_asgi("/openapi.json", create_app(app_settings, database=database))
     database.dispose()
+    if server and url:
+        server.drop_database(url)
 
 
 @pytest.mark.parametrize(("path", "mode"), list(_params()))

@@ -26,6 +26,10 @@ from dailypapers.search.evaluate import (
 
 # ------------------------------------------------------------------------------------------ metrics
 
+# the evaluation indexes its corpus in a temporary SQLite database of its own, whatever the site runs on
+EVAL_ON_SQLITE = pytest.mark.sqlite_only
+
+
 def test_ndcg_perfect_and_empty() -> None:
     assert ndcg_at_k(["a", "b"], {"a": 2, "b": 1}) == pytest.approx(1.0)
     assert ndcg_at_k([], {"a": 1}) == 0.0
@@ -108,6 +112,7 @@ def test_default_split_falls_back_to_train(tmp_path: Path) -> None:
     assert load_beir(root).split == "train"
 
 
+@EVAL_ON_SQLITE
 def test_keyword_end_to_end_and_vs_or(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "tiny")
     result = evaluate_beir(root, modes=("keyword",), cache_dir=None, params=evaluate.AND_ONLY)
@@ -123,6 +128,7 @@ def test_keyword_end_to_end_and_vs_or(tmp_path: Path) -> None:
     assert either.modes["keyword"]["ndcg@10"] == pytest.approx(1.0)
 
 
+@EVAL_ON_SQLITE
 def test_semantic_and_hybrid_with_hashing_backend_and_cache(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "tiny")
     cache = tmp_path / "cache"
@@ -140,6 +146,7 @@ def test_semantic_and_hybrid_with_hashing_backend_and_cache(tmp_path: Path) -> N
     assert first.modes["semantic"]["recall@100"] == 1.0  # 5 docs: everything is in the top 100
 
 
+@EVAL_ON_SQLITE
 def test_fuse_matches_search_engine(tmp_path: Path) -> None:
     """The eval's own fusion is what SearchEngine.search returns for the same query."""
     root = make_beir(tmp_path / "tiny")
@@ -157,6 +164,7 @@ def test_fuse_matches_search_engine(tmp_path: Path) -> None:
                     assert ours == evaluate.engine_search_ranking(engine, session, q, mode), (qid, mode)
 
 
+@EVAL_ON_SQLITE
 def test_related_recall(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "tiny")
     (root / "citation_links.tsv").write_text("doc-a\tdoc-b\nd1\td5\nd1\td3\nd3\td3\nd9\td1\n")
@@ -168,6 +176,7 @@ def test_related_recall(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ CLI
 
+@EVAL_ON_SQLITE
 def test_cli_beir_json_and_table(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "tiny")
     runner = CliRunner()
@@ -194,6 +203,7 @@ def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     assert runner.invoke(eval_app, ["beir", str(tmp_path)]).exit_code == 2
 
 
+@EVAL_ON_SQLITE
 def test_cli_related(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "tiny")
     (root / "citation_links.tsv").write_text("doc-a\tdoc-b\nd1\td5\n")
@@ -203,6 +213,7 @@ def test_cli_related(tmp_path: Path) -> None:
     assert json.loads(out.output)["recall@10"] == pytest.approx(1.0)
 
 
+@EVAL_ON_SQLITE
 def test_keyword_candidates_match_prepared_rankings(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "tiny")
     beir = load_beir(root)

@@ -1,9 +1,13 @@
 """The minimal pages, through FastAPI's in-process client on a real database."""
 
+import re
+from datetime import date
+
 import pytest
 from fastapi.testclient import TestClient
 
 from dailypapers.ingest import hf_daily
+from dailypapers.ingest.records import DailyEntryRecord, PaperRecord
 from dailypapers.store.importer import Importer
 from dailypapers.web.app import create_app
 from tests.conftest import TEST_DATA
@@ -16,13 +20,16 @@ def client(settings, db):
         yield c
 
 
-def test_home_lists_the_latest_day_most_upvoted_first(client):
+def test_home_lists_the_latest_day_most_upvoted_first(client, db):
+    # the last paper of the day's file (the fewest votes there) overtakes the others
+    Importer(db).run([DailyEntryRecord(paper=PaperRecord(arxiv_id="2606.24256", title=""),
+                                       day=date(2026, 6, 30), upvotes=60)])
     page = client.get("/")
     assert page.status_code == 200
     html = page.text
     assert "Jun 30, 2026" in html
-    titles = ["LiveEdit: Towards Real-Time Diffusion-Based Streaming Video Editing"]
-    assert all(t in html for t in titles)
+    assert re.findall(r'id="card-([^"]+)"', html) == ["2606.24256", "2606.26740", "2606.30616", "2606.28480"]
+    assert "LiveEdit: Towards Real-Time Diffusion-Based Streaming Video Editing" in html
     assert "Transformers are SSMs" not in html  # an older day
     assert "Tsinghua University" in html and "★ 12" in html
 

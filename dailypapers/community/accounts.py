@@ -34,6 +34,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dailypapers.addresses import clean_email
 from dailypapers.community.ratelimit import ThrottleRules, charge, forget_names, forgive, throttle_keys
 from dailypapers.community.sessions import end_all as end_sessions
 from dailypapers.config import Settings
@@ -53,10 +54,8 @@ from dailypapers.store.models import (
     Vote,
     utcnow,
 )
-from dailypapers.store.state import bump_version
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
-EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 RESERVED = frozenset({"admin", "administrator", "root", "api", "account", "me", "moderator", "system",
                       "dailypapers", "support", "static", "login", "logout", "register", "settings"})
 MIN_PASSWORD = 10
@@ -94,13 +93,6 @@ def clean_username(raw: str) -> str:
     if name in RESERVED:
         raise BadRequest(f"username: {name!r} is reserved")
     return name
-
-
-def clean_email(raw: str) -> str:
-    email = (raw or "").strip().lower()
-    if len(email) > 320 or not EMAIL.match(email):
-        raise BadRequest("email: give an address like name@example.org")
-    return email
 
 
 def clean_display_name(raw: str | None, fallback: str = "") -> str:
@@ -269,7 +261,6 @@ def update_profile(db: Database, user_id: int, *, display_name: str | None = Non
             # the name shown on the papers this account submitted
             session.execute(update(DailyEntry).where(DailyEntry.submitted_by_id == user.id)
                             .values(submitter_fullname=user.display_name))
-            bump_version(session)
         return user
 
 
@@ -587,4 +578,3 @@ def delete_account(db: Database, user_id: int, password: str) -> None:
             session.execute(delete(model).where(model.user_id == user_id))
         session.execute(delete(Collection).where(Collection.user_id == user_id))
         session.delete(user)
-        bump_version(session)

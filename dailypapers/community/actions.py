@@ -8,7 +8,6 @@ only in the transaction whose insert (or delete) took effect (``INSERT … ON CO
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from dailypapers.config import Settings
 from dailypapers.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
-from dailypapers.ingest.records import InvalidArxivId, PaperRecord, canonical_arxiv_id
+from dailypapers.ingest.records import InvalidArxivId, PaperRecord, canonical_arxiv_id, parse_arxiv_ref
 from dailypapers.periods import today
 from dailypapers.store.db import Database, is_postgres, upsert
 from dailypapers.store.importer import write_batch, ImportSummary
@@ -36,33 +35,17 @@ from dailypapers.store.models import (
     Vote,
     utcnow,
 )
-from dailypapers.store.state import bump_version
 
 MAX_COMMENT = 5000
 MAX_COLLECTIONS = 200
 MAX_COLLECTION_ITEMS = 2000
 COMMUNITY_SOURCE = "community"
-_OTHER_PREFIXES = re.compile(r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/papers/", re.IGNORECASE)
 
 Fetch = Callable[[str], PaperRecord | None]
 
 
 def _insert(session: Session) -> Any:
     return lambda target: upsert(target, is_postgres(session))
-
-
-def parse_arxiv_ref(raw: str, site_url: str = "") -> str:
-    """The canonical arXiv id in what someone pasted: an id, ``arXiv:…``, an arXiv abs/pdf/html URL, a
-    Hugging Face papers URL or one of this site's paper URLs."""
-    text = (raw or "").strip()
-    if site_url and text.startswith(site_url.rstrip("/") + "/papers/"):
-        text = text[len(site_url.rstrip("/") + "/papers/"):]
-    text = _OTHER_PREFIXES.sub("", text)
-    try:
-        return canonical_arxiv_id(text)[0]
-    except InvalidArxivId:
-        raise BadRequest(f"not an arXiv id or URL: {raw.strip()[:100]!r} (e.g. 2406.12345 or "
-                         "https://arxiv.org/abs/2406.12345)") from None
 
 
 def paper_or_404(session: Session, arxiv_id: str) -> Paper:
@@ -103,7 +86,6 @@ def set_vote(db: Database, user: User, arxiv_id: str, voted: bool) -> VoteState:
         if changed:
             session.execute(update(Paper).where(Paper.id == paper.id)
                             .values(community_upvotes=Paper.community_upvotes + step))
-            bump_version(session)
         total = session.execute(select(Paper.upvotes + Paper.community_upvotes)
                                 .where(Paper.id == paper.id)).scalar_one()
         return VoteState(paper.arxiv_id, voted, total)
@@ -122,8 +104,6 @@ def recount_votes(db: Database) -> int:
         counted = select(func.count()).where(Vote.paper_id == Paper.id).scalar_subquery()
         fixed = len(session.execute(update(Paper).where(Paper.community_upvotes != counted)
                                     .values(community_upvotes=counted).returning(Paper.id)).all())
-        if fixed:
-            bump_version(session)
         return fixed
 
 
@@ -192,7 +172,6 @@ def submit_paper(db: Database, settings: Settings, user: User, raw: str, fetch: 
             if inserted is not None:
                 session.execute(update(Paper).where(Paper.id == paper.id)
                                 .values(community_upvotes=Paper.community_upvotes + 1))
-            bump_version(session)
             session.refresh(paper)
             _ = paper.organization  # loaded while the session is open
             entry.paper = paper
@@ -243,7 +222,6 @@ def add_comment(db: Database, user: User, arxiv_id: str, body: str) -> Comment:
         comment = Comment(paper_id=paper.id, user_id=user.id, body=text, hidden=False, created_at=utcnow())
         session.add(comment)
         session.flush()
-        bump_version(session)
         comment.user = session.get(User, user.id)  # type: ignore[assignment]
         comment.paper = paper
         return comment
@@ -266,7 +244,6 @@ def edit_comment(db: Database, user: User, comment_id: int, body: str) -> Commen
         if comment.body != text:
             comment.body = text
             comment.edited_at = utcnow()
-            bump_version(session)
         return comment
 
 
@@ -278,7 +255,6 @@ def delete_comment(db: Database, user: User, comment_id: int) -> str:
             raise Forbidden("you can only delete your own comments")
         arxiv_id = comment.paper.arxiv_id
         session.delete(comment)
-        bump_version(session)
         return arxiv_id
 
 
@@ -290,7 +266,6 @@ def hide_comment(db: Database, user: User, comment_id: int, hidden: bool = True)
         comment = _comment(session, comment_id)
         comment.hidden = hidden
         comment.hidden_by_id = user.id if hidden else None
-        bump_version(session)
         return comment
 
 

@@ -28,10 +28,12 @@ from sqlalchemy.orm import Session, joinedload
 from dailypapers.config import Settings
 from dailypapers.digest.subscriptions import confirm_token, unsubscribe_token
 from dailypapers.mail import multipart_bytes
+from dailypapers.periods import NEW_YORK
 from dailypapers.rank import trending
 from dailypapers.store import queries
 from dailypapers.store.db import Database, upsert
 from dailypapers.store.models import DailyEntry, DigestDelivery, Paper, Subscription, utcnow
+from dailypapers.summaries import Summary
 from dailypapers.urls import safe_href
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -45,7 +47,7 @@ def local_now(sub: Subscription, now: datetime) -> datetime:
     try:
         return now.astimezone(ZoneInfo(sub.timezone))
     except Exception:  # noqa: BLE001 — a zone that disappeared from tzdata: New York
-        return now.astimezone(ZoneInfo("America/New_York"))
+        return now.astimezone(NEW_YORK)
 
 
 def edition_on(frequency: str, day: date) -> str:
@@ -97,7 +99,11 @@ class Section:
 
 
 @dataclass
-class ComposeSummary:
+class ComposeSummary(Summary):
+    """Counts of one digest composing run (``sample``: one composed message, not reported)."""
+
+    UNREPORTED = ("sample",)
+
     due: int = 0
     composed: int = 0
     already: int = 0
@@ -106,10 +112,6 @@ class ComposeSummary:
     seconds: float = 0.0
     editions: dict[str, int] = field(default_factory=dict)
     sample: bytes | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"due": self.due, "composed": self.composed, "already": self.already, "empty": self.empty,
-                "papers": self.papers, "seconds": round(self.seconds, 3), "editions": self.editions}
 
 
 def _item(settings: Settings, paper: Paper, upvotes: int) -> Item:

@@ -21,19 +21,17 @@ from dailypapers.store.db import Database
 
 
 def make_composer(db: Database, settings: Settings, method: str | None = None) -> Any:
-    """(``method``: the recommendation method of "For you" sections; default ``DIGEST_METHOD``.)"""
-    """A digest composer whose "For you" sections come from the recommender (none without a model)."""
+    """A digest composer whose "For you" sections come from the recommender (none without a model;
+    ``method``: the recommendation method of those sections, default ``DIGEST_METHOD``)."""
     from dailypapers.digest.compose import Composer
+    from dailypapers.search.embed import backend_for_setting
 
     personal = None
-    if settings.embedding_backend != "none":
-        from dailypapers.recommend.service import CandidatePool, digest_picks
-        from dailypapers.search.embed import get_backend
+    backend = backend_for_setting(settings.embedding_backend)
+    if backend is not None:
+        from dailypapers.recommend.service import DIGEST_METHOD, CandidatePool, digest_picks
 
-        from dailypapers.recommend.service import DIGEST_METHOD
-
-        personal = digest_picks(db, CandidatePool(db, get_backend(settings.embedding_backend).name),
-                                method=method or DIGEST_METHOD)
+        personal = digest_picks(db, CandidatePool(db, backend.name), method=method or DIGEST_METHOD)
     return Composer(db, settings, personal)
 
 

@@ -33,6 +33,7 @@ from dailypapers.config import Settings
 from dailypapers.mail import Mailer
 from dailypapers.store.db import Database
 from dailypapers.store.models import DigestDelivery, Subscription, utcnow
+from dailypapers.summaries import Summary
 
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 6
@@ -91,7 +92,11 @@ class Claimed:
 
 
 @dataclass
-class SendSummary:
+class SendSummary(Summary):
+    """Counts of one sending run (``errors``: the first few, not reported)."""
+
+    UNREPORTED = ("errors",)
+
     sent: int = 0
     retried: int = 0
     failed: int = 0
@@ -99,10 +104,6 @@ class SendSummary:
     skipped: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"sent": self.sent, "retried": self.retried, "failed": self.failed, "bounced": self.bounced,
-                "skipped": self.skipped, "seconds": round(self.seconds, 3)}
 
     def add(self, other: SendSummary) -> None:
         for name in ("sent", "retried", "failed", "bounced", "skipped"):

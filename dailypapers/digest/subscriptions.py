@@ -17,14 +17,15 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dailypapers.community.accounts import clean_email
+from dailypapers.addresses import clean_email
 from dailypapers.config import Settings
 from dailypapers.errors import BadRequest, NotFound
+from dailypapers.periods import NEW_YORK
 from dailypapers.store.db import Database
 from dailypapers.store.models import FREQUENCIES, Subscription, User, utcnow
 
 CONFIRM_MAX_AGE = 7 * 86400
-DEFAULT_TIMEZONE = "America/New_York"
+DEFAULT_TIMEZONE = NEW_YORK.key
 MAX_FILTERS = 20
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from dailypapers import __version__
+
+if TYPE_CHECKING:
+    from dailypapers.config import Settings
 
 USER_AGENT = f"dailypapers/{__version__} (+https://github.com/dailypapers/dailypapers)"
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -124,3 +127,11 @@ class PoliteClient:
                     delay = min(self.max_backoff, max(delay, hinted))
             attempt += 1
             self._sleep(delay)
+
+
+def client_from_settings(settings: Settings, **overrides: Any) -> PoliteClient:
+    """A :class:`PoliteClient` with the interval, timeout and retries of ``settings``; ``overrides``
+    (any :class:`PoliteClient` option) take precedence."""
+    options: dict[str, Any] = {"min_interval": settings.http_min_interval, "timeout": settings.http_timeout,
+                               "retries": settings.http_retries}
+    return PoliteClient(**{**options, **overrides})

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+from dailypapers.errors import BadRequest
 from dailypapers.urls import safe_http_url
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "clean_title",
     "drop_unsafe_links",
     "extract_code_url",
+    "parse_arxiv_ref",
     "parse_datetime",
     "split_authors",
 ]
@@ -172,6 +174,23 @@ def canonical_arxiv_id(text: str) -> tuple[str, int | None]:
     if m:
         return f"{m['arch'].lower()}/{m['num']}", int(m["v"]) if m["v"] else None
     raise InvalidArxivId(f"not an arXiv id: {text!r}")
+
+
+_OTHER_PREFIXES = re.compile(r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/papers/", re.IGNORECASE)
+
+
+def parse_arxiv_ref(raw: str, site_url: str = "") -> str:
+    """The canonical arXiv id in what someone pasted: an id, ``arXiv:…``, an arXiv abs/pdf/html URL, a
+    Hugging Face papers URL or one of this site's paper URLs (``site_url``). Raises :class:`BadRequest`."""
+    text = (raw or "").strip()
+    if site_url and text.startswith(site_url.rstrip("/") + "/papers/"):
+        text = text[len(site_url.rstrip("/") + "/papers/"):]
+    text = _OTHER_PREFIXES.sub("", text)
+    try:
+        return canonical_arxiv_id(text)[0]
+    except InvalidArxivId:
+        raise BadRequest(f"not an arXiv id or URL: {raw.strip()[:100]!r} (e.g. 2406.12345 or "
+                         "https://arxiv.org/abs/2406.12345)") from None
 
 
 _WS = re.compile(r"\s+")

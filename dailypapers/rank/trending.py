@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
+from dailypapers.periods import NEW_YORK
 from dailypapers.store.models import DailyEntry, Paper
 
 GRAVITY = 1.8
 OFFSET_HOURS = 2.0
 WINDOW_DAYS = 7
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True, slots=True)

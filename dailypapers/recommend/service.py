@@ -27,8 +27,8 @@ from sqlalchemy import String, cast, delete, desc, func, or_, select
 from sqlalchemy.orm import Session
 
 from dailypapers.errors import BadRequest
+from dailypapers.ingest.records import parse_arxiv_ref
 from dailypapers.recommend import model as rec_model
-from dailypapers.search.semantic import iter_vectors
 from dailypapers.store.db import Database
 from dailypapers.store.models import (
     INTEREST_KINDS,
@@ -43,6 +43,7 @@ from dailypapers.store.models import (
     Vote,
     utcnow,
 )
+from dailypapers.store.vectors import iter_vectors
 
 SEEDS_PER_INTEREST = 10
 SEED_WEIGHT = 0.5
@@ -104,8 +105,6 @@ def set_interests(db: Database, user: User, picks: dict[str, list[str]]) -> int:
                 if len(value) > 300:
                     raise BadRequest(f"{kind}: each at most 300 characters")
                 if kind == "paper":
-                    from dailypapers.community.actions import parse_arxiv_ref
-
                     value = parse_arxiv_ref(value)
                 rows.append((kind, value))
     rows = list(dict.fromkeys(rows))

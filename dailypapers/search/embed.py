@@ -229,3 +229,15 @@ def get_backend(name: str = "minilm", **options: Any) -> EmbeddingBackend:
         choices = ", ".join(sorted(_BACKENDS))
         raise ValueError(f"unknown embedding backend {name!r}; choose from {choices}") from None
     return factory(**options)
+
+
+def backend_for_setting(name: str, *, web: bool = False) -> EmbeddingBackend | None:
+    """The embedding backend the ``embedding_backend`` setting names (``none``: no backend, keyword
+    search only). Nothing loads here: a model loads on its first ``embed``. In the web process (``web``)
+    MiniLM runs on one thread (one query at a time: ~13 ms, against ~220 ms with 2 threads competing on
+    a busy 2-core machine)."""
+    if name == "none":
+        return None
+    if name == "minilm" and web:
+        return get_backend("minilm", threads=1)
+    return get_backend(name)

@@ -45,10 +45,11 @@ from dailypapers.search.embed import EmbeddingBackend, paper_text
 from dailypapers.search.fusion import reciprocal_rank_fusion
 from dailypapers.search.fulltext import STOPWORDS, without_stopwords
 from dailypapers.search.query import ParsedQuery, clean_text, quote_fts, split_words
-from dailypapers.search.semantic import embed_missing, ensure_vector_index, insert_vectors, text_hash
+from dailypapers.search.semantic import embed_missing, text_hash
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer
 from dailypapers.store.models import Paper, PaperVector, utcnow
+from dailypapers.store.vectors import ensure_vector_index, insert_vectors
 
 DEFAULT_CACHE = Path("data/cache/embeddings")
 EVAL_MODES = ("keyword", "semantic", "hybrid")

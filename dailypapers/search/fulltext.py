@@ -31,6 +31,10 @@ from dailypapers.store.db import is_postgres
 TITLE_WEIGHT, ABSTRACT_WEIGHT, AUTHORS_WEIGHT = 5.0, 1.0, 2.0
 PG_WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"  # D (unused), C abstract, B authors, A title
 MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # highlight markers, turned into <mark> after HTML escaping
+# PostgreSQL's text parser reads "<…>" as a markup tag and ts_headline drops tags from what it returns
+# ("a <b> c" → "a   c"): angle brackets go in as two private-use characters and come back out as themselves.
+_PG_ANGLES = "\ue000\ue001"
+_PG_ANGLES_BACK = str.maketrans(_PG_ANGLES, "<>")
 
 # English function words: in an OR query they match nearly every document, so BM25 must score the whole
 # collection (on 110k listings: p50 87 ms with them, see bench/search.py) while adding almost nothing.
@@ -349,13 +353,17 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
         if query is None:
             return {}
         sql = f"""
-            SELECT p.id, ts_headline('english', p.title, q.q, :title_opts) AS title_marked,
-                   ts_headline('english', coalesce(p.abstract, ''), q.q, :snippet_opts) AS snippet_marked
+            SELECT p.id,
+                   ts_headline('english', translate(p.title, '<>', :angles), q.q, :title_opts)
+                       AS title_marked,
+                   ts_headline('english', translate(coalesce(p.abstract, ''), '<>', :angles), q.q,
+                               :snippet_opts) AS snippet_marked
             FROM papers p, (SELECT {query.tsquery} AS q) q
             WHERE p.id IN ({placeholders}) AND p.search_tsv @@ q.q
         """  # nosec B608 # values are bound parameters
-        rows = session.execute(text(sql), params)
-        return {r.id: (r.title_marked, r.snippet_marked) for r in rows}
+        rows = session.execute(text(sql), {**params, "angles": _PG_ANGLES})
+        return {r.id: (r.title_marked.translate(_PG_ANGLES_BACK), r.snippet_marked.translate(_PG_ANGLES_BACK))
+                for r in rows}
     expression = any_term_fts5(parsed)
     if expression is None:
         return {}

@@ -21,9 +21,10 @@ from dailypapers.search import fulltext
 from dailypapers.search.embed import EmbeddingBackend, paper_text
 from dailypapers.search.fusion import reciprocal_rank_fusion
 from dailypapers.search.query import ParsedQuery, parse_query
-from dailypapers.search.semantic import make_vector_search, vector_of
+from dailypapers.search.semantic import make_vector_search
 from dailypapers.store.db import Database
 from dailypapers.store.models import Paper
+from dailypapers.store.vectors import vector_of
 
 Mode = Literal["hybrid", "keyword", "semantic"]
 Sort = Literal["relevance", "date", "upvotes"]

@@ -10,7 +10,7 @@ copy of one moment.
 What no model describes is rebuilt on the target instead of copied: the full-text index (SQLite's
 ``papers_fts``, PostgreSQL's ``papers.search_tsv``) by the triggers that fire on each inserted paper,
 pgvector's ``paper_vectors.embedding`` from the float16 blob (through
-:func:`dailypapers.search.semantic.insert_vectors`) and its HNSW index per model. On PostgreSQL the
+:func:`dailypapers.store.vectors.insert_vectors`) and its HNSW index per model. On PostgreSQL the
 id sequences are moved past the copied ids.
 
 Verification: :func:`checksums` reads each table in primary-key order and hashes every row normalised
@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from itertools import groupby
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,8 +35,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from dailypapers.errors import first_line
-from dailypapers.store.db import Database, alembic_config
+from dailypapers.store.db import Database, alembic_config, sqlite_file
 from dailypapers.store.models import Base, PaperVector
+from dailypapers.store.vectors import ensure_vector_index, insert_vectors
 
 BATCH_SIZE = 5000
 # filled by a migration (site_state's one row): overwritten by the copy instead of making it refuse
@@ -143,11 +143,11 @@ class _TableDigest:
         return self.count, self._sha.hexdigest()
 
 
-def _ordered(table: Table, backend: str) -> Select[Any]:
+def _ordered(table: Table, postgres: bool) -> Select[Any]:
     """All of ``table`` in primary-key order; strings in byte order on both backends (PostgreSQL's
     default collation would sort them by locale, SQLite's BINARY by bytes)."""
     keys = list(table.primary_key.columns) or list(table.columns)
-    if backend == "postgresql":
+    if postgres:
         keys = [c.collate("C") if isinstance(c.type, String) else c for c in keys]
     return select(table).order_by(*keys)
 
@@ -163,8 +163,8 @@ def _snapshot(db: Database) -> Iterator[Connection]:
             yield conn
 
 
-def _batches(conn: Connection, table: Table, backend: str, batch_size: int) -> Iterator[Sequence[Any]]:
-    result = conn.execute(_ordered(table, backend).execution_options(yield_per=batch_size))
+def _batches(conn: Connection, table: Table, postgres: bool, batch_size: int) -> Iterator[Sequence[Any]]:
+    result = conn.execute(_ordered(table, postgres).execution_options(yield_per=batch_size))
     yield from result.partitions()
 
 
@@ -177,7 +177,7 @@ def checksums(db: Database, *, tables: Sequence[Table] | None = None, batch_size
     with _snapshot(db) as conn:
         for table in tables:
             digest = _TableDigest(table)
-            for rows in _batches(conn, table, db.backend, batch_size):
+            for rows in _batches(conn, table, db.is_postgres, batch_size):
                 digest.add(rows)
                 if on_progress:
                     on_progress(len(rows))
@@ -212,10 +212,11 @@ def _same_database(a: Database, b: Database) -> bool:
     if a.backend != b.backend:
         return False
     if a.is_sqlite:
-        names = [db.url.database or ":memory:" for db in (a, b)]
-        if ":memory:" in names or any(n.startswith("file:") for n in names):
+        files = [sqlite_file(db.url) for db in (a, b)]
+        if files[0] is None or files[1] is None:  # in memory, or a file: URI
+            names = [db.url.database or ":memory:" for db in (a, b)]
             return names[0] == names[1] and names[0] != ":memory:"
-        return Path(names[0]).resolve() == Path(names[1]).resolve()
+        return files[0].resolve() == files[1].resolve()
     return (a.url.host, a.url.port, a.url.database) == (b.url.host, b.url.port, b.url.database)
 
 
@@ -251,8 +252,6 @@ def _insert_pg_vectors(session: Session, table: Table, rows: Sequence[Any]) -> N
     """``paper_vectors`` rows into PostgreSQL through :func:`insert_vectors`, which fills pgvector's
     ``embedding`` from the vector too. It stamps one ``embedded_at`` per call, so the rows go in groups
     of one (model, dim, embedded_at): each keeps its own time (the index's freshness check reads it)."""
-    from dailypapers.search.semantic import insert_vectors
-
     def key(row: Any) -> tuple[str, int, datetime]:
         return row.model, row.dim, row.embedded_at
 
@@ -279,9 +278,9 @@ def _copy_table(conn: Connection, source: Database, target: Database, table: Tab
         on_progress(step, 0, total)
     digest = _TableDigest(table)
     clear = table.name in SEEDED_TABLES
-    for rows in _batches(conn, table, source.backend, batch_size):
+    for rows in _batches(conn, table, source.is_postgres, batch_size):
         digest.add(rows)
-        with target.transaction() as session:
+        with target.transaction(keep_version=True) as session:  # site_state is copied as it is
             if clear:
                 session.execute(table.delete())
             write(session, table, rows)
@@ -289,7 +288,7 @@ def _copy_table(conn: Connection, source: Database, target: Database, table: Tab
         if on_progress:
             on_progress(step, len(rows), total)
     if clear:  # the source's table is empty: so is the copy
-        with target.transaction() as session:
+        with target.transaction(keep_version=True) as session:
             session.execute(table.delete())
     return digest.result()
 
@@ -315,8 +314,6 @@ def _vector_indexes(target: Database, on_progress: ProgressFn | None) -> None:
     """On PostgreSQL, the HNSW index of each model's vectors (made once the rows are in: faster)."""
     if not target.is_postgres:
         return
-    from dailypapers.search.semantic import ensure_vector_index
-
     with target.session() as session:
         models = session.execute(select(PaperVector.model, func.min(PaperVector.dim))
                                  .group_by(PaperVector.model).order_by(PaperVector.model)).all()

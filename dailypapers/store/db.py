@@ -3,7 +3,8 @@
 :class:`Database` is built from explicit settings (no module-level engine). Readers use
 :meth:`Database.session`; every write goes through :meth:`Database.transaction`, which on SQLite starts
 with ``BEGIN IMMEDIATE`` so writers queue on SQLite's one write lock instead of failing half-way.
-Repositories take a session and never commit.
+Repositories take a session and never commit. A transaction that writes what readers see raises the
+data version before it commits, whoever wrote (:func:`dailypapers.store.state.watch_writes`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from dailypapers.config import Settings
+from dailypapers.store.state import KEEP_VERSION, bump_if_changed, watch_writes
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -47,6 +49,16 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names; None for another backend, an in-memory database or a ``file:`` URI."""
+    url = make_url(url)
+    database = url.database
+    if (url.get_backend_name() != "sqlite" or not database or database == ":memory:"
+            or database.startswith("file:")):
+        return None
+    return Path(database)
+
+
 def upsert(target: Any, postgres: bool) -> Any:
     """``INSERT`` into ``target`` (a model or table) with ``on_conflict_do_nothing``/``…_do_update`` (the
     PostgreSQL or SQLite dialect's insert; both have them, with the same arguments)."""
@@ -63,9 +75,9 @@ class Database:
         self.url = make_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            database = self.url.database
-            if database and database != ":memory:" and not database.startswith("file:"):
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            path = sqlite_file(self.url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         else:
             kwargs["pool_pre_ping"] = True
@@ -77,6 +89,8 @@ class Database:
             self._write_engine = self.engine
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
+        # a transaction that writes what readers see raises the data version before it commits
+        watch_writes(self.engine, self._sessions, self._write_sessions)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -102,17 +116,22 @@ class Database:
             yield session
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """The unit of work: commits when the block ends, rolls back if it raises."""
-        with self._write_sessions() as session, session.begin():
+    def transaction(self, *, keep_version: bool = False) -> Iterator[Session]:
+        """The unit of work: commits when the block ends, rolls back if it raises. If it wrote what readers
+        see, the data version goes up in it, once (:mod:`dailypapers.store.state`), unless
+        ``keep_version``: for a copy of another database, whose rows bring their own data version."""
+        with self._write_sessions(info={KEEP_VERSION: True} if keep_version else None) as session, \
+                session.begin():
             yield session
 
     @contextmanager
     def write_connection(self) -> Iterator[Any]:
         """A Core connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), for hot paths that
-        need no ORM session: commits when the block ends, rolls back if it raises."""
+        need no ORM session: commits when the block ends (raising the data version first if it wrote
+        what readers see), rolls back if it raises."""
         with self._write_engine.begin() as connection:
             yield connection
+            bump_if_changed(connection)
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema up to ``revision`` with Alembic (the one history for every backend)."""

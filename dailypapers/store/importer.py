@@ -18,7 +18,7 @@ Only links :func:`~dailypapers.urls.safe_http_url` accepts are stored: any other
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -36,7 +36,7 @@ from dailypapers.ingest.records import (
 )
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, IngestCheckpoint, Organization, Paper, utcnow
-from dailypapers.store.state import bump_version
+from dailypapers.summaries import Summary
 from dailypapers.urls import safe_http_url
 
 # Bibliographic fields: only a record of the same or a newer arXiv version may overwrite them.
@@ -72,9 +72,11 @@ def _known(value: Any) -> bool:
 
 
 @dataclass
-class ImportSummary:
+class ImportSummary(Summary):
     """Counts of one import: every record read is new, updated, unchanged, rejected or deleted;
     ``unsafe_links`` counts the links dropped from the records (see :func:`drop_unsafe_links`)."""
+
+    UNREPORTED = ("rejections", "checkpoint")
 
     read: int = 0
     new: int = 0
@@ -85,10 +87,6 @@ class ImportSummary:
     unsafe_links: int = 0
     rejections: list[Rejected] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k)
-                for k in ("read", "new", "updated", "unchanged", "rejected", "deleted", "unsafe_links")}
 
 
 _EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
@@ -244,15 +242,14 @@ def save_checkpoint(session: Session, checkpoint: Checkpoint) -> None:
     session.flush()
 
 
-def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> tuple[dict[str, int], bool]:
-    """The ids of the organizations the papers name, creating or completing them; and whether any
-    organization row was inserted or changed."""
+def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> dict[str, int]:
+    """The ids of the organizations the papers name, creating or completing them."""
     wanted = {}
     for rec in papers:
         if rec.organization is not None and rec.organization.name:
             wanted[rec.organization.name] = rec.organization
     if not wanted:
-        return {}, False
+        return {}
     existing = {
         row.name: row
         for row in session.execute(
@@ -280,7 +277,22 @@ def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> tuple[
             changed.append({"id": row.id, "fullname": fullname, "avatar_url": avatar})
     if changed:
         session.execute(update(Organization), changed)
-    return ids, bool(new or changed)
+    return ids
+
+
+def drop_nul_characters(rec: Any) -> None:
+    """Remove NUL characters from every text of ``rec`` and the records in it, in place: PostgreSQL
+    stores none (in text or JSON), and no title, name or abstract means one."""
+    for f in fields(rec):
+        value = getattr(rec, f.name)
+        if isinstance(value, str):
+            if "\x00" in value:
+                setattr(rec, f.name, value.replace("\x00", ""))
+        elif isinstance(value, list):
+            if any(isinstance(v, str) and "\x00" in v for v in value):
+                setattr(rec, f.name, [v.replace("\x00", "") if isinstance(v, str) else v for v in value])
+        elif is_dataclass(value) and not isinstance(value, type):
+            drop_nul_characters(value)
 
 
 def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> None:
@@ -288,9 +300,10 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
     for rec in batch:
         if not isinstance(rec, DeletedRecord):
             summary.unsafe_links += drop_unsafe_links(rec)
+            drop_nul_characters(rec)
     paper_recs = [r.paper if isinstance(r, DailyEntryRecord) else r for r in batch
                   if not isinstance(r, DeletedRecord)]
-    org_ids, orgs_changed = _organization_ids(session, paper_recs)
+    org_ids = _organization_ids(session, paper_recs)
     ids = {r.arxiv_id for r in paper_recs} | {r.arxiv_id for r in batch if isinstance(r, DeletedRecord)}
     stored: dict[str, dict[str, Any]] = {}
     id_list = list(ids)
@@ -365,8 +378,6 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
     if new_entries:
         session.connection().execute(insert(DailyEntry.__table__), new_entries)
     _update_rows(session, DailyEntry.__table__, changed_entries)
-    if orgs_changed or new_papers or changed or new_entries or changed_entries:
-        bump_version(session)  # same transaction: the new version is visible exactly with the new data
 
 
 def _update_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

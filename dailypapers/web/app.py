@@ -29,7 +29,7 @@ from dailypapers.community.ratelimit import RateLimiter, parse_limits
 from dailypapers.config import Settings, resolve_secret_key
 from dailypapers.recommend.service import CandidatePool
 from dailypapers.errors import DailyPapersError
-from dailypapers.search.embed import EmbeddingBackend, get_backend
+from dailypapers.search.embed import backend_for_setting
 from dailypapers.search.hybrid import SearchEngine
 from dailypapers.store.db import Database
 from dailypapers.store.state import current_version
@@ -88,26 +88,14 @@ def viewer_context(request: Request) -> dict[str, Any]:
     return {"viewer": state.get("user"), "csrf_token": state.get("csrf_token") or ""}
 
 
-def make_backend(name: str, *, web: bool = True) -> EmbeddingBackend | None:
-    """The embedding backend a setting names (``none``: no backend, keyword search only). Nothing loads
-    here: a model loads on its first ``embed``. In the web process MiniLM runs on one thread (one query
-    at a time: ~13 ms, against ~220 ms with 2 threads competing on a busy 2-core machine)."""
-    if name == "none":
-        return None
-    if name == "minilm" and web:
-        return get_backend("minilm", threads=1)
-    return get_backend(name)
-
-
 def make_fetcher(settings: Settings) -> Callable[[str], Any]:
     """Fetch one paper from the arXiv API (for submissions of papers not stored yet)."""
 
     def fetch(arxiv_id: str) -> Any:
         from dailypapers.ingest import arxiv_api
-        from dailypapers.ingest.http import PoliteClient
+        from dailypapers.ingest.http import client_from_settings
 
-        with PoliteClient(min_interval=settings.http_min_interval, timeout=settings.http_timeout,
-                          retries=1) as client:
+        with client_from_settings(settings, retries=1) as client:
             return arxiv_api.fetch_paper(client, arxiv_id, base_url=settings.arxiv_api_url)
 
     return fetch
@@ -136,7 +124,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.db = db
-    backend = make_backend(settings.embedding_backend)
+    backend = backend_for_setting(settings.embedding_backend, web=True)
     app.state.search = SearchEngine(db, backend)
     app.state.recommender = CandidatePool(db, backend.name) if backend is not None else None
     app.state.sessions = Sessions(settings, db)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from dailypapers.addresses import clean_email
 from dailypapers.community import accounts, actions
 from dailypapers.community import sessions as user_sessions
 from dailypapers.community.mails import address_in_use_mail, confirm_email_mail, reset_mail
@@ -31,6 +32,8 @@ from dailypapers.web.auth import (
 from dailypapers.web.serializers import collection_json, comment_json, entry_json, iso, paper_json, user_json
 
 router = APIRouter(prefix="/api", tags=["community"])
+# The id of a row in a path: at most PostgreSQL's INTEGER (2**31 - 1); a larger number names no row.
+RowId = Annotated[int, Path(ge=-(2**31), le=2**31 - 1)]
 log = logging.getLogger("dailypapers.web.community_api")
 DEVICE_COOKIE = "dp_device"  # signed: the accounts this browser logged in to (login throttling)
 
@@ -155,7 +158,7 @@ def change_profile(request: Request, user: Any, *, display_name: str | None, ema
                    password: str | None) -> Any:
     """Change the display name and ask for a new address (mailing its link); for the page and the API."""
     db = request.app.state.db
-    if email is not None and accounts.clean_email(email) not in (user.email, user.pending_email):
+    if email is not None and clean_email(email) not in (user.email, user.pending_email):
         rate_limit(request, "login")  # a password is checked
         rate_limit(request, "verify")  # and a mail goes out
     updated = accounts.update_profile(db, user.id, display_name=display_name, email=email, password=password)
@@ -277,7 +280,7 @@ def my_sessions(request: Request) -> list[dict[str, Any]]:
 
 
 @router.delete("/me/sessions/{session_id}", status_code=204, summary="End one of the account's sessions")
-def revoke_session(request: Request, session_id: int) -> Response:
+def revoke_session(request: Request, session_id: RowId) -> Response:
     user = require_user(request)
     rate_limit(request, "write")
     user_sessions.revoke(request.app.state.db, user.id, session_id)
@@ -399,14 +402,14 @@ def add_comment(request: Request, arxiv_id: str, body: CommentBody) -> dict[str,
 
 
 @router.patch("/comments/{comment_id}", summary="Edit one's own comment")
-def edit_comment(request: Request, comment_id: int, body: CommentBody) -> dict[str, Any]:
+def edit_comment(request: Request, comment_id: RowId, body: CommentBody) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "comment")
     return comment_json(actions.edit_comment(request.app.state.db, user, comment_id, body.body))
 
 
 @router.delete("/comments/{comment_id}", status_code=204, summary="Delete one's own comment")
-def delete_comment(request: Request, comment_id: int) -> Response:
+def delete_comment(request: Request, comment_id: RowId) -> Response:
     user = require_user(request)
     rate_limit(request, "write")
     actions.delete_comment(request.app.state.db, user, comment_id)
@@ -414,7 +417,7 @@ def delete_comment(request: Request, comment_id: int) -> Response:
 
 
 @router.post("/comments/{comment_id}/hide", summary="Hide or show a comment (moderators)")
-def hide_comment(request: Request, comment_id: int, body: HideBody) -> dict[str, Any]:
+def hide_comment(request: Request, comment_id: RowId, body: HideBody) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
     return comment_json(actions.hide_comment(request.app.state.db, user, comment_id, body.hidden))
@@ -439,7 +442,7 @@ def create_collection(request: Request, body: CollectionBody) -> dict[str, Any]:
 
 
 @router.get("/collections/{collection_id}", summary="A collection and its papers (public, or one's own)")
-def get_collection(request: Request, collection_id: int,
+def get_collection(request: Request, collection_id: RowId,
                    limit: Annotated[str | None, Query()] = None, p: Annotated[str | None, Query()] = None,
                    ) -> dict[str, Any]:
     size = _int(limit, "limit", 100, 1, 200)
@@ -452,7 +455,7 @@ def get_collection(request: Request, collection_id: int,
 
 
 @router.patch("/collections/{collection_id}", summary="Rename, describe, publish or hide a collection")
-def update_collection(request: Request, collection_id: int, body: CollectionBody) -> dict[str, Any]:
+def update_collection(request: Request, collection_id: RowId, body: CollectionBody) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
     collection = actions.update_collection(request.app.state.db, user, collection_id, name=body.name,
@@ -461,7 +464,7 @@ def update_collection(request: Request, collection_id: int, body: CollectionBody
 
 
 @router.delete("/collections/{collection_id}", status_code=204, summary="Delete a collection")
-def delete_collection(request: Request, collection_id: int) -> Response:
+def delete_collection(request: Request, collection_id: RowId) -> Response:
     user = require_user(request)
     rate_limit(request, "write")
     actions.delete_collection(request.app.state.db, user, collection_id)
@@ -469,7 +472,7 @@ def delete_collection(request: Request, collection_id: int) -> Response:
 
 
 @router.put("/collections/{collection_id}/papers/{arxiv_id:path}", summary="Add a paper to a collection")
-def add_to_collection(request: Request, collection_id: int, arxiv_id: str) -> dict[str, Any]:
+def add_to_collection(request: Request, collection_id: RowId, arxiv_id: str) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
     collection = actions.set_in_collection(request.app.state.db, user, collection_id, arxiv_id, True)
@@ -477,7 +480,7 @@ def add_to_collection(request: Request, collection_id: int, arxiv_id: str) -> di
 
 
 @router.delete("/collections/{collection_id}/papers/{arxiv_id:path}", summary="Take a paper out of a collection")
-def remove_from_collection(request: Request, collection_id: int, arxiv_id: str) -> dict[str, Any]:
+def remove_from_collection(request: Request, collection_id: RowId, arxiv_id: str) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
     collection = actions.set_in_collection(request.app.state.db, user, collection_id, arxiv_id, False)

@@ -31,6 +31,7 @@ from dailypapers.web.auth import (
     safe_next,
 )
 from dailypapers.web.community_api import (
+    RowId,
     change_profile,
     check_login,
     remember_device,
@@ -266,7 +267,7 @@ def password_submit(request: Request, current: Annotated[str, Form()] = "", new:
 
 
 @router.post("/account/sessions/{session_id}/revoke")
-def session_revoke_submit(request: Request, session_id: int) -> Response:
+def session_revoke_submit(request: Request, session_id: RowId) -> Response:
     user = require_user(request)
     rate_limit(request, "write")
     user_sessions.revoke(request.app.state.db, user.id, session_id)
@@ -439,7 +440,7 @@ def comment_submit(request: Request, arxiv_id: str, body: Annotated[str, Form()]
 
 
 @router.post("/comments/{comment_id}/edit", response_class=HTMLResponse)
-def comment_edit(request: Request, comment_id: int, body: Annotated[str, Form()] = "") -> Response:
+def comment_edit(request: Request, comment_id: RowId, body: Annotated[str, Form()] = "") -> Response:
     user = require_user(request)
     rate_limit(request, "comment")
     comment = actions.edit_comment(request.app.state.db, user, comment_id, body)
@@ -447,7 +448,7 @@ def comment_edit(request: Request, comment_id: int, body: Annotated[str, Form()]
 
 
 @router.post("/comments/{comment_id}/delete", response_class=HTMLResponse)
-def comment_delete(request: Request, comment_id: int) -> Response:
+def comment_delete(request: Request, comment_id: RowId) -> Response:
     user = require_user(request)
     rate_limit(request, "write")
     arxiv_id = actions.delete_comment(request.app.state.db, user, comment_id)
@@ -455,7 +456,7 @@ def comment_delete(request: Request, comment_id: int) -> Response:
 
 
 @router.post("/comments/{comment_id}/hide", response_class=HTMLResponse)
-def comment_hide(request: Request, comment_id: int, hidden: Annotated[str, Form()] = "1") -> Response:
+def comment_hide(request: Request, comment_id: RowId, hidden: Annotated[str, Form()] = "1") -> Response:
     user = require_user(request)
     rate_limit(request, "write")
     comment = actions.hide_comment(request.app.state.db, user, comment_id, hidden == "1")
@@ -508,7 +509,7 @@ def collection_add_from_paper(request: Request, paper: Annotated[str, Form()] = 
 
 
 @router.get("/collections/{collection_id}", response_class=HTMLResponse)
-def collection_page(request: Request, collection_id: int) -> HTMLResponse:
+def collection_page(request: Request, collection_id: RowId) -> HTMLResponse:
     view = actions.get_collection(request.app.state.db, current_user(request), collection_id)
     cards = [Card(p, actions.latest_entry(p)) for p in view.papers]
     viewer = current_user(request)
@@ -519,7 +520,7 @@ def collection_page(request: Request, collection_id: int) -> HTMLResponse:
 
 
 @router.post("/collections/{collection_id}/edit")
-def collection_edit(request: Request, collection_id: int, name: Annotated[str, Form()] = "",
+def collection_edit(request: Request, collection_id: RowId, name: Annotated[str, Form()] = "",
                     description: Annotated[str, Form()] = "", public: Annotated[str, Form()] = "") -> Response:
     user = require_user(request)
     rate_limit(request, "write")
@@ -529,7 +530,7 @@ def collection_edit(request: Request, collection_id: int, name: Annotated[str, F
 
 
 @router.post("/collections/{collection_id}/delete")
-def collection_delete(request: Request, collection_id: int) -> Response:
+def collection_delete(request: Request, collection_id: RowId) -> Response:
     user = require_user(request)
     rate_limit(request, "write")
     actions.delete_collection(request.app.state.db, user, collection_id)
@@ -537,7 +538,7 @@ def collection_delete(request: Request, collection_id: int) -> Response:
 
 
 @router.post("/collections/{collection_id}/remove")
-def collection_remove(request: Request, collection_id: int, paper: Annotated[str, Form()] = "") -> Response:
+def collection_remove(request: Request, collection_id: RowId, paper: Annotated[str, Form()] = "") -> Response:
     user = require_user(request)
     rate_limit(request, "write")
     actions.set_in_collection(request.app.state.db, user, collection_id, paper, False)

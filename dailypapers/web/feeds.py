@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from dailypapers import __version__
 from dailypapers.errors import NotFound
-from dailypapers.periods import Period, day_period, parse_day, parse_month, parse_week, today
+from dailypapers.periods import NEW_YORK, Period, day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
 from dailypapers.store import queries
 from dailypapers.store.models import DailyEntry, Paper
@@ -38,7 +37,6 @@ CACHE_CONTROL = "public, max-age=300"
 MAX_ENTRIES = 50
 MAX_AUTHORS = 20
 ARXIV_CATEGORY_SCHEME = "http://arxiv.org/schemas/atom"
-NEW_YORK = ZoneInfo("America/New_York")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Characters XML 1.0 does not allow anywhere (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -22,6 +22,7 @@ from dailypapers.community import actions
 from dailypapers.errors import BadRequest, NotFound
 from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.periods import (
+    NEW_YORK,
     Period,
     day_period,
     month_period,
@@ -191,11 +192,11 @@ def _period_label(period: Period) -> str:
 
 def _last_day(reference: datetime) -> date:
     """The New York day a trending reference time closes (the end of a day belongs to that day)."""
-    return (reference.astimezone(trending.NEW_YORK) - timedelta(microseconds=1)).date()
+    return (reference.astimezone(NEW_YORK) - timedelta(microseconds=1)).date()
 
 
 def _time_label(moment: datetime) -> str:
-    local = moment.astimezone(trending.NEW_YORK)
+    local = moment.astimezone(NEW_YORK)
     return f"{local:%b} {local.day}, {local.year}, {local:%H:%M} New York time"
 
 

@@ -36,7 +36,7 @@ UPGRADE = [
     f"UPDATE papers SET search_tsv = {TSVECTOR.format(row='papers')}",  # nosec B608 # constant SQL, no input
     "CREATE INDEX ix_papers_search_tsv ON papers USING gin (search_tsv)",
     # any dimension: an HNSW index per model is an expression index on embedding::vector(dim)
-    # (dailypapers.search.semantic.ensure_vector_index)
+    # (dailypapers.store.vectors.ensure_vector_index)
     "ALTER TABLE paper_vectors ADD COLUMN embedding vector",
 ]
 
