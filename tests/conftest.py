@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,25 @@ def db(settings: Settings) -> Iterator[Database]:
 def fake_time() -> FakeTime:
     """A clock for the polite HTTP client that moves only when it sleeps."""
     return FakeTime()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (skipped locally when missing, failed under CI)."""
+    from tests.support.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def demo_site(settings: Settings, db: Database) -> Iterator[str]:
+    """A live server on 127.0.0.1 with the demo corpus and one paper with math (hashing embeddings)."""
+    from dailypapers.demo import load_demo
+    from dailypapers.store.importer import Importer
+    from tests.support.browser import live_server, math_entry
+
+    load_demo(db)
+    Importer(db).run([math_entry()])
+    with live_server(settings.model_copy(update={"embedding_backend": "hashing"}), db) as url:
+        yield url

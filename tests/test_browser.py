@@ -14,7 +14,7 @@ import pytest
 
 from dailypapers.demo import load_demo
 from dailypapers.store.importer import Importer
-from tests.support.browser import MATH_ID, chromium, live_server, math_entry, screenshot
+from tests.support.browser import MATH_ID, live_server, math_entry, screenshot
 
 
 @pytest.fixture
@@ -23,12 +23,6 @@ def site(settings, db) -> Iterator[str]:
     Importer(db).run([math_entry()])
     with live_server(settings, db) as url:
         yield url
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 class Watch:

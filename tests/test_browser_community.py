@@ -7,17 +7,14 @@ Skipped locally (with the reason) when Chromium or the playwright package is mis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from dailypapers.community import accounts
-from dailypapers.demo import load_demo
-from dailypapers.store.importer import Importer
 from dailypapers.store.models import Collection, Comment, Vote
-from tests.support.browser import MATH_ID, chromium, live_server, math_entry, screenshot
+from tests.support.browser import MATH_ID, screenshot
 
 PASSWORD = "correct horse battery staple"
 # each payload sets window.__xss (or opens a dialog) if it ever runs as code
@@ -28,17 +25,8 @@ COLLECTION = '<svg onload="window.__xss=6"></svg><b>Reading</b>'
 
 
 @pytest.fixture
-def site(settings, db) -> Iterator[str]:
-    load_demo(db)
-    Importer(db).run([math_entry()])
-    with live_server(settings.model_copy(update={"embedding_backend": "hashing"}), db) as url:
-        yield url
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
+def site(demo_site: str) -> str:
+    return demo_site
 
 
 def shown_count(card: Any) -> int:

@@ -9,15 +9,12 @@ Skipped locally (with the reason) when Chromium or the playwright package is mis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from dailypapers.community import accounts
-from dailypapers.demo import load_demo
-from dailypapers.store.importer import Importer
-from tests.support.browser import MATH_ID, chromium, live_server, math_entry, screenshot
+from tests.support.browser import MATH_ID, screenshot
 from tests.support.local_server import LocalServer, Reply
 
 PASSWORD = "correct horse battery staple"
@@ -37,17 +34,8 @@ KATEX_STYLES_APPLIED = """() => {
 
 
 @pytest.fixture
-def site(settings, db) -> Iterator[str]:
-    load_demo(db)
-    Importer(db).run([math_entry()])
-    with live_server(settings.model_copy(update={"embedding_backend": "hashing"}), db) as url:
-        yield url
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
+def site(demo_site: str) -> str:
+    return demo_site
 
 
 class Policed:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from dailypapers.ingest.records import DailyEntryRecord, PaperRecord
 from dailypapers.store.importer import Importer
 from dailypapers.store.models import Paper
-from tests.support.browser import chromium, live_server, screenshot
+from tests.support.browser import live_server, screenshot
 
 DAY = date(2026, 6, 29)
 HOSTILE_ID = "2606.90011"
@@ -49,12 +49,6 @@ def site(settings, db) -> Iterator[str]:
         row.code_url, row.project_page = CODE_URL, PROJECT_PAGE
     with live_server(settings.model_copy(update={"embedding_backend": "hashing"}), db) as url:
         yield url
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 def click_right_of(page: Any, locator: Any, offsets: tuple[float, ...]) -> None:

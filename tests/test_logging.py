@@ -6,14 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +18,7 @@ from dailypapers.cli import app as cli_app
 from dailypapers.config import Settings
 from dailypapers.logs import configure_logging
 from tests.support.community import PASSWORD, clients, community_settings, make_user
+from tests.support.serve import serving
 
 NEW_PASSWORD = "a brand new passphrase 42"
 
@@ -40,28 +35,6 @@ def restore_logging() -> Any:
     logging.captureWarnings(False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until_up(base: str, process: subprocess.Popen, log: Path, workers: int) -> None:
-    """Until every worker process has started and the site answers."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            started = log.read_text().count("Application startup complete")
-            if started >= workers and httpx.get(base + "/api/daily_papers", timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"serve did not start:\n{log.read_text()[-3000:]}")
-
-
 def json_lines(text: str) -> list[dict[str, Any]]:
     """Every line of ``text`` as a JSON object (fails on a line that is not one)."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -69,27 +42,15 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def test_serve_with_workers_logs_json_and_the_mails_it_cannot_send(database_env, settings, db, tmp_path):
     make_user(db, "alice")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = dict(
-        os.environ,
         DAILYPAPERS_LOAD_DEMO="false",
         DAILYPAPERS_EMBEDDING_BACKEND="none",
         DAILYPAPERS_SMTP_HOST="",
         DAILYPAPERS_LOG_FORMAT="json",
-        DAILYPAPERS_SITE_URL=base,
         DAILYPAPERS_RESPONSE_CACHE="false",
     )
     log = tmp_path / "serve.log"
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dailypapers.cli", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        wait_until_up(base, process, log, workers=2)
+    with serving(log, env, workers=2) as base:
         reset = httpx.post(base + "/api/auth/reset", json={"email": "alice@example.org"}, timeout=30)
         assert reset.status_code == 202, reset.text
         subscribe = httpx.post(base + "/api/subscriptions", json={"email": "bob@example.org"}, timeout=30)
@@ -125,13 +86,6 @@ def test_serve_with_workers_logs_json_and_the_mails_it_cannot_send(database_env,
         assert ("POST", "/api/auth/reset", 202) in access
         started = [r for r in records if r["message"].startswith("Started server process")]
         assert len(started) == 2  # each worker process logs through the same configuration
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     json_lines(log.read_text())  # to the last line, shutdown included
 
 
