@@ -252,7 +252,7 @@ def _generated_key(data_dir: Path) -> str:
     is created with O_EXCL, so concurrent workers that lose the race read the winner's key."""
     path = data_dir / GENERATED_KEY_FILE
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the owner only
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         for _ in range(40):  # the winner may still be writing it

@@ -20,6 +20,7 @@ from dailypapers.community import accounts
 from dailypapers.config import SecretKeyError, Settings, resolve_secret_key
 from dailypapers.digest import subscriptions as subs
 from dailypapers.errors import BadRequest
+from dailypapers.store.db import Database
 from dailypapers.store.models import Subscription, User
 from dailypapers.web.auth import SESSION_COOKIE, Sessions
 from tests.support.community import PASSWORD, clients, community_settings, make_user
@@ -232,3 +233,19 @@ def test_a_previous_key_verifies_while_listed_and_not_after_removal(settings, db
     with db.session() as session:
         assert session.scalar(select(Subscription.unsubscribed_at)) is not None
         assert session.scalar(select(User.username)) == "alice"
+
+
+def test_a_new_data_folder_is_private_to_its_owner(tmp_path):
+    fresh = tmp_path / "instance"
+    resolve_secret_key(Settings(data_dir=fresh, load_demo=False, _env_file=None))
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+
+
+@pytest.mark.sqlite_only
+def test_a_new_sqlite_folder_is_private_to_its_owner(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'files' / 'dailypapers.db'}")
+    try:
+        database.migrate()
+    finally:
+        database.dispose()
+    assert stat.S_IMODE((tmp_path / "files").stat().st_mode) == 0o700

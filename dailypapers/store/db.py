@@ -77,7 +77,7 @@ class Database:
         if self.is_sqlite:
             path = sqlite_file(self.url)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the owner only
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         else:
             kwargs["pool_pre_ping"] = True
