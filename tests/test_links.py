@@ -300,6 +300,15 @@ def test_pages_show_no_link_for_an_unsafe_stored_url(client):
     assert 'href="https://arxiv.org/abs/2606.90001"' in paper
 
 
+def test_the_markdown_page_writes_no_unsafe_stored_url(client):
+    hostile = client.get(f"/papers/{HOSTILE_ID}.md")
+    assert hostile.status_code == 200 and "# Hostile links" in hostile.text
+    assert "- Code:" not in hostile.text and "- Project page:" not in hostile.text
+    assert "script" not in hostile.text.lower()
+    clean = client.get(f"/papers/{CLEAN_ID}.md").text
+    assert "- Code: https://github.com/example/clean" in clean
+
+
 def test_the_api_writes_no_unsafe_stored_url(client):
     one = client.get(f"/api/papers/{HOSTILE_ID}").json()
     assert one.get("githubRepo") is None and one.get("projectPage") is None

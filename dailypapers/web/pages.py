@@ -38,6 +38,7 @@ from dailypapers.search.hybrid import MODES, SORTS, Hit
 from dailypapers.web.api import check_mode_sort, load_papers, parse_filters
 from dailypapers.store import queries
 from dailypapers.store.models import DailyEntry, Paper
+from dailypapers.urls import safe_http_url
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -448,11 +449,12 @@ def paper_markdown(paper: Paper, site_url: str = "") -> str:
     if paper.published_at is not None:
         lines += [f"**Published:** {paper.published_at.date().isoformat()}", ""]
     links = [f"- arXiv: https://arxiv.org/abs/{paper.arxiv_id}", f"- PDF: https://arxiv.org/pdf/{paper.arxiv_id}"]
-    if paper.code_url:
+    code_url, project_page = safe_http_url(paper.code_url), safe_http_url(paper.project_page)
+    if code_url:
         stars = f" ({paper.github_stars} stars)" if paper.github_stars else ""
-        links.append(f"- Code: {paper.code_url}{stars}")
-    if paper.project_page:
-        links.append(f"- Project page: {paper.project_page}")
+        links.append(f"- Code: {code_url}{stars}")
+    if project_page:
+        links.append(f"- Project page: {project_page}")
     links.append(f"- Page: {site_url}/papers/{paper.arxiv_id}")
     lines += ["## Links", "", *links, ""]
     if paper.ai_summary:
