@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from dailypapers.community import accounts
 from dailypapers.store.models import Collection, Comment, Vote
-from tests.support.browser import MATH_ID, screenshot
+from tests.support.browser import MATH_ID, log_in, screenshot
 
 PASSWORD = "correct horse battery staple"
 # each payload sets window.__xss (or opens a dialog) if it ever runs as code
@@ -33,14 +33,6 @@ def shown_count(card: Any) -> int:
     """The upvote count a card shows (the button's title carries it unabbreviated)."""
     title = card.locator("button.vote-button").get_attribute("title")
     return int(re.search(r"\((\d+) upvotes\)", title).group(1))
-
-
-def log_in(page: Any, site: str, login: str) -> None:
-    page.goto(site + "/account/login")
-    page.fill("#login", login)
-    page.fill("#password", PASSWORD)
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url(site + "/")
 
 
 def test_payloads_in_a_comment_a_collection_name_and_a_display_name_never_run(site, browser, db):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dailypapers.community import accounts
-from tests.support.browser import MATH_ID, screenshot
+from tests.support.browser import MATH_ID, log_in, screenshot
 from tests.support.local_server import LocalServer, Reply
 
 PASSWORD = "correct horse battery staple"
@@ -62,14 +62,6 @@ class Policed:
     def assert_clean(self, where: str) -> None:
         assert self.violations() == [], where
         assert self.console == [], where
-
-
-def log_in(page: Any, site: str, login: str) -> None:
-    page.goto(site + "/account/login")
-    page.fill("#login", login)
-    page.fill("#password", PASSWORD)
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url(site + "/")
 
 
 def test_math_htmx_and_every_page_work_without_a_policy_violation(site, browser, db):

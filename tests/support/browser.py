@@ -25,6 +25,7 @@ from dailypapers.config import Settings
 from dailypapers.ingest.records import DailyEntryRecord, Organization, PaperRecord, Submitter
 from dailypapers.store.db import Database
 from dailypapers.web.app import create_app
+from tests.support.community import PASSWORD
 
 CHROMIUM = Path(os.environ.get("DAILYPAPERS_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -111,3 +112,12 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def log_in(page: Any, site: str, login: str, password: str = PASSWORD) -> None:
+    """Log ``login`` in through the login form, as a person would; returns on the home page."""
+    page.goto(site + "/account/login")
+    page.fill("#login", login)
+    page.fill("#password", password)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(site + "/")
