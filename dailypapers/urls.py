@@ -9,6 +9,7 @@ show only what it accepts, so rows written before the check are harmless too.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -61,6 +62,12 @@ def safe_http_url(value: Any) -> str | None:
     """
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH + 64:
         return None
+    return _checked(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _checked(value: str) -> str | None:
+    """The check itself, on text; cached, as imports and pages see the same links again and again."""
     url = value.strip()
     if not url or len(url) > MAX_URL_LENGTH or not _SCHEME.match(url) or not _clean_text(url):
         return None

@@ -17,6 +17,7 @@ Only links :func:`~dailypapers.urls.safe_http_url` accepts are stored: any other
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime, timezone
@@ -280,17 +281,22 @@ def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> dict[s
     return ids
 
 
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind))
+
+
 def drop_nul_characters(rec: Any) -> None:
     """Remove NUL characters from every text of ``rec`` and the records in it, in place: PostgreSQL
     stores none (in text or JSON), and no title, name or abstract means one."""
-    for f in fields(rec):
-        value = getattr(rec, f.name)
+    for name in _field_names(type(rec)):
+        value = getattr(rec, name)
         if isinstance(value, str):
             if "\x00" in value:
-                setattr(rec, f.name, value.replace("\x00", ""))
+                setattr(rec, name, value.replace("\x00", ""))
         elif isinstance(value, list):
             if any(isinstance(v, str) and "\x00" in v for v in value):
-                setattr(rec, f.name, [v.replace("\x00", "") if isinstance(v, str) else v for v in value])
+                setattr(rec, name, [v.replace("\x00", "") if isinstance(v, str) else v for v in value])
         elif is_dataclass(value) and not isinstance(value, type):
             drop_nul_characters(value)
 
