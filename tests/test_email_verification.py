@@ -289,3 +289,21 @@ def test_upgrading_makes_every_address_pending_and_keeps_what_refers_to_accounts
             assert conn.execute(sa.text("SELECT count(*) FROM user_interests")).scalar_one() == 1
     finally:
         database.dispose()
+
+
+def test_a_forged_or_tampered_confirmation_token_confirms_nothing(site, db):
+    user = make_user(db, "alice")
+    alice = site.session(user)
+    asked = alice.patch("/api/me", json={"email": "alice.new@example.org", "password": PASSWORD})
+    assert asked.status_code == 200, asked.text
+    real = accounts.email_token(site.app.state.settings, user, "alice.new@example.org")
+    tampered = real[:-2] + ("AA" if not real.endswith("AA") else "BB")
+    from itsdangerous import URLSafeTimedSerializer
+
+    forged = URLSafeTimedSerializer("a key somebody guessed " * 3).dumps(
+        {"u": user.id, "a": "alice.new@example.org"})
+    for token in (tampered, forged, "", "x" * 5000):
+        r = site.new().client.post("/api/auth/email/confirm", json={"token": token})
+        assert 400 <= r.status_code < 500, (token[:20], r.status_code)
+    me = alice.get("/api/me").json()
+    assert (me["email"], me["pendingEmail"]) == ("alice@example.org", "alice.new@example.org")
