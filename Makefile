@@ -44,6 +44,7 @@ test: install-test system-deps lint
 ## inline with `# nosec Bxxx # why`).
 lint: install-test
 	$(BIN)/ruff check dailypapers tests bench
+	$(BIN)/ruff format --check dailypapers tests bench
 	$(BIN)/bandit -q -c pyproject.toml -r dailypapers
 
 ## Benchmarks (figures in README.md).

@@ -58,6 +58,7 @@ def single_thread():
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover
         import contextlib
+
         return contextlib.nullcontext()
     return threadpool_limits(1)
 
@@ -70,10 +71,10 @@ def load_vectors(shared: Path) -> np.ndarray:
 def exact_topk(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     out = np.empty((len(queries), k), dtype=np.int64)
     for start in range(0, len(queries), 100):
-        scores = queries[start:start + 100] @ base.T
+        scores = queries[start : start + 100] @ base.T
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
-        out[start:start + 100] = np.take_along_axis(top, order, axis=1)
+        out[start : start + 100] = np.take_along_axis(top, order, axis=1)
     return out
 
 
@@ -81,8 +82,9 @@ def recall(found: list[np.ndarray], truth: np.ndarray) -> float:
     return float(np.mean([len(set(f[:K].tolist()) & set(t.tolist())) / K for f, t in zip(found, truth)]))
 
 
-def timed_queries(search: Callable[[np.ndarray], np.ndarray], 
-                  queries: np.ndarray) -> tuple[list, float, float]:
+def timed_queries(
+    search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray
+) -> tuple[list, float, float]:
     for q in queries[:20]:  # warm-up
         search(q)
     found, times = [], []
@@ -94,10 +96,18 @@ def timed_queries(search: Callable[[np.ndarray], np.ndarray],
     return found, float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def row(method: str, params: str, build: float, path: Path, found: list, truth: np.ndarray, p50: float,
-        p99: float) -> dict:
-    return dict(method=method, params=params, build=build, size=size_mb(path), recall=recall(found, truth),
-                p50=p50, p99=p99)
+def row(
+    method: str, params: str, build: float, path: Path, found: list, truth: np.ndarray, p50: float, p99: float
+) -> dict:
+    return dict(
+        method=method,
+        params=params,
+        build=build,
+        size=size_mb(path),
+        recall=recall(found, truth),
+        p50=p50,
+        p99=p99,
+    )
 
 
 def size_mb(path: Path) -> float:
@@ -140,10 +150,22 @@ def build_hnswlib(base: np.ndarray, tmp: Path) -> list[Contender]:
     build = time.perf_counter() - start
     index.save(tmp / "hnswlib")
     raw = index._index
-    return [Contender("hnswlib HNSW", build, tmp / "hnswlib", index.set_ef,
-                      lambda q: raw.knn_query(q, k=K, num_threads=1)[0][0]),
-            Contender(SHIPPED, build, tmp / "hnswlib", index.set_ef,
-                      lambda q: np.array([i for i, _ in index.search(q, K)]))]
+    return [
+        Contender(
+            "hnswlib HNSW",
+            build,
+            tmp / "hnswlib",
+            index.set_ef,
+            lambda q: raw.knn_query(q, k=K, num_threads=1)[0][0],
+        ),
+        Contender(
+            SHIPPED,
+            build,
+            tmp / "hnswlib",
+            index.set_ef,
+            lambda q: np.array([i for i, _ in index.search(q, K)]),
+        ),
+    ]
 
 
 def build_usearch(base: np.ndarray, tmp: Path) -> list[Contender]:
@@ -158,8 +180,15 @@ def build_usearch(base: np.ndarray, tmp: Path) -> list[Contender]:
     def set_ef(ef: int) -> None:
         index.expansion_search = ef
 
-    return [Contender("usearch HNSW f32", build, tmp / "usearch.usearch", set_ef,
-                      lambda q: index.search(q, K, threads=1).keys)]
+    return [
+        Contender(
+            "usearch HNSW f32",
+            build,
+            tmp / "usearch.usearch",
+            set_ef,
+            lambda q: index.search(q, K, threads=1).keys,
+        )
+    ]
 
 
 def build_faiss_hnsw(base: np.ndarray, tmp: Path) -> list[Contender]:
@@ -177,8 +206,15 @@ def build_faiss_hnsw(base: np.ndarray, tmp: Path) -> list[Contender]:
     def set_ef(ef: int) -> None:
         index.hnsw.efSearch = ef
 
-    return [Contender("faiss HNSWFlat", build, tmp / "faiss-hnsw.index", set_ef,
-                      lambda q: index.search(q[None, :], K)[1][0])]
+    return [
+        Contender(
+            "faiss HNSWFlat",
+            build,
+            tmp / "faiss-hnsw.index",
+            set_ef,
+            lambda q: index.search(q[None, :], K)[1][0],
+        )
+    ]
 
 
 def bench_hnsw(contenders: list[Contender], queries: np.ndarray, truth: np.ndarray) -> list[dict]:
@@ -198,7 +234,7 @@ def bench_hnsw(contenders: list[Contender], queries: np.ndarray, truth: np.ndarr
         found: dict[str, list] = {c.method: [] for c in active}
         times: dict[str, list] = {c.method: [] for c in active}
         for j, q in enumerate(queries):
-            for c in active[j % len(active):] + active[:j % len(active)]:
+            for c in active[j % len(active) :] + active[: j % len(active)]:
                 start = time.perf_counter()
                 found[c.method].append(c.search(q))
                 times[c.method].append(time.perf_counter() - start)
@@ -206,8 +242,18 @@ def bench_hnsw(contenders: list[Contender], queries: np.ndarray, truth: np.ndarr
             if number == len(rounds) and c.method != SHIPPED:
                 continue  # (in the last round the others only keep the wrapper company)
             ms = np.array(times[c.method]) * 1000
-            rows.append(row(c.method, f"M={M} efC={EF_CONSTRUCTION} ef={ef}", c.build, c.path, found[c.method],
-                            truth, float(np.percentile(ms, 50)), float(np.percentile(ms, 99))))
+            rows.append(
+                row(
+                    c.method,
+                    f"M={M} efC={EF_CONSTRUCTION} ef={ef}",
+                    c.build,
+                    c.path,
+                    found[c.method],
+                    truth,
+                    float(np.percentile(ms, 50)),
+                    float(np.percentile(ms, 99)),
+                )
+            )
     order = [c.method for c in contenders]
     return sorted(rows, key=lambda r: order.index(r["method"]))
 
@@ -229,17 +275,31 @@ def bench_faiss_ivf(base, queries, truth, tmp: Path, nlist: int) -> list[dict]:
     for nprobe in (8, 16, 32):
         index.nprobe = nprobe
         found, p50, p99 = timed_queries(lambda q: index.search(q[None, :], K)[1][0], queries)
-        rows.append(row("faiss IVFFlat", f"nlist={nlist} nprobe={nprobe}", build, tmp / "faiss-ivf.index",
-                        found, truth, p50, p99))
+        rows.append(
+            row(
+                "faiss IVFFlat",
+                f"nlist={nlist} nprobe={nprobe}",
+                build,
+                tmp / "faiss-ivf.index",
+                found,
+                truth,
+                p50,
+                p99,
+            )
+        )
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'method':<30} {'params':<26} {'build s':>8} {'size MB':>8} {'recall@10':>9} "
-          f"{'p50 ms':>7} {'p99 ms':>7}")
+    print(
+        f"{'method':<30} {'params':<26} {'build s':>8} {'size MB':>8} {'recall@10':>9} "
+        f"{'p50 ms':>7} {'p99 ms':>7}"
+    )
     for r in rows:
-        print(f"{r['method']:<30} {r['params']:<26} {r['build']:>8.1f} {r['size']:>8.1f} {r['recall']:>9.4f} "
-              f"{r['p50']:>7.3f} {r['p99']:>7.3f}")
+        print(
+            f"{r['method']:<30} {r['params']:<26} {r['build']:>8.1f} {r['size']:>8.1f} {r['recall']:>9.4f} "
+            f"{r['p50']:>7.3f} {r['p99']:>7.3f}"
+        )
 
 
 def exact_by_size(vectors: np.ndarray, queries: np.ndarray) -> None:
@@ -275,21 +335,29 @@ def choose(rows: list[dict]) -> None:
     close = {lib: r for lib, r in cheapest.items() if r["p50"] <= 1.25 * fastest and r["p99"] <= 1.25 * tail}
     close = close or cheapest
     library, best = min(close.items(), key=lambda item: (not UPDATES[item[0]], item[1]["p50"]))
-    print(f"\ncheapest setting reaching recall@10 >= {TARGET_RECALL}: " + "; ".join(
-        f"{lib} {r['params'].split()[-1]} p50 {r['p50']:.3f} / p99 {r['p99']:.3f} ms"
-        for lib, r in cheapest.items()))
+    print(
+        f"\ncheapest setting reaching recall@10 >= {TARGET_RECALL}: "
+        + "; ".join(
+            f"{lib} {r['params'].split()[-1]} p50 {r['p50']:.3f} / p99 {r['p99']:.3f} ms"
+            for lib, r in cheapest.items()
+        )
+    )
     print(f"equally fast (p50 and p99 within 25% of the best): {', '.join(close)}")
     updates = "yes" if UPDATES[library] else "no"
-    print(f"chosen: {library} (in-place updates by id: {updates}), {best['params']}: "
-          f"recall@10 {best['recall']:.4f}, p50 {best['p50']:.3f} ms, p99 {best['p99']:.3f} ms, "
-          f"build {best['build']:.1f} s, {best['size']:.0f} MB")
+    print(
+        f"chosen: {library} (in-place updates by id: {updates}), {best['params']}: "
+        f"recall@10 {best['recall']:.4f}, p50 {best['p50']:.3f} ms, p99 {best['p99']:.3f} ms, "
+        f"build {best['build']:.1f} s, {best['size']:.0f} MB"
+    )
     from dailypapers.search.vectors import EXACT_BELOW
 
     for r in rows:
         if "shipped" in r["method"]:
-            print(f"shipped AnnIndex default ({r['params']}): recall@10 {r['recall']:.4f}, "
-                  f"p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms; build_index() is exact below "
-                  f"{EXACT_BELOW:,} vectors")
+            print(
+                f"shipped AnnIndex default ({r['params']}): recall@10 {r['recall']:.4f}, "
+                f"p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms; build_index() is exact below "
+                f"{EXACT_BELOW:,} vectors"
+            )
 
 
 def bench_vectors(shared: Path, n_queries: int) -> None:
@@ -299,15 +367,22 @@ def bench_vectors(shared: Path, n_queries: int) -> None:
     mask = np.ones(len(vectors), dtype=bool)
     mask[held] = False
     base, queries = vectors[mask], vectors[held]
-    print(f"{len(vectors):,} vectors x {vectors.shape[1]} (float16 -> float32); {len(base):,} indexed, "
-          f"{len(queries):,} held-out papers as queries; recall@{K} against exact search\n", flush=True)
+    print(
+        f"{len(vectors):,} vectors x {vectors.shape[1]} (float16 -> float32); {len(base):,} indexed, "
+        f"{len(queries):,} held-out papers as queries; recall@{K} against exact search\n",
+        flush=True,
+    )
     truth = exact_topk(base, queries, K)
     rows: list[dict] = []
     tmp = Path(tempfile.mkdtemp(prefix="dp-ann-"))
     try:
         rows += bench_exact(base, queries, truth, tmp)
         contenders: list[Contender] = []
-        for package, build in (("hnswlib", build_hnswlib), ("usearch", build_usearch), ("faiss", build_faiss_hnsw)):
+        for package, build in (
+            ("hnswlib", build_hnswlib),
+            ("usearch", build_usearch),
+            ("faiss", build_faiss_hnsw),
+        ):
             try:
                 built = build(base, tmp)
             except ImportError:
@@ -343,8 +418,10 @@ def static_backend() -> StaticBackend | None:
 
 def bench_embedding(shared: Path) -> None:
     texts = real_texts(shared, 200)
-    print(f"\nembedding throughput, {len(texts)} real title+abstract texts "
-          f"(mean {np.mean([len(t) for t in texts]):.0f} chars), CPU:")
+    print(
+        f"\nembedding throughput, {len(texts)} real title+abstract texts "
+        f"(mean {np.mean([len(t) for t in texts]):.0f} chars), CPU:"
+    )
     backends = [("MiniLM (sentence-transformers)", MiniLMBackend())]
     static = static_backend()
     if static is not None:
@@ -377,8 +454,10 @@ def bench_embedding(shared: Path) -> None:
                 backend.embed([query])
                 lat.append((time.perf_counter() - start) * 1000)
             latencies.append(f"{np.percentile(lat, 50):6.2f}/{np.percentile(lat, 99):6.2f}")
-        print(f"  {label:<38} dim {backend.dim:>3}  batch 32: {rates[0]:7.1f}/s  batch 64: {rates[1]:7.1f}/s"
-              f"  one query p50/p99 ms, 1 thread: {latencies[0]}  2 threads: {latencies[1]}")
+        print(
+            f"  {label:<38} dim {backend.dim:>3}  batch 32: {rates[0]:7.1f}/s  batch 64: {rates[1]:7.1f}/s"
+            f"  one query p50/p99 ms, 1 thread: {latencies[0]}  2 threads: {latencies[1]}"
+        )
 
 
 def ndcg_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
@@ -410,8 +489,9 @@ def bench_quality(shared: Path) -> None:
         docs = backend.embed(texts, batch_size=64)
         elapsed = time.perf_counter() - start
         qv = backend.embed([queries[q] for q in qids])
-        scores = [ndcg_at_10([doc_ids[i] for i in np.argsort(-(docs @ v))[:10]], qrels[q])
-                  for q, v in zip(qids, qv)]
+        scores = [
+            ndcg_at_10([doc_ids[i] for i in np.argsort(-(docs @ v))[:10]], qrels[q]) for q, v in zip(qids, qv)
+        ]
         print(f"  {label:<8} nDCG@10 {np.mean(scores):.4f}   (corpus embedded in {elapsed:.1f} s)")
     if static is None:
         return
@@ -426,8 +506,10 @@ def bench_quality(shared: Path) -> None:
         a = set(np.argsort(-(minilm @ minilm[i]))[1:11].tolist())
         b = set(np.argsort(-(mine @ mine[i]))[1:11].tolist())
         agree.append(len(a & b) / 10)
-    print(f"  static model on {n:,} cs listings: embedded in {elapsed:.1f} s ({n / elapsed:,.0f} texts/s); "
-          f"its 10 nearest papers overlap MiniLM's by {np.mean(agree):.2%} (300 papers)")
+    print(
+        f"  static model on {n:,} cs listings: embedded in {elapsed:.1f} s ({n / elapsed:,.0f} texts/s); "
+        f"its 10 nearest papers overlap MiniLM's by {np.mean(agree):.2%} (300 papers)"
+    )
 
 
 def main() -> int:

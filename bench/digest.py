@@ -85,9 +85,18 @@ def setup(db: Database, n: int, seed: int = 7) -> None:
     ids, vectors = pool.ids, pool.vectors
     password = hash_password("bench password 123")
     now = utcnow()
-    users = [{"username": f"reader{i:05d}", "email": f"reader{i:05d}@example.org", "display_name": f"Reader {i}",
-              "password_hash": password, "role": "user", "email_verified_at": now, "created_at": now}
-             for i in range(n)]
+    users = [
+        {
+            "username": f"reader{i:05d}",
+            "email": f"reader{i:05d}@example.org",
+            "display_name": f"Reader {i}",
+            "password_hash": password,
+            "role": "user",
+            "email_verified_at": now,
+            "created_at": now,
+        }
+        for i in range(n)
+    ]
     with db.transaction() as session:
         session.execute(insert(User), users)
         user_ids = session.execute(select(User.id).order_by(User.id)).scalars().all()
@@ -101,31 +110,62 @@ def setup(db: Database, n: int, seed: int = 7) -> None:
         votes += [{"user_id": user_id, "paper_id": p, "created_at": now} for p in list(chosen)[:20]]
     with db.transaction() as session:
         for start in range(0, len(votes), 5000):
-            session.execute(insert(Vote), votes[start:start + 5000])
+            session.execute(insert(Vote), votes[start : start + 5000])
         counted = select(func.count()).where(Vote.paper_id == Paper.id).scalar_subquery()
         session.execute(update(Paper).values(community_upvotes=counted))
-        session.execute(insert(Subscription), [
-            {"email": f"reader{i:05d}@example.org", "user_id": uid, "frequency": "daily", "trending": True,
-             "for_you": True, "categories": [], "organizations": [], "timezone": "America/New_York", "send_hour": 7,
-             "confirmed_at": now, "created_at": now, "updated_at": now} for i, uid in enumerate(user_ids)])
-    print(f"setup: {len(ids)} papers with vectors, {n:,} readers, {len(votes):,} upvotes, {n:,} subscriptions")
+        session.execute(
+            insert(Subscription),
+            [
+                {
+                    "email": f"reader{i:05d}@example.org",
+                    "user_id": uid,
+                    "frequency": "daily",
+                    "trending": True,
+                    "for_you": True,
+                    "categories": [],
+                    "organizations": [],
+                    "timezone": "America/New_York",
+                    "send_hour": 7,
+                    "confirmed_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i, uid in enumerate(user_ids)
+            ],
+        )
+    print(
+        f"setup: {len(ids)} papers with vectors, {n:,} readers, {len(votes):,} upvotes, {n:,} subscriptions"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--method", default=None,
-                        help="recommendation method: similarity (the digests' default), blend or logreg")
+    parser.add_argument(
+        "--method",
+        default=None,
+        help="recommendation method: similarity (the digests' default), blend or logreg",
+    )
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     print("command: " + " ".join([".venv/bin/python", "bench/digest.py", *sys.argv[1:]]))
 
     tmp = Path(tempfile.mkdtemp(prefix="dailypapers-bench-digest-"))
     port = free_port()
-    settings = Settings(data_dir=tmp, database_url=args.database_url, load_demo=False, embedding_backend="minilm",
-                        smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
-                        site_url="https://papers.example.org", _env_file=None)
+    settings = Settings(
+        data_dir=tmp,
+        database_url=args.database_url,
+        load_demo=False,
+        embedding_backend="minilm",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
+        site_url="https://papers.example.org",
+        _env_file=None,
+    )
     db = Database.from_settings(settings)
     db.migrate()
     setup(db, args.subscribers)
@@ -142,29 +182,38 @@ def main() -> None:
     before = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = before.ru_utime + before.ru_stime
     started = time.perf_counter()
-    composer = Composer(db, settings, digest_picks(db, CandidatePool(db, MINILM_NAME),
-                                                   method=args.method or DIGEST_METHOD))
+    composer = Composer(
+        db, settings, digest_picks(db, CandidatePool(db, MINILM_NAME), method=args.method or DIGEST_METHOD)
+    )
     result = run_digests(db, settings, edition=EDITION, connections=args.connections, composer=composer)
     total = time.perf_counter() - started
     composed, sent = result["composed"], result["sent"]
     stop.set()
     server.join(30)
 
-    print(f"compose: {composed['composed']:,} mails ({composed['papers']:,} paper items) in {composed['seconds']:.1f} s "
-          f"= {composed['composed'] / composed['seconds']:,.0f} mails/s (sending runs alongside)")
-    print(f"send:    {sent['sent']:,} sent, {sent['retried']} retried, {sent['failed']} failed, {sent['bounced']} "
-          f"bounced over {args.connections} connections in {sent['seconds']:.1f} s "
-          f"= {sent['sent'] / max(sent['seconds'], 1e-9):,.0f} mails/s")
+    print(
+        f"compose: {composed['composed']:,} mails ({composed['papers']:,} paper items) in {composed['seconds']:.1f} s "
+        f"= {composed['composed'] / composed['seconds']:,.0f} mails/s (sending runs alongside)"
+    )
+    print(
+        f"send:    {sent['sent']:,} sent, {sent['retried']} retried, {sent['failed']} failed, {sent['bounced']} "
+        f"bounced over {args.connections} connections in {sent['seconds']:.1f} s "
+        f"= {sent['sent'] / max(sent['seconds'], 1e-9):,.0f} mails/s"
+    )
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"server:  received {counts.get('messages', 0):,} mails, {counts.get('distinct', 0):,} distinct recipients; "
-          f"CPU seconds: SMTP server {counts.get('cpu', 0):.1f}, sender {usage.ru_utime + usage.ru_stime - cpu_before:.1f} "
-          "(composing runs in a forked process beside it)")
+    print(
+        f"server:  received {counts.get('messages', 0):,} mails, {counts.get('distinct', 0):,} distinct recipients; "
+        f"CPU seconds: SMTP server {counts.get('cpu', 0):.1f}, sender {usage.ru_utime + usage.ru_stime - cpu_before:.1f} "
+        "(composing runs in a forked process beside it)"
+    )
     ok = counts.get("messages") == counts.get("distinct") == args.subscribers == sent["sent"]
-    print(f"total:   {total:.1f} s for {args.subscribers:,} subscribers with personal sections "
-          f"(target <= {TARGET_SECONDS:.0f} s: {'met' if total <= TARGET_SECONDS else 'MISSED'}, "
-          f"{total / TARGET_SECONDS:.2f}x); every subscriber exactly once: {'yes' if ok else 'NO'}")
+    print(
+        f"total:   {total:.1f} s for {args.subscribers:,} subscribers with personal sections "
+        f"(target <= {TARGET_SECONDS:.0f} s: {'met' if total <= TARGET_SECONDS else 'MISSED'}, "
+        f"{total / TARGET_SECONDS:.2f}x); every subscriber exactly once: {'yes' if ok else 'NO'}"
+    )
 
 
 if __name__ == "__main__":

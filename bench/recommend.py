@@ -76,15 +76,18 @@ SVM_C = 1.0
 HYBRID_TFIDF_WEIGHT = 0.5
 MANY_LIKES = (100, 300)
 # Surnames shared by so many people that "<short given name> <surname>" is not one person.
-COMMON_SURNAMES = frozenset("""
+COMMON_SURNAMES = frozenset(
+    """
     wang li zhang liu chen yang huang zhao wu zhou xu sun ma zhu hu guo he lin gao luo zheng liang xie song
     tang han feng deng cao peng zeng xiao tian dong pan yuan cai jiang yu du ye cheng wei su lu ding ren shen
     yao jin fan shi qian fu zhong kim lee park choi jung kang cho yoon jang lim nguyen tran pham le singh
     kumar
-""".split())
+""".split()
+)
 
 
 # ---------------------------------------------------------------------------------------------- data
+
 
 @dataclass
 class Corpus:
@@ -148,8 +151,10 @@ def load_corpus(shared: Path) -> Corpus:
     """The math and cs listings with their precomputed vectors, duplicates dropped, sorted by day."""
     folder = shared / MODEL_DIR
     vectors, days, texts, authors_of, seen = [], [], [], [], set()
-    for name, id_of, abstract in (("math_2007_2026", lambda r: r["id"], "summary"),
-                                  ("cs_2025", lambda r: arxiv_id(r["link"]), "abstract")):
+    for name, id_of, abstract in (
+        ("math_2007_2026", lambda r: r["id"], "summary"),
+        ("cs_2025", lambda r: arxiv_id(r["link"]), "abstract"),
+    ):
         ids = (folder / f"{name}.ids.txt").read_text().split("\n")
         vecs = np.load(folder / f"{name}.npy")
         keep = []
@@ -176,9 +181,15 @@ def load_corpus(shared: Path) -> Corpus:
         for key in authors_of[old]:
             authors[key].append(pos)
     math_rows = np.flatnonzero([bool(authors_of[old]) for old in order])
-    return Corpus(vectors=np.ascontiguousarray(all_vectors[order], dtype=np.float32),
-                  days=days_arr[order], texts=[texts[i] for i in order], authors=dict(authors),
-                  n_math=n_math, n_cs=len(order) - n_math, math_rows=math_rows)
+    return Corpus(
+        vectors=np.ascontiguousarray(all_vectors[order], dtype=np.float32),
+        days=days_arr[order],
+        texts=[texts[i] for i in order],
+        authors=dict(authors),
+        n_math=n_math,
+        n_cs=len(order) - n_math,
+        math_rows=math_rows,
+    )
 
 
 @dataclass
@@ -190,8 +201,9 @@ class Reader:
 
 
 def eligible_authors(corpus: Corpus, min_papers: int) -> list[str]:
-    return sorted(name for name, pos in corpus.authors.items()
-                  if len(pos) >= min_papers and not collision_prone(name))
+    return sorted(
+        name for name, pos in corpus.authors.items() if len(pos) >= min_papers and not collision_prone(name)
+    )
 
 
 def make_reader(corpus: Corpus, name: str) -> Reader:
@@ -230,14 +242,17 @@ def default_method(corpus: Corpus, likes: np.ndarray, start: int) -> np.ndarray:
 
 def scorer_method(name: str, **options) -> Method:
     """One of the model's scorers."""
+
     def run(corpus: Corpus, likes: np.ndarray, start: int) -> np.ndarray:
         return model.METHODS[name](corpus.vectors[likes], corpus.vectors[start:], **options)
+
     return run
 
 
 def _one_thread():
     """A small fit runs several times slower with BLAS/OpenMP threads fighting over two cores."""
     from threadpoolctl import threadpool_limits
+
     return threadpool_limits(1)
 
 
@@ -249,32 +264,56 @@ def sklearn_linear(kind: str, C: float) -> Method:
 
     def run(corpus: Corpus, likes: np.ndarray, start: int) -> np.ndarray:
         candidates = corpus.vectors[start:]
-        rows, labels, weights = model.training_set(corpus.vectors[likes], candidates, None, None, None,
-                                                   None, model.N_BACKGROUND, 0)
+        rows, labels, weights = model.training_set(
+            corpus.vectors[likes], candidates, None, None, None, None, model.N_BACKGROUND, 0
+        )
         clf = LogisticRegression(C=C) if kind == "logreg" else LinearSVC(C=C)
         with _one_thread():
             clf.fit(rows, labels, sample_weight=weights)
         return candidates @ clf.coef_.ravel().astype(np.float32)
+
     return run
 
 
 def fit_tfidf(corpus: Corpus):
     """arxiv-sanity-lite's features: word uni+bigrams, 20,000 of them, min_df 5, max_df 0.1."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    vectorizer = TfidfVectorizer(input="content", encoding="utf-8", decode_error="replace",
-                                 strip_accents="unicode", lowercase=True, analyzer="word",
-                                 stop_words="english", token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b",
-                                 ngram_range=(1, 2), max_features=20000, norm="l2", use_idf=True,
-                                 smooth_idf=True, sublinear_tf=True, max_df=0.1, min_df=5,
-                                 dtype=np.float32)
+
+    vectorizer = TfidfVectorizer(
+        input="content",
+        encoding="utf-8",
+        decode_error="replace",
+        strip_accents="unicode",
+        lowercase=True,
+        analyzer="word",
+        stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b",
+        ngram_range=(1, 2),
+        max_features=20000,
+        norm="l2",
+        use_idf=True,
+        smooth_idf=True,
+        sublinear_tf=True,
+        max_df=0.1,
+        min_df=5,
+        dtype=np.float32,
+    )
     return vectorizer.fit_transform(corpus.texts).tocsr()
 
 
-def tfidf_svm(corpus: Corpus, likes: np.ndarray, start: int, *, C: float = 0.01,
-              n_negatives: int = model.N_BACKGROUND, seed: int = 0) -> np.ndarray:
+def tfidf_svm(
+    corpus: Corpus,
+    likes: np.ndarray,
+    start: int,
+    *,
+    C: float = 0.01,
+    n_negatives: int = model.N_BACKGROUND,
+    seed: int = 0,
+) -> np.ndarray:
     """arxiv-sanity-lite's per-reader LinearSVC (C=0.01, balanced classes, tol 1e-6) on tf-idf rows: the
     likes against ``n_negatives`` candidates sampled with ``seed``."""
     from sklearn.svm import LinearSVC
+
     X = corpus.tfidf
     negatives = start + model.sample_background(X.shape[0] - start, n_negatives, seed)
     negatives = np.setdiff1d(negatives, likes)
@@ -294,8 +333,10 @@ HYBRID = f"default + {HYBRID_TFIDF_WEIGHT:g} tfidf+svm"
 def contenders() -> list[Contender]:
     """The default first, then the bar, the model's other scorers, a linear SVM on the embeddings and
     the tf-idf baseline (the hybrid row is made from the default's and the baseline's scores)."""
-    out = [Contender(DEFAULT, default_method, cold=True, ranks=True),
-           Contender(BAR, sklearn_linear("logreg", BAR_C), cold=True)]
+    out = [
+        Contender(DEFAULT, default_method, cold=True, ranks=True),
+        Contender(BAR, sklearn_linear("logreg", BAR_C), cold=True),
+    ]
     for name in model.METHODS:
         if name != model.DEFAULT_METHOD:
             label = "logreg (model, numpy)" if name == "logreg" else name
@@ -310,15 +351,20 @@ def check_logistic(corpus: Corpus, readers: list[Reader], n: int = 30) -> tuple[
     sets of ``n`` readers: the worst relative difference of the weights, and the mean share of the top
     20 candidates the two agree on."""
     from sklearn.linear_model import LogisticRegression
+
     worst, overlap = 0.0, []
     for reader in readers[:n]:
-        candidates = corpus.vectors[reader.start:]
-        rows, labels, weights = model.training_set(corpus.vectors[reader.likes], candidates, None, None,
-                                                   None, None, model.N_BACKGROUND, 0)
+        candidates = corpus.vectors[reader.start :]
+        rows, labels, weights = model.training_set(
+            corpus.vectors[reader.likes], candidates, None, None, None, None, model.N_BACKGROUND, 0
+        )
         ours, _ = model.fit_logistic(rows, labels, weights, model.LOGREG_C)
         with _one_thread():
-            ref = LogisticRegression(C=model.LOGREG_C, tol=1e-10, max_iter=10000).fit(
-                rows, labels, sample_weight=weights).coef_.ravel()
+            ref = (
+                LogisticRegression(C=model.LOGREG_C, tol=1e-10, max_iter=10000)
+                .fit(rows, labels, sample_weight=weights)
+                .coef_.ravel()
+            )
         worst = max(worst, float(np.linalg.norm(ours - ref) / np.linalg.norm(ref)))
         a, b = model.top_k(candidates @ ours, K), model.top_k(candidates @ ref.astype(np.float32), K)
         overlap.append(len(np.intersect1d(a, b)) / K)
@@ -326,6 +372,7 @@ def check_logistic(corpus: Corpus, readers: list[Reader], n: int = 30) -> tuple[
 
 
 # ------------------------------------------------------------------------------------------- metrics
+
 
 def metrics(scores: np.ndarray, reader: Reader) -> tuple[float, float]:
     """Hit rate and nDCG (binary relevance) of the top ``K`` candidates, the reader's likes left out."""
@@ -338,8 +385,9 @@ def metrics(scores: np.ndarray, reader: Reader) -> tuple[float, float]:
     return float(bool(gains)), sum(gains) / ideal
 
 
-def evaluate(corpus: Corpus, readers: list[Reader],
-             entrants: list[Contender]) -> dict[str, dict[int | None, tuple[np.ndarray, np.ndarray]]]:
+def evaluate(
+    corpus: Corpus, readers: list[Reader], entrants: list[Contender]
+) -> dict[str, dict[int | None, tuple[np.ndarray, np.ndarray]]]:
     """Per method and number of likes (None: all of them): per-reader hit rate@K and nDCG@K."""
     out: dict[str, dict[int | None, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
     spent: dict[str, float] = defaultdict(float)
@@ -354,13 +402,16 @@ def evaluate(corpus: Corpus, readers: list[Reader],
                 out[entrant.name][n].append(metrics(scores, reader))
                 if n is None and entrant.name in (DEFAULT, TFIDF):
                     kept[entrant.name] = scores
-        hybrid = (model._standardise(kept[DEFAULT])
-                  + HYBRID_TFIDF_WEIGHT * model._standardise(kept[TFIDF].astype(np.float32)))
+        hybrid = model._standardise(kept[DEFAULT]) + HYBRID_TFIDF_WEIGHT * model._standardise(
+            kept[TFIDF].astype(np.float32)
+        )
         out[HYBRID][None].append(metrics(hybrid, reader))
     for name, secs in spent.items():
         print(f"  {name}: {secs:.0f} s", file=sys.stderr)
-    return {name: {n: (np.asarray([h for h, _ in v]), np.asarray([g for _, g in v]))
-                   for n, v in per.items()} for name, per in out.items()}
+    return {
+        name: {n: (np.asarray([h for h, _ in v]), np.asarray([g for _, g in v])) for n, v in per.items()}
+        for name, per in out.items()
+    }
 
 
 def paired_interval(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[float, float]:
@@ -371,8 +422,9 @@ def paired_interval(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[float, flo
     return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
-def latency(corpus: Corpus, likes: np.ndarray, entrants: list[Contender],
-            runs: int) -> dict[str, tuple[float, float]]:
+def latency(
+    corpus: Corpus, likes: np.ndarray, entrants: list[Contender], runs: int
+) -> dict[str, tuple[float, float]]:
     """p50 and p95 milliseconds of one recommendation (training and top 50 included) over every corpus
     row, the methods timed in turn run by run so that background load hits them alike."""
     times: dict[str, list[float]] = {e.name: [] for e in entrants}
@@ -388,6 +440,7 @@ def latency(corpus: Corpus, likes: np.ndarray, entrants: list[Contender],
 
 
 # ---------------------------------------------------------------------------------------------- main
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -406,20 +459,26 @@ def main() -> int:
     print(" ".join(["$ .venv/bin/python bench/recommend.py", *map(shlex.quote, sys.argv[1:])]))
     t_start = time.perf_counter()
     corpus = load_corpus(args.shared)
-    print(f"corpus: {len(corpus.texts):,} papers ({corpus.n_math:,} math with authors, "
-          f"{corpus.n_cs:,} cs as background), loaded in {time.perf_counter() - t_start:.1f} s")
+    print(
+        f"corpus: {len(corpus.texts):,} papers ({corpus.n_math:,} math with authors, "
+        f"{corpus.n_cs:,} cs as background), loaded in {time.perf_counter() - t_start:.1f} s"
+    )
     t0 = time.perf_counter()
     corpus.tfidf = fit_tfidf(corpus)
-    print(f"tf-idf features for tfidf+svm: {corpus.tfidf.shape[1]:,} terms, "
-          f"fitted in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"tf-idf features for tfidf+svm: {corpus.tfidf.shape[1]:,} terms, "
+        f"fitted in {time.perf_counter() - t0:.1f} s"
+    )
     readers, n_eligible = pick_readers(corpus, args.authors, args.min_papers, args.seed)
     n_likes = np.asarray([len(r.likes) for r in readers])
     n_targets = np.asarray([len(r.targets) for r in readers])
     n_cands = np.asarray([len(corpus.texts) - r.start - int((r.likes >= r.start).sum()) for r in readers])
-    print(f"readers: {len(readers)} of {n_eligible:,} authors with >= {args.min_papers} papers "
-          f"(seed {args.seed}); likes median {np.median(n_likes):.0f} (range {n_likes.min()}-"
-          f"{n_likes.max()}), targets median {np.median(n_targets):.0f}, candidates median "
-          f"{np.median(n_cands):,.0f} (range {n_cands.min():,}-{n_cands.max():,})")
+    print(
+        f"readers: {len(readers)} of {n_eligible:,} authors with >= {args.min_papers} papers "
+        f"(seed {args.seed}); likes median {np.median(n_likes):.0f} (range {n_likes.min()}-"
+        f"{n_likes.max()}), targets median {np.median(n_targets):.0f}, candidates median "
+        f"{np.median(n_cands):,.0f} (range {n_cands.min():,}-{n_cands.max():,})"
+    )
 
     entrants = contenders()
     t0 = time.perf_counter()
@@ -433,19 +492,30 @@ def main() -> int:
         lat_likes = np.sort(rng.choice(corpus.math_rows, LATENCY_LIKES, replace=False))
     load_before = os.getloadavg()[0]
     timing = latency(corpus, lat_likes, entrants, args.runs)
-    many = {n: latency(corpus, np.sort(rng.choice(corpus.math_rows, n, replace=False)), entrants[:1],
-                       max(5, args.runs // 3))[DEFAULT] for n in MANY_LIKES}
+    many = {
+        n: latency(
+            corpus,
+            np.sort(rng.choice(corpus.math_rows, n, replace=False)),
+            entrants[:1],
+            max(5, args.runs // 3),
+        )[DEFAULT]
+        for n in MANY_LIKES
+    }
     load_after = os.getloadavg()[0]
     worst, agree = check_logistic(corpus, readers)
 
     bar = results[BAR][None][1]
     cold_head = "".join(f"{f'HR@20 {n} like' + ('s' if n > 1 else ''):>15}{'nDCG':>7}" for n in COLD_LIKES)
-    head = (f"{'method':<29}{'HR@20':>7}{'nDCG@20':>9}  {'nDCG - bar [95% CI]':<25}{cold_head}"
-            f"{'p50 ms':>8}{'p95 ms':>8}")
+    head = (
+        f"{'method':<29}{'HR@20':>7}{'nDCG@20':>9}  {'nDCG - bar [95% CI]':<25}{cold_head}"
+        f"{'p50 ms':>8}{'p95 ms':>8}"
+    )
     print()
-    print(f"{len(readers)} readers, top {K} of their candidates; latency: {LATENCY_LIKES} likes against "
-          f"{len(corpus.texts):,} candidates, training and ranking included, {args.runs} runs "
-          f"(load average {load_before:.1f} before, {load_after:.1f} after, {os.cpu_count()} cores)")
+    print(
+        f"{len(readers)} readers, top {K} of their candidates; latency: {LATENCY_LIKES} likes against "
+        f"{len(corpus.texts):,} candidates, training and ranking included, {args.runs} runs "
+        f"(load average {load_before:.1f} before, {load_after:.1f} after, {os.cpu_count()} cores)"
+    )
     print(head)
     print("-" * len(head))
     for name in [e.name for e in entrants] + [HYBRID]:
@@ -455,19 +525,29 @@ def main() -> int:
         else:
             lo, hi = paired_interval(ndcg, bar, args.seed)
             delta = f"{ndcg.mean() - bar.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]"
-        cold = "".join(f"{results[name][n][0].mean():>15.3f}{results[name][n][1].mean():>7.3f}"
-                       if n in results[name] else f"{'-':>15}{'-':>7}" for n in COLD_LIKES)
+        cold = "".join(
+            f"{results[name][n][0].mean():>15.3f}{results[name][n][1].mean():>7.3f}"
+            if n in results[name]
+            else f"{'-':>15}{'-':>7}"
+            for n in COLD_LIKES
+        )
         p50, p95 = timing.get(name, (math.nan, math.nan))
         lat = f"{p50:>8.1f}{p95:>8.1f}" if name in timing else f"{'-':>8}{'-':>8}"
         print(f"{name:<29}{hit.mean():>7.3f}{ndcg.mean():>9.3f}  {delta:<25}{cold}{lat}")
     print()
     print("cold-start columns: the same readers with only their most recent 1 or 3 likes")
-    print(f"hybrid row: the standardised scores of the default + {HYBRID_TFIDF_WEIGHT:g} x the standardised "
-          f"tf-idf SVM's (needs tf-idf features; not in the model)")
-    print("default with more likes (random math papers, same candidates): " + ", ".join(
-        f"{n} likes p50 {p50:.0f} ms / p95 {p95:.0f} ms" for n, (p50, p95) in many.items()))
-    print(f"numpy logistic regression vs scikit-learn's at convergence (C={model.LOGREG_C:g}, 30 readers): "
-          f"weights differ by at most {worst:.1e} (relative), top {K} agree {agree:.1%}")
+    print(
+        f"hybrid row: the standardised scores of the default + {HYBRID_TFIDF_WEIGHT:g} x the standardised "
+        f"tf-idf SVM's (needs tf-idf features; not in the model)"
+    )
+    print(
+        "default with more likes (random math papers, same candidates): "
+        + ", ".join(f"{n} likes p50 {p50:.0f} ms / p95 {p95:.0f} ms" for n, (p50, p95) in many.items())
+    )
+    print(
+        f"numpy logistic regression vs scikit-learn's at convergence (C={model.LOGREG_C:g}, 30 readers): "
+        f"weights differ by at most {worst:.1e} (relative), top {K} agree {agree:.1%}"
+    )
     print(f"evaluation {eval_secs:.0f} s, whole run {time.perf_counter() - t_start:.0f} s")
     return 0
 

@@ -75,8 +75,10 @@ def load_vectors(db: Database, shared: Path) -> tuple[int, int, float]:
     """Precomputed vectors stored by arXiv id; returns (stored, ids not in the database, seconds)."""
     start = time.perf_counter()
     with db.session() as session:
-        rows = {r.arxiv_id: r for r in session.execute(select(Paper.id, Paper.arxiv_id, Paper.title,
-                                                              Paper.abstract))}
+        rows = {
+            r.arxiv_id: r
+            for r in session.execute(select(Paper.id, Paper.arxiv_id, Paper.title, Paper.abstract))
+        }
     stored = missing = 0
     seen: set[int] = set()
     for name in FILES:
@@ -142,14 +144,25 @@ def latency(db: Database, shared: Path, n_queries: int, rng: random.Random) -> N
     start = time.perf_counter()
     size = len(engine.vectors)  # builds the index now, not inside the first query
     backend.embed(["warm up"])
-    print(f"vector index: {size:,} vectors, built in {time.perf_counter() - start:.1f} s "
-          f"({type(engine.vectors._index).__name__}); torch threads 1", flush=True)
+    print(
+        f"vector index: {size:,} vectors, built in {time.perf_counter() - start:.1f} s "
+        f"({type(engine.vectors._index).__name__}); torch threads 1",
+        flush=True,
+    )
     queries = make_queries(db, shared, n_queries, rng)
     with db.session() as session:
-        papers = list(session.scalars(select(Paper).where(Paper.id.in_(
-            rng.sample([i for (i,) in session.execute(select(Paper.id))], n_queries)))))
-    print(f"{n_queries} queries (half 2-4 first words of titles, half SciFact claims); "
-          f"{len(papers)} papers for related\n", flush=True)
+        papers = list(
+            session.scalars(
+                select(Paper).where(
+                    Paper.id.in_(rng.sample([i for (i,) in session.execute(select(Paper.id))], n_queries))
+                )
+            )
+        )
+    print(
+        f"{n_queries} queries (half 2-4 first words of titles, half SciFact claims); "
+        f"{len(papers)} papers for related\n",
+        flush=True,
+    )
     print(f"{'':<14}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'hits/q':>8}  verdict")
     results = {}
     with db.session() as session:
@@ -157,49 +170,64 @@ def latency(db: Database, shared: Path, n_queries: int, rng: random.Random) -> N
             for q in queries[:10]:  # warm the page cache for this mode
                 engine.search(session, q, mode=mode, limit=20)
             hits: list[int] = []
-            times = timed(lambda q: hits.append(len(engine.search(session, q, mode=mode, limit=20).hits)),
-                          queries)
+            times = timed(
+                lambda q: hits.append(len(engine.search(session, q, mode=mode, limit=20).hits)), queries
+            )
             results[mode] = (times, statistics.fmean(hits))
             session.expunge_all()
         for p in papers[:10]:
             engine.related(session, p, limit=10)
         rel_hits: list[int] = []
-        results["related"] = (timed(lambda p: rel_hits.append(len(engine.related(session, p, limit=10))),
-                                    papers), statistics.fmean(rel_hits))
+        results["related"] = (
+            timed(lambda p: rel_hits.append(len(engine.related(session, p, limit=10))), papers),
+            statistics.fmean(rel_hits),
+        )
         # attribution: the FTS query alone (ids only, no highlight/snippet), with AND of every word (as
         # search does) and with OR (what evaluate.py measures as better for long queries)
-        variants = (("kw-AND ids", EvalParams()), ("kw-ANDstop ids", None),
-                    ("kw-OR ids", EvalParams(keyword_or=True)),
-                    ("kw-ORstop ids", EvalParams(keyword_or=True, drop_stopwords=True)),
-                    ("kw-fallback ids", EvalParams(keyword_or=True, fallback_below=10)))
+        variants = (
+            ("kw-AND ids", EvalParams()),
+            ("kw-ANDstop ids", None),
+            ("kw-OR ids", EvalParams(keyword_or=True)),
+            ("kw-ORstop ids", EvalParams(keyword_or=True, drop_stopwords=True)),
+            ("kw-fallback ids", EvalParams(keyword_or=True, fallback_below=10)),
+        )
         for label, params in variants:
+
             def ids_only(q: str, params: EvalParams | None = params) -> int:
                 parsed = plain_query(q, max_terms=32)
                 if params is None:
                     return len(keyword_ranking(session, without_stopwords(parsed), 200, use_or=False))
                 return len(keyword_candidates(session, parsed, params, 200))
+
             for q in queries[:10]:
                 ids_only(q)
             counts: list[int] = []
             results[label] = (timed(lambda q: counts.append(ids_only(q)), queries), statistics.fmean(counts))
+
         # hybrid as evaluate.RECOMMENDED would run it: its keyword ids + vectors + RRF (no highlighting)
         def hybrid_or(q: str) -> int:
             parsed = plain_query(q, max_terms=32)
             kw = keyword_candidates(session, parsed, RECOMMENDED, 200)
             sem = [i for i, _ in engine.vectors.search_text(parsed.semantic_text, 200)]
             return len(fuse(kw, sem, "hybrid", RECOMMENDED)[:20])
+
         for q in queries[:10]:
             hybrid_or(q)
         results["hybrid-rec"] = (timed(hybrid_or, queries), 20.0)
     for name, (times, hits_per) in results.items():
         p50, p90, p99 = pct(times, 50), pct(times, 90), pct(times, 99)
-        print(f"{name:<14}{p50:>9.1f}{p90:>9.1f}{p99:>9.1f}{max(times):>9.1f}{hits_per:>8.1f}  "
-              f"{verdict(name, p50, p99)}", flush=True)
+        print(
+            f"{name:<14}{p50:>9.1f}{p90:>9.1f}{p99:>9.1f}{max(times):>9.1f}{hits_per:>8.1f}  "
+            f"{verdict(name, p50, p99)}",
+            flush=True,
+        )
     short = [t for t, q in zip(results["hybrid"][0], queries) if len(q.split()) <= 4]
     long_ = [t for t, q in zip(results["hybrid"][0], queries) if len(q.split()) > 4]
     if short and long_:
-        print(f"hybrid by query: title words p50 {pct(short, 50):.1f} / p99 {pct(short, 99):.1f} ms; "
-              f"claims p50 {pct(long_, 50):.1f} / p99 {pct(long_, 99):.1f} ms")
+        print(
+            f"hybrid by query: title words p50 {pct(short, 50):.1f} / p99 {pct(short, 99):.1f} ms; "
+            f"claims p50 {pct(long_, 50):.1f} / p99 {pct(long_, 99):.1f} ms"
+        )
     k50 = pct(results["keyword"][0], 50)
     s50 = pct(results["semantic"][0], 50)
     h50 = pct(results["hybrid"][0], 50)
@@ -221,13 +249,19 @@ def throughput(shared: Path, n_papers: int, rounds: int, rng: random.Random) -> 
     raw_times, chunked_times, index_times = [], [], []
     for _ in range(rounds):
         start = time.perf_counter()
-        model.encode(texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True,
-                     show_progress_bar=False)
+        model.encode(
+            texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         raw_times.append(time.perf_counter() - start)
         start = time.perf_counter()
         for i in range(0, len(texts), batch):  # as embed_missing calls it: one encode() per batch
-            model.encode(texts[i:i + batch], batch_size=batch, normalize_embeddings=True,
-                         convert_to_numpy=True, show_progress_bar=False)
+            model.encode(
+                texts[i : i + batch],
+                batch_size=batch,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         chunked_times.append(time.perf_counter() - start)
         tmp = Path(tempfile.mkdtemp(prefix="dp-bench-idx-"))
         try:
@@ -244,22 +278,34 @@ def throughput(shared: Path, n_papers: int, rounds: int, rng: random.Random) -> 
     raw = n_papers / min(raw_times)
     idx = n_papers / min(index_times)
     ratio = idx / raw
-    print(f"\nembedding {n_papers} real papers, batch {batch}, torch threads {torch.get_num_threads()}, "
-          f"best of {rounds} (raw and index alternating):")
-    print(f"  raw SentenceTransformer.encode  {raw:>7.1f} texts/s  ({min(raw_times):.1f} s; all: "
-          f"{', '.join(f'{t:.1f}' for t in raw_times)} s)")
+    print(
+        f"\nembedding {n_papers} real papers, batch {batch}, torch threads {torch.get_num_threads()}, "
+        f"best of {rounds} (raw and index alternating):"
+    )
+    print(
+        f"  raw SentenceTransformer.encode  {raw:>7.1f} texts/s  ({min(raw_times):.1f} s; all: "
+        f"{', '.join(f'{t:.1f}' for t in raw_times)} s)"
+    )
     chunked = n_papers / min(chunked_times)
-    print(f"  raw encode, one call per {batch}    {chunked:>7.1f} texts/s  ({min(chunked_times):.1f} s; "
-          f"{chunked / raw:.2f}x of one call: length sorting only within a call)")
-    print(f"  embed_missing (index path)      {idx:>7.1f} texts/s  ({min(index_times):.1f} s; all: "
-          f"{', '.join(f'{t:.1f}' for t in index_times)} s)")
-    print(f"  index / raw = {ratio:.2f}x  {'meets' if ratio >= TARGET_RATIO else 'MISSES'} target "
-          f">= {TARGET_RATIO}x", flush=True)
+    print(
+        f"  raw encode, one call per {batch}    {chunked:>7.1f} texts/s  ({min(chunked_times):.1f} s; "
+        f"{chunked / raw:.2f}x of one call: length sorting only within a call)"
+    )
+    print(
+        f"  embed_missing (index path)      {idx:>7.1f} texts/s  ({min(index_times):.1f} s; all: "
+        f"{', '.join(f'{t:.1f}' for t in index_times)} s)"
+    )
+    print(
+        f"  index / raw = {ratio:.2f}x  {'meets' if ratio >= TARGET_RATIO else 'MISSES'} target "
+        f">= {TARGET_RATIO}x",
+        flush=True,
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--papers", type=int, default=300)
@@ -282,8 +328,10 @@ def main() -> int:
         summary, secs = load_listings(db, args.shared)
         print(f"imported {summary.new:,} listings in {secs:.1f} s", flush=True)
         stored, missing, secs = load_vectors(db, args.shared)
-        print(f"stored {stored:,} precomputed vectors in {secs:.1f} s ({missing:,} ids not in the database)",
-              flush=True)
+        print(
+            f"stored {stored:,} precomputed vectors in {secs:.1f} s ({missing:,} ids not in the database)",
+            flush=True,
+        )
         latency(db, args.shared, args.queries, rng)
         db.dispose()
     finally:

@@ -154,8 +154,15 @@ def run_wrk(url: str, connections: int, seconds: float, headers: dict[str, str])
     )
 
 
-async def _python_load(host: str, port: int, path: str, connections: int, seconds: float,
-                       max_requests: int, headers: dict[str, str]) -> Result:
+async def _python_load(
+    host: str,
+    port: int,
+    path: str,
+    connections: int,
+    seconds: float,
+    max_requests: int,
+    headers: dict[str, str],
+) -> Result:
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
     latencies: list[float] = []
@@ -246,15 +253,31 @@ class Server:
 
     def __enter__(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DAILYPAPERS_")}
-        env.update(DAILYPAPERS_DATABASE_URL=self.database_url, DAILYPAPERS_LOAD_DEMO="false",
-                   DAILYPAPERS_DATA_DIR=str(self.workdir), DAILYPAPERS_RESPONSE_CACHE=str(self.config.cache))
+        env.update(
+            DAILYPAPERS_DATABASE_URL=self.database_url,
+            DAILYPAPERS_LOAD_DEMO="false",
+            DAILYPAPERS_DATA_DIR=str(self.workdir),
+            DAILYPAPERS_RESPONSE_CACHE=str(self.config.cache),
+        )
         log_option = "--access-log" if self.config.access_log else "--no-access-log"
-        cmd = [sys.executable, "-m", "dailypapers.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), "--workers", str(self.config.workers), log_option]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dailypapers.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.config.workers),
+            log_option,
+        ]
         self.log = self.workdir / f"server-{self.port}.log"
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                cmd, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -294,15 +317,25 @@ class Voter(threading.Thread):
 
         with self.db.session() as s:
             day = s.scalar(select(func.max(DailyEntry.day)))
-            arxiv_id = s.scalar(select(Paper.arxiv_id).join(DailyEntry, DailyEntry.paper_id == Paper.id)
-                                .where(DailyEntry.day == day).order_by(DailyEntry.upvotes.desc()))
+            arxiv_id = s.scalar(
+                select(Paper.arxiv_id)
+                .join(DailyEntry, DailyEntry.paper_id == Paper.id)
+                .where(DailyEntry.day == day)
+                .order_by(DailyEntry.upvotes.desc())
+            )
         password, now = hash_password("bench voter password"), utcnow()
         users = []
         with self.db.transaction() as s:
             for i in range(50):
-                user = User(username=f"voter{i}", email=f"voter{i}@example.org", display_name=f"Voter {i}",
-                            password_hash=password, role="user", email_verified_at=now,
-                            created_at=now)
+                user = User(
+                    username=f"voter{i}",
+                    email=f"voter{i}@example.org",
+                    display_name=f"Voter {i}",
+                    password_hash=password,
+                    role="user",
+                    email_verified_at=now,
+                    created_at=now,
+                )
                 s.add(user)
                 users.append(user)
         while not self.stop.wait(self.interval):
@@ -315,11 +348,13 @@ class Voter(threading.Thread):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--duration", type=float, default=3.0,
-                        help="Seconds measured per path, configuration and round.")
+    parser.add_argument(
+        "--duration", type=float, default=3.0, help="Seconds measured per path, configuration and round."
+    )
     parser.add_argument("--rounds", type=int, default=3, help="Rounds over all configurations (medians).")
     parser.add_argument("--warmup", type=float, default=1.0, help="Seconds of load before each measurement.")
     parser.add_argument("--connections", type=int, default=50)
@@ -342,11 +377,15 @@ def main() -> int:
         started = time.perf_counter()
         summary = Importer(db).run(hf_daily.iter_path(hf_dir))
         elapsed = time.perf_counter() - started
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {_load()}; "
-              f"imported {summary.new:,} of {summary.read:,} HF entries in {elapsed:.1f} s")
-        print(f"load generator: {client}, {args.connections} connections, keep-alive, "
-              f"{args.duration:g} s per path after {args.warmup:g} s warm-up; "
-              f"target >= {TARGET_RPS:,.0f} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors")
+        print(
+            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {_load()}; "
+            f"imported {summary.new:,} of {summary.read:,} HF entries in {elapsed:.1f} s"
+        )
+        print(
+            f"load generator: {client}, {args.connections} connections, keep-alive, "
+            f"{args.duration:g} s per path after {args.warmup:g} s warm-up; "
+            f"target >= {TARGET_RPS:,.0f} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors"
+        )
         print()
         samples: dict[tuple[str, str], list[Result]] = {}
         votes: dict[str, int] = {}
@@ -364,8 +403,10 @@ def main() -> int:
             print(f"round {n}/{args.rounds} done, load average {_load()}", flush=True)
         figures = {key: Figures.of(rounds) for key, rounds in samples.items()}
         print()
-        header = (f"{'configuration':<32} {'path':<18} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-                  f"{'worst':>7} {'errors':>6} {'KB/resp':>8} {'vs no cache':>11}  verdict")
+        header = (
+            f"{'configuration':<32} {'path':<18} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'worst':>7} {'errors':>6} {'KB/resp':>8} {'vs no cache':>11}  verdict"
+        )
         print(header)
         print("-" * len(header))
         for config in configs:
@@ -377,28 +418,35 @@ def main() -> int:
                     continue
                 base = figures.get(("no cache, 1 worker", path))
                 ratio = f"{f.rps / base.rps:,.1f}x" if base and base.rps else "-"
-                print(f"{config.label:<32} {path:<18} {f.rps:>8,.0f} {f.p50_ms:>7.1f} {f.p99_ms:>7.1f} "
-                      f"{f.worst_p99_ms:>7.1f} {f.errors:>6} {f.kb_per_response:>8.1f} {ratio:>11}  "
-                      f"{f.verdict()}")
-        print(f"(medians of {args.rounds} interleaved rounds; worst: the highest p99 of a round; errors: all "
-              f"rounds; votes cast in the 1 vote/s rounds: {sum(votes.get(c.label, 0) for c in configs)})")
+                print(
+                    f"{config.label:<32} {path:<18} {f.rps:>8,.0f} {f.p50_ms:>7.1f} {f.p99_ms:>7.1f} "
+                    f"{f.worst_p99_ms:>7.1f} {f.errors:>6} {f.kb_per_response:>8.1f} {ratio:>11}  "
+                    f"{f.verdict()}"
+                )
+        print(
+            f"(medians of {args.rounds} interleaved rounds; worst: the highest p99 of a round; errors: all "
+            f"rounds; votes cast in the 1 vote/s rounds: {sum(votes.get(c.label, 0) for c in configs)})"
+        )
         print()
         _ratios(figures)
         recommended = [figures[(RECOMMENDED, p)] for p in PATHS if (RECOMMENDED, p) in figures]
         if recommended:
             ok = len(recommended) == len(PATHS) and all(r.verdict() == "meets target" for r in recommended)
-            print(f"\ntarget (>= {TARGET_RPS:,.0f} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors, "
-                  f"{args.connections} connections) with `dailypapers serve --workers 2 --no-access-log` "
-                  f"(response cache on, the default): {'MEETS' if ok else 'MISSES'} it on "
-                  f"{' and '.join(PATHS)}")
+            print(
+                f"\ntarget (>= {TARGET_RPS:,.0f} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors, "
+                f"{args.connections} connections) with `dailypapers serve --workers 2 --no-access-log` "
+                f"(response cache on, the default): {'MEETS' if ok else 'MISSES'} it on "
+                f"{' and '.join(PATHS)}"
+            )
         db.dispose()
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def measure(config: Config, url: str, tmp: Path, db: Database, load: Any,
-            args: argparse.Namespace) -> tuple[dict[str, Result], int]:
+def measure(
+    config: Config, url: str, tmp: Path, db: Database, load: Any, args: argparse.Namespace
+) -> tuple[dict[str, Result], int]:
     """Start the server in ``config`` and load each path (warm-up, then measured); also the number
     of votes cast meanwhile."""
     headers = {"Accept-Encoding": "gzip"} if config.gzip else {}
@@ -437,8 +485,7 @@ def _ratios(results: dict[tuple[str, str], Figures]) -> None:
         for path in PATHS:
             a, b = results.get((new, path)), results.get((old, path))
             if a and b and b.rps:
-                parts.append(f"{path} {a.rps / b.rps:,.2f}x req/s, "
-                             f"p99 {a.p99_ms:,.1f} vs {b.p99_ms:,.1f} ms")
+                parts.append(f"{path} {a.rps / b.rps:,.2f}x req/s, p99 {a.p99_ms:,.1f} vs {b.p99_ms:,.1f} ms")
         if parts:
             print(f"{name:<27} " + "; ".join(parts))
 

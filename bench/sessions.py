@@ -48,8 +48,10 @@ def timed(calls: int, work) -> list[float]:
 
 def summary(name: str, ms: list[float]) -> str:
     ms = sorted(ms)
-    return (f"{name:<34} median {statistics.median(ms):6.3f} ms   p95 {ms[int(len(ms) * 0.95)]:6.3f} ms   "
-            f"mean {statistics.fmean(ms):6.3f} ms")
+    return (
+        f"{name:<34} median {statistics.median(ms):6.3f} ms   p95 {ms[int(len(ms) * 0.95)]:6.3f} ms   "
+        f"mean {statistics.fmean(ms):6.3f} ms"
+    )
 
 
 def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
@@ -58,20 +60,42 @@ def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
     from dailypapers.web.app import create_app
 
     extra = {"database_url": url} if url else {}
-    settings = resolve_secret_key(Settings(data_dir=folder, load_demo=False, embedding_backend="none",
-                                           response_cache=False, _env_file=None, **extra))
+    settings = resolve_secret_key(
+        Settings(
+            data_dir=folder,
+            load_demo=False,
+            embedding_backend="none",
+            response_cache=False,
+            _env_file=None,
+            **extra,
+        )
+    )
     db = Database.from_settings(settings)
     db.migrate()
     Importer(db).run(hf_daily.iter_path(ROOT / "tests" / "data" / "hf_daily"))
     now = utcnow()
     with db.transaction() as session:
-        session.execute(insert(User), [{"username": f"u{i}", "email": f"u{i}@example.org",
-                                        "display_name": f"U{i}", "password_hash": "x", "role": "user",
-                                        "created_at": now} for i in range(args.accounts)])
+        session.execute(
+            insert(User),
+            [
+                {
+                    "username": f"u{i}",
+                    "email": f"u{i}@example.org",
+                    "display_name": f"U{i}",
+                    "password_hash": "x",
+                    "role": "user",
+                    "created_at": now,
+                }
+                for i in range(args.accounts)
+            ],
+        )
     with db.session() as session:
         ids = [row[0] for row in session.execute(User.__table__.select().with_only_columns(User.id))]
-    tokens = [user_sessions.start(db, user_id, days=30, user_agent="bench").token
-              for user_id in ids for _ in range(SESSIONS_PER_ACCOUNT)]
+    tokens = [
+        user_sessions.start(db, user_id, days=30, user_agent="bench").token
+        for user_id in ids
+        for _ in range(SESSIONS_PER_ACCOUNT)
+    ]
     rng = random.Random(7)
     picks = [rng.randrange(len(tokens)) for _ in range(args.lookups)]
 
@@ -84,8 +108,9 @@ def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
 
     for work in (by_id, by_token):  # warm the pool and the page cache
         timed(200, work)
-    print(f"backend {db.backend}: {args.accounts} accounts, {len(tokens)} sessions, "
-          f"{args.lookups} lookups each")
+    print(
+        f"backend {db.backend}: {args.accounts} accounts, {len(tokens)} sessions, {args.lookups} lookups each"
+    )
     old: list[float] = []
     new: list[float] = []
     for i in range(args.lookups):  # interleaved: both see the same load on the machine
@@ -105,13 +130,16 @@ def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
         pages = timed(args.gets, lambda i: client.get("/"))
     print(summary(f"GET / logged in ({args.gets})", pages))
     added = statistics.median(new) - statistics.median(old)
-    print(f"added by database sessions: {added / statistics.median(pages):.1%} of a logged-in GET / (medians)")
+    print(
+        f"added by database sessions: {added / statistics.median(pages):.1%} of a logged-in GET / (medians)"
+    )
     db.dispose()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL server")
     parser.add_argument("--accounts", type=int, default=1000)

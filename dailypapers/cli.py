@@ -39,12 +39,15 @@ from dailypapers.store.importer import Importer, ImportSummary, load_checkpoint
 
 app = typer.Typer(help="dailypapers: research-paper discovery you can run yourself.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)
-ingest_app = typer.Typer(help="Import papers from every source (all imports are idempotent).",
-                         no_args_is_help=True)
+ingest_app = typer.Typer(
+    help="Import papers from every source (all imports are idempotent).", no_args_is_help=True
+)
 demo_app = typer.Typer(help="The bundled demo papers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
-user_app = typer.Typer(help="Accounts: create users, set roles, list them, recount votes.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Accounts: create users, set roles, list them, recount votes.", no_args_is_help=True
+)
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 digest_app = typer.Typer(help="E-mail digests: compose due editions and send them.", no_args_is_help=True)
@@ -187,8 +190,9 @@ def _date(value: str | None, name: str) -> date | None:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
-NoIndexOpt = Annotated[bool, typer.Option("--no-index", help="Do not embed the new papers afterwards "
-                                                             "(see `dailypapers index`).")]
+NoIndexOpt = Annotated[
+    bool, typer.Option("--no-index", help="Do not embed the new papers afterwards (see `dailypapers index`).")
+]
 RestartOpt = Annotated[bool, typer.Option("--restart", help="Ignore a saved checkpoint; start over.")]
 
 
@@ -198,8 +202,15 @@ RestartOpt = Annotated[bool, typer.Option("--restart", help="Ignore a saved chec
 AUTO_INDEX_MAX = 5_000  # papers an ingest embeds afterwards; more is left to `dailypapers index`
 
 
-def run_index(db: Database, backend_name: str, *, batch_size: int = 64, limit: int | None = None,
-              as_json: bool = False, console: Console | None = None) -> Any:
+def run_index(
+    db: Database,
+    backend_name: str,
+    *,
+    batch_size: int = 64,
+    limit: int | None = None,
+    as_json: bool = False,
+    console: Console | None = None,
+) -> Any:
     """Embed the papers lacking a current vector under ``backend_name``, with a progress bar and a
     summary. Each batch is committed, so a killed run resumes where it stopped."""
     from dailypapers.search.embed import get_backend
@@ -241,9 +252,15 @@ def after_ingest(db: Database, settings: Settings, *, no_index: bool, as_json: b
         from dailypapers.tasks import index_job_key
 
         with db.transaction() as session:
-            job = enqueue(session, "index", {"backend": settings.embedding_backend},
-                          key=index_job_key(settings.embedding_backend))
-        err.print(f"embedding queued for `dailypapers worker` ({'job ' + str(job.id) if job else 'already queued'})")
+            job = enqueue(
+                session,
+                "index",
+                {"backend": settings.embedding_backend},
+                key=index_job_key(settings.embedding_backend),
+            )
+        err.print(
+            f"embedding queued for `dailypapers worker` ({'job ' + str(job.id) if job else 'already queued'})"
+        )
         return
 
     with db.session() as session:
@@ -251,39 +268,53 @@ def after_ingest(db: Database, settings: Settings, *, no_index: bool, as_json: b
     if missing > AUTO_INDEX_MAX:
         # a bulk load (a snapshot, a year of listings): hours with MiniLM on a small machine, so it is
         # left to the resumable `dailypapers index` instead of holding the import's command hostage
-        err.print(f"{missing:,} papers lack a vector, more than the {AUTO_INDEX_MAX:,} embedded after an "
-                  "import: run `dailypapers index` (resumable) to make them searchable by meaning")
+        err.print(
+            f"{missing:,} papers lack a vector, more than the {AUTO_INDEX_MAX:,} embedded after an "
+            "import: run `dailypapers index` (resumable) to make them searchable by meaning"
+        )
         return
     run_index(db, settings.embedding_backend, as_json=as_json, console=err if as_json else out)
 
 
 @app.command("index")
 def index(
-    backend: Annotated[str | None, typer.Option(help="Embedding backend: minilm, hashing or static "
-                                                     "(default from DAILYPAPERS_EMBEDDING_BACKEND).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Papers embedded and committed "
-                                                                  "together.")] = 64,
-    limit: Annotated[int | None, typer.Option(min=1, help="Embed at most this many papers, then stop.")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Embedding backend: minilm, hashing or static (default from DAILYPAPERS_EMBEDDING_BACKEND)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=4096, help="Papers embedded and committed together.")
+    ] = 64,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Embed at most this many papers, then stop.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Embed papers that lack a current vector, for semantic search (resumable; run it again to go on)."""
     settings = _settings()
     name = backend or settings.embedding_backend
     if name == "none":
-        raise typer.BadParameter("the embedding backend is `none`; pick one with --backend", param_hint="--backend")
+        raise typer.BadParameter(
+            "the embedding backend is `none`; pick one with --backend", param_hint="--backend"
+        )
     db = open_database(settings)
     run_index(db, name, batch_size=batch_size, limit=limit, as_json=as_json)
 
 
 @app.command("worker")
 def worker(
-    once: Annotated[bool, typer.Option("--once", help="Stop when no job is due instead of waiting for "
-                                                      "more.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Stop when no job is due instead of waiting for more.")
+    ] = False,
     max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many jobs.")] = None,
-    idle_sleep: Annotated[float, typer.Option(min=0.1, help="Seconds between looks at an empty "
-                                                            "queue.")] = 2.0,
-    no_schedule: Annotated[bool, typer.Option("--no-schedule", help="Run queued jobs only; queue no "
-                                                                    "periodic ones.")] = False,
+    idle_sleep: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between looks at an empty queue.")
+    ] = 2.0,
+    no_schedule: Annotated[
+        bool, typer.Option("--no-schedule", help="Run queued jobs only; queue no periodic ones.")
+    ] = False,
 ) -> None:
     """Run queued jobs (embedding after ingests, …) and the periodic ones (sync, index, digests; see
     DAILYPAPERS_WORKER_SCHEDULE) until stopped; start as many as you like, on any machines that reach the
@@ -303,6 +334,7 @@ def worker(
     def tick() -> None:
         for name in queue_due(db, periods):
             out.print(f"queued periodic {name}")
+
     stopping = {"now": False}
 
     def _stop(*_: object) -> None:
@@ -310,9 +342,16 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    summary = run_jobs(db, HANDLERS, once=once, max_jobs=max_jobs, idle_sleep=idle_sleep,
-                       stop=lambda: stopping["now"], tick=tick,
-                       on_job=lambda job, status: out.print(f"job {job.id} {job.kind}: {status}"))
+    summary = run_jobs(
+        db,
+        HANDLERS,
+        once=once,
+        max_jobs=max_jobs,
+        idle_sleep=idle_sleep,
+        stop=lambda: stopping["now"],
+        tick=tick,
+        on_job=lambda job, status: out.print(f"job {job.id} {job.kind}: {status}"),
+    )
     out.print(f"{summary.done} done, {summary.retried} to retry, {summary.failed} failed")
 
 
@@ -397,13 +436,21 @@ def copy_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 @db_app.command("copy")
 def db_copy(
-    source_url: Annotated[str, typer.Option("--from", help="URL of the database to copy, e.g. "
-                                                           "sqlite:///data/dailypapers.db.")],
-    target_url: Annotated[str, typer.Option("--to", help="URL of a new, empty database, e.g. "
-                                                         "postgresql+psycopg://user@host/dailypapers "
-                                                         "(migrated first).")],
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows copied and committed "
-                                                                     "together.")] = 5000,
+    source_url: Annotated[
+        str, typer.Option("--from", help="URL of the database to copy, e.g. sqlite:///data/dailypapers.db.")
+    ],
+    target_url: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="URL of a new, empty database, e.g. "
+            "postgresql+psycopg://user@host/dailypapers "
+            "(migrated first).",
+        ),
+    ],
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows copied and committed together.")
+    ] = 5000,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a whole instance into another database (SQLite ⇄ PostgreSQL) and verify every table."""
@@ -423,22 +470,35 @@ def db_copy(
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
     else:
-        table = Table(title=f"copy {source.backend} → {target.backend}", show_header=True,
-                      header_style="bold")
+        table = Table(
+            title=f"copy {source.backend} → {target.backend}", show_header=True, header_style="bold"
+        )
         table.add_column("table")
         table.add_column("rows", justify="right")
         table.add_column("target rows", justify="right")
         table.add_column("sha256")
         table.add_column("checksum")
         for check in report.tables:
-            table.add_row(check.table, f"{check.source_rows:,}", f"{check.target_rows:,}",
-                          check.source_sha256[:12], "[green]match[/]" if check.match else "[red]differs[/]")
+            table.add_row(
+                check.table,
+                f"{check.source_rows:,}",
+                f"{check.target_rows:,}",
+                check.source_sha256[:12],
+                "[green]match[/]" if check.match else "[red]differs[/]",
+            )
         out.print(table)
-        out.print(f"{report.rows:,} rows in {len(report.tables)} tables copied in {report.seconds:.1f} s\n"
-                  f"from {report.source}\nto   {report.target}", highlight=False, soft_wrap=True)
+        out.print(
+            f"{report.rows:,} rows in {len(report.tables)} tables copied in {report.seconds:.1f} s\n"
+            f"from {report.source}\nto   {report.target}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not report.ok:
-        err.print(f"[red]error:[/] the target differs from the source in {', '.join(report.differing)}",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]error:[/] the target differs from the source in {', '.join(report.differing)}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
 
 
@@ -447,10 +507,16 @@ def db_copy(
 
 @ingest_app.command("hf-daily")
 def ingest_hf_daily(
-    path: Annotated[Path | None, typer.Argument(help="A folder of YYYY-MM-DD.json responses, one file, "
-                                                     "or JSON lines (.gz too).")] = None,
-    api: Annotated[str | None, typer.Option(help="Fetch from this base URL instead (https://huggingface.co "
-                                                 "or another dailypapers instance).")] = None,
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A folder of YYYY-MM-DD.json responses, one file, or JSON lines (.gz too)."),
+    ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            help="Fetch from this base URL instead (https://huggingface.co or another dailypapers instance)."
+        ),
+    ] = None,
     since: Annotated[str | None, typer.Option(help="First day to fetch (YYYY-MM-DD), with --api.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day to fetch; default today (New York).")] = None,
     min_interval: Annotated[float | None, typer.Option(help="Seconds between requests.")] = None,
@@ -490,8 +556,9 @@ def ingest_hf_daily(
 @ingest_app.command("arxiv-api")
 def ingest_arxiv_api(
     query: Annotated[str | None, typer.Option("--query", "-q", help="Words to search for.")] = None,
-    category: Annotated[list[str] | None, typer.Option("--category", "-c", help="arXiv category, "
-                                                           "e.g. cs.CL (repeatable).")] = None,
+    category: Annotated[
+        list[str] | None, typer.Option("--category", "-c", help="arXiv category, e.g. cs.CL (repeatable).")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Submitted on or after (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option(help="Submitted on or before (YYYY-MM-DD).")] = None,
     max_results: Annotated[int | None, typer.Option(help="Stop after this many results.")] = None,
@@ -515,8 +582,14 @@ def ingest_arxiv_api(
     state = _resume_state(db, f"arxiv-api:{search_query}", restart)
     with client_from_settings(settings) as client:
         try:
-            records = arxiv_api.harvest(client, search_query, base_url=settings.arxiv_api_url,
-                                        page_size=page_size, max_results=max_results, state=state)
+            records = arxiv_api.harvest(
+                client,
+                search_query,
+                base_url=settings.arxiv_api_url,
+                page_size=page_size,
+                max_results=max_results,
+                state=state,
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         run_import(db, records, f"arxiv-api {search_query}", as_json=as_json)
@@ -541,8 +614,9 @@ def ingest_oai(
     db = open_database(settings)
     state = _resume_state(db, f"oai:{set_spec or '*'}:{first}:{last}", restart)
     with client_from_settings(settings) as client:
-        records = oai.harvest(client, base_url=settings.oai_url, set_spec=set_spec, from_=first,
-                              until=last, state=state)
+        records = oai.harvest(
+            client, base_url=settings.oai_url, set_spec=set_spec, from_=first, until=last, state=state
+        )
         run_import(db, records, f"oai {set_spec or 'all'}", as_json=as_json)
     after_ingest(db, settings, no_index=no_index, as_json=as_json)
 
@@ -560,8 +634,14 @@ def ingest_snapshot(
         raise typer.BadParameter(f"no such file: {path}", param_hint="PATH")
     settings = _settings()
     db = open_database(settings)
-    run_import(db, snapshot.iter_snapshot(path), f"snapshot {path.name}",
-               total=snapshot.count_lines(path), as_json=as_json, batch_size=2000)
+    run_import(
+        db,
+        snapshot.iter_snapshot(path),
+        f"snapshot {path.name}",
+        total=snapshot.count_lines(path),
+        as_json=as_json,
+        batch_size=2000,
+    )
     after_ingest(db, settings, no_index=no_index, as_json=as_json)
 
 
@@ -625,10 +705,19 @@ def serve(
         if summary is not None:
             out.print(f"loaded {summary.new:,} demo papers")
     db.dispose()
-    uvicorn.run("dailypapers.web.app:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port, reload=reload, workers=workers, access_log=access_log,
-                log_config=logging_config(settings), log_level=settings.log_level.lower(),
-                proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
+    uvicorn.run(
+        "dailypapers.web.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        workers=workers,
+        access_log=access_log,
+        log_config=logging_config(settings),
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 @app.command()
@@ -657,9 +746,12 @@ def user_create(
     email: Annotated[str, typer.Option("--email", help="The account's e-mail address.")],
     admin: Annotated[bool, typer.Option("--admin", help="Make it an administrator.")] = False,
     moderator: Annotated[bool, typer.Option("--moderator", help="Make it a moderator.")] = False,
-    display_name: Annotated[str | None, typer.Option("--name", help="Display name (default: the username).")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin",
-                                                 help="Read the password from standard input.")] = False,
+    display_name: Annotated[
+        str | None, typer.Option("--name", help="Display name (default: the username).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
 ) -> None:
     """Create an account (asks for the password unless --password-stdin)."""
     from dailypapers.community import accounts
@@ -674,12 +766,16 @@ def user_create(
     role = "admin" if admin else "moderator" if moderator else "user"
     db = open_database()
     try:
-        user = accounts.register(db, username=username, email=email, password=password,
-                                 display_name=display_name, role=role)
+        user = accounts.register(
+            db, username=username, email=email, password=password, display_name=display_name, role=role
+        )
     except DailyPapersError as exc:
         raise _fail(f"user {username!r}: {exc.message}") from None
-    out.print(f"created {user.role} [bold]{user.username}[/] <{user.pending_email}> (the address counts once "
-              "confirmed: log in and send its link from the account page)", highlight=False)
+    out.print(
+        f"created {user.role} [bold]{user.username}[/] <{user.pending_email}> (the address counts once "
+        "confirmed: log in and send its link from the account page)",
+        highlight=False,
+    )
 
 
 @user_app.command("role")
@@ -707,8 +803,16 @@ def user_list(as_json: JsonOpt = False) -> None:
 
     with open_database().session() as session:
         users = session.scalars(select(User).order_by(User.id)).all()
-    rows = [{"username": u.username, "email": u.email, "pendingEmail": u.pending_email, "role": u.role,
-             "created": u.created_at.isoformat()} for u in users]
+    rows = [
+        {
+            "username": u.username,
+            "email": u.email,
+            "pendingEmail": u.pending_email,
+            "role": u.role,
+            "created": u.created_at.isoformat(),
+        }
+        for u in users
+    ]
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -721,7 +825,9 @@ def user_list(as_json: JsonOpt = False) -> None:
 
 @user_app.command("logout-all")
 def user_logout_all(
-    username: Annotated[str | None, typer.Argument(help="Only this account (default: every account).")] = None,
+    username: Annotated[
+        str | None, typer.Argument(help="Only this account (default: every account).")
+    ] = None,
 ) -> None:
     """End every login session (of one account, or of everyone: after a leaked secret key, say)."""
     from sqlalchemy import select
@@ -754,11 +860,18 @@ def user_recount_votes() -> None:
 
 @digest_app.command("send")
 def digest_send(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Compose and show the first mail; write and "
-                                                          "send nothing.")] = False,
-    edition: Annotated[str | None, typer.Option("--edition", help="Compose the editions of this date "
-                                                                  "(YYYY-MM-DD) for every subscriber, "
-                                                                  "whatever their send hour.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compose and show the first mail; write and send nothing.")
+    ] = False,
+    edition: Annotated[
+        str | None,
+        typer.Option(
+            "--edition",
+            help="Compose the editions of this date "
+            "(YYYY-MM-DD) for every subscriber, "
+            "whatever their send hour.",
+        ),
+    ] = None,
     connections: Annotated[int, typer.Option(min=1, max=32, help="SMTP connections in parallel.")] = 4,
     as_json: JsonOpt = False,
 ) -> None:
@@ -779,16 +892,20 @@ def digest_send(
         out.print_json(json.dumps(result))
         return
     c = result["composed"]
-    out.print(f"composed {c['composed']} mails ({c['already']} already in the outbox, {c['empty']} with "
-              f"nothing to send) in {c['seconds']:.1f} s")
+    out.print(
+        f"composed {c['composed']} mails ({c['already']} already in the outbox, {c['empty']} with "
+        f"nothing to send) in {c['seconds']:.1f} s"
+    )
     if dry_run:
         out.print("[dim]dry run: nothing written or sent[/]")
         if result.get("sample"):
             out.print(result["sample"][:4000], highlight=False, markup=False)
         return
     t = result["sent"]
-    out.print(f"sent {t['sent']}, to retry {t['retried']}, failed {t['failed']}, bounced {t['bounced']}, "
-              f"skipped {t['skipped']} in {t['seconds']:.1f} s")
+    out.print(
+        f"sent {t['sent']}, to retry {t['retried']}, failed {t['failed']}, bounced {t['bounced']}, "
+        f"skipped {t['skipped']} in {t['seconds']:.1f} s"
+    )
     for line in result["errors"][:10]:
         err.print(f"[yellow]{line}[/]", highlight=False, markup=False)
 
@@ -801,12 +918,18 @@ def digest_status(as_json: JsonOpt = False) -> None:
     from dailypapers.store.models import DigestDelivery, Subscription
 
     with open_database().session() as session:
-        outbox = dict(session.execute(select(DigestDelivery.status, func.count()).group_by(DigestDelivery.status)).all())
+        outbox = dict(
+            session.execute(select(DigestDelivery.status, func.count()).group_by(DigestDelivery.status)).all()
+        )
         subs = session.scalars(select(Subscription)).all()
-    counts = {"subscriptions": len(subs), "active": sum(1 for s in subs if s.active),
-              "unconfirmed": sum(1 for s in subs if s.confirmed_at is None),
-              "unsubscribed": sum(1 for s in subs if s.unsubscribed_at is not None),
-              "bounced": sum(1 for s in subs if s.bounced_at is not None), "outbox": outbox}
+    counts = {
+        "subscriptions": len(subs),
+        "active": sum(1 for s in subs if s.active),
+        "unconfirmed": sum(1 for s in subs if s.confirmed_at is None),
+        "unsubscribed": sum(1 for s in subs if s.unsubscribed_at is not None),
+        "bounced": sum(1 for s in subs if s.bounced_at is not None),
+        "outbox": outbox,
+    }
     if as_json:
         out.print_json(json.dumps(counts))
         return

@@ -35,28 +35,32 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DAILYPAPERS_", env_file=".env", extra="ignore")
 
     environment: str = Field(
-        "development", description="`development` or anything else (e.g. `production`): outside development a placeholder or "
-        "short secret key is refused (as it is, in any environment, when the host is not a loopback address)."
+        "development",
+        description="`development` or anything else (e.g. `production`): outside development a placeholder or "
+        "short secret key is refused (as it is, in any environment, when the host is not a loopback address).",
     )
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the SQLite database and caches.")
     database_url: str = Field(
         "", description="SQLAlchemy URL. Empty: a SQLite file `dailypapers.db` under `data_dir`."
     )
     secret_key: str = Field(
-        "", description="Signs cookies, CSRF tokens and mailed links (at least 32 characters). Empty: read "
-        "from `secret_key_file`, else a random key generated on first start into `data_dir/secret_key`."
+        "",
+        description="Signs cookies, CSRF tokens and mailed links (at least 32 characters). Empty: read "
+        "from `secret_key_file`, else a random key generated on first start into `data_dir/secret_key`.",
     )
     secret_key_file: str = Field(
         "", description="A file holding the secret key (e.g. a mounted secret), instead of `secret_key`."
     )
     previous_secret_keys: str = Field(
-        "", description="Comma-separated older keys, still accepted when verifying (never used to sign): "
-        "for rotating the key without logging everyone out."
+        "",
+        description="Comma-separated older keys, still accepted when verifying (never used to sign): "
+        "for rotating the key without logging everyone out.",
     )
     host: str = Field("127.0.0.1", description="Address `dailypapers serve` binds.")
     port: int = Field(8000, description="Port `dailypapers serve` listens on.")
     forwarded_allow_ips: str = Field(
-        "127.0.0.1", description="Addresses of the reverse proxies whose `X-Forwarded-For`/`-Proto` headers "
+        "127.0.0.1",
+        description="Addresses of the reverse proxies whose `X-Forwarded-For`/`-Proto` headers "
         "`dailypapers serve` believes (comma-separated; the client address counts rate limits and login "
         "throttling). Never `*` on a port the internet reaches.",
     )
@@ -71,8 +75,9 @@ class Settings(BaseSettings):
         True, description="After each `dailypapers ingest …`, embed the papers that lack a current vector."
     )
     index_in_worker: bool = Field(
-        False, description="After an ingest, queue the embedding as a job for `dailypapers worker` (any "
-        "machine, e.g. one with a GPU) instead of embedding in the ingest command; no 5,000-paper cap."
+        False,
+        description="After an ingest, queue the embedding as a job for `dailypapers worker` (any "
+        "machine, e.g. one with a GPU) instead of embedding in the ingest command; no 5,000-paper cap.",
     )
     sqlite_busy_timeout_ms: int = Field(5000, description="How long a SQLite writer waits for the lock.")
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv Atom API endpoint.")
@@ -90,16 +95,19 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Seconds between two reads of the data version by a cache (0: every request)."
     )
     cache_max_bytes: int = Field(
-        64 * 1024 * 1024, ge=0,
+        64 * 1024 * 1024,
+        ge=0,
         description="Memory bound of the response cache per worker process, in bytes.",
     )
     cache_max_age: float = Field(
-        60.0, ge=0,
+        60.0,
+        ge=0,
         description="Seconds a cached response is kept at most, even if the data did not change "
         "(0: no limit).",
     )
     max_body_bytes: int = Field(
-        1024 * 1024, ge=0,
+        1024 * 1024,
+        ge=0,
         description="Largest request body accepted, in bytes; a larger one gets 413 before it is read.",
     )
 
@@ -117,20 +125,27 @@ class Settings(BaseSettings):
         "dailypapers <noreply@localhost>", description="The From address of every mail the site sends."
     )
     rate_limits: str = Field(
-        "", description="Overrides of the per-client rate limits, e.g. `login=10/minute,vote=300/hour` "
-        "(actions: login, register, reset, submit, vote, comment, write, subscribe, verify; see README)."
+        "",
+        description="Overrides of the per-client rate limits, e.g. `login=10/minute,vote=300/hour` "
+        "(actions: login, register, reset, submit, vote, comment, write, subscribe, verify; see README).",
     )
     login_throttle_after: int = Field(
-        3, ge=1, description="Failed logins of one account name from one client address after which each "
-        "next try from there waits 1, 2, 4… s after the last failure."
+        3,
+        ge=1,
+        description="Failed logins of one account name from one client address after which each "
+        "next try from there waits 1, 2, 4… s after the last failure.",
     )
     login_throttle_client_after: int = Field(
-        30, ge=1, description="Failed logins from one client address, whatever the account name, after which "
-        "its tries wait the same way."
+        30,
+        ge=1,
+        description="Failed logins from one client address, whatever the account name, after which "
+        "its tries wait the same way.",
     )
     login_throttle_account_after: int = Field(
-        100, ge=1, description="Failed logins of one account name from all clients together after which its "
-        "tries wait the same way, except from a browser with the account's known-device cookie."
+        100,
+        ge=1,
+        description="Failed logins of one account name from all clients together after which its "
+        "tries wait the same way, except from a browser with the account's known-device cookie.",
     )
     login_throttle_max_seconds: float = Field(
         900.0, ge=1, description="The longest wait between two login tries (15 minutes)."
@@ -139,8 +154,10 @@ class Settings(BaseSettings):
         24.0, gt=0, description="Hours without a failed login after which a count starts again from zero."
     )
     known_device_days: int = Field(
-        365, ge=1, description="Days a browser stays known to an account after logging in to it (the "
-        "`dp_device` cookie), exempt from the account-wide login throttle."
+        365,
+        ge=1,
+        description="Days a browser stays known to an account after logging in to it (the "
+        "`dp_device` cookie), exempt from the account-wide login throttle.",
     )
     submit_daily_cap: int = Field(5, ge=0, description="Papers one user may submit per day (admins: no cap).")
     submit_max_age_days: int = Field(
@@ -150,12 +167,14 @@ class Settings(BaseSettings):
     registration_open: bool = Field(True, description="Whether anyone may create an account.")
 
     recommend_window_days: int = Field(
-        365, ge=0, description="Recommend papers published within this many days of the newest paper "
-        "(0: all papers)."
+        365,
+        ge=0,
+        description="Recommend papers published within this many days of the newest paper (0: all papers).",
     )
     sync_url: str = Field(
-        "https://huggingface.co", description="Where the worker's `sync` fetches the daily papers of the last "
-        "two days (`/api/daily_papers`): Hugging Face or another dailypapers instance; empty: no sync."
+        "https://huggingface.co",
+        description="Where the worker's `sync` fetches the daily papers of the last "
+        "two days (`/api/daily_papers`): Hugging Face or another dailypapers instance; empty: no sync.",
     )
     worker_schedule: str = Field(
         "sync=1h,index=10m,digest=5m",
@@ -164,8 +183,9 @@ class Settings(BaseSettings):
         "units s, m, h; empty: no periodic jobs.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        "INFO", description="Least severe log records written (to standard error) by every command, the web "
-        "workers and the worker: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`."
+        "INFO",
+        description="Least severe log records written (to standard error) by every command, the web "
+        "workers and the worker: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`.",
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="`text` (time, level, logger, message) or `json` (one JSON object per line)."
@@ -198,8 +218,9 @@ class Settings(BaseSettings):
         """Every key a signature may be made with, oldest first; the last one signs (itsdangerous's
         order). Only on settings from :func:`resolve_secret_key`."""
         if not self.secret_key:
-            raise RuntimeError("the secret key is not resolved: pass the settings through "
-                               "resolve_secret_key()")
+            raise RuntimeError(
+                "the secret key is not resolved: pass the settings through resolve_secret_key()"
+            )
         return [*self.previous_keys, self.secret_key]
 
     @property
@@ -260,11 +281,14 @@ def _generated_key(data_dir: Path) -> str:
             if key:
                 return key
             time.sleep(0.05)
-        raise SecretKeyError(f"the secret key file {path} is empty; delete it to have a new key "
-                             "generated") from None
+        raise SecretKeyError(
+            f"the secret key file {path} is empty; delete it to have a new key generated"
+        ) from None
     except OSError as exc:
-        raise SecretKeyError(f"cannot write the secret key to {path} ({exc.strerror or exc}); "
-                             "set DAILYPAPERS_SECRET_KEY or DAILYPAPERS_SECRET_KEY_FILE") from None
+        raise SecretKeyError(
+            f"cannot write the secret key to {path} ({exc.strerror or exc}); "
+            "set DAILYPAPERS_SECRET_KEY or DAILYPAPERS_SECRET_KEY_FILE"
+        ) from None
     key = secrets.token_urlsafe(48)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(key + "\n")
@@ -292,8 +316,10 @@ def resolve_secret_key(settings: Settings, *, host: str | None = None) -> Settin
         if not key:
             raise SecretKeyError(f"DAILYPAPERS_SECRET_KEY_FILE: {path} is empty")
     elif _uses_postgres(settings) and not is_loopback(host):
-        raise SecretKeyError(f"with PostgreSQL and host {host}, every web machine must sign with the same "
-                             "key: set DAILYPAPERS_SECRET_KEY or DAILYPAPERS_SECRET_KEY_FILE")
+        raise SecretKeyError(
+            f"with PostgreSQL and host {host}, every web machine must sign with the same "
+            "key: set DAILYPAPERS_SECRET_KEY or DAILYPAPERS_SECRET_KEY_FILE"
+        )
     else:
         key = _generated_key(settings.data_dir)
         name = f"the key in {settings.data_dir / GENERATED_KEY_FILE}"

@@ -97,9 +97,16 @@ class DatabaseUnavailable(ServiceUnavailable):
 # now" rather than "wrong": a lock or a full pool clears, and so, once an admin acts, does a full disk.
 _SQLITE_CODES = {5: "busy", 6: "busy", 13: "full"}  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL
 _SQLSTATES = {"55P03": "busy", "53300": "busy", "57P03": "busy", "53100": "full"}
-_MESSAGES = (("database is locked", "busy"), ("database is busy", "busy"), ("database table is locked", "busy"),
-             ("database or disk is full", "full"), ("too many clients", "busy"),
-             ("too many connections", "busy"), ("statement timeout", "busy"), ("lock timeout", "busy"))
+_MESSAGES = (
+    ("database is locked", "busy"),
+    ("database is busy", "busy"),
+    ("database table is locked", "busy"),
+    ("database or disk is full", "full"),
+    ("too many clients", "busy"),
+    ("too many connections", "busy"),
+    ("statement timeout", "busy"),
+    ("lock timeout", "busy"),
+)
 
 
 def _kind_of(exc: BaseException) -> str | None:
@@ -143,7 +150,9 @@ def database_unavailable(exc: BaseException) -> DatabaseUnavailable | None:
         kind = _kind_of(current)
         if kind is not None:
             return DatabaseUnavailable(kind, first_line(current))
-        todo += [e for e in (getattr(current, "orig", None), current.__cause__) if isinstance(e, BaseException)]
+        todo += [
+            e for e in (getattr(current, "orig", None), current.__cause__) if isinstance(e, BaseException)
+        ]
         todo += [e for e in getattr(current, "exceptions", ()) if isinstance(e, BaseException)]
     return None
 

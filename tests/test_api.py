@@ -41,8 +41,19 @@ def test_daily_papers_latest_day_in_hf_shape(client):
     assert [i["paper"]["id"] for i in items] == ["2606.26740", "2606.30616", "2606.28480", "2606.24256"]
     first = items[0]
     raw = json.loads((TEST_DATA / "hf_daily" / "2026-06-30.json").read_text())[0]
-    for key in ("id", "title", "summary", "upvotes", "githubRepo", "githubStars", "projectPage", "ai_summary",
-                "ai_keywords", "submittedOnDailyAt", "publishedAt"):
+    for key in (
+        "id",
+        "title",
+        "summary",
+        "upvotes",
+        "githubRepo",
+        "githubStars",
+        "projectPage",
+        "ai_summary",
+        "ai_keywords",
+        "submittedOnDailyAt",
+        "publishedAt",
+    ):
         assert first["paper"][key] == raw["paper"][key], key
     assert [a["name"] for a in first["paper"]["authors"]] == [a["name"] for a in raw["paper"]["authors"]]
     assert first["paper"]["organization"]["name"] == "Tsinghua"
@@ -53,7 +64,10 @@ def test_daily_papers_latest_day_in_hf_shape(client):
 
 def test_daily_papers_by_date_week_month_and_submitter(client):
     assert [i["paper"]["id"] for i in client.get("/api/daily_papers?date=2024-06-03").json()] == [
-        "2405.21060", "2405.21075", "2405.21048"]
+        "2405.21060",
+        "2405.21075",
+        "2405.21048",
+    ]
     assert client.get("/api/daily_papers?date=2024-06-04").json() == []
     assert len(client.get("/api/daily_papers?week=2024-W23").json()) == 3
     assert len(client.get("/api/daily_papers?month=2025-01").json()) == 3
@@ -63,7 +77,10 @@ def test_daily_papers_by_date_week_month_and_submitter(client):
 def test_sorts(client):
     by_votes = [i["paper"]["upvotes"] for i in client.get("/api/daily_papers?month=2026-06").json()]
     assert by_votes == sorted(by_votes, reverse=True)
-    by_date = [i["paper"]["publishedAt"] for i in client.get("/api/daily_papers?month=2026-06&sort=publishedAt").json()]
+    by_date = [
+        i["paper"]["publishedAt"]
+        for i in client.get("/api/daily_papers?month=2026-06&sort=publishedAt").json()
+    ]
     assert by_date == sorted(by_date, reverse=True)
     trending = client.get("/api/daily_papers?sort=trending").json()
     assert trending and trending[0]["paper"]["id"] == "2606.26740"
@@ -74,15 +91,27 @@ def test_pagination_with_link_header(client):
     assert len(first.json()) == 3
     link = first.headers["link"]
     assert link.endswith('>; rel="next"') and "p=1" in link
-    url = link[1:link.index(">")]
+    url = link[1 : link.index(">")]
     second = client.get(url)
     assert [i["paper"]["id"] for i in second.json()] == ["2606.24256"]
     assert "link" not in second.headers
 
 
-@pytest.mark.parametrize("query", ["date=2024-13-01", "date=yesterday", "week=2024-W60", "month=2024-00",
-                                   "limit=0", "limit=101", "p=-1", "p=x", "sort=random",
-                                   "date=2024-06-03&month=2024-06"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "date=2024-13-01",
+        "date=yesterday",
+        "week=2024-W60",
+        "month=2024-00",
+        "limit=0",
+        "limit=101",
+        "p=-1",
+        "p=x",
+        "sort=random",
+        "date=2024-06-03&month=2024-06",
+    ],
+)
 def test_bad_parameters_are_400_with_a_message(client, query):
     r = client.get(f"/api/daily_papers?{query}")
     assert r.status_code == 400
@@ -115,7 +144,7 @@ def test_list_papers_with_cursor(client):
         assert r.status_code == 200
         seen += [p["id"] for p in r.json()]
         link = r.headers.get("link")
-        url = link[1:link.index(">")] if link else None
+        url = link[1 : link.index(">")] if link else None
     assert len(seen) == len(set(seen)) == 12
     assert client.get("/api/papers?cursor=!!!").status_code == 400
 
@@ -138,8 +167,11 @@ def _free_port():
 @pytest.fixture
 def live_url(settings, loaded_db):
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, database=loaded_db), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, database=loaded_db), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -161,7 +193,11 @@ def test_huggingface_hub_client_reads_what_the_database_holds(live_url):
     assert latest[0].organization.name == "Tsinghua"
     assert latest[0].submitted_by.username == "YueMafighting"
     assert [a.name for a in latest[0].authors][:2] == ["Xinyu Wang", "Chongbo Zhao"]
-    assert [p.id for p in api.list_daily_papers(date="2024-06-03")] == ["2405.21060", "2405.21075", "2405.21048"]
+    assert [p.id for p in api.list_daily_papers(date="2024-06-03")] == [
+        "2405.21060",
+        "2405.21075",
+        "2405.21048",
+    ]
     assert len(list(api.list_daily_papers(week="2024-W23"))) == 3
     assert len(list(api.list_daily_papers(month="2026-06", sort="publishedAt"))) == 4
     assert len(list(api.list_daily_papers(sort="trending", limit=2))) == 2
@@ -175,8 +211,16 @@ def test_huggingface_hub_client_reads_what_the_database_holds(live_url):
         api.paper_info("2601.99999")
 
 
-@pytest.mark.parametrize("query", ["week=9999-W52", "date=0999-01-01", "month=0001-01", "date=２０２４-06-03",
-                                   "cursor=MjAyNC0wMS0wMVQwMDowMDowMHw1"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "week=9999-W52",
+        "date=0999-01-01",
+        "month=0001-01",
+        "date=２０２４-06-03",
+        "cursor=MjAyNC0wMS0wMVQwMDowMDowMHw1",
+    ],
+)
 def test_out_of_range_and_odd_values_are_400_not_500(client, query):
     path = "/api/papers" if query.startswith("cursor") else "/api/daily_papers"
     assert client.get(f"{path}?{query}").status_code == 400

@@ -61,8 +61,9 @@ def test_the_limit_is_one_mib_by_default(settings):
 
 
 def test_a_2_mib_json_post_gets_413_and_the_route_never_runs(client, db):
-    response = client.post("/api/auth/register", content=registration(2 * MIB),
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/auth/register", content=registration(2 * MIB), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json() == {"error": f"request body too large: at most {MIB} bytes are accepted"}
     assert response.headers["connection"] == "close"
@@ -71,7 +72,7 @@ def test_a_2_mib_json_post_gets_413_and_the_route_never_runs(client, db):
 
 def test_a_chunked_body_over_the_limit_gets_413_and_the_route_never_runs(client, db):
     body = registration(2 * MIB)
-    chunks = (body[i:i + CHUNK] for i in range(0, len(body), CHUNK))
+    chunks = (body[i : i + CHUNK] for i in range(0, len(body), CHUNK))
     response = client.post("/api/auth/register", content=chunks, headers={"content-type": "application/json"})
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
@@ -80,12 +81,14 @@ def test_a_chunked_body_over_the_limit_gets_413_and_the_route_never_runs(client,
 
 
 def test_a_body_at_the_limit_is_accepted_and_one_byte_more_is_refused(client, db):
-    refused = client.post("/api/auth/register", content=registration(MIB + 1),
-                          headers={"content-type": "application/json"})
+    refused = client.post(
+        "/api/auth/register", content=registration(MIB + 1), headers={"content-type": "application/json"}
+    )
     assert refused.status_code == 413
     assert users(db) == 0
-    accepted = client.post("/api/auth/register", content=registration(MIB),
-                           headers={"content-type": "application/json"})
+    accepted = client.post(
+        "/api/auth/register", content=registration(MIB), headers={"content-type": "application/json"}
+    )
     assert accepted.status_code == 201, accepted.text
     assert users(db) == 1
 
@@ -93,8 +96,9 @@ def test_a_body_at_the_limit_is_accepted_and_one_byte_more_is_refused(client, db
 def test_a_chunked_form_over_the_limit_gets_413_from_the_csrf_check_without_an_error_logged(client, caplog):
     chunks = (b"a" * CHUNK for _ in range(2 * MIB // CHUNK))
     with caplog.at_level(logging.WARNING):
-        response = client.post("/account/login", content=chunks,
-                               headers={"content-type": "application/x-www-form-urlencoded"})
+        response = client.post(
+            "/account/login", content=chunks, headers={"content-type": "application/x-www-form-urlencoded"}
+        )
     assert response.status_code == 413
     assert "request body too large" in response.json()["error"]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
@@ -103,8 +107,11 @@ def test_a_chunked_form_over_the_limit_gets_413_from_the_csrf_check_without_an_e
 def test_the_csrf_check_reads_forms_up_to_the_setting(settings, db):
     app = create_app(community_settings(settings, max_body_bytes=4 * MIB), database=db)
     with TestClient(app) as client:
-        response = client.post("/account/login", content=b"login=a&pad=" + b"x" * (2 * MIB),
-                               headers={"content-type": "application/x-www-form-urlencoded"})
+        response = client.post(
+            "/account/login",
+            content=b"login=a&pad=" + b"x" * (2 * MIB),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
     assert response.status_code == 403  # read whole, then refused for its missing token, not its size
     assert "expired" in response.json()["error"]
 
@@ -125,10 +132,20 @@ class Stream:
 def call(app: Any, path: str, headers: list[tuple[bytes, bytes]], receive: Any) -> list[dict[str, Any]]:
     """Run one request through the ASGI app and return what it sent."""
     sent: list[dict[str, Any]] = []
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"testserver"), *headers], "client": ("127.0.0.1", 50000),
-             "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -139,8 +156,12 @@ def call(app: Any, path: str, headers: list[tuple[bytes, bytes]], receive: Any) 
 
 def test_a_declared_length_over_the_limit_is_refused_before_a_byte_is_read(app):
     stream = Stream(2 * MIB)
-    sent = call(app, "/api/auth/register", [(b"content-type", b"application/json"),
-                                            (b"content-length", str(2 * MIB).encode())], stream)
+    sent = call(
+        app,
+        "/api/auth/register",
+        [(b"content-type", b"application/json"), (b"content-length", str(2 * MIB).encode())],
+        stream,
+    )
     assert sent[0]["status"] == 413
     assert stream.handed == 0
 
@@ -209,8 +230,10 @@ def test_a_live_server_answers_413_to_a_50_mib_chunked_upload_and_closes_the_con
     frame = b"%x\r\n" % CHUNK + b"x" * CHUNK + b"\r\n"
     sent = 0
     with uvicorn_serving(counting) as port, socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(b"POST /api/auth/register HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(
+            b"POST /api/auth/register HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
         while sent < 50 * MIB:
             if select.select([sock], [], [], 0)[0]:
                 break  # the server answered before the body ended

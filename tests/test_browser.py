@@ -101,12 +101,21 @@ def test_reader_journey(site, browser):
 
 @pytest.mark.parametrize("scheme", ["dark", "light"])
 def test_phone_layout_in_both_colour_schemes(site, browser, scheme):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                  color_scheme=scheme, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        color_scheme=scheme,
+        is_mobile=True,
+        has_touch=True,
+    )
     page = context.new_page()
     watch = Watch(page)
-    for name, path in (("home", "/"), ("paper", f"/papers/{MATH_ID}"), ("trending", "/papers/trending"),
-                       ("error", "/papers/date/2026-13-45")):
+    for name, path in (
+        ("home", "/"),
+        ("paper", f"/papers/{MATH_ID}"),
+        ("trending", "/papers/trending"),
+        ("error", "/papers/date/2026-13-45"),
+    ):
         page.goto(site + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"

@@ -19,8 +19,10 @@ from tests.support.browser import MATH_ID, log_in, screenshot
 PASSWORD = "correct horse battery staple"
 # each payload sets window.__xss (or opens a dialog) if it ever runs as code
 DISPLAY_NAME = '<img src=x onerror="window.__xss=1">Mallory'
-COMMENT = ('<script>window.__xss=2</script> look <img src=x onerror="window.__xss=3;alert(3)"> '
-           'and javascript:window.__xss=4 and https://example.org/"onmouseover="window.__xss=5')
+COMMENT = (
+    '<script>window.__xss=2</script> look <img src=x onerror="window.__xss=3;alert(3)"> '
+    'and javascript:window.__xss=4 and https://example.org/"onmouseover="window.__xss=5'
+)
 COLLECTION = '<svg onload="window.__xss=6"></svg><b>Reading</b>'
 
 
@@ -36,8 +38,9 @@ def shown_count(card: Any) -> int:
 
 
 def test_payloads_in_a_comment_a_collection_name_and_a_display_name_never_run(site, browser, db):
-    accounts.register(db, username="mallory", email="m@example.org", password=PASSWORD,
-                      display_name=DISPLAY_NAME)
+    accounts.register(
+        db, username="mallory", email="m@example.org", password=PASSWORD, display_name=DISPLAY_NAME
+    )
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     dialogs: list[str] = []
@@ -62,8 +65,14 @@ def test_payloads_in_a_comment_a_collection_name_and_a_display_name_never_run(si
         assert session.scalar(select(Comment.body)) == COMMENT
         assert session.scalar(select(Collection.name)) == COLLECTION
 
-    for path in (f"/papers/{MATH_ID}", collection_url.removeprefix(site), "/users/mallory", "/account",
-                 "/collections", "/"):
+    for path in (
+        f"/papers/{MATH_ID}",
+        collection_url.removeprefix(site),
+        "/users/mallory",
+        "/account",
+        "/collections",
+        "/",
+    ):
         page.goto(site + path)
         page.wait_for_load_state("load")
         page.mouse.move(5, 5)

@@ -66,13 +66,20 @@ class Policed:
 
 def test_math_htmx_and_every_page_work_without_a_policy_violation(site, browser, db):
     from playwright.sync_api import expect  # waits in Playwright itself: page.wait_for_function needs eval
+
     accounts.register(db, username="reader", email="r@example.org", password=PASSWORD)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     policed = Policed(context)
     page = policed.page
 
-    for path in ("/", "/papers/trending", "/account/login", "/account/register", "/account/reset",
-                 "/no/such/page"):
+    for path in (
+        "/",
+        "/papers/trending",
+        "/account/login",
+        "/account/register",
+        "/account/reset",
+        "/no/such/page",
+    ):
         policed.open(site + path)
         policed.assert_clean(path)
 
@@ -107,8 +114,16 @@ def test_math_htmx_and_every_page_work_without_a_policy_violation(site, browser,
     assert card.locator(".votes-n").inner_text() == "1.0k"
     policed.assert_clean("upvote")
 
-    for path in ("/account", "/account/upvotes", "/account/submissions", "/collections", "/submit",
-                 "/for-you", "/subscribe", f"/papers/{MATH_ID}"):
+    for path in (
+        "/account",
+        "/account/upvotes",
+        "/account/submissions",
+        "/collections",
+        "/submit",
+        "/for-you",
+        "/subscribe",
+        f"/papers/{MATH_ID}",
+    ):
         policed.open(site + path)
         policed.assert_clean(path)
 
@@ -152,11 +167,19 @@ def test_the_api_docs_pages_start_under_their_own_policy(site, browser, path, ro
     """The CDN is out of reach here: its files are stand-ins that do what the real ones need (fetch the
     schema; ReDoc also adds a <style> and starts a worker from a blob), started by the page's own code."""
     context = browser.new_context()
-    context.route("https://cdn.jsdelivr.net/**", lambda route: route.fulfill(
-        status=200, content_type="text/css" if route.request.url.endswith(".css") else "text/javascript",
-        body="" if route.request.url.endswith(".css") else
-        (SWAGGER_STUB if "swagger-ui-bundle" in route.request.url else REDOC_STUB)))
-    context.route("https://fonts.googleapis.com/**", lambda route: route.fulfill(content_type="text/css", body=""))
+    context.route(
+        "https://cdn.jsdelivr.net/**",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/css" if route.request.url.endswith(".css") else "text/javascript",
+            body=""
+            if route.request.url.endswith(".css")
+            else (SWAGGER_STUB if "swagger-ui-bundle" in route.request.url else REDOC_STUB),
+        ),
+    )
+    context.route(
+        "https://fonts.googleapis.com/**", lambda route: route.fulfill(content_type="text/css", body="")
+    )
     policed = Policed(context)
     response = policed.page.goto(site + path)
     assert "cdn.jsdelivr.net" in response.headers["content-security-policy"]
@@ -172,7 +195,9 @@ def test_another_origin_cannot_frame_the_upvote_page(site, browser, db):
     page = context.new_page()
     log_in(page, site, "reader")  # the victim is logged in: a framed upvote button would be live
     target = f"{site}/papers/{MATH_ID}"
-    framing = f'<!doctype html><title>prize</title><iframe id="victim" src="{target}" width="900" height="700">'
+    framing = (
+        f'<!doctype html><title>prize</title><iframe id="victim" src="{target}" width="900" height="700">'
+    )
     refusals: list[str] = []
     page.on("console", lambda msg: "frame-ancestors" in msg.text and refusals.append(msg.text))
     with LocalServer(lambda request: Reply(200, framing, content_type="text/html; charset=utf-8")) as other:

@@ -37,10 +37,16 @@ NOT_HTTP = """() => Array.from(document.querySelectorAll('[href], [src], [action
 @pytest.fixture
 def site(settings, db) -> Iterator[str]:
     def listed(arxiv_id: str, title: str, upvotes: int) -> DailyEntryRecord:
-        paper = PaperRecord(arxiv_id=arxiv_id, title=title, abstract="An abstract.", authors=["Ada Lovelace"],
-                            published_at=datetime(2026, 6, 28, tzinfo=UTC), github_stars=12,
-                            code_url=f"https://github.com/example/{arxiv_id}",
-                            project_page=f"https://{arxiv_id.replace('.', '-')}.example/")
+        paper = PaperRecord(
+            arxiv_id=arxiv_id,
+            title=title,
+            abstract="An abstract.",
+            authors=["Ada Lovelace"],
+            published_at=datetime(2026, 6, 28, tzinfo=UTC),
+            github_stars=12,
+            code_url=f"https://github.com/example/{arxiv_id}",
+            project_page=f"https://{arxiv_id.replace('.', '-')}.example/",
+        )
         return DailyEntryRecord(paper=paper, day=DAY, upvotes=upvotes)
 
     Importer(db).run([listed(HOSTILE_ID, "Hostile links", 50), listed(CLEAN_ID, "Clean links", 10)])

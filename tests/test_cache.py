@@ -140,8 +140,13 @@ def test_an_import_that_changes_data_shows_on_the_next_request(app_settings, db)
         assert ids(newer) == ["2606.26740", "2606.30616", "2606.28480", "2606.24256"]
         assert ids(newer) != ids(older)
         # a vote-like change to one count is seen too
-        Importer(db).run([DailyEntryRecord(paper=PaperRecord(arxiv_id="2606.24256", title="x"),
-                                           day=date(2026, 6, 30), upvotes=10_000)])
+        Importer(db).run(
+            [
+                DailyEntryRecord(
+                    paper=PaperRecord(arxiv_id="2606.24256", title="x"), day=date(2026, 6, 30), upvotes=10_000
+                )
+            ]
+        )
         assert ids(c.get("/api/daily_papers"))[0] == "2606.24256"
 
 
@@ -157,8 +162,10 @@ def test_two_workers_on_one_database_both_see_a_change(app_settings, db):
     url = str(db.url)
     one, two, writer = (Database(url) for _ in range(3))
     try:
-        with TestClient(create_app(app_settings, database=one)) as a, \
-                TestClient(create_app(app_settings, database=two)) as b:
+        with (
+            TestClient(create_app(app_settings, database=one)) as a,
+            TestClient(create_app(app_settings, database=two)) as b,
+        ):
             for c in (a, b):
                 c.get("/api/daily_papers")
                 assert c.get("/api/daily_papers").headers["x-cache"] == "HIT"
@@ -175,8 +182,13 @@ def test_a_write_through_the_app_makes_that_worker_read_the_version_again(settin
     app = create_app(settings.model_copy(update={"cache_check_interval": 3600.0}), database=loaded_db)
     with TestClient(app) as c:
         c.get("/api/daily_papers")
-        Importer(loaded_db).run([DailyEntryRecord(paper=PaperRecord(arxiv_id="2606.24256", title="x"),
-                                                  day=date(2026, 6, 30), upvotes=10_000)])
+        Importer(loaded_db).run(
+            [
+                DailyEntryRecord(
+                    paper=PaperRecord(arxiv_id="2606.24256", title="x"), day=date(2026, 6, 30), upvotes=10_000
+                )
+            ]
+        )
         assert c.get("/api/daily_papers").headers["x-cache"] == "HIT"  # stale within the interval
         c.post("/api/daily_papers")  # any write goes through (405 here) and triggers a re-read
         fresh = c.get("/api/daily_papers")
@@ -242,8 +254,13 @@ class Toy:
     async def __call__(self, scope, receive, send) -> None:
         self.calls += 1
         status, headers, body = self.respond(scope)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -255,14 +272,16 @@ def toy_client(respond, **cache_options) -> tuple[TestClient, Toy, ResponseCache
 
 
 def test_a_server_error_or_an_unsafe_response_is_never_cached():
-    answers = iter([
-        (500, {}, b"boom"),
-        (200, {"set-cookie": "a=b"}, b"with a cookie"),
-        (200, {"cache-control": "no-store"}, b"no store"),
-        (200, {"cache-control": "private, max-age=10"}, b"private"),
-        (200, {"vary": "Accept-Language"}, b"varies on language"),
-        (200, {"content-type": "text/plain"}, b"fine"),
-    ])
+    answers = iter(
+        [
+            (500, {}, b"boom"),
+            (200, {"set-cookie": "a=b"}, b"with a cookie"),
+            (200, {"cache-control": "no-store"}, b"no store"),
+            (200, {"cache-control": "private, max-age=10"}, b"private"),
+            (200, {"vary": "Accept-Language"}, b"varies on language"),
+            (200, {"content-type": "text/plain"}, b"fine"),
+        ]
+    )
     c, toy, cache = toy_client(lambda scope: next(answers))
     got = []
     for _ in range(6):
@@ -275,11 +294,28 @@ def test_a_server_error_or_an_unsafe_response_is_never_cached():
 
 
 def test_only_listing_paper_feed_and_api_paths_are_cached():
-    for path in ("/", "/papers", "/papers/2401.00001", "/papers/date/2024-01-02", "/organizations/x",
-                 "/api/daily_papers", "/api/papers", "/api/papers/search", "/feeds/daily.atom"):
+    for path in (
+        "/",
+        "/papers",
+        "/papers/2401.00001",
+        "/papers/date/2024-01-02",
+        "/organizations/x",
+        "/api/daily_papers",
+        "/api/papers",
+        "/api/papers/search",
+        "/feeds/daily.atom",
+    ):
         assert is_cached_path(path), path
-    for path in ("/login", "/static/app.js", "/api/votes", "/paperscissors", "/docs", "/api/daily_papersx",
-                 "/settings", "/api/me"):
+    for path in (
+        "/login",
+        "/static/app.js",
+        "/api/votes",
+        "/paperscissors",
+        "/docs",
+        "/api/daily_papersx",
+        "/settings",
+        "/api/me",
+    ):
         assert not is_cached_path(path), path
     c, toy, cache = toy_client(lambda scope: (200, {}, b"x"))
     for _ in range(2):

@@ -23,12 +23,26 @@ def cli(tmp_path, monkeypatch, database_env):
 def test_ingest_hf_daily_prints_a_summary_and_is_idempotent(cli):
     first = cli("ingest", "hf-daily", str(TEST_DATA / "hf_daily"), "--json")
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout[first.stdout.index("{"):]) == {
-        "read": 12, "new": 12, "updated": 0, "unchanged": 0, "rejected": 0, "deleted": 0, "unsafe_links": 0}
+    assert json.loads(first.stdout[first.stdout.index("{") :]) == {
+        "read": 12,
+        "new": 12,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "deleted": 0,
+        "unsafe_links": 0,
+    }
     second = cli("ingest", "hf-daily", str(TEST_DATA / "hf_daily"))
     assert second.exit_code == 0
     assert summary_tables(second.stdout)[0] == {
-        "read": 12, "new": 0, "updated": 0, "unchanged": 12, "rejected": 0, "deleted": 0, "unsafe_links": 0}
+        "read": 12,
+        "new": 0,
+        "updated": 0,
+        "unchanged": 12,
+        "rejected": 0,
+        "deleted": 0,
+        "unsafe_links": 0,
+    }
     stats = cli("db", "stats", "--json")
     assert json.loads(stats.stdout) == {"papers": 12, "daily_entries": 12, "organizations": 4, "days": 4}
 

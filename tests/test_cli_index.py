@@ -48,14 +48,17 @@ def database(env) -> Database:
 def vectors(env, model=HASHING) -> dict[int, str]:
     db = database(env)
     with db.session() as s:
-        rows = dict(s.execute(select(PaperVector.paper_id, PaperVector.embedded_at).where(
-            PaperVector.model == model)).all())
+        rows = dict(
+            s.execute(
+                select(PaperVector.paper_id, PaperVector.embedded_at).where(PaperVector.model == model)
+            ).all()
+        )
     db.dispose()
     return rows
 
 
 def summary(result) -> dict:
-    return json.loads(result.stdout[result.stdout.index("{"):])
+    return json.loads(result.stdout[result.stdout.index("{") :])
 
 
 def test_index_is_resumable_and_embeds_each_paper_once(cli, env):
@@ -105,12 +108,15 @@ def test_demo_vectors_are_loaded_with_the_demo(db):
     load_demo(db)
     with db.session() as s:
         papers = s.scalar(select(func.count()).select_from(Paper))
-        rows = s.execute(select(Paper.title, Paper.abstract, PaperVector.text_hash, PaperVector.dim)
-                         .join(PaperVector, PaperVector.paper_id == Paper.id)
-                         .where(PaperVector.model == MINILM_NAME)).all()
+        rows = s.execute(
+            select(Paper.title, Paper.abstract, PaperVector.text_hash, PaperVector.dim)
+            .join(PaperVector, PaperVector.paper_id == Paper.id)
+            .where(PaperVector.model == MINILM_NAME)
+        ).all()
     assert len(rows) == papers
     assert all(r.dim == 384 and r.text_hash == text_hash(paper_text(r.title, r.abstract)) for r in rows)
     from dailypapers.search.semantic import count_missing
+
     with db.session() as s:
         assert count_missing(s, MINILM_NAME) == 0  # `dailypapers index` has nothing left to do
 

@@ -25,7 +25,7 @@ def cli(tmp_path, monkeypatch, database_env):
 
 
 def summary(result):
-    return json.loads(result.stdout[result.stdout.index("{"):])
+    return json.loads(result.stdout[result.stdout.index("{") :])
 
 
 def test_oai_harvest_fails_part_way_then_resumes(cli, monkeypatch):
@@ -50,8 +50,15 @@ def test_oai_harvest_fails_part_way_then_resumes(cli, monkeypatch):
         assert second.exit_code == 0, second.output
         assert "resuming" in second.stderr
         assert server.requests[-1].query == {"verb": ["ListRecords"], "resumptionToken": ["6960524|1001"]}
-        assert summary(second) == {"read": 3, "new": 2, "updated": 0, "unchanged": 0, "rejected": 0,
-                                   "deleted": 1, "unsafe_links": 0}
+        assert summary(second) == {
+            "read": 3,
+            "new": 2,
+            "updated": 0,
+            "unchanged": 0,
+            "rejected": 0,
+            "deleted": 1,
+            "unsafe_links": 0,
+        }
         # finished: the next run starts over and finds everything unchanged
         third = cli("ingest", "oai", "--set", "cs", "--from", "2024-01-01", "--json")
         assert summary(third)["unchanged"] == 4
@@ -63,8 +70,11 @@ def test_arxiv_api_import(cli, monkeypatch):
     pages = {"0": "search_page1.xml", "2": "search_page2.xml"}
 
     def respond(req):
-        return Reply(200, (TEST_DATA / "arxiv_api" / pages[req.arg("start")]).read_bytes(),
-                     content_type="application/atom+xml")
+        return Reply(
+            200,
+            (TEST_DATA / "arxiv_api" / pages[req.arg("start")]).read_bytes(),
+            content_type="application/atom+xml",
+        )
 
     with LocalServer(respond) as server:
         monkeypatch.setenv("DAILYPAPERS_ARXIV_API_URL", server.url + "/api/query")
@@ -91,7 +101,18 @@ def test_hf_daily_mirror_from_api(cli):
         return Reply(200, json.dumps(days.get(req.arg("date"), [])), content_type="application/json")
 
     with LocalServer(respond) as server:
-        result = cli("ingest", "hf-daily", "--api", server.url, "--since", "2026-06-29", "--until",
-                     "2026-06-30", "--min-interval", "0", "--json")
+        result = cli(
+            "ingest",
+            "hf-daily",
+            "--api",
+            server.url,
+            "--since",
+            "2026-06-29",
+            "--until",
+            "2026-06-30",
+            "--min-interval",
+            "0",
+            "--json",
+        )
     assert result.exit_code == 0, result.output
     assert summary(result)["new"] == 4

@@ -77,8 +77,37 @@ def check_well_formed(html: str) -> str:
     return "".join(parser.text)
 
 
-PIECES = ["**", "*", "`", "``", " ", "\n", "\n\n", "a", "b", "x", "_", "https://", "http://", "example.org/",
-          "(", ")", ".", "<", ">", "&", '"', "'", "<script>", "</p>", "&lt;", "javascript:", "\x01", "é", "\r\n"]
+PIECES = [
+    "**",
+    "*",
+    "`",
+    "``",
+    " ",
+    "\n",
+    "\n\n",
+    "a",
+    "b",
+    "x",
+    "_",
+    "https://",
+    "http://",
+    "example.org/",
+    "(",
+    ")",
+    ".",
+    "<",
+    ">",
+    "&",
+    '"',
+    "'",
+    "<script>",
+    "</p>",
+    "&lt;",
+    "javascript:",
+    "\x01",
+    "é",
+    "\r\n",
+]
 comment_texts = st.one_of(
     st.text(max_size=120),
     st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=3)), max_size=40).map("".join),
@@ -103,24 +132,33 @@ def test_a_code_span_wins_over_bold_that_would_cross_it():
     assert str(comment_html("*a `b* x`")) == "<p>*a <code>b* x</code></p>"
 
 
-@pytest.mark.parametrize(("text", "html"), [
-    ("Nice result, see `eq. 3` and **Table 2**.",
-     "<p>Nice result, see <code>eq. 3</code> and <strong>Table 2</strong>.</p>"),
-    ("**see `x` now**", "<p><strong>see <code>x</code> now</strong></p>"),
-    ("*a **b** c*", "<p><em>a <strong>b</strong> c</em></p>"),
-    ("`**not bold** <b>`", "<p><code>**not bold** &lt;b&gt;</code></p>"),
-    ("`https://example.org`", "<p><code>https://example.org</code></p>"),
-    ("**a *b** c*", "<p>**a *b** c*</p>"),
-    ("line one\nline two\n\nnext", "<p>line one<br>\nline two</p><p>next</p>"),
-    ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"),
-])
+@pytest.mark.parametrize(
+    ("text", "html"),
+    [
+        (
+            "Nice result, see `eq. 3` and **Table 2**.",
+            "<p>Nice result, see <code>eq. 3</code> and <strong>Table 2</strong>.</p>",
+        ),
+        ("**see `x` now**", "<p><strong>see <code>x</code> now</strong></p>"),
+        ("*a **b** c*", "<p><em>a <strong>b</strong> c</em></p>"),
+        ("`**not bold** <b>`", "<p><code>**not bold** &lt;b&gt;</code></p>"),
+        ("`https://example.org`", "<p><code>https://example.org</code></p>"),
+        ("**a *b** c*", "<p>**a *b** c*</p>"),
+        ("line one\nline two\n\nnext", "<p>line one<br>\nline two</p><p>next</p>"),
+        ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"),
+    ],
+)
 def test_markup(text, html):
     assert str(comment_html(text)) == html
 
 
 def test_links_are_http_only_and_marked_as_user_content():
-    html = str(comment_html("see https://example.org/a_(b)). and javascript:alert(1) "
-                            "and https://user:pw@evil.example/ and **https://example.org/x**"))
+    html = str(
+        comment_html(
+            "see https://example.org/a_(b)). and javascript:alert(1) "
+            "and https://user:pw@evil.example/ and **https://example.org/x**"
+        )
+    )
     assert re.findall(r'<a href="([^"]*)" rel="([^"]*)">', html) == [
         ("https://example.org/a_(b)", "nofollow ugc noopener noreferrer"),
         ("https://example.org/x", "nofollow ugc noopener noreferrer"),

@@ -66,18 +66,28 @@ def fresh_id(n: int) -> str:
 # --- accounts ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"username": "A b", "email": "ab@example.org", "password": PASSWORD}, "username"),
-    ({"username": "x", "email": "x1@example.org", "password": PASSWORD}, "username"),
-    ({"username": "admin", "email": "adm@example.org", "password": PASSWORD}, "username"),
-    ({"username": "carol", "email": "not-an-address", "password": PASSWORD}, "email"),
-    ({"username": "carol", "email": "carol@example.org", "password": "short"}, "password"),
-    ({"username": "carolinexyz", "email": "c@example.org", "password": "carolinexyz"}, "password"),
-    ({"username": "carol", "email": "carol@example.org", "password": PASSWORD, "displayName": "x" * 101},
-     "display name"),
-    ({"username": "carol", "email": "carol@example.org"}, "password"),
-    ({"username": "carol", "password": PASSWORD}, "email"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"username": "A b", "email": "ab@example.org", "password": PASSWORD}, "username"),
+        ({"username": "x", "email": "x1@example.org", "password": PASSWORD}, "username"),
+        ({"username": "admin", "email": "adm@example.org", "password": PASSWORD}, "username"),
+        ({"username": "carol", "email": "not-an-address", "password": PASSWORD}, "email"),
+        ({"username": "carol", "email": "carol@example.org", "password": "short"}, "password"),
+        ({"username": "carolinexyz", "email": "c@example.org", "password": "carolinexyz"}, "password"),
+        (
+            {
+                "username": "carol",
+                "email": "carol@example.org",
+                "password": PASSWORD,
+                "displayName": "x" * 101,
+            },
+            "display name",
+        ),
+        ({"username": "carol", "email": "carol@example.org"}, "password"),
+        ({"username": "carol", "password": PASSWORD}, "email"),
+    ],
+)
 def test_register_refuses_bad_input_with_400_and_a_message(people, papers_db, body, field):
     api = people.new()
     r = api.client.post("/api/auth/register", json=body)
@@ -95,8 +105,9 @@ def test_register_refuses_a_taken_username_with_409_and_never_tells_of_an_addres
     assert body["email"] is None and body["pendingEmail"] == "alice@example.org"  # until the link is followed
     assert body["role"] == "user" and len(body["csrfToken"]) >= 20
     assert "password" not in json.dumps(body).lower()
-    taken = people.new().client.post("/api/auth/register", json={
-        "username": " ALICE", "email": "other@example.org", "password": PASSWORD})
+    taken = people.new().client.post(
+        "/api/auth/register", json={"username": " ALICE", "email": "other@example.org", "password": PASSWORD}
+    )
     assert taken.status_code == 409, taken.text
     assert taken.json()["error"]
     same_address = people.new().register("bob", " Alice@Example.ORG ")
@@ -169,8 +180,10 @@ def test_change_password_ends_the_other_sessions(people, papers_db):
 def test_profile_change(people, papers_db):
     make_user(papers_db, "bob")
     alice = people.account(papers_db, "alice")
-    r = alice.patch("/api/me", json={"displayName": "  Alice Liddell ", "email": "Liddell@Example.org",
-                                     "password": PASSWORD})
+    r = alice.patch(
+        "/api/me",
+        json={"displayName": "  Alice Liddell ", "email": "Liddell@Example.org", "password": PASSWORD},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["fullname"] == "Alice Liddell" and r.json()["pendingEmail"] == "liddell@example.org"
     me = alice.get("/api/me").json()
@@ -310,9 +323,13 @@ def test_comments_add_edit_delete_and_hide(people, papers_db):
 @pytest.mark.parametrize("row_id", [2**31, -(2**31) - 1, 10**20])
 def test_an_id_beyond_any_row_is_refused_not_a_server_error(people, papers_db, row_id):
     alice = people.account(papers_db, "alice")
-    for method, path in [("get", f"/api/collections/{row_id}"), ("delete", f"/api/collections/{row_id}"),
-                         ("put", f"/api/collections/{row_id}/papers/{PAPER}"),
-                         ("delete", f"/api/comments/{row_id}"), ("delete", f"/api/me/sessions/{row_id}")]:
+    for method, path in [
+        ("get", f"/api/collections/{row_id}"),
+        ("delete", f"/api/collections/{row_id}"),
+        ("put", f"/api/collections/{row_id}/papers/{PAPER}"),
+        ("delete", f"/api/comments/{row_id}"),
+        ("delete", f"/api/me/sessions/{row_id}"),
+    ]:
         r = getattr(alice, method)(path)
         assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text[:200])
     assert 400 <= alice.client.get(f"/collections/{row_id}").status_code < 500
@@ -387,8 +404,9 @@ def arxiv():
         (4, "A Fourth Recent Paper", timedelta(days=1)),
         (9, "An Old Paper", timedelta(days=20)),
     ]
-    papers = {fresh_id(n): {"id": fresh_id(n), "title": title, "published": now - age}
-              for n, title, age in known}
+    papers = {
+        fresh_id(n): {"id": fresh_id(n), "title": title, "published": now - age} for n, title, age in known
+    }
     papers[fresh_id(1)]["authors"] = ["Ada Lovelace", "Alan Turing"]
     with LocalServer(arxiv_responder(papers)) as server:
         yield server
@@ -436,8 +454,15 @@ def test_submit_a_paper_unknown_here_fetches_it_from_arxiv(submitters, papers_db
     bob = submitters.account(papers_db, "bob")
     assert bob.post("/api/papers/submit", json={"paper": f"arXiv:{new}"}).status_code == 409
     with papers_db.session() as session:
-        assert session.scalar(select(func.count()).select_from(DailyEntry)
-                              .join(Paper, Paper.id == DailyEntry.paper_id).where(Paper.arxiv_id == new)) == 1
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(DailyEntry)
+                .join(Paper, Paper.id == DailyEntry.paper_id)
+                .where(Paper.arxiv_id == new)
+            )
+            == 1
+        )
 
 
 def test_submit_refusals(submitters, papers_db, arxiv):
@@ -471,8 +496,12 @@ def test_submit_refusals(submitters, papers_db, arxiv):
     site = submitters.app.state.settings.site_url
     r = bob.post("/api/papers/submit", json={"paper": f"{site}/papers/{fresh_id(4)}"})
     assert r.status_code == 201 and r.json()["paper"]["id"] == fresh_id(4)
-    assert bob.post("/api/papers/submit",
-                    json={"paper": f"https://huggingface.co/papers/{fresh_id(4)}"}).status_code == 409
+    assert (
+        bob.post(
+            "/api/papers/submit", json={"paper": f"https://huggingface.co/papers/{fresh_id(4)}"}
+        ).status_code
+        == 409
+    )
 
 
 def test_submit_answers_503_when_arxiv_cannot_be_reached(settings, papers_db):
@@ -608,23 +637,59 @@ def test_cli_user_create_and_role_give_moderation_rights(database_env, settings,
     def cli(*args: str, stdin: str | None = None):
         return runner.invoke(cli_app, list(args), input=stdin, catch_exceptions=False)
 
-    created = cli("user", "create", "chief", "--email", "chief@example.org", "--admin", "--password-stdin",
-                  stdin=PASSWORD + "\n")
+    created = cli(
+        "user",
+        "create",
+        "chief",
+        "--email",
+        "chief@example.org",
+        "--admin",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert created.exit_code == 0, created.output
     assert "admin" in created.stdout and "chief" in created.stdout
-    assert cli("user", "create", "mod", "--email", "mod@example.org", "--moderator", "--password-stdin",
-               stdin=PASSWORD + "\n").exit_code == 0
-    assert cli("user", "create", "plain", "--email", "plain@example.org", "--password-stdin",
-               stdin=PASSWORD + "\n").exit_code == 0
-    dup = runner.invoke(cli_app, ["user", "create", "chief", "--email", "x@example.org", "--password-stdin"],
-                        input=PASSWORD + "\n")
+    assert (
+        cli(
+            "user",
+            "create",
+            "mod",
+            "--email",
+            "mod@example.org",
+            "--moderator",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        ).exit_code
+        == 0
+    )
+    assert (
+        cli(
+            "user",
+            "create",
+            "plain",
+            "--email",
+            "plain@example.org",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        ).exit_code
+        == 0
+    )
+    dup = runner.invoke(
+        cli_app,
+        ["user", "create", "chief", "--email", "x@example.org", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
     assert dup.exit_code != 0 and "taken" in dup.output
-    short = runner.invoke(cli_app, ["user", "create", "weak", "--email", "w@example.org", "--password-stdin"],
-                          input="short\n")
+    short = runner.invoke(
+        cli_app, ["user", "create", "weak", "--email", "w@example.org", "--password-stdin"], input="short\n"
+    )
     assert short.exit_code != 0 and "password" in short.output
     listing = json.loads(cli("user", "list", "--json").stdout)
-    assert {(u["username"], u["role"]) for u in listing} == {("chief", "admin"), ("mod", "moderator"),
-                                                             ("plain", "user")}
+    assert {(u["username"], u["role"]) for u in listing} == {
+        ("chief", "admin"),
+        ("mod", "moderator"),
+        ("plain", "user"),
+    }
 
     load_papers(db)
     with clients(community_settings(settings), db) as made:

@@ -44,7 +44,10 @@ def _run(tmp_path, source):
     env.pop("DAILYPAPERS_DATABASE_URL", None)
     return subprocess.Popen(
         [sys.executable, "-m", "dailypapers.cli", "ingest", "hf-daily", str(source), "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
 
 
@@ -67,7 +70,7 @@ def test_sigkill_mid_import_then_rerun(tmp_path):
     proc = _run(tmp_path, source)
     stdout, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0
-    summary = json.loads(stdout[stdout.index("{"):])
+    summary = json.loads(stdout[stdout.index("{") :])
     assert summary["read"] == N and summary["unchanged"] == partial and summary["new"] == N - partial
 
     assert _count(db_path) == N

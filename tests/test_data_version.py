@@ -54,31 +54,42 @@ def loaded(db):
 # --- which statements count ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sql", "counts"), [
-    ("INSERT INTO papers (arxiv_id, title) VALUES (?, ?)", True),
-    ("\n    insert into paper_vectors (paper_id, model) VALUES (:paper_id, :model)", True),
-    ('UPDATE "daily_entries" SET upvotes=%(upvotes)s WHERE daily_entries.id = %(id)s', True),
-    ("DELETE FROM votes WHERE votes.user_id = ? AND votes.paper_id = ? RETURNING votes.paper_id", True),
-    ("INSERT OR REPLACE INTO comments (body) VALUES (?)", True),
-    ("WITH gone AS (DELETE FROM collection_items WHERE paper_id = 1 RETURNING 1) SELECT count(*) FROM gone",
-     True),
-    ("UPDATE users SET display_name=? WHERE users.id = ?", True),
-    ("UPDATE users SET last_login_at=?, display_name=? WHERE users.id = ?", True),
-    ("INSERT INTO users (username, display_name) VALUES (?, ?)", True),
-    ("UPDATE users SET last_login_at=? WHERE users.id = ?", False),
-    ("UPDATE users SET password_hash=%(password_hash)s, last_login_at=%(last_login_at)s "
-     "WHERE users.id = %(users_id)s", False),
-    ("SELECT papers.id FROM papers WHERE papers.arxiv_id = ?", False),
-    ("SELECT jobs.id FROM jobs ORDER BY jobs.run_after LIMIT 1 FOR UPDATE SKIP LOCKED", False),
-    ("WITH recent AS (SELECT id FROM papers) SELECT count(*) FROM recent", False),
-    ("INSERT INTO rate_counters (key, window_start, count) VALUES (?, ?, ?) "
-     "ON CONFLICT (key, window_start) DO UPDATE SET count = (rate_counters.count + 1)", False),
-    ("UPDATE user_sessions SET last_seen_at=? WHERE user_sessions.id = ?", False),
-    ("DELETE FROM login_failures WHERE login_failures.key IN (?, ?)", False),
-    ("UPDATE site_state SET version=(site_state.version + 1) WHERE site_state.id = ?", False),
-    ("INSERT INTO papers_fts(papers_fts) VALUES ('optimize')", True),
-    ("BEGIN IMMEDIATE", False),
-])
+@pytest.mark.parametrize(
+    ("sql", "counts"),
+    [
+        ("INSERT INTO papers (arxiv_id, title) VALUES (?, ?)", True),
+        ("\n    insert into paper_vectors (paper_id, model) VALUES (:paper_id, :model)", True),
+        ('UPDATE "daily_entries" SET upvotes=%(upvotes)s WHERE daily_entries.id = %(id)s', True),
+        ("DELETE FROM votes WHERE votes.user_id = ? AND votes.paper_id = ? RETURNING votes.paper_id", True),
+        ("INSERT OR REPLACE INTO comments (body) VALUES (?)", True),
+        (
+            "WITH gone AS (DELETE FROM collection_items WHERE paper_id = 1 RETURNING 1) SELECT count(*) FROM gone",
+            True,
+        ),
+        ("UPDATE users SET display_name=? WHERE users.id = ?", True),
+        ("UPDATE users SET last_login_at=?, display_name=? WHERE users.id = ?", True),
+        ("INSERT INTO users (username, display_name) VALUES (?, ?)", True),
+        ("UPDATE users SET last_login_at=? WHERE users.id = ?", False),
+        (
+            "UPDATE users SET password_hash=%(password_hash)s, last_login_at=%(last_login_at)s "
+            "WHERE users.id = %(users_id)s",
+            False,
+        ),
+        ("SELECT papers.id FROM papers WHERE papers.arxiv_id = ?", False),
+        ("SELECT jobs.id FROM jobs ORDER BY jobs.run_after LIMIT 1 FOR UPDATE SKIP LOCKED", False),
+        ("WITH recent AS (SELECT id FROM papers) SELECT count(*) FROM recent", False),
+        (
+            "INSERT INTO rate_counters (key, window_start, count) VALUES (?, ?, ?) "
+            "ON CONFLICT (key, window_start) DO UPDATE SET count = (rate_counters.count + 1)",
+            False,
+        ),
+        ("UPDATE user_sessions SET last_seen_at=? WHERE user_sessions.id = ?", False),
+        ("DELETE FROM login_failures WHERE login_failures.key IN (?, ?)", False),
+        ("UPDATE site_state SET version=(site_state.version + 1) WHERE site_state.id = ?", False),
+        ("INSERT INTO papers_fts(papers_fts) VALUES ('optimize')", True),
+        ("BEGIN IMMEDIATE", False),
+    ],
+)
 def test_which_statements_change_what_readers_see(sql, counts):
     assert changes_what_readers_see(sql) is counts
 
@@ -91,10 +102,12 @@ def test_one_transaction_with_many_kinds_of_writes_raises_the_version_once(loade
         paper = s.scalar(select(Paper).where(Paper.arxiv_id == PAPER))
         paper.github_stars = 12345  # an ORM change, flushed at commit
         s.execute(update(Paper).where(Paper.arxiv_id == OTHER_PAPER).values(code_url="https://example.org"))
-        s.execute(text("UPDATE papers SET project_page = 'https://example.org' WHERE arxiv_id = :a"),
-                  {"a": PAPER})
-        s.connection().execute(update(Paper.__table__).where(Paper.__table__.c.arxiv_id == PAPER)
-                               .values(ai_summary="shorter"))
+        s.execute(
+            text("UPDATE papers SET project_page = 'https://example.org' WHERE arxiv_id = :a"), {"a": PAPER}
+        )
+        s.connection().execute(
+            update(Paper.__table__).where(Paper.__table__.c.arxiv_id == PAPER).values(ai_summary="shorter")
+        )
     assert moved.by == 1
     with loaded.session() as s:
         assert s.scalar(select(Paper.github_stars).where(Paper.arxiv_id == PAPER)) == 12345
@@ -119,8 +132,11 @@ def test_a_core_write_connection_raises_the_version_only_for_what_readers_see(lo
     started = sessions.start(loaded, user.id, days=1)
     with Moves(loaded) as moved:
         with loaded.write_connection() as connection:
-            connection.execute(update(UserSession).where(UserSession.id == started.session_id)
-                               .values(last_seen_at=utcnow() + timedelta(minutes=1)))
+            connection.execute(
+                update(UserSession)
+                .where(UserSession.id == started.session_id)
+                .values(last_seen_at=utcnow() + timedelta(minutes=1))
+            )
     assert moved.by == 0
     with Moves(loaded) as moved:
         with loaded.write_connection() as connection:
@@ -173,7 +189,9 @@ def test_votes_comments_and_moderation_raise_the_version_once_each(loaded):
 
 def test_a_submission_raises_the_version_once(db, settings):
     now = utcnow()
-    Importer(db).run([PaperRecord(arxiv_id="2501.00200", title="Fresh", published_at=now - timedelta(days=1))])
+    Importer(db).run(
+        [PaperRecord(arxiv_id="2501.00200", title="Fresh", published_at=now - timedelta(days=1))]
+    )
     ada = make_user(db, "ada")
 
     def no_fetch(arxiv_id: str) -> PaperRecord | None:
@@ -223,8 +241,11 @@ def test_indexing_raises_the_version_once_per_committed_batch(db):
     assert moved.by == 0
     with db.transaction() as s:  # a changed abstract is embedded again, in one batch with a new paper
         s.execute(update(Paper).where(Paper.arxiv_id == CORPUS[0].paper.arxiv_id).values(abstract="New."))
-        s.execute(insert(Paper).values(arxiv_id="2501.00300", title="Another", first_seen_at=utcnow(),
-                                       modified_at=utcnow()))
+        s.execute(
+            insert(Paper).values(
+                arxiv_id="2501.00300", title="Another", first_seen_at=utcnow(), modified_at=utcnow()
+            )
+        )
     with Moves(db) as moved:
         assert embed_missing(db, backend).embedded == 2
     assert moved.by == 1
@@ -235,8 +256,14 @@ def test_indexing_raises_the_version_once_per_committed_batch(db):
 
 def test_a_cached_search_answer_is_renewed_right_after_indexing(settings, db):
     Importer(db).run(CORPUS)
-    cached = settings.model_copy(update={"embedding_backend": "hashing", "response_cache": True,
-                                         "cache_check_interval": 0.0, "cache_max_age": 3600.0})
+    cached = settings.model_copy(
+        update={
+            "embedding_backend": "hashing",
+            "response_cache": True,
+            "cache_check_interval": 0.0,
+            "cache_max_age": 3600.0,
+        }
+    )
     app = create_app(cached, database=db)
     url = "/api/papers/search?q=protein%20folding&mode=semantic"
     with TestClient(app) as client:
@@ -251,8 +278,14 @@ def test_a_cached_search_answer_is_renewed_right_after_indexing(settings, db):
 
 
 def test_a_cached_listing_is_renewed_right_after_a_vote(settings, loaded):
-    cached = settings.model_copy(update={"embedding_backend": "none", "response_cache": True,
-                                         "cache_check_interval": 0.0, "cache_max_age": 3600.0})
+    cached = settings.model_copy(
+        update={
+            "embedding_backend": "none",
+            "response_cache": True,
+            "cache_check_interval": 0.0,
+            "cache_max_age": 3600.0,
+        }
+    )
     ada = make_user(loaded, "ada")
     with TestClient(create_app(cached, database=loaded)) as client:
         url = f"/api/papers/{PAPER}"

@@ -37,12 +37,23 @@ def fill(db: Database) -> None:
         first = session.scalars(select(PaperVector).order_by(PaperVector.paper_id).limit(3)).all()
         for n, vector in enumerate(first):
             vector.embedded_at = datetime(2025, 1, 1, 12, 0, n, 123456, tzinfo=UTC)
-        session.add(IngestCheckpoint(key="oai:cs:2026-06-01:2026-06-02", done=False,
-                                     state={"token": "6960524|1001", "zürich": [1.5, None, True], "a": {"z": 1}}))
+        session.add(
+            IngestCheckpoint(
+                key="oai:cs:2026-06-01:2026-06-02",
+                done=False,
+                state={"token": "6960524|1001", "zürich": [1.5, None, True], "a": {"z": 1}},
+            )
+        )
         for key in ("B", "a", "_z", "Äb"):  # keys a locale collation would sort otherwise than bytes
             session.add(IngestCheckpoint(key=key, state={}, done=True))
-        session.add(Job(kind="index", key="index", payload={"backend": BACKEND.name},
-                        run_after=datetime(2026, 7, 1, tzinfo=UTC) + timedelta(microseconds=7)))
+        session.add(
+            Job(
+                kind="index",
+                key="index",
+                payload={"backend": BACKEND.name},
+                run_after=datetime(2026, 7, 1, tzinfo=UTC) + timedelta(microseconds=7),
+            )
+        )
         bump_version(session)
         bump_version(session)
 
@@ -100,16 +111,37 @@ def assert_searchable(db: Database) -> None:
 def test_sqlite_file_to_postgresql_is_lossless_searchable_and_writable(sqlite_source, new_postgres):
     target = new_postgres()
     steps: dict[str, int] = {}
-    report = copy_database(sqlite_source, target, batch_size=5,
-                           on_progress=lambda step, n, total: steps.__setitem__(step, steps.get(step, 0) + n))
+    report = copy_database(
+        sqlite_source,
+        target,
+        batch_size=5,
+        on_progress=lambda step, n, total: steps.__setitem__(step, steps.get(step, 0) + n),
+    )
     assert report.ok and report.differing == []
     assert [t.table for t in report.tables] == TABLES
     counts = {t.table: t.target_rows for t in report.tables}
-    assert counts == {"organizations": 4, "papers": 12, "daily_entries": 12, "paper_vectors": 12,
-                      "ingest_checkpoints": 5, "jobs": 1, "site_state": 1, "users": 0, "votes": 0,
-                      "comments": 0, "collections": 0, "collection_items": 0, "paper_marks": 0,
-                      "rate_counters": 0, "user_interests": 0, "subscriptions": 0, "digest_deliveries": 0,
-                      "schedules": 0, "user_sessions": 0, "login_failures": 0}
+    assert counts == {
+        "organizations": 4,
+        "papers": 12,
+        "daily_entries": 12,
+        "paper_vectors": 12,
+        "ingest_checkpoints": 5,
+        "jobs": 1,
+        "site_state": 1,
+        "users": 0,
+        "votes": 0,
+        "comments": 0,
+        "collections": 0,
+        "collection_items": 0,
+        "paper_marks": 0,
+        "rate_counters": 0,
+        "user_interests": 0,
+        "subscriptions": 0,
+        "digest_deliveries": 0,
+        "schedules": 0,
+        "user_sessions": 0,
+        "login_failures": 0,
+    }
     assert steps["copy papers"] == 12 and steps["verify"] == report.rows == 47
     assert checksums(target) == checksums(sqlite_source)
     assert ids(target) == ids(sqlite_source)
@@ -120,8 +152,9 @@ def test_sqlite_file_to_postgresql_is_lossless_searchable_and_writable(sqlite_so
         assert current_version(session) == version == 5
         assert session.scalar(text("SELECT count(*) FROM paper_vectors WHERE embedding IS NOT NULL")) == 12
         assert session.scalar(text("SELECT count(*) FROM papers WHERE search_tsv IS NOT NULL")) == 12
-        assert session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"),
-                              {"n": vector_index_name(BACKEND.name)})
+        assert session.scalar(
+            text("SELECT to_regclass(:n) IS NOT NULL"), {"n": vector_index_name(BACKEND.name)}
+        )
     assert_searchable(target)
 
     # the sequences were moved past the copied ids: new rows get new ones
@@ -183,8 +216,14 @@ def test_a_copy_that_stops_says_so_and_exits_1(sqlite_source, new_postgres):
     with sqlite_source.transaction() as session:  # PostgreSQL text cannot hold NUL: the copy stops there
         session.execute(text("UPDATE papers SET comments = 'a' || char(0) || 'b' WHERE id = 12"))
     target = new_postgres()
-    result = copy_cli("--from", str(sqlite_source.url), "--to", target.url.render_as_string(hide_password=False),
-                      "--batch-size", "5")
+    result = copy_cli(
+        "--from",
+        str(sqlite_source.url),
+        "--to",
+        target.url.render_as_string(hide_password=False),
+        "--batch-size",
+        "5",
+    )
     assert result.exit_code == 1
     assert "error: copying papers failed" in result.stderr and "NUL" in result.stderr
     assert "holds part of the data" in result.stderr
@@ -263,11 +302,14 @@ def test_cli_json_summary(sqlite_source, tmp_path):
     assert list(summary["tables"]) == TABLES
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--to", "not a url"), "--to: not a database URL"),
-    (("--to", "postgresql+psycopg://nobody@127.0.0.1:9/nothing"), "--to: cannot connect to"),
-    (("--to", "mysql://nobody@localhost/nothing"), "only sqlite:/// and postgresql+psycopg://"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--to", "not a url"), "--to: not a database URL"),
+        (("--to", "postgresql+psycopg://nobody@127.0.0.1:9/nothing"), "--to: cannot connect to"),
+        (("--to", "mysql://nobody@localhost/nothing"), "only sqlite:/// and postgresql+psycopg://"),
+    ],
+)
 def test_cli_bad_target_url_is_one_line_and_exit_2(sqlite_source, args, message):
     result = copy_cli("--from", str(sqlite_source.url), *args)
     assert result.exit_code == 2

@@ -58,8 +58,15 @@ def smtp():
 
 
 def mail_settings(settings, inbox: Inbox, **changes):
-    base = {"smtp_host": "127.0.0.1", "smtp_port": inbox.port, "smtp_security": "none", "smtp_timeout": 10,
-            "mail_from": MAIL_FROM, "site_url": SITE, "rate_limits": LIMITS}
+    base = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": inbox.port,
+        "smtp_security": "none",
+        "smtp_timeout": 10,
+        "mail_from": MAIL_FROM,
+        "site_url": SITE,
+        "rate_limits": LIMITS,
+    }
     base.update(changes)
     return community_settings(settings, **base)
 
@@ -68,9 +75,16 @@ def mail_settings(settings, inbox: Inbox, **changes):
 def cli_env(monkeypatch, database_env, smtp):
     """Environment for `dailypapers digest …` (in-process or a subprocess): the test's database and data
     directory, the test SMTP server, the test site URL."""
-    for name, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_SECURITY": "none",
-                        "SMTP_TIMEOUT": "10", "MAIL_FROM": MAIL_FROM, "SITE_URL": SITE,
-                        "EMBEDDING_BACKEND": "none", "LOAD_DEMO": "false"}.items():
+    for name, value in {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp.port),
+        "SMTP_SECURITY": "none",
+        "SMTP_TIMEOUT": "10",
+        "MAIL_FROM": MAIL_FROM,
+        "SITE_URL": SITE,
+        "EMBEDDING_BACKEND": "none",
+        "LOAD_DEMO": "false",
+    }.items():
         monkeypatch.setenv(f"DAILYPAPERS_{name}", value)
     return database_env
 
@@ -83,7 +97,7 @@ def cli(*args: str):
 
 def cli_json(*args: str) -> dict:
     out = cli(*args).stdout
-    return json.loads(out[out.index("{"):])
+    return json.loads(out[out.index("{") :])
 
 
 def subscriber(db, settings, address: str, **prefs) -> Subscription:
@@ -115,7 +129,7 @@ def paper_links(html: str, site: str) -> list[str]:
     found = []
     for href, _ in read_html(html).links:
         if href.startswith(f"{site}/papers/"):
-            arxiv = href[len(f"{site}/papers/"):]
+            arxiv = href[len(f"{site}/papers/") :]
             if arxiv not in found:
                 found.append(arxiv)
     return found
@@ -201,8 +215,9 @@ def test_subscribe_confirm_receive_follow_and_one_click_unsubscribe(settings, db
         for arxiv in papers:
             assert f"{site}/papers/{arxiv}" in body["text/plain"]
         with db.session() as session:
-            titles = dict(session.execute(select(Paper.arxiv_id, Paper.title)
-                                          .where(Paper.arxiv_id.in_(papers))).all())
+            titles = dict(
+                session.execute(select(Paper.arxiv_id, Paper.title).where(Paper.arxiv_id.in_(papers))).all()
+            )
         first_title = " ".join(titles[papers[0]].split())
         assert digest["Subject"].endswith(first_title[:90])
         link_texts = {href: text for href, text in html.links}
@@ -223,14 +238,22 @@ def test_subscribe_confirm_receive_follow_and_one_click_unsubscribe(settings, db
         asked = httpx.get(unsubscribe_url, timeout=20)
         assert asked.status_code == 200 and "Unsubscribe" in asked.text
         assert subscription(db, sub.id).active
-        one_click = httpx.post(unsubscribe_url, content=b"List-Unsubscribe=One-Click",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=20)
+        one_click = httpx.post(
+            unsubscribe_url,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=20,
+        )
         assert one_click.status_code == 200, one_click.text
         assert "Unsubscribed" in one_click.text
         gone = subscription(db, sub.id)
         assert gone.unsubscribed_at is not None and not gone.active
-        twice = httpx.post(unsubscribe_url, content=b"List-Unsubscribe=One-Click",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=20)
+        twice = httpx.post(
+            unsubscribe_url,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=20,
+        )
         assert twice.status_code == 200
 
         # the next edition does not go to it
@@ -292,18 +315,36 @@ def test_anonymous_subscribe_cannot_change_a_confirmed_subscription(settings, db
     """Someone who only knows an address must not rewrite (or learn about) that address's confirmed
     subscription: a change by address alone waits for a link mailed to the address."""
     s = mail_settings(settings, smtp)
-    owner = subscriber(db, s, "owner@example.org", frequency="weekly", categories=("cs.CL",),
-                       timezone="Europe/Berlin", send_hour=6)
+    owner = subscriber(
+        db,
+        s,
+        "owner@example.org",
+        frequency="weekly",
+        categories=("cs.CL",),
+        timezone="Europe/Berlin",
+        send_hour=6,
+    )
     with clients(s, db) as made:
         stranger = made.new()
         fresh = stranger.post("/api/subscriptions", json={"email": "someone.new@example.org"})
-        r = stranger.post("/api/subscriptions", json={"email": "owner@example.org", "frequency": "daily",
-                                                        "categories": ["q-bio"], "timezone": "Asia/Tokyo",
-                                                        "sendHour": 23})
+        r = stranger.post(
+            "/api/subscriptions",
+            json={
+                "email": "owner@example.org",
+                "frequency": "daily",
+                "categories": ["q-bio"],
+                "timezone": "Asia/Tokyo",
+                "sendHour": 23,
+            },
+        )
     assert fresh.status_code == 202 and r.status_code == 202
     after = subscription(db, owner.id)
     assert (after.frequency, after.categories, after.timezone, after.send_hour) == (
-        "weekly", ["cs.CL"], "Europe/Berlin", 6), "an anonymous request changed a confirmed subscription"
+        "weekly",
+        ["cs.CL"],
+        "Europe/Berlin",
+        6,
+    ), "an anonymous request changed a confirmed subscription"
     assert after.active
     # and the answer does not tell a stranger that the address is subscribed
     assert r.json()["message"] == fresh.json()["message"]
@@ -352,9 +393,13 @@ def test_for_you_section_with_reasons_for_a_reader_with_votes(settings, db, smtp
     embed_missing(db, get_backend("hashing"))
     s = mail_settings(settings, smtp, embedding_backend="hashing")
     with db.session() as session:
-        video = session.execute(select(Paper.arxiv_id, Paper.title).join(Paper.entries)
-                                .where(Paper.title.ilike("%video%"), DailyEntry.day >= date(2026, 6, 25))
-                                .distinct().order_by(Paper.arxiv_id)).all()
+        video = session.execute(
+            select(Paper.arxiv_id, Paper.title)
+            .join(Paper.entries)
+            .where(Paper.title.ilike("%video%"), DailyEntry.day >= date(2026, 6, 25))
+            .distinct()
+            .order_by(Paper.arxiv_id)
+        ).all()
     voted = dict(video[:4])  # listed in the edition's last days
     assert len(voted) == 4
     with clients(s, db) as made:
@@ -397,7 +442,7 @@ def test_for_you_section_with_reasons_for_a_reader_with_votes(settings, db, smtp
     titles = [" ".join(t.split()) for t in voted.values()]
     for reason in reasons:
         assert reason.startswith("close to “") and reason.endswith("”, which you upvoted"), reason
-        assert reason[len("close to “"):-len("”, which you upvoted")] in titles, reason
+        assert reason[len("close to “") : -len("”, which you upvoted")] in titles, reason
     # a subscription without the section gets none
     other = read_html(parts(parse(rows[plain.email].message))["text/html"])
     assert "For you" not in other.headings and "Trending" in other.headings
@@ -493,8 +538,12 @@ def test_weekly_edition_is_named_by_the_local_iso_week(settings, db, smtp):
     listed = paper_links(parts(message)["text/html"], SITE)
     assert listed
     with db.session() as session:  # the papers of the week before (Monday June 22 to Sunday June 28)
-        days = session.execute(select(Paper.arxiv_id, func.max(DailyEntry.day)).join(Paper.entries)
-                               .where(Paper.arxiv_id.in_(listed)).group_by(Paper.arxiv_id)).all()
+        days = session.execute(
+            select(Paper.arxiv_id, func.max(DailyEntry.day))
+            .join(Paper.entries)
+            .where(Paper.arxiv_id.in_(listed))
+            .group_by(Paper.arxiv_id)
+        ).all()
     assert all(date(2026, 6, 22) <= day <= date(2026, 6, 28) for _, day in days), days
 
 
@@ -531,8 +580,11 @@ def test_temporary_failure_is_queued_again_later(settings, db, smtp):
     smtp.rcpt_replies.clear()
     smtp.data_replies.clear()
     with db.transaction() as session:
-        session.execute(update(DigestDelivery).where(DigestDelivery.status == "queued")
-                        .values(run_after=datetime.now(UTC) - timedelta(seconds=1)))
+        session.execute(
+            update(DigestDelivery)
+            .where(DigestDelivery.status == "queued")
+            .values(run_after=datetime.now(UTC) - timedelta(seconds=1))
+        )
     assert Sender(db, s).run().sent == 2
     assert smtp.to_counts() == {"fine@example.org": 1, "busy@example.org": 1, "late@example.org": 1}
     rows = {r.subscription_id: r for r in outbox(db)}
@@ -607,10 +659,13 @@ def test_permanent_failure_bounces_the_subscription_for_good(settings, db, smtp)
 
 
 def _send_process(*options: str) -> subprocess.Popen:
-    return subprocess.Popen([str(DAILYPAPERS), "digest", "send", "--edition", EDITION.isoformat(), "--json",
-                             *options],
-                            env=dict(os.environ), cwd=Path(os.environ["DAILYPAPERS_DATA_DIR"]).parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [str(DAILYPAPERS), "digest", "send", "--edition", EDITION.isoformat(), "--json", *options],
+        env=dict(os.environ),
+        cwd=Path(os.environ["DAILYPAPERS_DATA_DIR"]).parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _sent_addresses(db) -> set[str]:
@@ -644,13 +699,16 @@ def test_sigkilled_sender_resumed_delivers_every_digest_exactly_once(settings, d
         assert len(received) < len(addresses), "the run finished before the kill"
         # every row is either sent and recorded, or unsent and not recorded
         recorded = _sent_addresses(db)
-        assert recorded == set(received), ("recorded as sent, never received:",
-                                           sorted(recorded - set(received)),
-                                           "received, not recorded:", sorted(set(received) - recorded))
+        assert recorded == set(received), (
+            "recorded as sent, never received:",
+            sorted(recorded - set(received)),
+            "received, not recorded:",
+            sorted(set(received) - recorded),
+        )
     finish = _send_process()
     out, errors = finish.communicate(timeout=120)
     assert finish.returncode == 0, errors.decode()
-    result = json.loads(out[out.index(b"{"):])
+    result = json.loads(out[out.index(b"{") :])
     assert result["composed"]["composed"] == 0 and result["composed"]["already"] == 60
     counts = smtp.to_counts()
     assert sorted(counts) == addresses, set(addresses) - set(counts)
@@ -698,7 +756,7 @@ def test_several_send_commands_at_once_mail_each_subscriber_once(settings, db, s
     outputs = [p.communicate(timeout=120) for p in processes]
     for process, (_, stderr) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, stderr.decode()
-    results = [json.loads(out[out.index(b"{"):]) for out, _ in outputs]
+    results = [json.loads(out[out.index(b"{") :]) for out, _ in outputs]
     assert sum(r["sent"]["sent"] for r in results) == 40
     counts = smtp.to_counts()
     assert sorted(counts) == addresses and set(counts.values()) == {1}

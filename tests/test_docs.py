@@ -10,8 +10,11 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_readme():
-    missing = [f"DAILYPAPERS_{name.upper()}" for name in Settings.model_fields
-               if f"`DAILYPAPERS_{name.upper()}`" not in README]
+    missing = [
+        f"DAILYPAPERS_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`DAILYPAPERS_{name.upper()}`" not in README
+    ]
     assert missing == []
 
 

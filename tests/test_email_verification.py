@@ -39,9 +39,15 @@ def inbox():
 
 @pytest.fixture
 def mail_settings(settings, inbox):
-    return community_settings(settings, smtp_host="127.0.0.1", smtp_port=inbox.port, smtp_security="none",
-                              smtp_timeout=10, site_url=SITE,
-                              rate_limits=GENEROUS_LIMITS + ",verify=5/hour,subscribe=10000/hour")
+    return community_settings(
+        settings,
+        smtp_host="127.0.0.1",
+        smtp_port=inbox.port,
+        smtp_security="none",
+        smtp_timeout=10,
+        site_url=SITE,
+        rate_limits=GENEROUS_LIMITS + ",verify=5/hour,subscribe=10000/hour",
+    )
 
 
 @pytest.fixture
@@ -52,13 +58,20 @@ def site(mail_settings, db):
 
 def mails_to(inbox, address: str) -> list[dict[str, str]]:
     """The mails ``address`` got: subject and plain text."""
-    return [{"subject": str(m["Subject"]), "text": parts(m)["text/plain"]} for m in inbox.messages()
-            if str(m["To"]).lower() == address]
+    return [
+        {"subject": str(m["Subject"]), "text": parts(m)["text/plain"]}
+        for m in inbox.messages()
+        if str(m["To"]).lower() == address
+    ]
 
 
 def confirm_links(inbox, address: str) -> list[str]:
-    return [link for mail in mails_to(inbox, address)
-            for link in re.findall(r"^\s*(https?://\S+)\s*$", mail["text"], re.MULTILINE) if CONFIRM in link]
+    return [
+        link
+        for mail in mails_to(inbox, address)
+        for link in re.findall(r"^\s*(https?://\S+)\s*$", mail["text"], re.MULTILINE)
+        if CONFIRM in link
+    ]
 
 
 def token_of(link: str) -> str:
@@ -68,9 +81,18 @@ def token_of(link: str) -> str:
 def subscribed(db, address: str, user_id: int | None = None) -> int:
     """A confirmed weekly subscription of ``address`` (of the account ``user_id``, when given)."""
     with db.transaction() as session:
-        sub = Subscription(email=address, user_id=user_id, frequency="weekly", categories=["cs.CL"],
-                           organizations=[], timezone="Europe/Berlin", send_hour=6, confirmed_at=utcnow(),
-                           created_at=utcnow(), updated_at=utcnow())
+        sub = Subscription(
+            email=address,
+            user_id=user_id,
+            frequency="weekly",
+            categories=["cs.CL"],
+            organizations=[],
+            timezone="Europe/Berlin",
+            send_hour=6,
+            confirmed_at=utcnow(),
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
         session.add(sub)
         session.flush()
         return sub.id
@@ -81,8 +103,16 @@ def subscription_state(db, sub_id: int) -> tuple | None:
         sub = session.get(Subscription, sub_id)
         if sub is None:
             return None
-        return (sub.email, sub.user_id, sub.frequency, sub.categories, sub.timezone, sub.send_hour,
-                sub.confirmed_at, sub.unsubscribed_at)
+        return (
+            sub.email,
+            sub.user_id,
+            sub.frequency,
+            sub.categories,
+            sub.timezone,
+            sub.send_hour,
+            sub.confirmed_at,
+            sub.unsubscribed_at,
+        )
 
 
 def follow_confirm_page(made, link: str):
@@ -108,8 +138,9 @@ def test_an_address_changed_to_someone_elses_opens_nothing_of_theirs(site, db, i
         assert asked.status_code == 200, asked.text
         assert asked.json()["email"] == "mallory@example.org" and asked.json()["pendingEmail"] == address
         assert mallory.get("/api/me/subscription").status_code == 404
-        changed = mallory.post("/api/subscriptions",
-                               json={"email": address, "frequency": "daily", "sendHour": 3})
+        changed = mallory.post(
+            "/api/subscriptions", json={"email": address, "frequency": "daily", "sendHour": 3}
+        )
         assert changed.status_code == 202 and "confirmed" not in changed.json()
         assert mallory.post("/api/subscriptions", json={"email": address, "forYou": True}).status_code == 400
         assert mallory.get("/api/me/subscription").status_code == 404
@@ -119,8 +150,9 @@ def test_an_address_changed_to_someone_elses_opens_nothing_of_theirs(site, db, i
     # the victim's inbox got a notice about its address, never a link confirming it for mallory
     inbox.wait_for(4)
     assert confirm_links(inbox, "victim@example.org") == []
-    notices = [m for m in mails_to(inbox, "victim@example.org")
-               if "another dailypapers account" in m["subject"]]
+    notices = [
+        m for m in mails_to(inbox, "victim@example.org") if "another dailypapers account" in m["subject"]
+    ]
     assert len(notices) == 1 and "victim" in notices[0]["text"] and "mallory" not in notices[0]["text"]
     assert site.new().login("victim@example.org").status_code == 200
 
@@ -134,8 +166,11 @@ def test_registering_with_someone_elses_address_answers_as_usual_and_tells_its_o
     taken = mallory.register("mallory", "Victim@Example.org ")
 
     def shape(response) -> tuple:
-        body = {k: v for k, v in response.json().items()
-                if k not in ("name", "fullname", "createdAt", "csrfToken")}
+        body = {
+            k: v
+            for k, v in response.json().items()
+            if k not in ("name", "fullname", "createdAt", "csrfToken")
+        }
         cookies = sorted(c.split("=", 1)[0] for c in response.headers.get_list("set-cookie"))
         domain = body.pop("pendingEmail").split("@")[1]
         return response.status_code, sorted(response.json()), domain, body, cookies
@@ -164,8 +199,10 @@ def test_a_new_address_needs_the_password_and_counts_only_after_its_link(site, d
     user = make_user(db, "alice")
     alice = site.session(user)
     mine = subscribed(db, "alice@example.org", user.id)
-    for body in ({"email": "alice.new@example.org"},
-                 {"email": "alice.new@example.org", "password": "wrong one!"}):
+    for body in (
+        {"email": "alice.new@example.org"},
+        {"email": "alice.new@example.org", "password": "wrong one!"},
+    ):
         r = alice.patch("/api/me", json=body)
         assert r.status_code == 400 and "password" in r.json()["error"]
     assert alice.get("/api/me").json()["pendingEmail"] is None and len(inbox) == 0
@@ -258,21 +295,43 @@ def test_upgrading_makes_every_address_pending_and_keeps_what_refers_to_accounts
             command.downgrade(alembic_config(conn), "0010")
         with database.engine.begin() as conn:
             table = sa.Table("users", sa.MetaData(), autoload_with=conn)
-            values = {"username": "old", "email": "old@example.org", "display_name": "Old Timer",
-                      "password_hash": password_hash(), "role": "user", "failed_logins": 0,
-                      "created_at": utcnow()}
+            values = {
+                "username": "old",
+                "email": "old@example.org",
+                "display_name": "Old Timer",
+                "password_hash": password_hash(),
+                "role": "user",
+                "failed_logins": 0,
+                "created_at": utcnow(),
+            }
             values = {k: v for k, v in values.items() if k in table.c}
-            values.update({c.name: 0 for c in table.c if c.name not in values and not c.nullable
-                           and c.name != "id"})
+            values.update(
+                {c.name: 0 for c in table.c if c.name not in values and not c.nullable and c.name != "id"}
+            )
             user_id = conn.execute(table.insert().values(**values)).inserted_primary_key[0]
             subs = sa.Table("subscriptions", sa.MetaData(), autoload_with=conn)
-            conn.execute(subs.insert().values(
-                email="old@example.org", user_id=user_id, frequency="weekly", trending=True, for_you=True,
-                categories=[], organizations=[], timezone="UTC", send_hour=7, confirmed_at=utcnow(),
-                created_at=utcnow(), updated_at=utcnow()))
+            conn.execute(
+                subs.insert().values(
+                    email="old@example.org",
+                    user_id=user_id,
+                    frequency="weekly",
+                    trending=True,
+                    for_you=True,
+                    categories=[],
+                    organizations=[],
+                    timezone="UTC",
+                    send_hour=7,
+                    confirmed_at=utcnow(),
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
             interests = sa.Table("user_interests", sa.MetaData(), autoload_with=conn)
-            conn.execute(interests.insert().values(user_id=user_id, kind="category", value="cs.CL",
-                                                   created_at=utcnow()))
+            conn.execute(
+                interests.insert().values(
+                    user_id=user_id, kind="category", value="cs.CL", created_at=utcnow()
+                )
+            )
         database.migrate()
         with database.session() as session:
             user = session.get(User, user_id)
@@ -301,7 +360,8 @@ def test_a_forged_or_tampered_confirmation_token_confirms_nothing(site, db):
     from itsdangerous import URLSafeTimedSerializer
 
     forged = URLSafeTimedSerializer("a key somebody guessed " * 3).dumps(
-        {"u": user.id, "a": "alice.new@example.org"})
+        {"u": user.id, "a": "alice.new@example.org"}
+    )
     for token in (tampered, forged, "", "x" * 5000):
         r = site.new().client.post("/api/auth/email/confirm", json={"token": token})
         assert 400 <= r.status_code < 500, (token[:20], r.status_code)

@@ -88,8 +88,10 @@ def check_entries(feed: Any, pairs: list[tuple[Paper, DailyEntry | None]]) -> No
     assert [e.id for e in feed.entries] == [f"{SITE}/papers/{p.arxiv_id}" for p, _ in pairs]
     for item, (paper, entry) in zip(feed.entries, pairs, strict=True):
         assert item.title == " ".join(paper.title.split())
-        assert links(item) == {"alternate": f"{SITE}/papers/{paper.arxiv_id}",
-                               "related": f"https://arxiv.org/abs/{paper.arxiv_id}"}
+        assert links(item) == {
+            "alternate": f"{SITE}/papers/{paper.arxiv_id}",
+            "related": f"https://arxiv.org/abs/{paper.arxiv_id}",
+        }
         assert parsed(item.published_parsed) == utc(paper.published_at)
         assert parsed(item.updated_parsed) == utc(expected_updated(paper, entry))
         names = [a["name"] for a in item.authors]
@@ -127,8 +129,12 @@ def test_daily_feed_is_the_latest_day_by_upvotes(client: TestClient, loaded_db: 
     assert day == date(2026, 6, 30)
     check_head(feed, "/feeds/daily.atom", "/", "Daily Papers — June 30, 2026")
     check_entries(feed, [(e.paper, e) for e in entries])
-    assert [e.id.rsplit("/", 1)[1] for e in feed.entries] == ["2606.26740", "2606.30616", "2606.28480",
-                                                               "2606.24256"]
+    assert [e.id.rsplit("/", 1)[1] for e in feed.entries] == [
+        "2606.26740",
+        "2606.30616",
+        "2606.28480",
+        "2606.24256",
+    ]
     first = feed.entries[0]
     assert first.summary.startswith("A novel streaming video editing framework")  # the AI summary
     assert first.content[0]["value"].endswith("▲ 57 upvotes · code: https://github.com/cp-cp/LiveEdit")
@@ -136,18 +142,42 @@ def test_daily_feed_is_the_latest_day_by_upvotes(client: TestClient, loaded_db: 
     assert len(fifty.authors) == 21 and fifty.authors[-1]["name"] == "et al."
 
 
-@pytest.mark.parametrize(("url", "html", "title", "start", "end"), [
-    ("/feeds/date/2024-06-03.atom", "/papers/date/2024-06-03", "Daily Papers — June 3, 2024",
-     date(2024, 6, 3), date(2024, 6, 3)),
-    ("/feeds/week/2024-W23.atom", "/papers/week/2024-W23", "Daily Papers — Week 23, 2024 (Jun 3 – Jun 9)",
-     date(2024, 6, 3), date(2024, 6, 9)),
-    ("/feeds/month/2026-06.atom", "/papers/month/2026-06", "Daily Papers — June 2026",
-     date(2026, 6, 1), date(2026, 6, 30)),
-    ("/feeds/month/2025-01.atom", "/papers/month/2025-01", "Daily Papers — January 2025",
-     date(2025, 1, 1), date(2025, 1, 31)),
-])
-def test_period_feeds_by_upvotes(client: TestClient, loaded_db: Database, url: str, html: str, title: str,
-                                 start: date, end: date) -> None:
+@pytest.mark.parametrize(
+    ("url", "html", "title", "start", "end"),
+    [
+        (
+            "/feeds/date/2024-06-03.atom",
+            "/papers/date/2024-06-03",
+            "Daily Papers — June 3, 2024",
+            date(2024, 6, 3),
+            date(2024, 6, 3),
+        ),
+        (
+            "/feeds/week/2024-W23.atom",
+            "/papers/week/2024-W23",
+            "Daily Papers — Week 23, 2024 (Jun 3 – Jun 9)",
+            date(2024, 6, 3),
+            date(2024, 6, 9),
+        ),
+        (
+            "/feeds/month/2026-06.atom",
+            "/papers/month/2026-06",
+            "Daily Papers — June 2026",
+            date(2026, 6, 1),
+            date(2026, 6, 30),
+        ),
+        (
+            "/feeds/month/2025-01.atom",
+            "/papers/month/2025-01",
+            "Daily Papers — January 2025",
+            date(2025, 1, 1),
+            date(2025, 1, 31),
+        ),
+    ],
+)
+def test_period_feeds_by_upvotes(
+    client: TestClient, loaded_db: Database, url: str, html: str, title: str, start: date, end: date
+) -> None:
     feed = fetch(client, url)
     with loaded_db.session() as s:
         entries, total = queries.list_entries(s, start, end)
@@ -159,9 +189,12 @@ def test_period_feeds_by_upvotes(client: TestClient, loaded_db: Database, url: s
 
 
 def test_the_api_and_the_feeds_list_the_same_papers(client: TestClient) -> None:
-    for query, feed_url in [("", "/feeds/daily.atom"), ("?date=2024-12-11", "/feeds/date/2024-12-11.atom"),
-                            ("?week=2025-W02", "/feeds/week/2025-W02.atom"),
-                            ("?month=2026-06", "/feeds/month/2026-06.atom")]:
+    for query, feed_url in [
+        ("", "/feeds/daily.atom"),
+        ("?date=2024-12-11", "/feeds/date/2024-12-11.atom"),
+        ("?week=2025-W02", "/feeds/week/2025-W02.atom"),
+        ("?month=2026-06", "/feeds/month/2026-06.atom"),
+    ]:
         api = [i["paper"]["id"] for i in client.get(f"/api/daily_papers{query}").json()]
         feed = fetch(client, feed_url)
         assert [e.id.rsplit("/", 1)[1] for e in feed.entries] == api, feed_url
@@ -170,8 +203,7 @@ def test_the_api_and_the_feeds_list_the_same_papers(client: TestClient) -> None:
 def test_an_empty_period_is_an_empty_feed(client: TestClient) -> None:
     feed = fetch(client, "/feeds/date/2024-06-04.atom")
     assert feed.entries == []
-    check_head(feed, "/feeds/date/2024-06-04.atom", "/papers/date/2024-06-04",
-               "Daily Papers — June 4, 2024")
+    check_head(feed, "/feeds/date/2024-06-04.atom", "/papers/date/2024-06-04", "Daily Papers — June 4, 2024")
     # RFC 4287 still wants an <updated>: the start of the day in New York.
     assert parsed(feed.feed.updated_parsed) == (2024, 6, 4, 4, 0, 0)
 
@@ -193,8 +225,9 @@ def test_organization_feed(client: TestClient, loaded_db: Database) -> None:
         org = queries.organization_by_name(s, "Tsinghua")
         assert org is not None
         papers, _ = queries.organization_papers(s, org.id)
-    check_head(feed, "/feeds/organizations/Tsinghua.atom", "/organizations/Tsinghua",
-               "Papers by Tsinghua University")
+    check_head(
+        feed, "/feeds/organizations/Tsinghua.atom", "/organizations/Tsinghua", "Papers by Tsinghua University"
+    )
     check_entries(feed, [(p, p.entries[-1] if p.entries else None) for p in papers])
     assert [e.id for e in feed.entries] == [f"{SITE}/papers/2606.26740"]
     meta = fetch(client, "/feeds/organizations/facebook.atom")
@@ -252,22 +285,25 @@ def test_the_feeds_own_etag_without_the_response_cache(settings: Settings, loade
 # --- errors ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "status"), [
-    ("/feeds/date/2024-13-01.atom", 400),
-    ("/feeds/date/yesterday.atom", 400),
-    ("/feeds/date/2024-6-3.atom", 400),
-    ("/feeds/week/2024-W60.atom", 400),
-    ("/feeds/week/2024-23.atom", 400),
-    ("/feeds/week/9999-W52.atom", 400),  # ends in the year 10000
-    ("/feeds/month/2024-00.atom", 400),
-    ("/feeds/month/2024-13.atom", 400),
-    ("/feeds/search.atom", 400),
-    ("/feeds/search.atom?q=", 400),
-    ("/feeds/search.atom?q=%25%25%20%20", 400),
-    ("/feeds/organizations/nobody.atom", 404),
-    ("/feeds/organizations/tsinghua.atom", 404),
-    ("/feeds/nothing.atom", 404),
-])
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/feeds/date/2024-13-01.atom", 400),
+        ("/feeds/date/yesterday.atom", 400),
+        ("/feeds/date/2024-6-3.atom", 400),
+        ("/feeds/week/2024-W60.atom", 400),
+        ("/feeds/week/2024-23.atom", 400),
+        ("/feeds/week/9999-W52.atom", 400),  # ends in the year 10000
+        ("/feeds/month/2024-00.atom", 400),
+        ("/feeds/month/2024-13.atom", 400),
+        ("/feeds/search.atom", 400),
+        ("/feeds/search.atom?q=", 400),
+        ("/feeds/search.atom?q=%25%25%20%20", 400),
+        ("/feeds/organizations/nobody.atom", 404),
+        ("/feeds/organizations/tsinghua.atom", 404),
+        ("/feeds/nothing.atom", 404),
+    ],
+)
 def test_errors_are_json(client: TestClient, url: str, status: int) -> None:
     r = client.get(url)
     assert r.status_code == status
@@ -277,29 +313,43 @@ def test_errors_are_json(client: TestClient, url: str, status: int) -> None:
 
 def test_error_messages_say_what_is_wrong(client: TestClient) -> None:
     assert client.get("/feeds/date/yesterday.atom").json() == {
-        "error": "invalid date 'yesterday': expected YYYY-MM-DD"}
+        "error": "invalid date 'yesterday': expected YYYY-MM-DD"
+    }
     assert client.get("/feeds/organizations/nobody.atom").json() == {"error": "no organization 'nobody'"}
-    assert client.get("/feeds/search.atom?q=").json() == {"error": "the search needs at least one word or filter"}
+    assert client.get("/feeds/search.atom?q=").json() == {
+        "error": "the search needs at least one word or filter"
+    }
 
 
 # --- hostile data -----------------------------------------------------------------------------------------
 
 
-def test_markup_and_control_characters_are_escaped_and_stripped(client: TestClient,
-                                                                loaded_db: Database) -> None:
+def test_markup_and_control_characters_are_escaped_and_stripped(
+    client: TestClient, loaded_db: Database
+) -> None:
     nul = "\x00" if loaded_db.is_sqlite else ""  # PostgreSQL stores no NUL (the importer drops them)
     title = f"<script>alert('x')</script> Evil{nul} & \x07Co\x1b ]]> \ufffe"
-    abstract = "An abstract with <b>tags</b>, \x0bvertical tabs\x0c, a\x01 bell & \"quotes\"."
+    abstract = 'An abstract with <b>tags</b>, \x0bvertical tabs\x0c, a\x01 bell & "quotes".'
     with loaded_db.transaction() as s:
-        paper = Paper(arxiv_id="2606.99999", title=title, abstract=abstract,
-                      authors=["Ada <img src=x onerror=alert(1)>", "\x02", "Bob & Co"],
-                      categories=["cs.LG", "cs.<CL>"],
-                      published_at=datetime(2026, 6, 29, 12, tzinfo=timezone.utc),
-                      code_url="https://example.org/?a=1&b=<2>")
+        paper = Paper(
+            arxiv_id="2606.99999",
+            title=title,
+            abstract=abstract,
+            authors=["Ada <img src=x onerror=alert(1)>", "\x02", "Bob & Co"],
+            categories=["cs.LG", "cs.<CL>"],
+            published_at=datetime(2026, 6, 29, 12, tzinfo=timezone.utc),
+            code_url="https://example.org/?a=1&b=<2>",
+        )
         s.add(paper)
         s.flush()
-        s.add(DailyEntry(paper_id=paper.id, day=date(2026, 6, 30), upvotes=99,
-                         submitted_at=datetime(2026, 6, 30, 1, tzinfo=timezone.utc)))
+        s.add(
+            DailyEntry(
+                paper_id=paper.id,
+                day=date(2026, 6, 30),
+                upvotes=99,
+                submitted_at=datetime(2026, 6, 30, 1, tzinfo=timezone.utc),
+            )
+        )
         bump_version(s)
     for url in ("/feeds/daily.atom", "/feeds/search.atom?q=evil", "/feeds/trending.atom"):
         raw = client.get(url).content
@@ -308,7 +358,7 @@ def test_markup_and_control_characters_are_escaped_and_stripped(client: TestClie
         feed = fetch(client, url)
         item = next(e for e in feed.entries if e.id == f"{SITE}/papers/2606.99999")
         assert item.title == "<script>alert('x')</script> Evil & Co ]]>"
-        assert item.summary == "An abstract with <b>tags</b>, vertical tabs, a bell & \"quotes\"."
+        assert item.summary == 'An abstract with <b>tags</b>, vertical tabs, a bell & "quotes".'
         assert item.content[0]["value"].endswith("▲ 99 upvotes · code: https://example.org/?a=1&b=<2>")
         assert [a["name"] for a in item.authors] == ["Ada <img src=x onerror=alert(1)>", "Bob & Co"]
         assert [t["term"] for t in item.tags] == ["cs.LG", "cs.<CL>"]
@@ -326,8 +376,14 @@ def test_a_hostile_search_query_is_escaped_in_the_feed_head(client: TestClient) 
 
 def test_papers_with_and_without_optional_fields(client: TestClient, loaded_db: Database) -> None:
     with loaded_db.transaction() as s:
-        bare = Paper(arxiv_id="2606.99998", title="  A   bare\n paper ", abstract=None, authors=[],
-                     categories=[], published_at=None)
+        bare = Paper(
+            arxiv_id="2606.99998",
+            title="  A   bare\n paper ",
+            abstract=None,
+            authors=[],
+            categories=[],
+            published_at=None,
+        )
         s.add(bare)
         s.flush()
         s.add(DailyEntry(paper_id=bare.id, day=date(2026, 6, 30), upvotes=1))
@@ -341,10 +397,18 @@ def test_papers_with_and_without_optional_fields(client: TestClient, loaded_db: 
     assert item.content[0]["value"] == "▲ 1 upvotes"
 
 
-@pytest.mark.parametrize("url", ["/feeds/daily.atom", "/feeds/date/2024-06-03.atom",
-                                 "/feeds/week/2024-W23.atom", "/feeds/month/2026-06.atom",
-                                 "/feeds/trending.atom", "/feeds/organizations/Tsinghua.atom",
-                                 "/feeds/search.atom?q=diffusion"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/feeds/daily.atom",
+        "/feeds/date/2024-06-03.atom",
+        "/feeds/week/2024-W23.atom",
+        "/feeds/month/2026-06.atom",
+        "/feeds/trending.atom",
+        "/feeds/organizations/Tsinghua.atom",
+        "/feeds/search.atom?q=diffusion",
+    ],
+)
 def test_alternate_links_are_pages_of_this_site(client: TestClient, url: str) -> None:
     feed = fetch(client, url)
     for href in [links(feed.feed)["alternate"]] + [links(e)["alternate"] for e in feed.entries[:3]]:

@@ -42,8 +42,14 @@ def parse_csp(value: str) -> dict[str, set[str]]:
 def assert_secured(response, policy: dict[str, set[str]] | None = None) -> None:
     """Every security header is there, once, with its value; the CSP is ``policy`` (default: the site's)."""
     headers = response.headers
-    for name in ("content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy",
-                 "cross-origin-opener-policy", "permissions-policy"):
+    for name in (
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+        "cross-origin-opener-policy",
+        "permissions-policy",
+    ):
         assert len(headers.get_list(name)) == 1, (name, headers.get_list(name), response.url)
     assert parse_csp(headers["content-security-policy"]) == (policy or POLICY)
     assert headers["x-frame-options"] == "DENY"
@@ -62,18 +68,21 @@ def client(settings, db) -> Iterator[TestClient]:
         yield made
 
 
-@pytest.mark.parametrize("path", [
-    "/",
-    f"/papers/{PAPER}",
-    f"/papers/date/{LATEST_DAY}",
-    "/account/login",
-    "/api/daily_papers",
-    f"/api/papers/{PAPER}",
-    "/feeds/daily.atom",
-    "/static/style.css",
-    "/static/vendor/htmx/htmx.min.js",
-    "/openapi.json",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        f"/papers/{PAPER}",
+        f"/papers/date/{LATEST_DAY}",
+        "/account/login",
+        "/api/daily_papers",
+        f"/api/papers/{PAPER}",
+        "/feeds/daily.atom",
+        "/static/style.css",
+        "/static/vendor/htmx/htmx.min.js",
+        "/openapi.json",
+    ],
+)
 def test_pages_api_answers_feeds_and_static_files_carry_every_header(client, path):
     response = client.get(path)
     assert response.status_code == 200
@@ -113,8 +122,11 @@ def test_the_csrf_refusal_carries_every_header(client):
 
 
 def test_a_refused_oversized_body_carries_every_header(client):
-    response = client.post("/api/auth/login", content=b"{" + b" " * (2 << 20) + b"}",
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/auth/login",
+        content=b"{" + b" " * (2 << 20) + b"}",
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert_secured(response)
 
@@ -148,7 +160,9 @@ def test_strict_transport_security_only_when_the_site_is_served_over_https(setti
 
 def inline_script_hashes(html: str) -> set[str]:
     scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
-    return {"'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'" for s in scripts}
+    return {
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'" for s in scripts
+    }
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
@@ -161,7 +175,10 @@ def test_the_api_docs_pages_may_load_their_cdn_and_run_only_their_own_inline_scr
     assert len(hashes) == (0 if path == "/redoc" else 1)
     assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"]
     assert policy["worker-src"] == {"blob:"}  # ReDoc's search runs in a worker made from a blob
-    expected = {name: sources for name, sources in POLICY.items()
-                if name not in ("script-src", "style-src", "font-src", "img-src")}
+    expected = {
+        name: sources
+        for name, sources in POLICY.items()
+        if name not in ("script-src", "style-src", "font-src", "img-src")
+    }
     assert {name: policy[name] for name in expected} == expected
     assert_secured(response, policy)

@@ -42,13 +42,27 @@ def get(db, arxiv_id):
 
 def test_import_twice_changes_nothing(db):
     first = Importer(db, batch_size=5).run(hf_daily.iter_path(TEST_DATA / "hf_daily"))
-    assert first.as_dict() == {"read": 12, "new": 12, "updated": 0, "unchanged": 0, "rejected": 0,
-                               "deleted": 0, "unsafe_links": 0}
+    assert first.as_dict() == {
+        "read": 12,
+        "new": 12,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "deleted": 0,
+        "unsafe_links": 0,
+    }
     with db.session() as s:
         before = s.execute(text("select * from papers order by id")).all()
     second = Importer(db, batch_size=7).run(hf_daily.iter_path(TEST_DATA / "hf_daily"))
-    assert second.as_dict() == {"read": 12, "new": 0, "updated": 0, "unchanged": 12, "rejected": 0,
-                                "deleted": 0, "unsafe_links": 0}
+    assert second.as_dict() == {
+        "read": 12,
+        "new": 0,
+        "updated": 0,
+        "unchanged": 12,
+        "rejected": 0,
+        "deleted": 0,
+        "unsafe_links": 0,
+    }
     with db.session() as s:
         assert s.execute(text("select * from papers order by id")).all() == before
     assert count(db, Paper) == 12 and count(db, DailyEntry) == 12 and count(db, models.Organization) >= 1
@@ -102,8 +116,14 @@ def test_code_link_from_text_does_not_replace_a_first_hand_one(db):
 
 def test_daily_entry_is_updated_by_a_newer_capture(db):
     def entry(upvotes):
-        return DailyEntryRecord(paper=paper(), day=date(2025, 1, 2), upvotes=upvotes, num_comments=upvotes,
-                                submitter=Submitter("ak", "AK"), submitted_at=T)
+        return DailyEntryRecord(
+            paper=paper(),
+            day=date(2025, 1, 2),
+            upvotes=upvotes,
+            num_comments=upvotes,
+            submitter=Submitter("ak", "AK"),
+            submitted_at=T,
+        )
 
     assert Importer(db).run([entry(5)]).new == 1
     s = Importer(db).run([entry(9)])
@@ -114,8 +134,10 @@ def test_daily_entry_is_updated_by_a_newer_capture(db):
 
 
 def test_same_paper_on_two_days_and_twice_in_one_batch(db):
-    recs = [DailyEntryRecord(paper=paper(upvotes=n), day=date(2025, 1, d), upvotes=n) for d, n in
-            [(2, 1), (3, 4), (2, 2)]]
+    recs = [
+        DailyEntryRecord(paper=paper(upvotes=n), day=date(2025, 1, d), upvotes=n)
+        for d, n in [(2, 1), (3, 4), (2, 2)]
+    ]
     s = Importer(db).run(recs)
     assert (s.new, s.updated) == (2, 1)
     assert count(db, Paper) == 1 and count(db, DailyEntry) == 2
@@ -139,8 +161,12 @@ def test_deleted_record_marks_withdrawn_and_a_later_record_revives(db):
 
 
 def test_organizations_are_shared_and_updated(db):
-    Importer(db).run([paper("2501.00001", organization=Organization("mit")),
-                      paper("2501.00002", organization=Organization("mit", "MIT"))])
+    Importer(db).run(
+        [
+            paper("2501.00001", organization=Organization("mit")),
+            paper("2501.00002", organization=Organization("mit", "MIT")),
+        ]
+    )
     with db.session() as s:
         orgs = s.scalars(select(models.Organization)).all()
     assert [(o.name, o.fullname) for o in orgs] == [("mit", "MIT")]
@@ -171,13 +197,25 @@ def test_checkpoint_is_saved_with_the_records_before_it(db):
 
 def test_nul_characters_are_dropped_from_every_text(db):
     entry = DailyEntryRecord(
-        paper=paper(title="Nul\x00 title", abstract="An\x00 abstract", authors=["Ada\x00", "Bob"],
-                    ai_keywords=["k\x00w"], organization=Organization("org\x00", "Org\x00 Inc")),
-        day=date(2025, 1, 2), submitter=Submitter("sub\x00", "Sub\x00 Mitter"), upvotes=1)
+        paper=paper(
+            title="Nul\x00 title",
+            abstract="An\x00 abstract",
+            authors=["Ada\x00", "Bob"],
+            ai_keywords=["k\x00w"],
+            organization=Organization("org\x00", "Org\x00 Inc"),
+        ),
+        day=date(2025, 1, 2),
+        submitter=Submitter("sub\x00", "Sub\x00 Mitter"),
+        upvotes=1,
+    )
     assert Importer(db).run([entry]).new == 1
     p = get(db, "2501.00001")
-    assert (p.title, p.abstract, p.authors, p.ai_keywords) == ("Nul title", "An abstract", ["Ada", "Bob"],
-                                                               ["kw"])
+    assert (p.title, p.abstract, p.authors, p.ai_keywords) == (
+        "Nul title",
+        "An abstract",
+        ["Ada", "Bob"],
+        ["kw"],
+    )
     with db.session() as s:
         org = s.get(models.Organization, p.organization_id)
         stored = s.scalars(select(DailyEntry)).one()

@@ -123,8 +123,14 @@ def test_parse_feed_maps_every_field_record_by_record() -> None:
         version=7,
         title="Attention Is All You Need",
         authors=[
-            "Ashish Vaswani", "Noam Shazeer", "Niki Parmar", "Jakob Uszkoreit",
-            "Llion Jones", "Aidan N. Gomez", "Lukasz Kaiser", "Illia Polosukhin",
+            "Ashish Vaswani",
+            "Noam Shazeer",
+            "Niki Parmar",
+            "Jakob Uszkoreit",
+            "Llion Jones",
+            "Aidan N. Gomez",
+            "Lukasz Kaiser",
+            "Illia Polosukhin",
         ],
         categories=["cs.CL", "cs.LG"],
         primary_category="cs.CL",
@@ -234,8 +240,13 @@ def test_harvest_walks_pages_with_checkpoints_and_rate_limit(fake_time: FakeTime
     assert items[4] == Checkpoint(key=KEY, state={"start": 3}, done=True)
     assert [r.path for r in server.requests] == ["/api/query", "/api/query"]
     assert [r.query for r in server.requests] == [
-        {"search_query": [QUERY], "start": [s], "max_results": ["2"], "sortBy": ["submittedDate"],
-         "sortOrder": ["ascending"]}
+        {
+            "search_query": [QUERY],
+            "start": [s],
+            "max_results": ["2"],
+            "sortBy": ["submittedDate"],
+            "sortOrder": ["ascending"],
+        }
         for s in ("0", "2")
     ]
     assert fake_time.sleeps == [pytest.approx(3.0)]  # one wait of min_interval between the two requests
@@ -363,8 +374,14 @@ def test_harvest_refuses_a_client_faster_than_arxiv_allows(fake_time: FakeTime) 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"state": {"start": -1}}, {"state": {"start": "2"}}, {"page_size": 0}, {"page_size": 2001},
-     {"max_results": -1}, {"empty_page_retries": -1}],
+    [
+        {"state": {"start": -1}},
+        {"state": {"start": "2"}},
+        {"page_size": 0},
+        {"page_size": 2001},
+        {"max_results": -1},
+        {"empty_page_retries": -1},
+    ],
 )
 def test_harvest_checks_its_arguments_at_call_time(fake_time: FakeTime, kwargs: dict) -> None:
     with client_for(fake_time) as client:
@@ -374,8 +391,10 @@ def test_harvest_checks_its_arguments_at_call_time(fake_time: FakeTime, kwargs: 
 
 
 def test_a_feed_declaring_entities_is_refused_unexpanded():
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY x "xxxxxxxxxxxxxxxx">'
-            b'<!ENTITY y "&x;&x;&x;&x;&x;&x;&x;&x;">]>'
-            b'<feed xmlns="http://www.w3.org/2005/Atom"><title>&y;</title></feed>')
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY x "xxxxxxxxxxxxxxxx">'
+        b'<!ENTITY y "&x;&x;&x;&x;&x;&x;&x;&x;">]>'
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>&y;</title></feed>'
+    )
     with pytest.raises(FetchError, match="declares XML entities"):
         parse_feed(bomb, url="https://export.arxiv.org/api/query")

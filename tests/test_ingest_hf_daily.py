@@ -23,10 +23,18 @@ def test_reads_every_fixture_file_in_date_order():
     recs = records_of(HF)
     assert all(isinstance(r, DailyEntryRecord) for r in recs), [r for r in recs if isinstance(r, Rejected)]
     assert [r.paper.arxiv_id for r in recs] == [
-        "2405.21060", "2405.21075", "2405.21048",  # 2024-06-03: old schema, mediaUrl
-        "2412.07730", "2412.05210",  # 2024-12-11: Python-repr strings
-        "2501.05441", "2501.05453", "2501.05032",  # 2025-01-10: wrapper object of repr strings
-        "2606.26740", "2606.30616", "2606.28480", "2606.24256",  # 2026-06-30: organization, stars
+        "2405.21060",
+        "2405.21075",
+        "2405.21048",  # 2024-06-03: old schema, mediaUrl
+        "2412.07730",
+        "2412.05210",  # 2024-12-11: Python-repr strings
+        "2501.05441",
+        "2501.05453",
+        "2501.05032",  # 2025-01-10: wrapper object of repr strings
+        "2606.26740",
+        "2606.30616",
+        "2606.28480",
+        "2606.24256",  # 2026-06-30: organization, stars
     ]
 
 
@@ -37,8 +45,10 @@ def test_old_schema_entry_field_by_field():
     assert rec.upvotes == 27 and rec.num_comments == 3
     assert rec.media_urls == ["https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2405.21060.png"]
     p = rec.paper
-    assert p.title == ("Transformers are SSMs: Generalized Models and Efficient Algorithms Through "
-                       "Structured State Space Duality")
+    assert p.title == (
+        "Transformers are SSMs: Generalized Models and Efficient Algorithms Through "
+        "Structured State Space Duality"
+    )
     assert p.authors[:2] == ["Tri Dao", "Albert Gu"]
     assert p.published_at == datetime(2024, 5, 31, 17, 50, 1, tzinfo=timezone.utc)
     assert p.upvotes == 27
@@ -85,14 +95,27 @@ def test_list_day_comes_from_submitted_on_daily_at_over_file_name(tmp_path):
 
 def test_broken_entries_are_rejected_with_position_and_the_rest_goes_on(tmp_path):
     good = json.loads((HF / "2026-06-30.json").read_text())[:2]
-    entries = [good[0], "{'paper': {'id': ", {"paper": {"id": "not-an-id", "title": "x"}},
-               {"paper": {"id": "2501.00001"}}, 42, good[1]]
+    entries = [
+        good[0],
+        "{'paper': {'id': ",
+        {"paper": {"id": "not-an-id", "title": "x"}},
+        {"paper": {"id": "2501.00001"}},
+        42,
+        good[1],
+    ]
     (tmp_path / "2025-02-03.json").write_text(json.dumps(entries))
     (tmp_path / "2025-02-04.json").write_text("{not json")
     recs = records_of(tmp_path)
     kinds = [type(r).__name__ for r in recs]
-    assert kinds == ["DailyEntryRecord", "Rejected", "Rejected", "Rejected", "Rejected", "DailyEntryRecord",
-                     "Rejected"]
+    assert kinds == [
+        "DailyEntryRecord",
+        "Rejected",
+        "Rejected",
+        "Rejected",
+        "Rejected",
+        "DailyEntryRecord",
+        "Rejected",
+    ]
     positions = [r.position for r in recs if isinstance(r, Rejected)]
     assert positions[0].endswith("2025-02-03.json entry 1")
     assert positions[2].endswith("entry 3") and "no title" in recs[3].reason
@@ -132,7 +155,7 @@ def _api(days: dict[str, list], fail_first: int = 0):
         if day not in days:
             return Reply(200, "[]", content_type="application/json")
         limit, page = int(req.arg("limit", "50")), int(req.arg("p", "0"))
-        body = days[day][page * limit:(page + 1) * limit]
+        body = days[day][page * limit : (page + 1) * limit]
         return Reply(200, json.dumps(body), content_type="application/json")
 
     return respond
@@ -157,15 +180,24 @@ def test_api_harvest_day_by_day_with_paging_and_checkpoints():
     assert entries[0].source == f"mirror:{server.url}"
     # 2 pages for day 1 (2 + 1 entries), 1 for day 2, 3 for day 3 (2 + 2 + 0): six requests
     asked = [(r.arg("date"), r.arg("p")) for r in server.requests]
-    assert asked == [("2024-06-03", "0"), ("2024-06-03", "1"), ("2024-06-04", "0"),
-                     ("2024-06-05", "0"), ("2024-06-05", "1"), ("2024-06-05", "2")]
+    assert asked == [
+        ("2024-06-03", "0"),
+        ("2024-06-03", "1"),
+        ("2024-06-04", "0"),
+        ("2024-06-05", "0"),
+        ("2024-06-05", "1"),
+        ("2024-06-05", "2"),
+    ]
     assert len(waits) == 5 and all(0 < w <= 1.0 for w in waits)  # rate limit between requests
 
 
 def test_api_harvest_resumes_from_checkpoint_state():
     with LocalServer(_api({})) as server, _client([]) as client:
-        list(hf_daily.harvest_api(client, server.url, date(2024, 6, 1), date(2024, 6, 5),
-                                  state={"next_day": "2024-06-04"}))
+        list(
+            hf_daily.harvest_api(
+                client, server.url, date(2024, 6, 1), date(2024, 6, 5), state={"next_day": "2024-06-04"}
+            )
+        )
     assert [r.arg("date") for r in server.requests] == ["2024-06-04", "2024-06-05"]
 
 

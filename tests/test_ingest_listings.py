@@ -21,8 +21,17 @@ PLAIN = DATA / "sample.jsonl"
 GZ = DATA / "sample.jsonl.gz"
 REAL = {"cs_2025.jsonl.gz": 48_623, "math_2007_2026.jsonl.gz": 63_052}
 GOOD_IDS = [
-    "cond-mat/9909265", "cond-mat/0004376", "1805.07445", "2501.09760",  # Atom layout (cs_2025)
-    "0705.3347", "math/0612717", "0706.0421", "0706.1489", "solv-int/9909027", "1904.00644", "2603.20427",
+    "cond-mat/9909265",
+    "cond-mat/0004376",
+    "1805.07445",
+    "2501.09760",  # Atom layout (cs_2025)
+    "0705.3347",
+    "math/0612717",
+    "0706.0421",
+    "0706.1489",
+    "solv-int/9909027",
+    "1904.00644",
+    "2603.20427",
 ]
 
 
@@ -36,8 +45,15 @@ def papers(path: Path) -> dict[str, PaperRecord]:
 
 def daily(**fields: object) -> dict:
     """A minimal daily-layout object, fields overridden."""
-    obj = {"id": "0705.4531", "authors": ["A. Author"], "title": "T", "categories": ["math.CO"], "comment": None,
-           "summary": "S.", "_archive_date": "2007-06-01"}
+    obj = {
+        "id": "0705.4531",
+        "authors": ["A. Author"],
+        "title": "T",
+        "categories": ["math.CO"],
+        "comment": None,
+        "summary": "S.",
+        "_archive_date": "2007-06-01",
+    }
     obj.update(fields)
     return obj
 
@@ -87,7 +103,11 @@ def test_ids_stay_strings_in_both_layouts():
 
 def test_daily_authors_are_cleaned():
     got = papers(PLAIN)
-    assert got["0706.0421"].authors == ["Oliver C. Schnürer", "Felix Schulze", "Miles Simon"]  # \"u, "Schulze,"
+    assert got["0706.0421"].authors == [
+        "Oliver C. Schnürer",
+        "Felix Schulze",
+        "Miles Simon",
+    ]  # \"u, "Schulze,"
     # ["Lorenzo Brandolese (1)", "Francois Vigneron (2) ((1) Universit\'e de\n  Lyon 1", "(2) Ecole ... CMLS)"]
     assert got["0706.1489"].authors == ["Lorenzo Brandolese", "Francois Vigneron"]
     assert got["1904.00644"].authors == ["Tommi Brander", "Torbjørn Ringholm"]  # Torbj{\o}rn
@@ -97,7 +117,8 @@ def test_daily_authors_are_cleaned():
 def test_comments_code_url_and_categories():
     got = papers(PLAIN)
     assert got["1904.00644"].comments == (
-        "24 pages, of which 3 are figures. Source code available at https://github.com/tringholm/bdry-data-calderon")
+        "24 pages, of which 3 are figures. Source code available at https://github.com/tringholm/bdry-data-calderon"
+    )
     assert got["1904.00644"].code_url == "https://github.com/tringholm/bdry-data-calderon"  # from the comment
     assert got["1805.07445"].code_url == "https://github.com/QuadrantAI/dvae"  # from the abstract
     assert got["0705.3347"].code_url is None
@@ -119,8 +140,14 @@ def test_daily_published_at_is_the_listing_day_only_when_it_can_be_the_submissio
 
 
 def test_atom_published_falls_back_to_the_listing_day():
-    obj = {"title": "T", "abstract": "A", "link": "http://arxiv.org/abs/2504.00001v3", "categories": ["cs.LG"],
-           "primary_category": "cs.LG", "_archive_date": "2025-04-02"}
+    obj = {
+        "title": "T",
+        "abstract": "A",
+        "link": "http://arxiv.org/abs/2504.00001v3",
+        "categories": ["cs.LG"],
+        "primary_category": "cs.LG",
+        "_archive_date": "2025-04-02",
+    }
     assert listing_record({**obj, "published": "2025-04-01 08:00:00"}).published_at == utc(2025, 4, 1, 8)
     assert listing_record(obj).published_at == utc(2025, 4, 2)
     assert listing_record(obj).version == 3

@@ -46,8 +46,12 @@ TWO_PAGES: dict[str | None, Callable[[], Reply]] = {
     None: lambda: oai("list_page1.xml"),
     TOKEN: lambda: oai("list_page2.xml"),
 }
-FIRST_QUERY = {"verb": ["ListRecords"], "metadataPrefix": ["arXivRaw"], "from": ["2023-08-01"],
-               "until": ["2023-08-03"]}
+FIRST_QUERY = {
+    "verb": ["ListRecords"],
+    "metadataPrefix": ["arXivRaw"],
+    "from": ["2023-08-01"],
+    "until": ["2023-08-03"],
+}
 NEXT_QUERY = {"verb": ["ListRecords"], "resumptionToken": [TOKEN]}
 
 
@@ -87,8 +91,14 @@ def test_parse_first_page_maps_every_arxivraw_field() -> None:
         version=7,
         title="Attention Is All You Need",
         authors=[
-            "Ashish Vaswani", "Noam Shazeer", "Niki Parmar", "Jakob Uszkoreit",
-            "Llion Jones", "Aidan N. Gomez", "Lukasz Kaiser", "Illia Polosukhin",
+            "Ashish Vaswani",
+            "Noam Shazeer",
+            "Niki Parmar",
+            "Jakob Uszkoreit",
+            "Llion Jones",
+            "Aidan N. Gomez",
+            "Lukasz Kaiser",
+            "Illia Polosukhin",
         ],
         categories=["cs.CL", "cs.LG"],
         primary_category="cs.CL",
@@ -123,9 +133,18 @@ def test_parse_last_page_old_id_deletion_wrapped_authors_and_code_url() -> None:
     assert vit.arxiv_id == "2010.11929" and vit.version == 2
     assert vit.title == "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale"
     assert vit.authors == [
-        "Alexey Dosovitskiy", "Lucas Beyer", "Alexander Kolesnikov", "Dirk Weissenborn", "Xiaohua Zhai",
-        "Thomas Unterthiner", "Mostafa Dehghani", "Matthias Minderer", "Georg Heigold", "Sylvain Gelly",
-        "Jakob Uszkoreit", "Neil Houlsby",
+        "Alexey Dosovitskiy",
+        "Lucas Beyer",
+        "Alexander Kolesnikov",
+        "Dirk Weissenborn",
+        "Xiaohua Zhai",
+        "Thomas Unterthiner",
+        "Mostafa Dehghani",
+        "Matthias Minderer",
+        "Georg Heigold",
+        "Sylvain Gelly",
+        "Jakob Uszkoreit",
+        "Neil Houlsby",
     ]  # "Georg\n  Heigold" is wrapped mid-name in the raw record
     assert vit.categories == ["cs.CV", "cs.AI", "cs.LG"] and vit.primary_category == "cs.CV"
     assert vit.code_url == "https://github.com/google-research/vision_transformer"
@@ -135,8 +154,9 @@ def test_parse_last_page_old_id_deletion_wrapped_authors_and_code_url() -> None:
 
 
 def test_parse_no_records_match_is_an_empty_page() -> None:
-    assert parse_list_records(load("no_records.xml")) == OaiPage(records=[], resumption_token=None,
-                                                                 complete_list_size=0)
+    assert parse_list_records(load("no_records.xml")) == OaiPage(
+        records=[], resumption_token=None, complete_list_size=0
+    )
 
 
 def test_parse_other_oai_errors_raise_with_code_and_message() -> None:
@@ -174,8 +194,11 @@ def test_parse_positions_default_to_response() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"<html><body>502 Bad Gateway</body></html>", b"not xml at all",
-     b'<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>x</responseDate></OAI-PMH>'],
+    [
+        b"<html><body>502 Bad Gateway</body></html>",
+        b"not xml at all",
+        b'<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>x</responseDate></OAI-PMH>',
+    ],
 )
 def test_parse_raises_on_answers_that_are_not_list_records(body: bytes) -> None:
     with pytest.raises(FetchError):
@@ -187,14 +210,25 @@ def test_parse_raises_on_answers_that_are_not_list_records(body: bytes) -> None:
 
 def test_harvest_follows_the_resumption_token_with_checkpoints(fake_time: FakeTime) -> None:
     with LocalServer(by_token(TWO_PAGES)) as server, client_for(fake_time) as client:
-        items = list(harvest(client, base_url=server.url + "/oai", from_=date(2023, 8, 1),
-                             until=date(2023, 8, 3)))
+        items = list(
+            harvest(client, base_url=server.url + "/oai", from_=date(2023, 8, 1), until=date(2023, 8, 3))
+        )
 
     assert [type(r) for r in items] == [
-        PaperRecord, PaperRecord, Checkpoint, PaperRecord, DeletedRecord, PaperRecord, Checkpoint,
+        PaperRecord,
+        PaperRecord,
+        Checkpoint,
+        PaperRecord,
+        DeletedRecord,
+        PaperRecord,
+        Checkpoint,
     ]
     assert [r.arxiv_id for r in items if isinstance(r, PaperRecord | DeletedRecord)] == [
-        "0704.0001", "1706.03762", "hep-th/9711200", "math/0309136", "2010.11929",
+        "0704.0001",
+        "1706.03762",
+        "hep-th/9711200",
+        "math/0309136",
+        "2010.11929",
     ]
     assert items[2] == Checkpoint(key=KEY, state={"resumption_token": TOKEN})
     assert items[-1] == Checkpoint(key=KEY, state={"resumption_token": None}, done=True)
@@ -214,8 +248,9 @@ def test_harvest_resumes_from_a_saved_token(fake_time: FakeTime) -> None:
                 break
         assert saved is not None and saved.state == {"resumption_token": TOKEN}
 
-        resumed = list(harvest(client, base_url=url, from_=date(2023, 8, 1), until=date(2023, 8, 3),
-                               state=saved.state))
+        resumed = list(
+            harvest(client, base_url=url, from_=date(2023, 8, 1), until=date(2023, 8, 3), state=saved.state)
+        )
 
     assert len(server.requests) == 2
     assert server.requests[1].query == NEXT_QUERY  # the resumed run starts at the token
@@ -225,8 +260,15 @@ def test_harvest_resumes_from_a_saved_token(fake_time: FakeTime) -> None:
 
 def test_harvest_with_a_finished_state_starts_over(fake_time: FakeTime) -> None:
     with LocalServer(by_token(TWO_PAGES)) as server, client_for(fake_time) as client:
-        items = list(harvest(client, base_url=server.url + "/oai", from_=date(2023, 8, 1),
-                             until=date(2023, 8, 3), state={"resumption_token": None}))
+        items = list(
+            harvest(
+                client,
+                base_url=server.url + "/oai",
+                from_=date(2023, 8, 1),
+                until=date(2023, 8, 3),
+                state={"resumption_token": None},
+            )
+        )
     assert server.requests[0].query == FIRST_QUERY
     assert items[-1].done  # type: ignore[union-attr]
 
@@ -235,8 +277,9 @@ def test_harvest_waits_out_oai_flow_control_503(fake_time: FakeTime) -> None:
     first = iter([Reply(503, "Retry after 5 seconds", headers={"Retry-After": "5"}), oai("list_page1.xml")])
     pages = {**TWO_PAGES, None: lambda: next(first)}
     with LocalServer(by_token(pages)) as server, client_for(fake_time) as client:
-        items = list(harvest(client, base_url=server.url + "/oai", from_=date(2023, 8, 1),
-                             until=date(2023, 8, 3)))
+        items = list(
+            harvest(client, base_url=server.url + "/oai", from_=date(2023, 8, 1), until=date(2023, 8, 3))
+        )
 
     assert [r.query for r in server.requests] == [FIRST_QUERY, FIRST_QUERY, NEXT_QUERY]
     assert fake_time.sleeps == [pytest.approx(5.0), pytest.approx(3.0)]  # Retry-After, then min_interval
@@ -254,13 +297,25 @@ def test_harvest_gives_up_when_503_persists(fake_time: FakeTime) -> None:
 
 def test_harvest_sends_the_set_and_treats_no_records_as_done(fake_time: FakeTime) -> None:
     with LocalServer(lambda req: oai("no_records.xml")) as server, client_for(fake_time) as client:
-        items = list(harvest(client, base_url=server.url + "/oai", set_spec="cs", from_=date(2023, 8, 5),
-                             until=date(2023, 8, 6)))
+        items = list(
+            harvest(
+                client,
+                base_url=server.url + "/oai",
+                set_spec="cs",
+                from_=date(2023, 8, 5),
+                until=date(2023, 8, 6),
+            )
+        )
 
     key = "oai:cs:2023-08-05:2023-08-06"
     assert items == [Checkpoint(key=key, state={"resumption_token": None}, done=True)]
-    assert server.requests[0].query == {"verb": ["ListRecords"], "metadataPrefix": ["arXivRaw"],
-                                        "from": ["2023-08-05"], "until": ["2023-08-06"], "set": ["cs"]}
+    assert server.requests[0].query == {
+        "verb": ["ListRecords"],
+        "metadataPrefix": ["arXivRaw"],
+        "from": ["2023-08-05"],
+        "until": ["2023-08-06"],
+        "set": ["cs"],
+    }
 
 
 def test_harvest_without_dates_sends_neither_from_nor_until(fake_time: FakeTime) -> None:
@@ -268,7 +323,9 @@ def test_harvest_without_dates_sends_neither_from_nor_until(fake_time: FakeTime)
         items = list(harvest(client, base_url=server.url + "/oai", set_spec="math"))
 
     assert server.requests[0].query == {
-        "verb": ["ListRecords"], "metadataPrefix": ["arXivRaw"], "set": ["math"],
+        "verb": ["ListRecords"],
+        "metadataPrefix": ["arXivRaw"],
+        "set": ["math"],
     }
     assert [type(r) for r in items] == [Rejected, PaperRecord, Rejected, Rejected, Checkpoint]
     assert items[0].position.startswith(server.url + "/oai?")  # type: ignore[union-attr]

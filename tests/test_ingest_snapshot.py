@@ -23,8 +23,17 @@ DATA = Path(__file__).parent / "data" / "snapshot"
 PLAIN = DATA / "sample.json"
 GZ = DATA / "sample.json.gz"
 GOOD_IDS = [
-    "0704.0001", "0704.0002", "0704.0003", "hep-th/9711200", "math/0211159", "1706.03762",
-    "2010.11929", "0706.0421", "0706.1489", "2106.09685", "0704.0004",
+    "0704.0001",
+    "0704.0002",
+    "0704.0003",
+    "hep-th/9711200",
+    "math/0211159",
+    "1706.03762",
+    "2010.11929",
+    "0706.0421",
+    "0706.1489",
+    "2106.09685",
+    "0704.0004",
 ]
 
 
@@ -42,9 +51,16 @@ def rejected(path: Path) -> list[Rejected]:
 
 def kaggle(**fields: object) -> dict:
     """A minimal snapshot object, fields overridden."""
-    obj = {"id": "0704.0002", "title": "T", "authors": "A. B", "categories": "math.CO", "abstract": "x",
-           "versions": [{"version": "v1", "created": "Sat, 31 Mar 2007 02:26:18 GMT"}],
-           "update_date": "2008-12-13", "authors_parsed": [["B", "A.", ""]]}
+    obj = {
+        "id": "0704.0002",
+        "title": "T",
+        "authors": "A. B",
+        "categories": "math.CO",
+        "abstract": "x",
+        "versions": [{"version": "v1", "created": "Sat, 31 Mar 2007 02:26:18 GMT"}],
+        "update_date": "2008-12-13",
+        "authors_parsed": [["B", "A.", ""]],
+    }
     obj.update(fields)
     return obj
 
@@ -67,7 +83,9 @@ def test_first_paper_field_by_field():
         license=None,
         code_url=None,
     )
-    assert first.abstract.startswith("A fully differential calculation in perturbative quantum chromodynamics")
+    assert first.abstract.startswith(
+        "A fully differential calculation in perturbative quantum chromodynamics"
+    )
     assert first.abstract.endswith("can be obtained with judicious selection of events.")
     assert "\n" not in first.abstract and "  " not in first.abstract
 
@@ -87,9 +105,14 @@ def test_versions_and_dates():
     assert attention.updated_at == utc(2023, 8, 2, 0, 41, 18)
     maldacena = got["hep-th/9711200"]
     assert (maldacena.version, maldacena.published_at, maldacena.updated_at) == (
-        3, utc(1997, 11, 27, 22, 1, 33), utc(1998, 1, 22, 4, 21, 36))
+        3,
+        utc(1997, 11, 27, 22, 1, 33),
+        utc(1998, 1, 22, 4, 21, 36),
+    )
     perelman = got["math/0211159"]
-    assert perelman.version == 1 and perelman.published_at == perelman.updated_at == utc(2002, 11, 11, 16, 11, 49)
+    assert perelman.version == 1 and perelman.published_at == perelman.updated_at == utc(
+        2002, 11, 11, 16, 11, 49
+    )
 
 
 def test_highest_version_is_by_number_not_text_nor_order():
@@ -112,7 +135,9 @@ def test_metadata_fields():
     assert vit.title == "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale"
     assert vit.categories == ["cs.CV", "cs.AI", "cs.LG"] and vit.primary_category == "cs.CV"
     assert vit.license == "http://arxiv.org/licenses/nonexclusive-distrib/1.0/"
-    assert vit.comments.startswith("Fine-tuning code and pre-trained models are available at https://github.com/")
+    assert vit.comments.startswith(
+        "Fine-tuning code and pre-trained models are available at https://github.com/"
+    )
     assert "\n" not in vit.comments
     maldacena = got["hep-th/9711200"]
     assert maldacena.journal_ref == "Adv.Theor.Math.Phys.2:231-252,1998; Int.J.Theor.Phys.38:1113-1133,1999"
@@ -125,7 +150,9 @@ def test_code_url_from_comments_then_abstract():
     assert got["2010.11929"].code_url == "https://github.com/google-research/vision_transformer"  # comments
     assert got["2106.09685"].code_url == "https://github.com/microsoft/LoRA"  # abstract
     assert got["0704.0001"].code_url is None
-    both = snapshot_record(kaggle(comments="code: https://github.com/a/first", abstract="see https://github.com/b/second"))
+    both = snapshot_record(
+        kaggle(comments="code: https://github.com/a/first", abstract="see https://github.com/b/second")
+    )
     assert both.code_url == "https://github.com/a/first"
 
 
@@ -139,7 +166,12 @@ def test_authors():
 
 
 def test_author_suffix_extra_items_and_wrapped_fallback():
-    parsed = [["Gates", "S. James", "Jr."], ["Doe", "Jane", "", "MIT"], ["ATLAS Collaboration", "", ""], ["Lee"]]
+    parsed = [
+        ["Gates", "S. James", "Jr."],
+        ["Doe", "Jane", "", "MIT"],
+        ["ATLAS Collaboration", "", ""],
+        ["Lee"],
+    ]
     rec = snapshot_record(kaggle(authors_parsed=parsed))
     assert rec.authors == ["S. James Gates Jr.", "Jane Doe", "ATLAS Collaboration", "Lee"]
     rec = snapshot_record(kaggle(authors_parsed=None, authors="Edward J. Hu, Yuanzhi\n  Li and Lu Wang"))
@@ -208,19 +240,31 @@ def test_count_lines(tmp_path: Path):
     assert count_lines(empty) == 0
 
 
-@pytest.mark.parametrize("text", [
-    "  Two\n  wrapped lines\n", "a\u00a0\u2003b", "p one\n\n  p two\n \n p three", "\t x \r\n y \x0c", "", " \n ",
-    "ascii  double", "caf\u00e9  x\n y", "\x1c sep",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "  Two\n  wrapped lines\n",
+        "a\u00a0\u2003b",
+        "p one\n\n  p two\n \n p three",
+        "\t x \r\n y \x0c",
+        "",
+        " \n ",
+        "ascii  double",
+        "caf\u00e9  x\n y",
+        "\x1c sep",
+    ],
+)
 def test_fast_cleaners_match_records_helpers(text: str):
     assert clean_abstract(text) == regex_clean_abstract(text)
     assert clean_title(text) == regex_clean_title(text)
 
 
-LINE = ('{"id":"%s","submitter":"A. Person","authors":"A. Person, B. Person","title":"Paper number %d on a '
-        'topic","comments":"%d pages","journal-ref":null,"doi":null,"report-no":null,"categories":"math.CO cs.DM",'
-        '"license":null,"abstract":"  %s\\n","versions":[{"version":"v1","created":"Mon, 2 Apr 2007 19:18:42 GMT"}],'
-        '"update_date":"2008-11-13","authors_parsed":[["Person","A.",""],["Person","B.",""]]}\n')
+LINE = (
+    '{"id":"%s","submitter":"A. Person","authors":"A. Person, B. Person","title":"Paper number %d on a '
+    'topic","comments":"%d pages","journal-ref":null,"doi":null,"report-no":null,"categories":"math.CO cs.DM",'
+    '"license":null,"abstract":"  %s\\n","versions":[{"version":"v1","created":"Mon, 2 Apr 2007 19:18:42 GMT"}],'
+    '"update_date":"2008-11-13","authors_parsed":[["Person","A.",""],["Person","B.",""]]}\n'
+)
 
 
 BIG = 50_000

@@ -87,10 +87,12 @@ def test_listing_papers_of_both_layouts(full_db):
     math = one(db, "0705.3347")
     assert math.authors == ["Steffen Froehlich", "Frank Mueller"]
     assert math.categories == ["math.DG", "math.AP"] and math.primary_category == "math.DG"
-    assert math.title == ("On critical normal sections for two-dimensional immersions in R^n and a "
-                          "Riemann-Hilbert problem")
-    assert math.abstract.startswith("For orthonormal normal sections of two-dimensional immersions in R^4 we "
-                                    "define torsion coefficients")
+    assert math.title == (
+        "On critical normal sections for two-dimensional immersions in R^n and a Riemann-Hilbert problem"
+    )
+    assert math.abstract.startswith(
+        "For orthonormal normal sections of two-dimensional immersions in R^4 we define torsion coefficients"
+    )
 
 
 def test_organization_and_submitter_from_the_new_schema(full_db):

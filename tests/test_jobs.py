@@ -25,7 +25,12 @@ def test_enqueue_is_part_of_the_callers_transaction(db):
     with db.transaction() as s:
         enqueue(s, "index", {"backend": "hashing"})
     job = claim(db, worker="w1")
-    assert job is not None and job.kind == "index" and job.payload == {"backend": "hashing"} and job.attempts == 1
+    assert (
+        job is not None
+        and job.kind == "index"
+        and job.payload == {"backend": "hashing"}
+        and job.attempts == 1
+    )
     assert claim(db) is None  # leased
 
 
@@ -158,6 +163,10 @@ def test_ingest_queues_the_embedding_and_the_worker_runs_it(database_env, monkey
     assert "1 done, 0 to retry, 0 failed" in result.output
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(PaperVector)) == 12
-        assert s.scalar(select(Job.result)) == {"backend": "hashing-64", "embedded": 12, "considered": 12,
-                                                 "skipped": 0}
+        assert s.scalar(select(Job.result)) == {
+            "backend": "hashing-64",
+            "embedded": 12,
+            "considered": 12,
+            "skipped": 0,
+        }
     db.dispose()

@@ -79,12 +79,16 @@ def test_safe_http_url_keeps_absolute_http_links_as_they_are(value):
 
 
 @hypothesis_settings(max_examples=300, deadline=None)
-@given(st.one_of(
-    st.text(max_size=60),
-    st.builds(lambda scheme, rest: scheme + rest,
-              st.sampled_from(["http://", "https://", "HTTP://", "javascript:", "//", " http://", "data:"]),
-              st.text(max_size=40)),
-))
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.builds(
+            lambda scheme, rest: scheme + rest,
+            st.sampled_from(["http://", "https://", "HTTP://", "javascript:", "//", " http://", "data:"]),
+            st.text(max_size=40),
+        ),
+    )
+)
 def test_whatever_safe_http_url_accepts_is_an_http_link_a_browser_reads_the_same(value):
     url = safe_http_url(value)
     if url is None:
@@ -102,10 +106,16 @@ def hf_entry(arxiv_id: str, link: object, *, other_links: object = None, title: 
     """A Hugging Face daily-papers entry whose projectPage and githubRepo are ``link`` (and, given
     ``other_links``, its avatars, thumbnail and first media URL too)."""
     paper = {
-        "id": arxiv_id, "title": title, "summary": "An abstract without links.",
-        "authors": [{"name": "Ada Lovelace"}], "publishedAt": "2026-06-28T00:00:00.000Z",
-        "submittedOnDailyAt": "2026-06-29T12:00:00.000Z", "upvotes": 7, "githubStars": 3,
-        "projectPage": link, "githubRepo": link,
+        "id": arxiv_id,
+        "title": title,
+        "summary": "An abstract without links.",
+        "authors": [{"name": "Ada Lovelace"}],
+        "publishedAt": "2026-06-28T00:00:00.000Z",
+        "submittedOnDailyAt": "2026-06-29T12:00:00.000Z",
+        "upvotes": 7,
+        "githubStars": 3,
+        "projectPage": link,
+        "githubRepo": link,
     }
     entry = {"paper": paper, "numComments": 2, "title": title}
     if other_links is not None:
@@ -134,22 +144,31 @@ def stored(db, arxiv_id: str) -> tuple[Paper, DailyEntry]:
 @pytest.mark.parametrize("link", HOSTILE + NOT_TEXT, ids=lambda v: repr(v)[:40])
 def test_hf_import_drops_an_unsafe_project_page_and_repository_and_keeps_the_record(db, tmp_path, link):
     clean = "https://github.com/example/clean"
-    path = write_day(tmp_path, [hf_entry(HOSTILE_ID, link, title="Hostile links"),
-                                hf_entry(CLEAN_ID, clean, title="Clean links")])
+    path = write_day(
+        tmp_path,
+        [hf_entry(HOSTILE_ID, link, title="Hostile links"), hf_entry(CLEAN_ID, clean, title="Clean links")],
+    )
     summary = Importer(db).run(hf_daily.iter_path(path))
     assert (summary.read, summary.new, summary.rejected, summary.unsafe_links) == (2, 2, 0, 2)
     assert summary.as_dict()["unsafe_links"] == 2
     paper, entry = stored(db, HOSTILE_ID)
     assert (paper.code_url, paper.project_page) == (None, None)
     assert (paper.title, paper.abstract, paper.authors, paper.upvotes, paper.github_stars) == (
-        "Hostile links", "An abstract without links.", ["Ada Lovelace"], 7, 3)
+        "Hostile links",
+        "An abstract without links.",
+        ["Ada Lovelace"],
+        7,
+        3,
+    )
     assert (entry.day, entry.num_comments) == (DAY, 2)
     paper, _ = stored(db, CLEAN_ID)
     assert (paper.code_url, paper.project_page) == (clean, clean)
 
 
 def test_hf_import_drops_unsafe_avatars_thumbnails_and_media_too(db, tmp_path):
-    path = write_day(tmp_path, [hf_entry(HOSTILE_ID, "javascript:alert(1)", other_links="javascript:alert(2)")])
+    path = write_day(
+        tmp_path, [hf_entry(HOSTILE_ID, "javascript:alert(1)", other_links="javascript:alert(2)")]
+    )
     summary = Importer(db).run(hf_daily.iter_path(path))
     assert (summary.new, summary.rejected, summary.unsafe_links) == (1, 0, 6)
     paper, entry = stored(db, HOSTILE_ID)
@@ -174,7 +193,9 @@ def test_a_stored_unsafe_link_gives_way_to_the_next_safe_one(db):
     with db.transaction() as session:  # written before links were checked
         session.scalar(select(Paper).where(Paper.arxiv_id == HOSTILE_ID)).project_page = "javascript:alert(1)"
     # not a first-hand capture (no stars): it would only fill a blank, and an unsafe link is one
-    summary = Importer(db).run([PaperRecord(arxiv_id=HOSTILE_ID, title="Links", project_page="https://new.example/")])
+    summary = Importer(db).run(
+        [PaperRecord(arxiv_id=HOSTILE_ID, title="Links", project_page="https://new.example/")]
+    )
     assert summary.updated == 1
     assert stored_paper_link(db) == "https://new.example/"
     Importer(db).run([PaperRecord(arxiv_id=HOSTILE_ID, title="Links", project_page="https://other.example/")])
@@ -187,8 +208,12 @@ def stored_paper_link(db) -> str | None:
 
 
 def test_mirroring_another_instance_drops_unsafe_links_and_counts_them(database_env, db, tmp_path):
-    body = json.dumps([hf_entry(HOSTILE_ID, " JaVa\tscript:alert(1)", other_links="/avatars/abc.svg"),
-                       hf_entry(CLEAN_ID, "https://clean.example/")])
+    body = json.dumps(
+        [
+            hf_entry(HOSTILE_ID, " JaVa\tscript:alert(1)", other_links="/avatars/abc.svg"),
+            hf_entry(CLEAN_ID, "https://clean.example/"),
+        ]
+    )
 
     def respond(req):
         if req.path == "/api/daily_papers" and req.arg("date") == DAY.isoformat() and req.arg("p") == "0":
@@ -196,15 +221,37 @@ def test_mirroring_another_instance_drops_unsafe_links_and_counts_them(database_
         return Reply(200, "[]", content_type="application/json")
 
     with LocalServer(respond) as server:
-        result = CliRunner().invoke(cli_app, ["ingest", "hf-daily", "--api", server.url, "--since", DAY.isoformat(),
-                                              "--until", DAY.isoformat(), "--min-interval", "0", "--no-index",
-                                              "--json"], catch_exceptions=False)
+        result = CliRunner().invoke(
+            cli_app,
+            [
+                "ingest",
+                "hf-daily",
+                "--api",
+                server.url,
+                "--since",
+                DAY.isoformat(),
+                "--until",
+                DAY.isoformat(),
+                "--min-interval",
+                "0",
+                "--no-index",
+                "--json",
+            ],
+            catch_exceptions=False,
+        )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
     # projectPage and githubRepo; from another instance no path is a link: the two avatars, the
     # thumbnail and the first media URL
-    assert summary == {"read": 2, "new": 2, "updated": 0, "unchanged": 0, "rejected": 0, "deleted": 0,
-                       "unsafe_links": 6}
+    assert summary == {
+        "read": 2,
+        "new": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "deleted": 0,
+        "unsafe_links": 6,
+    }
     paper, entry = stored(db, HOSTILE_ID)
     assert (paper.code_url, paper.project_page, entry.submitter_avatar_url) == (None, None, None)
     assert stored(db, CLEAN_ID)[0].project_page == "https://clean.example/"
@@ -212,8 +259,9 @@ def test_mirroring_another_instance_drops_unsafe_links_and_counts_them(database_
 
 def test_the_cli_summary_table_shows_the_count(database_env, tmp_path):
     path = write_day(tmp_path, [hf_entry(HOSTILE_ID, "javascript:alert(1)")])
-    result = CliRunner().invoke(cli_app, ["ingest", "hf-daily", str(path), "--no-index"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli_app, ["ingest", "hf-daily", str(path), "--no-index"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert summary_table(result.stdout)["unsafe_links"] == 2  # its project page and its code link
 
@@ -232,18 +280,38 @@ UNSAFE_ROW = {
 
 def store_unsafe_row(db) -> None:
     """A listed paper whose links are made unsafe afterwards, straight in the database."""
-    paper = PaperRecord(arxiv_id=HOSTILE_ID, title="Hostile links", abstract="An abstract.",
-                        authors=["Ada Lovelace"], published_at=datetime(2026, 6, 28, tzinfo=UTC),
-                        code_url="https://github.com/example/x", project_page="https://x.example/",
-                        github_stars=5, organization=Organization("lab", "The Lab", "https://x.example/a.png"))
-    clean = PaperRecord(arxiv_id=CLEAN_ID, title="Clean links", abstract="Another abstract.",
-                        authors=["Alan Turing"], published_at=datetime(2026, 6, 28, tzinfo=UTC),
-                        code_url="https://github.com/example/clean", project_page="https://clean.example/")
-    Importer(db).run([
-        DailyEntryRecord(paper=paper, day=DAY, upvotes=9, submitter=Submitter("someone", "Some One"),
-                         submitted_at=datetime(2026, 6, 29, 12, tzinfo=UTC)),
-        DailyEntryRecord(paper=clean, day=DAY, upvotes=3),
-    ])
+    paper = PaperRecord(
+        arxiv_id=HOSTILE_ID,
+        title="Hostile links",
+        abstract="An abstract.",
+        authors=["Ada Lovelace"],
+        published_at=datetime(2026, 6, 28, tzinfo=UTC),
+        code_url="https://github.com/example/x",
+        project_page="https://x.example/",
+        github_stars=5,
+        organization=Organization("lab", "The Lab", "https://x.example/a.png"),
+    )
+    clean = PaperRecord(
+        arxiv_id=CLEAN_ID,
+        title="Clean links",
+        abstract="Another abstract.",
+        authors=["Alan Turing"],
+        published_at=datetime(2026, 6, 28, tzinfo=UTC),
+        code_url="https://github.com/example/clean",
+        project_page="https://clean.example/",
+    )
+    Importer(db).run(
+        [
+            DailyEntryRecord(
+                paper=paper,
+                day=DAY,
+                upvotes=9,
+                submitter=Submitter("someone", "Some One"),
+                submitted_at=datetime(2026, 6, 29, 12, tzinfo=UTC),
+            ),
+            DailyEntryRecord(paper=clean, day=DAY, upvotes=3),
+        ]
+    )
     with db.transaction() as session:
         row = session.scalar(select(Paper).where(Paper.arxiv_id == HOSTILE_ID))
         row.code_url, row.project_page = UNSAFE_ROW["code_url"], UNSAFE_ROW["project_page"]
@@ -278,7 +346,9 @@ def harmless(url: str) -> bool:
 @pytest.fixture
 def client(settings, db):
     store_unsafe_row(db)
-    with TestClient(create_app(settings.model_copy(update={"embedding_backend": "hashing"}), database=db)) as c:
+    with TestClient(
+        create_app(settings.model_copy(update={"embedding_backend": "hashing"}), database=db)
+    ) as c:
         yield c
 
 
@@ -291,8 +361,8 @@ def test_pages_show_no_link_for_an_unsafe_stored_url(client):
         assert [u for u in urls if not harmless(u)] == [], path
         assert not any("script" in u.lower() for u in urls), path
     card = client.get(f"/papers/date/{DAY.isoformat()}").text
-    hostile = card[card.index(f'id="card-{HOSTILE_ID}"'):]
-    hostile = hostile[:hostile.index("</li>")]
+    hostile = card[card.index(f'id="card-{HOSTILE_ID}"') :]
+    hostile = hostile[: hostile.index("</li>")]
     assert "Code" not in hostile and "Project page" not in hostile
     assert 'href="https://github.com/example/clean"' in card  # safe links still shown
     paper = client.get(f"/papers/{HOSTILE_ID}").text
@@ -318,7 +388,9 @@ def test_the_api_writes_no_unsafe_stored_url(client):
     assert item["paper"].get("githubRepo") is None and item["paper"].get("projectPage") is None
     assert item.get("thumbnail") is None
     assert item["mediaUrls"] == item["paper"]["mediaUrls"] == ["https://cdn.example/ok.png"]
-    assert item["submittedBy"]["avatarUrl"] is None and item["paper"]["submittedOnDailyBy"]["avatarUrl"] is None
+    assert (
+        item["submittedBy"]["avatarUrl"] is None and item["paper"]["submittedOnDailyBy"]["avatarUrl"] is None
+    )
     assert item["organization"]["avatar"] is None
     clean = next(i for i in daily if i["paper"]["id"] == CLEAN_ID)
     assert clean["paper"]["githubRepo"] == "https://github.com/example/clean"

@@ -105,12 +105,18 @@ def test_answers_are_the_same_for_existing_and_unknown_accounts(settings, db):
             for attempt in range(3):
                 real = to_real.login(real_name, f"wrong password {attempt}")
                 unknown = to_unknown.login(unknown_name, f"wrong password {attempt}")
-                assert (real.status_code, real.json()) == (unknown.status_code, unknown.json()) == (
-                    401, {"error": "wrong username or password"})
+                assert (
+                    (real.status_code, real.json())
+                    == (unknown.status_code, unknown.json())
+                    == (401, {"error": "wrong username or password"})
+                )
             last_failure_in(db, 30)
             real, unknown = to_real.login(real_name, PASSWORD), to_unknown.login(unknown_name, PASSWORD)
             assert (real.status_code, real.json(), retry_after(real)) == (
-                unknown.status_code, unknown.json(), retry_after(unknown))
+                unknown.status_code,
+                unknown.json(),
+                retry_after(unknown),
+            )
             assert real.headers.get("set-cookie") == unknown.headers.get("set-cookie")
 
 
@@ -146,8 +152,9 @@ def test_a_new_password_forgets_the_known_devices(settings, db):
     with clients(config, db) as made:
         laptop = made.new(address=OWNER)
         assert laptop.login("alice").status_code == 200
-        changed = laptop.post("/api/me/password",
-                              json={"current": PASSWORD, "new": "a brand new passphrase 42"})
+        changed = laptop.post(
+            "/api/me/password", json={"current": PASSWORD, "new": "a brand new passphrase 42"}
+        )
         assert changed.status_code == 200, changed.text
         assert laptop.post("/api/auth/logout").status_code == 204
         assert made.new(address=ATTACKER).login("alice", "wrong").status_code == 401
@@ -200,8 +207,11 @@ def test_the_login_page_is_throttled_alike_and_remembers_the_device(settings, db
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
 
         def submit(password: str):
-            return browser.client.post("/account/login", data={"login": "alice", "password": password,
-                                                               "csrf_token": token}, follow_redirects=False)
+            return browser.client.post(
+                "/account/login",
+                data={"login": "alice", "password": password, "csrf_token": token},
+                follow_redirects=False,
+            )
 
         for n in range(3):
             assert submit(f"wrong password {n}").status_code == 401
@@ -211,6 +221,9 @@ def test_the_login_page_is_throttled_alike_and_remembers_the_device(settings, db
         assert "too many failed logins" in held.text
         owner = made.new(address=OWNER)
         token = re.search(r'name="csrf_token" value="([^"]+)"', owner.get("/account/login").text).group(1)
-        done = owner.client.post("/account/login", data={"login": "alice", "password": PASSWORD,
-                                                         "csrf_token": token}, follow_redirects=False)
+        done = owner.client.post(
+            "/account/login",
+            data={"login": "alice", "password": PASSWORD, "csrf_token": token},
+            follow_redirects=False,
+        )
         assert done.status_code == 303 and DEVICE_COOKIE in owner.client.cookies

@@ -37,14 +37,26 @@ def _extra_records() -> list:
         published_at=datetime(2026, 6, 28, tzinfo=UTC),
         organization=Organization("evil<lab>", "Evil <i>Lab</i>"),
     )
-    old = PaperRecord(arxiv_id=OLD_ID, title="Old-style strings", abstract="A 1999 paper about strings.",
-                      authors=["A. Physicist"], categories=["hep-th", "gr-qc"], primary_category="hep-th",
-                      published_at=datetime(1999, 1, 4, tzinfo=UTC), version=2)
+    old = PaperRecord(
+        arxiv_id=OLD_ID,
+        title="Old-style strings",
+        abstract="A 1999 paper about strings.",
+        authors=["A. Physicist"],
+        categories=["hep-th", "gr-qc"],
+        primary_category="hep-th",
+        published_at=datetime(1999, 1, 4, tzinfo=UTC),
+        version=2,
+    )
     bulk = [
         DailyEntryRecord(
-            paper=PaperRecord(arxiv_id=f"2503.{i:05d}", title=f"Bulk paper number {i}",
-                              abstract="Filler text.", authors=["Someone"]),
-            day=LONG_DAY, upvotes=1000 - i,
+            paper=PaperRecord(
+                arxiv_id=f"2503.{i:05d}",
+                title=f"Bulk paper number {i}",
+                abstract="Filler text.",
+                authors=["Someone"],
+            ),
+            day=LONG_DAY,
+            upvotes=1000 - i,
         )
         for i in range(1, LONG_COUNT + 1)
     ]
@@ -93,7 +105,7 @@ def atom_links(html: str) -> list[str]:
 
 def card_html(html: str, arxiv_id: str) -> str:
     start = html.index(f'id="card-{arxiv_id.replace("/", "-")}"')
-    return html[start:html.index("</li>", start)]
+    return html[start : html.index("</li>", start)]
 
 
 # --- listings and navigation ---------------------------------------------------------------------
@@ -152,8 +164,11 @@ def test_every_link_on_the_main_pages_leads_somewhere(client):
             response = client.get(url)
             seen[url] = response.status_code
             found += [h.split("#")[0] for h in links(response.text).hrefs if h.startswith("/")]
-        frontier = [h for h in dict.fromkeys(found)
-                    if h and not h.startswith(("/feeds/", "/subscribe", "/static/")) and h not in seen]
+        frontier = [
+            h
+            for h in dict.fromkeys(found)
+            if h and not h.startswith(("/feeds/", "/subscribe", "/static/")) and h not in seen
+        ]
     assert len(seen) > 40
     assert {u: s for u, s in seen.items() if s != 200} == {}
 
@@ -213,9 +228,15 @@ def test_more_papers_works_with_and_without_javascript(client):
     assert beyond.status_code == 200 and "Back to the first page" in beyond.text
 
 
-@pytest.mark.parametrize(("p", "says"), [("x", "page must be a number"), ("1.5", "page must be a number"),
-                                         ("-1", "page must be between 0 and"),
-                                         ("99999999", "page must be between 0 and")])
+@pytest.mark.parametrize(
+    ("p", "says"),
+    [
+        ("x", "page must be a number"),
+        ("1.5", "page must be a number"),
+        ("-1", "page must be between 0 and"),
+        ("99999999", "page must be between 0 and"),
+    ],
+)
 def test_a_bad_page_number_is_a_400_page(client, p, says):
     r = client.get(f"/papers/date/2025-03-03?p={p}")
     assert r.status_code == 400 and says in r.text and 'href="/"' in r.text
@@ -284,9 +305,16 @@ def test_huggingface_hub_reads_the_markdown_page(settings, db):
 # --- safety, math, errors ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/papers/date/2026-06-29", f"/papers/{EVIL_ID}",
-                                 "/papers?q=robust+attention", "/organizations/evil%3Clab%3E",
-                                 "/papers/trending"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/papers/date/2026-06-29",
+        f"/papers/{EVIL_ID}",
+        "/papers?q=robust+attention",
+        "/organizations/evil%3Clab%3E",
+        "/papers/trending",
+    ],
+)
 def test_hostile_text_is_escaped_everywhere(client, url):
     r = client.get(url)
     assert r.status_code == 200
@@ -310,9 +338,16 @@ def test_math_is_left_for_katex(client):
 
 
 def test_vendored_assets_are_served_and_small(client):
-    for path in ("vendor/katex/katex.min.js", "vendor/katex/auto-render.min.js",
-                 "vendor/katex/katex.min.css", "vendor/katex/fonts/KaTeX_Main-Regular.woff2",
-                 "vendor/htmx/htmx.min.js", "app.js", "style.css", "favicon.svg"):
+    for path in (
+        "vendor/katex/katex.min.js",
+        "vendor/katex/auto-render.min.js",
+        "vendor/katex/katex.min.css",
+        "vendor/katex/fonts/KaTeX_Main-Regular.woff2",
+        "vendor/htmx/htmx.min.js",
+        "app.js",
+        "style.css",
+        "favicon.svg",
+    ):
         assert client.get(f"/static/{path}").status_code == 200, path
     vendor = STATIC / "vendor"
     assert (vendor / "katex" / "LICENSE").exists() and (vendor / "htmx" / "LICENSE").exists()
@@ -323,13 +358,26 @@ def test_vendored_assets_are_served_and_small(client):
     assert fonts and all((vendor / "katex" / f).exists() for f in fonts)
 
 
-@pytest.mark.parametrize("url, status", [
-    ("/papers/2501.99999", 404), ("/papers/not-an-id", 404), ("/papers/%3Cscript%3E", 404),
-    ("/papers/2501.99999.md", 404), ("/organizations/nobody", 404), ("/organizations/", 404),
-    ("/papers/date/2026-13-01", 400), ("/papers/date/yesterday", 400), ("/papers/date/2026-02-30", 400),
-    ("/papers/week/2026-W60", 400), ("/papers/week/2026-27", 400), ("/papers/month/2026-00", 400),
-    ("/papers/month/june", 400), ("/papers/date/", 404), ("/no/such/page", 404),
-])
+@pytest.mark.parametrize(
+    "url, status",
+    [
+        ("/papers/2501.99999", 404),
+        ("/papers/not-an-id", 404),
+        ("/papers/%3Cscript%3E", 404),
+        ("/papers/2501.99999.md", 404),
+        ("/organizations/nobody", 404),
+        ("/organizations/", 404),
+        ("/papers/date/2026-13-01", 400),
+        ("/papers/date/yesterday", 400),
+        ("/papers/date/2026-02-30", 400),
+        ("/papers/week/2026-W60", 400),
+        ("/papers/week/2026-27", 400),
+        ("/papers/month/2026-00", 400),
+        ("/papers/month/june", 400),
+        ("/papers/date/", 404),
+        ("/no/such/page", 404),
+    ],
+)
 def test_errors_are_friendly_pages_never_500(client, url, status):
     r = client.get(url)
     assert r.status_code == status
@@ -337,9 +385,19 @@ def test_errors_are_friendly_pages_never_500(client, url, status):
     assert 'href="/"' in r.text and "Back to today" in r.text and "Traceback" not in r.text
 
 
-@pytest.mark.parametrize("url", ["/papers/date/9999-12-31", "/papers/date/0001-01-01",
-                                 "/papers/week/9999-W52", "/papers/week/0001-W01", "/papers/month/9999-12",
-                                 "/papers/month/0001-01", "/papers/month/0000-01", "/papers/week/2026-W00"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/papers/date/9999-12-31",
+        "/papers/date/0001-01-01",
+        "/papers/week/9999-W52",
+        "/papers/week/0001-W01",
+        "/papers/month/9999-12",
+        "/papers/month/0001-01",
+        "/papers/month/0000-01",
+        "/papers/week/2026-W00",
+    ],
+)
 def test_the_ends_of_the_calendar_never_give_a_500(client, url):
     r = client.get(url)
     assert r.status_code in (200, 400) and 'href="/"' in r.text
@@ -359,9 +417,16 @@ def test_search_page(client):
     assert live.text.lstrip().startswith('<div id="results"') and "<html" not in live.text
 
 
-@pytest.mark.parametrize(("q", "hint"), [("", "Type a few words"), ("   ", "Type a few words"),
-                                         ("%25%25", "no words to look for"), ("*", "no words to look for"),
-                                         ("\"\"", "no words to look for")])
+@pytest.mark.parametrize(
+    ("q", "hint"),
+    [
+        ("", "Type a few words"),
+        ("   ", "Type a few words"),
+        ("%25%25", "no words to look for"),
+        ("*", "no words to look for"),
+        ('""', "no words to look for"),
+    ],
+)
 def test_a_search_without_words_gets_a_hint_not_an_error(client, q, hint):
     r = client.get(f"/papers?q={q}")
     assert r.status_code == 200
@@ -402,9 +467,14 @@ def test_pages_have_landmarks_and_labels(client):
     assert 'aria-label="Main"' in html and 'aria-label="Listings"' in html
 
 
-@pytest.mark.parametrize("small, large", [("/papers/date/2024-06-03", "/papers/date/2025-03-03"),
-                                          ("/papers?q=Transformers", "/papers?q=bulk"),
-                                          ("/organizations/Tsinghua", "/organizations/mass-energy-lab")])
+@pytest.mark.parametrize(
+    "small, large",
+    [
+        ("/papers/date/2024-06-03", "/papers/date/2025-03-03"),
+        ("/papers?q=Transformers", "/papers?q=bulk"),
+        ("/organizations/Tsinghua", "/organizations/mass-energy-lab"),
+    ],
+)
 def test_queries_per_page_do_not_grow_with_the_cards(client, db, small, large):
     from sqlalchemy import event
 

@@ -41,8 +41,13 @@ class Inbox:
         self.envelopes: list[tuple[str, list[str], bytes]] = []
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 — aiosmtpd's hook name
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content
-                                                                                  or envelope.content)))
+        self.envelopes.append(
+            (
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                bytes(envelope.original_content or envelope.content),
+            )
+        )
         return "250 Message accepted for delivery"
 
     def messages(self) -> list[EmailMessage]:
@@ -64,8 +69,15 @@ def smtp():
 
 @pytest.fixture
 def mail_settings(settings, smtp):
-    return community_settings(settings, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none",
-                              smtp_timeout=10, mail_from=MAIL_FROM, site_url=SITE)
+    return community_settings(
+        settings,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_security="none",
+        smtp_timeout=10,
+        mail_from=MAIL_FROM,
+        site_url=SITE,
+    )
 
 
 @pytest.fixture
@@ -131,8 +143,9 @@ def test_reset_mail_link_sets_a_new_password_once(site, smtp, db):
     assert fresh.get("/api/me").json()["name"] == "alice"
     assert phone.get("/api/me").status_code == 401  # the reset ended the older sessions
 
-    again = api.client.post("/api/auth/reset/confirm",
-                            json={"token": token, "password": "yet another passphrase 7"})
+    again = api.client.post(
+        "/api/auth/reset/confirm", json={"token": token, "password": "yet another passphrase 7"}
+    )
     assert again.status_code == 400 and again.json()["error"]
     assert site.new().login("alice", NEW_PASSWORD).status_code == 200
     # an unknown address gets the same answer, and no mail
@@ -199,8 +212,14 @@ def test_expired_tampered_and_foreign_tokens_are_refused(site, smtp, db, mail_se
 
 
 def test_a_reset_lifts_the_account_wide_login_throttle(settings, smtp, db):
-    throttled = community_settings(settings, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none",
-                                   site_url=SITE, login_throttle_account_after=1)
+    throttled = community_settings(
+        settings,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_security="none",
+        site_url=SITE,
+        login_throttle_account_after=1,
+    )
     make_user(db, "alice")
     with clients(throttled, db, base_url=HTTPS) as made:
         assert made.new().login("alice", "a wrong password").status_code == 401
@@ -208,14 +227,24 @@ def test_a_reset_lifts_the_account_wide_login_throttle(settings, smtp, db):
         api = made.new()
         ask_reset(api)
         token = token_of(reset_link(smtp.messages()[-1]))
-        assert api.client.post("/api/auth/reset/confirm",
-                               json={"token": token, "password": NEW_PASSWORD}).status_code == 200
+        assert (
+            api.client.post(
+                "/api/auth/reset/confirm", json={"token": token, "password": NEW_PASSWORD}
+            ).status_code
+            == 200
+        )
         assert made.new().login("alice", NEW_PASSWORD).status_code == 200
 
 
 def test_reset_answers_503_when_the_mail_server_is_down(settings, db):
-    down = community_settings(settings, smtp_host="127.0.0.1", smtp_port=free_port(), smtp_security="none",
-                              smtp_timeout=5, site_url=SITE)
+    down = community_settings(
+        settings,
+        smtp_host="127.0.0.1",
+        smtp_port=free_port(),
+        smtp_security="none",
+        smtp_timeout=5,
+        site_url=SITE,
+    )
     make_user(db, "alice")
     with clients(down, db, base_url=HTTPS) as made:
         r = made.new().client.post("/api/auth/reset", json={"email": "alice@example.org"})

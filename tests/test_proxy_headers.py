@@ -15,10 +15,15 @@ CLAIMED = "198.51.100.7"
 
 def recorded_address(tmp_path, trusted: str) -> str:
     """Start `serve` trusting ``trusted``, log in saying we are ``CLAIMED``; the session's address."""
-    env = {"DAILYPAPERS_LOAD_DEMO": "false", "DAILYPAPERS_EMBEDDING_BACKEND": "none",
-           "DAILYPAPERS_FORWARDED_ALLOW_IPS": trusted}
-    with serving(tmp_path / f"serve-{trusted}.log", env) as base, \
-            httpx.Client(base_url=base, timeout=30, headers={"X-Forwarded-For": CLAIMED}) as client:
+    env = {
+        "DAILYPAPERS_LOAD_DEMO": "false",
+        "DAILYPAPERS_EMBEDDING_BACKEND": "none",
+        "DAILYPAPERS_FORWARDED_ALLOW_IPS": trusted,
+    }
+    with (
+        serving(tmp_path / f"serve-{trusted}.log", env) as base,
+        httpx.Client(base_url=base, timeout=30, headers={"X-Forwarded-For": CLAIMED}) as client,
+    ):
         login = client.post("/api/auth/login", json={"login": "alice", "password": PASSWORD})
         assert login.status_code == 200, login.text
         sessions = client.get("/api/me/sessions")

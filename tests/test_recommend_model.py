@@ -82,8 +82,9 @@ def test_a_side_interest_is_not_averaged_away(rng: np.random.Generator) -> None:
     the top 10, where the logistic regression alone fills it with the first topic's."""
     main, side = unit(rng.standard_normal(DIM)), unit(rng.standard_normal(DIM))
     positives = np.vstack([around(main, 60, rng, spread=1.0), around(side, 1, rng, spread=0.3)])
-    candidates = np.vstack([random_background(2000, rng), around(main, 30, rng, spread=1.0),
-                            around(side, 3, rng, spread=0.3)])  # the side topic's: rows 2030..2032
+    candidates = np.vstack(
+        [random_background(2000, rng), around(main, 30, rng, spread=1.0), around(side, 3, rng, spread=0.3)]
+    )  # the side topic's: rows 2030..2032
     side_rows = {2030, 2031, 2032}
     assert side_rows <= set(model.recommend(positives, candidates, k=10).top.tolist())
     assert not side_rows & set(model.recommend(positives, candidates, k=10, method="logreg").top.tolist())
@@ -113,8 +114,9 @@ def test_a_heavier_like_wins_over_a_lighter_one(rng: np.random.Generator) -> Non
 
 @pytest.mark.parametrize("method", sorted(model.METHODS))
 def test_no_candidates(method: str, rng: np.random.Generator) -> None:
-    rec = model.recommend(random_background(4, rng), np.zeros((0, DIM), dtype=np.float32), k=10,
-                          method=method)
+    rec = model.recommend(
+        random_background(4, rng), np.zeros((0, DIM), dtype=np.float32), k=10, method=method
+    )
     assert rec.scores.shape == (0,) and rec.top.shape == (0,) and rec.nearest_positive.shape == (0,)
 
 
@@ -136,8 +138,15 @@ def test_deterministic(method: str) -> None:
     def once() -> model.Recommendation:
         rng = np.random.default_rng(3)
         topic = unit(rng.standard_normal(DIM))
-        return model.recommend(around(topic, 12, rng, spread=3.0), random_background(1000, rng), k=30,
-                               method=method, seed=5, n_background=300)  # a sample of the candidates
+        return model.recommend(
+            around(topic, 12, rng, spread=3.0),
+            random_background(1000, rng),
+            k=30,
+            method=method,
+            seed=5,
+            n_background=300,
+        )  # a sample of the candidates
+
     first, second = once(), once()
     np.testing.assert_array_equal(first.scores, second.scores)
     np.testing.assert_array_equal(first.top, second.top)
@@ -182,8 +191,9 @@ def test_many_positives_are_compared_in_blocks(rng: np.random.Generator, monkeyp
     assert np.array_equal(which, sims.argmax(axis=1))
 
 
-def test_past_the_neighbour_limit_the_heaviest_then_latest_likes_count(rng: np.random.Generator,
-                                                                       monkeypatch) -> None:
+def test_past_the_neighbour_limit_the_heaviest_then_latest_likes_count(
+    rng: np.random.Generator, monkeypatch
+) -> None:
     monkeypatch.setattr(model, "MAX_NEIGHBOURS", 4)
     topics = unit(rng.standard_normal((6, DIM)))
     positives = np.vstack([around(t, 1, rng, spread=0.2) for t in topics])
@@ -192,8 +202,9 @@ def test_past_the_neighbour_limit_the_heaviest_then_latest_likes_count(rng: np.r
     plain = model.similarity_scores(positives, candidates, centroid_weight=0.0)
     # Unweighted: the four latest positives (2..5) count; 0 and 1 lose their closest-positive score.
     assert min(plain[rows[i]] for i in (2, 3, 4, 5)) > max(plain[rows[i]] for i in (0, 1)) + 0.2
-    weighted = model.similarity_scores(positives, candidates, centroid_weight=0.0,
-                                       positive_weights=[3, 3, 1, 1, 1, 1])
+    weighted = model.similarity_scores(
+        positives, candidates, centroid_weight=0.0, positive_weights=[3, 3, 1, 1, 1, 1]
+    )
     # Weighted: 0 and 1 are the heaviest and count, with the two latest (4, 5).
     assert min(weighted[rows[i]] for i in (0, 1)) > max(weighted[rows[i]] for i in (2, 3)) + 0.2
     assert min(weighted[rows[i]] for i in (4, 5)) > max(weighted[rows[i]] for i in (2, 3)) + 0.1

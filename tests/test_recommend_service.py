@@ -23,22 +23,28 @@ from tests.support.community import clients, community_settings
 PER_TOPIC = 14
 TOPICS = {
     "speech": {
-        "words": ("speech recognition acoustic audio spoken phoneme transcription speaker utterance "
-                  "waveform prosody vocoder").split(),
+        "words": (
+            "speech recognition acoustic audio spoken phoneme transcription speaker utterance "
+            "waveform prosody vocoder"
+        ).split(),
         "categories": ["eess.AS", "cs.SD"],
         "organization": Organization("voicelab", "Voice Lab"),
         "author": "Zoë Ångström",
     },
     "robots": {
-        "words": ("robot manipulation grasping gripper embodied arm dexterous tactile locomotion "
-                  "kinematics actuator teleoperation").split(),
+        "words": (
+            "robot manipulation grasping gripper embodied arm dexterous tactile locomotion "
+            "kinematics actuator teleoperation"
+        ).split(),
         "categories": ["cs.RO"],
         "organization": Organization("robolab", "Robot Lab"),
         "author": "Rosa Motor",
     },
     "molecules": {
-        "words": ("molecule protein binding chemistry ligand docking enzyme crystal synthesis "
-                  "solvent conformer catalyst").split(),
+        "words": (
+            "molecule protein binding chemistry ligand docking enzyme crystal synthesis "
+            "solvent conformer catalyst"
+        ).split(),
         "categories": ["q-bio.BM", "physics.chem-ph"],
         "organization": Organization("chemlab", "Chem Lab"),
         "author": "Carl Bond",
@@ -67,11 +73,16 @@ def corpus() -> list[DailyEntryRecord]:
             abstract = " ".join(rng.choice(words) for _ in range(60)) + "."
             day = date(2026, 6, 20) + timedelta(days=i % 10)
             paper = PaperRecord(
-                arxiv_id=arxiv_of(topic, i), title=title, abstract=abstract,
-                authors=[spec["author"], f"Coauthor {topic} {i}"], categories=list(spec["categories"]),
+                arxiv_id=arxiv_of(topic, i),
+                title=title,
+                abstract=abstract,
+                authors=[spec["author"], f"Coauthor {topic} {i}"],
+                categories=list(spec["categories"]),
                 primary_category=spec["categories"][0],
                 published_at=datetime(day.year, day.month, day.day, tzinfo=UTC),
-                organization=spec["organization"], upvotes=100 - i)
+                organization=spec["organization"],
+                upvotes=100 - i,
+            )
             listed = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
             records.append(DailyEntryRecord(paper=paper, day=day, upvotes=100 - i, submitted_at=listed))
     return records
@@ -117,8 +128,11 @@ def upvote(api, *arxiv_ids: str) -> None:
 
 def test_recommendations_and_interests_need_a_login(site):
     anonymous = site.new()
-    for method, url in (("GET", "/api/recommendations"), ("GET", "/api/me/interests"),
-                        ("PUT", "/api/me/interests")):
+    for method, url in (
+        ("GET", "/api/recommendations"),
+        ("GET", "/api/me/interests"),
+        ("PUT", "/api/me/interests"),
+    ):
         r = anonymous.client.request(method, url, json={} if method == "PUT" else None)
         assert r.status_code == 401, (url, r.status_code)
         assert r.json()["error"]
@@ -178,7 +192,7 @@ def test_upvotes_steer_recommendations_with_reasons_and_touched_papers_are_left_
     assert "close to “" in page.text
     for arxiv in again[:5]:
         assert f"/papers/{arxiv}" in page.text
-    assert f"/papers/{dismissed}\"" not in page.text
+    assert f'/papers/{dismissed}"' not in page.text
 
     # another reader's votes do not leak into these
     other = site.account(db, "roboticist")
@@ -205,7 +219,9 @@ def test_not_interested_pushes_similar_papers_down(site, db):
     speech_after = [i for i, a in enumerate(after) if topic_of(a) == "speech"]
     top = 8
     assert sum(1 for i in robots_after if i < top) < sum(1 for i in robots_before if i < top), (
-        [topic_of(a) for a in before], [topic_of(a) for a in after])
+        [topic_of(a) for a in before],
+        [topic_of(a) for a in after],
+    )
     assert sum(speech_after[:3]) < sum(robots_after[:3])
 
     # taking the mark back restores the order
@@ -215,8 +231,12 @@ def test_not_interested_pushes_similar_papers_down(site, db):
 
 def test_cold_start_from_picked_categories_organizations_authors_and_papers(site, db):
     reader = site.account(db, "fresh")
-    assert reader.get("/api/me/interests").json() == {"paper": [], "author": [], "category": [],
-                                                      "organization": []}
+    assert reader.get("/api/me/interests").json() == {
+        "paper": [],
+        "author": [],
+        "category": [],
+        "organization": [],
+    }
 
     r = reader.put("/api/me/interests", json={"category": ["q-bio.BM"]})
     assert r.status_code == 200, r.text
@@ -241,8 +261,12 @@ def test_cold_start_from_picked_categories_organizations_authors_and_papers(site
     assert all(p["reason"].endswith("which you picked") and p["because"]["id"] == seed for p in picks)
 
     # the page form does the same
-    form = reader.client.post("/for-you/interests", data={"category": ["cs.RO"], "authors": ""},
-                              headers={"X-CSRF-Token": reader.csrf}, follow_redirects=False)
+    form = reader.client.post(
+        "/for-you/interests",
+        data={"category": ["cs.RO"], "authors": ""},
+        headers={"X-CSRF-Token": reader.csrf},
+        follow_redirects=False,
+    )
     assert form.status_code == 303
     assert reader.get("/api/me/interests").json()["category"] == ["cs.RO"]
     assert {topic_of(p["paper"]["id"]) for p in recommendations(reader, 6)} == {"robots"}
@@ -269,11 +293,24 @@ def test_cold_start_from_an_author_with_accents_in_the_name(site, db):
 
 def test_parse_schedule_reads_periods_and_rejects_bad_specs():
     assert parse_schedule("sync=1h, index=10m ,digest=30") == {
-        "sync": timedelta(hours=1), "index": timedelta(minutes=10), "digest": timedelta(seconds=30)}
+        "sync": timedelta(hours=1),
+        "index": timedelta(minutes=10),
+        "digest": timedelta(seconds=30),
+    }
     assert parse_schedule("digest=1.5m") == {"digest": timedelta(seconds=90)}
     assert parse_schedule("") == {} and parse_schedule(" , ") == {}
-    for bad in ("digest", "digest=", "digest=five", "digest=5d", "digest=-5m", "mail=5m", "digest=5s",
-                "digest=5m;sync=1h", "Digest=5m", "digest==5m"):
+    for bad in (
+        "digest",
+        "digest=",
+        "digest=five",
+        "digest=5d",
+        "digest=-5m",
+        "mail=5m",
+        "digest=5s",
+        "digest=5m;sync=1h",
+        "Digest=5m",
+        "digest==5m",
+    ):
         with pytest.raises(ValueError):
             parse_schedule(bad)
 
@@ -339,8 +376,9 @@ def test_two_workers_at_once_queue_each_due_task_once(db, settings):
             assert not errors, errors
             queued = sorted(name for names in results for name in names)
             # at +5 min the digest period is due again, but its first job still waits: not doubled
-            expected = {t0: ["digest", "sync"], t0 + timedelta(minutes=5): [],
-                        t0 + timedelta(minutes=7): []}[now]
+            expected = {t0: ["digest", "sync"], t0 + timedelta(minutes=5): [], t0 + timedelta(minutes=7): []}[
+                now
+            ]
             assert queued == expected, (now, results)
     finally:
         for worker in workers:

@@ -38,7 +38,9 @@ def test_canonical_arxiv_id(text, expected):
     assert canonical_arxiv_id(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "hello", "2513.01234", "12345.6789", "hep-th/990100", "https://example.org/x"])
+@pytest.mark.parametrize(
+    "text", ["", "hello", "2513.01234", "12345.6789", "hep-th/990100", "https://example.org/x"]
+)
 def test_canonical_arxiv_id_rejects(text):
     with pytest.raises(InvalidArxivId):
         canonical_arxiv_id(text)
@@ -73,7 +75,9 @@ def test_clean_title_and_abstract():
     assert clean_title("Transformers are SSMs: Generalized\n  Through Duality ") == (
         "Transformers are SSMs: Generalized Through Duality"
     )
-    assert clean_abstract("First line\nwrapped.\n\n  Second  para.\n") == "First line wrapped.\n\nSecond para."
+    assert (
+        clean_abstract("First line\nwrapped.\n\n  Second  para.\n") == "First line wrapped.\n\nSecond para."
+    )
     assert clean_abstract(None) is None
     assert clean_abstract("  \n ") is None
 
@@ -112,4 +116,7 @@ def test_parse_datetime():
 
 def test_split_authors_joins_names_wrapped_across_lines():
     assert split_authors("Alexey Dosovitskiy, Georg\n  Heigold and Neil\n Houlsby") == [
-        "Alexey Dosovitskiy", "Georg Heigold", "Neil Houlsby"]
+        "Alexey Dosovitskiy",
+        "Georg Heigold",
+        "Neil Houlsby",
+    ]

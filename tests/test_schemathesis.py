@@ -35,15 +35,18 @@ def _get_operations() -> list[tuple[str, list[GenerationMode]]]:
     modes that apply: negative data only where a query parameter or a constrained path parameter can be
     wrong; a free-form string path parameter has no invalid value (schemathesis reports negative mode
     there as unsatisfiable)."""
-    spec = create_app(Settings(database_url="sqlite://", load_demo=False, secret_key="k" * 40,
-                               _env_file=None)).openapi()
+    spec = create_app(
+        Settings(database_url="sqlite://", load_demo=False, secret_key="k" * 40, _env_file=None)
+    ).openapi()
     operations = []
     for path, item in sorted(spec["paths"].items()):
         if "get" not in item:
             continue
         modes = [GenerationMode.POSITIVE]
-        if any(p.get("in") == "query" or "pattern" in p.get("schema", {})
-               for p in item["get"].get("parameters", [])):
+        if any(
+            p.get("in") == "query" or "pattern" in p.get("schema", {})
+            for p in item["get"].get("parameters", [])
+        ):
             modes.append(GenerationMode.NEGATIVE)
         operations.append((path, modes))
     return operations
@@ -63,17 +66,24 @@ def _params() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[OpenApiSchema]:
+def api_schema(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OpenApiSchema]:
     """The app's schema, bound to the app over ASGI, on a migrated database (of the run's backend)
     holding the hf_daily sample."""
     server = request.getfixturevalue("postgres") if request.config.getoption("--db") == "postgresql" else None
     url = server.new_database() if server else None
     extra = {"database_url": url} if url else {}
     # the hashing backend: semantic and hybrid search without loading a model
-    app_settings = resolve_secret_key(Settings(data_dir=tmp_path_factory.mktemp("fuzz") / "data",
-                                               load_demo=False, embedding_backend="hashing", _env_file=None,
-                                               **extra))
+    app_settings = resolve_secret_key(
+        Settings(
+            data_dir=tmp_path_factory.mktemp("fuzz") / "data",
+            load_demo=False,
+            embedding_backend="hashing",
+            _env_file=None,
+            **extra,
+        )
+    )
     database = Database.from_settings(app_settings)
     database.migrate()
     Importer(database).run(hf_daily.iter_path(TEST_DATA / "hf_daily"))
@@ -88,8 +98,13 @@ def test_get_never_answers_a_server_error(api_schema: OpenApiSchema, path: str, 
     operation = api_schema[path]["GET"]
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=DERANDOMIZE,
+        suppress_health_check=list(HealthCheck),
+    )
     def fuzz(case: schemathesis.Case) -> None:
         case.call_and_validate(checks=[schemathesis.checks.not_a_server_error])
 
@@ -104,8 +119,13 @@ def _cursor(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _boundary(path: str, *, query: dict[str, str] | None = None,
-              path_parameters: dict[str, str] | None = None, xfail: str | None = None) -> object:
+def _boundary(
+    path: str,
+    *,
+    query: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+    xfail: str | None = None,
+) -> object:
     marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
     label = " ".join(f"{k}={v}" for k, v in {**(path_parameters or {}), **(query or {})}.items())
     return pytest.param(path, path_parameters or {}, query or {}, marks=marks, id=f"GET {path} {label}")
@@ -128,8 +148,8 @@ BOUNDARY_REQUESTS = [
 
 
 @pytest.mark.parametrize(("path", "path_parameters", "query"), BOUNDARY_REQUESTS)
-def test_boundary_requests_never_answer_a_server_error(api_schema: OpenApiSchema, path: str,
-                                                       path_parameters: dict[str, str],
-                                                       query: dict[str, str]) -> None:
+def test_boundary_requests_never_answer_a_server_error(
+    api_schema: OpenApiSchema, path: str, path_parameters: dict[str, str], query: dict[str, str]
+) -> None:
     case = api_schema[path]["GET"].Case(path_parameters=path_parameters, query=query)
     case.call_and_validate(checks=[schemathesis.checks.not_a_server_error])

@@ -26,17 +26,21 @@ from tests.support.needs import require
 
 
 def test_paper_text_collapses_whitespace() -> None:
-    assert paper_text(" Attention\nIs  All ", "We\tpropose\n\n the Transformer. ") == \
-        "Attention Is All . We propose the Transformer."
+    assert (
+        paper_text(" Attention\nIs  All ", "We\tpropose\n\n the Transformer. ")
+        == "Attention Is All . We propose the Transformer."
+    )
     assert paper_text("Title", None) == "Title."
 
 
 def test_importing_loads_no_model() -> None:
     heavy = "('torch', 'sentence_transformers', 'model2vec', 'transformers', 'hnswlib')"
-    code = ("import sys, dailypapers.search.embed as e, dailypapers.search.vectors; "
-            "b = e.get_backend('minilm'); "
-            "assert b.dim == 384 and not b.loaded; "
-            f"print(sorted(m for m in {heavy} if m in sys.modules))")
+    code = (
+        "import sys, dailypapers.search.embed as e, dailypapers.search.vectors; "
+        "b = e.get_backend('minilm'); "
+        "assert b.dim == 384 and not b.loaded; "
+        f"print(sorted(m for m in {heavy} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
 

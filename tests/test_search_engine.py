@@ -19,35 +19,92 @@ from dailypapers.store.models import Paper
 DEEPMIND = Organization("deepmind", "Google DeepMind")
 
 
-def _paper(arxiv_id, title, abstract, *, authors=("Ada Lovelace",), cats=("cs.LG",), year=2025, month=1,
-           upvotes=0, org=None):
+def _paper(
+    arxiv_id,
+    title,
+    abstract,
+    *,
+    authors=("Ada Lovelace",),
+    cats=("cs.LG",),
+    year=2025,
+    month=1,
+    upvotes=0,
+    org=None,
+):
     return DailyEntryRecord(
-        paper=PaperRecord(arxiv_id=arxiv_id, title=title, abstract=abstract, authors=list(authors),
-                          categories=list(cats), primary_category=cats[0],
-                          published_at=datetime(year, month, 10, tzinfo=UTC), organization=org,
-                          upvotes=upvotes),
-        day=date(year, month, 11), upvotes=upvotes)
+        paper=PaperRecord(
+            arxiv_id=arxiv_id,
+            title=title,
+            abstract=abstract,
+            authors=list(authors),
+            categories=list(cats),
+            primary_category=cats[0],
+            published_at=datetime(year, month, 10, tzinfo=UTC),
+            organization=org,
+            upvotes=upvotes,
+        ),
+        day=date(year, month, 11),
+        upvotes=upvotes,
+    )
 
 
 CORPUS = [
-    _paper("2501.00001", "State space models for long sequences",
-           "We study state space models and selective scans for long sequence modeling.",
-           authors=("Tri Dao", "Albert Gu"), upvotes=50, year=2024, month=5),
-    _paper("2501.00002", "Protein folding with diffusion models",
-           "A diffusion model predicts protein structure; protein folding gets faster.",
-           cats=("q-bio.BM", "cs.LG"), upvotes=5, year=2025, month=3, org=DEEPMIND),
-    _paper("2501.00003", "Video diffusion for editing",
-           "Streaming video editing with a diffusion transformer in real time.",
-           cats=("cs.CV",), upvotes=30, year=2025, month=6),
-    _paper("2501.00004", "A survey of diffusion models",
-           "This survey reviews diffusion models for images, video and audio.",
-           cats=("cs.CV", "cs.LG"), upvotes=80, year=2023, month=2),
-    _paper("2501.00005", "Language models as translators",
-           "Large language models translate between many languages without parallel data.",
-           cats=("cs.CL",), upvotes=12, year=2025, month=2, org=DEEPMIND),
-    _paper("2501.00006", "Reinforcement learning for robot control",
-           "A robot learns control policies with reinforcement learning in simulation.",
-           cats=("cs.RO",), upvotes=3, year=2022, month=7),
+    _paper(
+        "2501.00001",
+        "State space models for long sequences",
+        "We study state space models and selective scans for long sequence modeling.",
+        authors=("Tri Dao", "Albert Gu"),
+        upvotes=50,
+        year=2024,
+        month=5,
+    ),
+    _paper(
+        "2501.00002",
+        "Protein folding with diffusion models",
+        "A diffusion model predicts protein structure; protein folding gets faster.",
+        cats=("q-bio.BM", "cs.LG"),
+        upvotes=5,
+        year=2025,
+        month=3,
+        org=DEEPMIND,
+    ),
+    _paper(
+        "2501.00003",
+        "Video diffusion for editing",
+        "Streaming video editing with a diffusion transformer in real time.",
+        cats=("cs.CV",),
+        upvotes=30,
+        year=2025,
+        month=6,
+    ),
+    _paper(
+        "2501.00004",
+        "A survey of diffusion models",
+        "This survey reviews diffusion models for images, video and audio.",
+        cats=("cs.CV", "cs.LG"),
+        upvotes=80,
+        year=2023,
+        month=2,
+    ),
+    _paper(
+        "2501.00005",
+        "Language models as translators",
+        "Large language models translate between many languages without parallel data.",
+        cats=("cs.CL",),
+        upvotes=12,
+        year=2025,
+        month=2,
+        org=DEEPMIND,
+    ),
+    _paper(
+        "2501.00006",
+        "Reinforcement learning for robot control",
+        "A robot learns control policies with reinforcement learning in simulation.",
+        cats=("cs.RO",),
+        upvotes=3,
+        year=2022,
+        month=7,
+    ),
 ]
 
 
@@ -127,8 +184,12 @@ def test_hybrid_contains_both_rankings(engine):
 
 def test_filters_apply_to_every_mode(engine):
     for mode in ("keyword", "semantic", "hybrid"):
-        found, _ = search(engine, "diffusion models", mode=mode,
-                          filters=Filters(date_from=date(2025, 1, 1), date_to=date(2025, 12, 31)))
+        found, _ = search(
+            engine,
+            "diffusion models",
+            mode=mode,
+            filters=Filters(date_from=date(2025, 1, 1), date_to=date(2025, 12, 31)),
+        )
         assert found and set(found) <= {"2501.00002", "2501.00003", "2501.00005"}, mode
         found, _ = search(engine, "diffusion models", mode=mode, filters=Filters(categories=("cs.CV",)))
         assert found and set(found) <= {"2501.00003", "2501.00004"}, mode
@@ -154,8 +215,19 @@ def test_bad_input_is_a_bad_request_and_odd_input_is_not(engine):
             search(engine, "diffusion", **kwargs)
     with pytest.raises(BadRequest):
         search(engine, "   ")
-    for q in ('"unbalanced', "NEAR(a b)", "diff*", "^start", "a OR b AND NOT c", "\x00\x07 emoji 🚀",
-              "x" * 10_000, "-", '""', "author:", "year:abcd"):
+    for q in (
+        '"unbalanced',
+        "NEAR(a b)",
+        "diff*",
+        "^start",
+        "a OR b AND NOT c",
+        "\x00\x07 emoji 🚀",
+        "x" * 10_000,
+        "-",
+        '""',
+        "author:",
+        "year:abcd",
+    ):
         try:
             search(engine, q)
         except BadRequest:
@@ -227,7 +299,11 @@ def test_the_any_word_fallback_leaves_out_common_words(corpus, backend, monkeypa
 
     everything = SearchEngine(corpus, backend)
     assert set(search(everything, "diffusion robot zzzz", mode="keyword")[0]) == {
-        "2501.00002", "2501.00003", "2501.00004", "2501.00006"}
+        "2501.00002",
+        "2501.00003",
+        "2501.00004",
+        "2501.00006",
+    }
     monkeypatch.setattr(fulltext, "COMMON_DOCS", 2)  # "diffusion" is in three papers: common now
     assert search(SearchEngine(corpus, backend), "diffusion robot zzzz", mode="keyword")[0] == ["2501.00006"]
 
@@ -235,16 +311,25 @@ def test_the_any_word_fallback_leaves_out_common_words(corpus, backend, monkeypa
 def test_the_vector_index_follows_new_and_deleted_papers(engine, corpus, backend):
     engine.vectors.refresh_every = 0
     assert "2501.00001" in search(engine, "state space models", mode="semantic")[0]
-    Importer(corpus).run([_paper("2501.00007", "Graph networks for chemistry",
-                                 "Message passing graph networks predict molecule properties.")])
+    Importer(corpus).run(
+        [
+            _paper(
+                "2501.00007",
+                "Graph networks for chemistry",
+                "Message passing graph networks predict molecule properties.",
+            )
+        ]
+    )
     embed_missing(corpus, backend)
     assert search(engine, "graph networks molecule", mode="semantic")[0][0] == "2501.00007"
     with corpus.transaction() as s:
         s.delete(s.query(Paper).filter_by(arxiv_id="2501.00007").one())
     engine.vectors.recount_every = 0
     with corpus.session() as s:
-        assert all(h.paper_id in {p.id for p in s.query(Paper)}
-                   for h in engine.search(s, "graph networks molecule", mode="semantic").hits)
+        assert all(
+            h.paper_id in {p.id for p in s.query(Paper)}
+            for h in engine.search(s, "graph networks molecule", mode="semantic").hits
+        )
     assert len(engine.vectors) == len(CORPUS)
 
 

@@ -79,8 +79,12 @@ DOCS = {
     "d4": ("Gene expression", "gene expression in cancer cells measured by arrays"),
     "d5": ("Wing flutter", "flutter of a swept wing at transonic speed"),
 }
-QUERIES = {"q1": "wing slipstream lift", "q2": "cancer gene expression", "q3": "protein water folding",
-           "q4": "unjudged query"}
+QUERIES = {
+    "q1": "wing slipstream lift",
+    "q2": "cancer gene expression",
+    "q3": "protein water folding",
+    "q4": "unjudged query",
+}
 QRELS = [("q1", "d1", 2), ("q1", "d5", 1), ("q2", "d4", 1), ("q2", "d3", 0), ("q3", "d3", 1)]
 
 
@@ -154,13 +158,15 @@ def test_fuse_matches_search_engine(tmp_path: Path) -> None:
     beir = load_beir(root)
     with evaluate.indexed_set(beir, backend, cache_dir=None) as indexed:
         rankings = evaluate.run_rankings(indexed, backend, beir.queries, depth=200)[
-            evaluate._list_name(evaluate.CURRENT)]
+            evaluate._list_name(evaluate.CURRENT)
+        ]
         engine = evaluate.hybrid.SearchEngine(indexed.db, backend)
         with indexed.db.session() as session:
             for qid, q in beir.queries.items():
                 for mode in ("keyword", "semantic", "hybrid"):
-                    ours = evaluate.fuse(rankings.keyword[qid], rankings.semantic[qid], mode,
-                                         evaluate.CURRENT)
+                    ours = evaluate.fuse(
+                        rankings.keyword[qid], rankings.semantic[qid], mode, evaluate.CURRENT
+                    )
                     assert ours == evaluate.engine_search_ranking(engine, session, q, mode), (qid, mode)
 
 
@@ -176,6 +182,7 @@ def test_related_recall(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ CLI
 
+
 @EVAL_ON_SQLITE
 def test_cli_beir_json_and_table(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "tiny")
@@ -184,8 +191,22 @@ def test_cli_beir_json_and_table(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     payload = json.loads(out.output)
     assert set(payload) >= {"ndcg@10", "recall@100"} and payload["split"] == "test"
-    out = runner.invoke(eval_app, ["beir", str(root), "--mode", "all", "--json", "--backend", "hashing",
-                                   "--limit-queries", "2", "--cache", str(tmp_path / "c")])
+    out = runner.invoke(
+        eval_app,
+        [
+            "beir",
+            str(root),
+            "--mode",
+            "all",
+            "--json",
+            "--backend",
+            "hashing",
+            "--limit-queries",
+            "2",
+            "--cache",
+            str(tmp_path / "c"),
+        ],
+    )
     assert out.exit_code == 0, out.output
     payload = json.loads(out.output)
     assert payload["queries"] == 2
@@ -207,8 +228,9 @@ def test_cli_rejects_bad_input(tmp_path: Path) -> None:
 def test_cli_related(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "tiny")
     (root / "citation_links.tsv").write_text("doc-a\tdoc-b\nd1\td5\n")
-    out = CliRunner().invoke(eval_app, ["related", str(root), "--backend", "hashing", "--json",
-                                       "--cache", str(tmp_path / "c")])
+    out = CliRunner().invoke(
+        eval_app, ["related", str(root), "--backend", "hashing", "--json", "--cache", str(tmp_path / "c")]
+    )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["recall@10"] == pytest.approx(1.0)
 
@@ -219,10 +241,13 @@ def test_keyword_candidates_match_prepared_rankings(tmp_path: Path) -> None:
     beir = load_beir(root)
     with evaluate.indexed_set(beir, None, cache_dir=None) as indexed:
         rankings = evaluate.run_rankings(indexed, None, beir.queries, depth=50, semantic=False)
-        settings = [EvalParams(), EvalParams(keyword_or=True),
-                    EvalParams(keyword_or=True, drop_stopwords=True),
-                    *(EvalParams(keyword_or=True, fallback_below=b) for b in evaluate.FALLBACKS),
-                    evaluate.CURRENT]
+        settings = [
+            EvalParams(),
+            EvalParams(keyword_or=True),
+            EvalParams(keyword_or=True, drop_stopwords=True),
+            *(EvalParams(keyword_or=True, fallback_below=b) for b in evaluate.FALLBACKS),
+            evaluate.CURRENT,
+        ]
         with indexed.db.session() as session:
             for p in settings:
                 for qid, q in beir.queries.items():

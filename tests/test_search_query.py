@@ -26,10 +26,16 @@ from dailypapers.search.query import (
 pytestmark = pytest.mark.sqlite_only  # the parser and FTS5 expressions; no database of ours
 
 ROWS = [
-    ("Attention Is All You Need", "The Transformer, based solely on attention; GPT-4 and C++ aside.",
-     "Ashish Vaswani, Noam Shazeer"),
-    ("Transformers are SSMs: state space duality", "Mamba-2 refines the state space model.",
-     "Tri Dao, Albert Gu"),
+    (
+        "Attention Is All You Need",
+        "The Transformer, based solely on attention; GPT-4 and C++ aside.",
+        "Ashish Vaswani, Noam Shazeer",
+    ),
+    (
+        "Transformers are SSMs: state space duality",
+        "Mamba-2 refines the state space model.",
+        "Tri Dao, Albert Gu",
+    ),
     ("Straße und Café", "Unicode: naïve façade, 中文, emoji 🚀.", "Zoë Ünal"),
     ("A survey of large language models", "We survey LLMs.", "Someone Else"),
 ]
@@ -53,9 +59,12 @@ def titles(conn: sqlite3.Connection, q: str) -> list[str]:
 
 # --- examples ------------------------------------------------------------------------------------------
 
+
 def test_words_phrases_exclusions_and_fields() -> None:
-    q = parse_query('Diffusion "State  Space" -survey -"large language" author:Dao author:"Tri Dao" '
-                    'cat:cs.CL org:"Google DeepMind" year:2020..2024')
+    q = parse_query(
+        'Diffusion "State  Space" -survey -"large language" author:Dao author:"Tri Dao" '
+        'cat:cs.CL org:"Google DeepMind" year:2020..2024'
+    )
     assert q.terms == ("diffusion",)
     assert q.phrases == ("state space",)
     assert q.excluded == ("survey", "large language")
@@ -69,33 +78,37 @@ def test_words_phrases_exclusions_and_fields() -> None:
 
 def test_fts5_expression_quotes_everything() -> None:
     q = parse_query('gpt-4 "state space" author:dao -survey -"large language"')
-    assert to_fts5(q) == ('("gpt-4" AND "state space" AND authors : "dao") '
-                          'NOT ("survey" OR "large language")')
+    assert to_fts5(q) == (
+        '("gpt-4" AND "state space" AND authors : "dao") NOT ("survey" OR "large language")'
+    )
     assert to_fts5(q, author_column="creators").count("creators : ") == 1
     with pytest.raises(ValueError):
         to_fts5(q, author_column="authors) OR (x")
 
 
-@pytest.mark.parametrize(("text", "years", "dates"), [
-    ("year:2024", (2024, 2024), (None, None)),
-    ("year:2020..2024", (2020, 2024), (None, None)),
-    ("year:2024..2020", (2020, 2024), (None, None)),
-    ("year:2020-2024", (2020, 2024), (None, None)),
-    ("year:>=2023", (2023, None), (None, None)),
-    ("year:>2023", (2024, None), (None, None)),
-    ("year:<=2020", (None, 2020), (None, None)),
-    ("year:<2020", (None, 2019), (None, None)),
-    ("year:2020..", (2020, None), (None, None)),
-    ("year:..2020", (None, 2020), (None, None)),
-    ("year:>=2020 year:<=2022 year:2021..2030", (2021, 2022), (None, None)),
-    ("after:2025-01-01", (None, None), (date(2025, 1, 1), None)),
-    ("before:2025-01-01", (None, None), (None, date(2024, 12, 31))),
-    ("before:2025-03", (None, None), (None, date(2025, 2, 28))),
-    ("after:2024 before:2025", (None, None), (date(2024, 1, 1), date(2024, 12, 31))),
-    ("date:2024-02", (None, None), (date(2024, 2, 1), date(2024, 2, 29))),
-    ("date:2025-01-01..2025-03-31", (None, None), (date(2025, 1, 1), date(2025, 3, 31))),
-    ("date:2025..", (None, None), (date(2025, 1, 1), None)),
-])
+@pytest.mark.parametrize(
+    ("text", "years", "dates"),
+    [
+        ("year:2024", (2024, 2024), (None, None)),
+        ("year:2020..2024", (2020, 2024), (None, None)),
+        ("year:2024..2020", (2020, 2024), (None, None)),
+        ("year:2020-2024", (2020, 2024), (None, None)),
+        ("year:>=2023", (2023, None), (None, None)),
+        ("year:>2023", (2024, None), (None, None)),
+        ("year:<=2020", (None, 2020), (None, None)),
+        ("year:<2020", (None, 2019), (None, None)),
+        ("year:2020..", (2020, None), (None, None)),
+        ("year:..2020", (None, 2020), (None, None)),
+        ("year:>=2020 year:<=2022 year:2021..2030", (2021, 2022), (None, None)),
+        ("after:2025-01-01", (None, None), (date(2025, 1, 1), None)),
+        ("before:2025-01-01", (None, None), (None, date(2024, 12, 31))),
+        ("before:2025-03", (None, None), (None, date(2025, 2, 28))),
+        ("after:2024 before:2025", (None, None), (date(2024, 1, 1), date(2024, 12, 31))),
+        ("date:2024-02", (None, None), (date(2024, 2, 1), date(2024, 2, 29))),
+        ("date:2025-01-01..2025-03-31", (None, None), (date(2025, 1, 1), date(2025, 3, 31))),
+        ("date:2025..", (None, None), (date(2025, 1, 1), None)),
+    ],
+)
 def test_years_and_dates(text: str, years: tuple, dates: tuple) -> None:
     q = parse_query(text)
     assert (q.year_from, q.year_to) == years
@@ -108,10 +121,23 @@ def test_date_range_combines_years_and_dates() -> None:
     assert parse_query("diffusion").date_range() == (None, None)
 
 
-@pytest.mark.parametrize("text", [
-    "year:abc", "year:0000", "year:<0001", "year:>9999", "year:20245", "after:2025-13-01",
-    "before:2025-02-30", "date:..", "date:x..2020", "cat:???", "author:", 'org:"!!"',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "year:abc",
+        "year:0000",
+        "year:<0001",
+        "year:>9999",
+        "year:20245",
+        "after:2025-13-01",
+        "before:2025-02-30",
+        "date:..",
+        "date:x..2020",
+        "cat:???",
+        "author:",
+        'org:"!!"',
+    ],
+)
 def test_unusable_filters_are_ignored_with_a_warning(text: str) -> None:
     q = parse_query(text)
     assert q.is_empty and q.warnings
@@ -124,7 +150,17 @@ def test_negated_filter_is_ignored_not_inverted() -> None:
 
 def test_words_keep_inner_punctuation() -> None:
     assert split_words("GPT-4, c++ C# o'brien 3.5 end. foo_bar tcp/ip --x") == [
-        "GPT-4", "c++", "C#", "o'brien", "3.5", "end", "foo", "bar", "tcp/ip", "x"]
+        "GPT-4",
+        "c++",
+        "C#",
+        "o'brien",
+        "3.5",
+        "end",
+        "foo",
+        "bar",
+        "tcp/ip",
+        "x",
+    ]
     assert split_words("🚀rocket❤️love __ ++ ...") == ["rocket", "love"]
 
 
@@ -175,16 +211,59 @@ def test_matches_in_a_real_fts5_table(fts: sqlite3.Connection) -> None:
     assert titles(fts, "TRANSFORMER") == ["Attention Is All You Need"]
     assert titles(fts, "state -mamba") == []
     assert titles(fts, "straße café") == ["Straße und Café"]
-    assert titles(fts, "survey -\"large language\"") == []
+    assert titles(fts, 'survey -"large language"') == []
     assert titles(fts, "survey -author:else") == ["A survey of large language models"]
 
 
 # --- properties ----------------------------------------------------------------------------------------
 
 PIECES = [
-    '"', "-", " ", "author:", "cat:", "org:", "year:", "after:", "before:", "date:", "..", ">=", "<", "2024",
-    "2024-02-30", "NOT", "AND", "OR", "NEAR(", ")", "(", "*", "^", ":", "{", "}", "+", "title:", "\x00", "\t",
-    "🚀", "❤️", "ß", "İ", "\u0301", "\u200d", "ﬁ", "“", "'", "''", "\\", "%", "_", "c++", "gpt-4", "中文",
+    '"',
+    "-",
+    " ",
+    "author:",
+    "cat:",
+    "org:",
+    "year:",
+    "after:",
+    "before:",
+    "date:",
+    "..",
+    ">=",
+    "<",
+    "2024",
+    "2024-02-30",
+    "NOT",
+    "AND",
+    "OR",
+    "NEAR(",
+    ")",
+    "(",
+    "*",
+    "^",
+    ":",
+    "{",
+    "}",
+    "+",
+    "title:",
+    "\x00",
+    "\t",
+    "🚀",
+    "❤️",
+    "ß",
+    "İ",
+    "\u0301",
+    "\u200d",
+    "ﬁ",
+    "“",
+    "'",
+    "''",
+    "\\",
+    "%",
+    "_",
+    "c++",
+    "gpt-4",
+    "中文",
 ]
 QUERYISH = st.lists(
     st.sampled_from(PIECES) | st.text(max_size=6),
@@ -202,8 +281,15 @@ ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=200) 
 def test_parse_never_raises_and_fts5_always_compiles(fts: sqlite3.Connection, text: str) -> None:
     parsed = parse_query(text)
     assert isinstance(parsed, ParsedQuery)
-    assert len(parsed.terms) + len(parsed.phrases) + len(parsed.excluded) + len(parsed.authors) \
-        + len(parsed.categories) + len(parsed.organizations) <= MAX_CLAUSES
+    assert (
+        len(parsed.terms)
+        + len(parsed.phrases)
+        + len(parsed.excluded)
+        + len(parsed.authors)
+        + len(parsed.categories)
+        + len(parsed.organizations)
+        <= MAX_CLAUSES
+    )
     for expression in (to_fts5(parsed), excluded_fts5(parsed)):
         if expression is not None:
             fts.execute("SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (expression,)).fetchone()
@@ -228,8 +314,12 @@ def test_cleaning_is_idempotent_and_case_insensitive(text: str) -> None:
 
 
 @settings(max_examples=200)
-@given(st.lists(st.text(alphabet=st.characters(categories=["Ll", "Lu", "Lo", "Nd"]), min_size=1, max_size=12),
-                max_size=10))
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(categories=["Ll", "Lu", "Lo", "Nd"]), min_size=1, max_size=12),
+        max_size=10,
+    )
+)
 def test_plain_words_come_back_as_terms(words: list[str]) -> None:
     expected = list(dict.fromkeys(w for t in words for w in split_words(clean_text(t))))
     assert list(parse_query(" ".join(words)).terms) == expected[:MAX_CLAUSES]

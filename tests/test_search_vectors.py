@@ -55,13 +55,16 @@ def test_exact_replaces_an_id_and_grows() -> None:
     assert index.search(many[1234], k=1)[0][0] == 1334
 
 
-@pytest.mark.parametrize("bad", [
-    lambda i: i.add([1, 2], unit(1, 4)),  # ids and rows differ
-    lambda i: i.add([1], unit(1, 3)),  # wrong dimension
-    lambda i: i.add([-1], unit(1, 4)),  # negative id
-    lambda i: i.add([1], np.full((1, 4), np.nan)),
-    lambda i: i.search(np.zeros(3)),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda i: i.add([1, 2], unit(1, 4)),  # ids and rows differ
+        lambda i: i.add([1], unit(1, 3)),  # wrong dimension
+        lambda i: i.add([-1], unit(1, 4)),  # negative id
+        lambda i: i.add([1], np.full((1, 4), np.nan)),
+        lambda i: i.search(np.zeros(3)),
+    ],
+)
 def test_bad_input_is_refused(bad) -> None:
     with pytest.raises(ValueError):
         bad(ExactIndex(dim=4))

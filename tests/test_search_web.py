@@ -19,9 +19,15 @@ from dailypapers.web.app import create_app, highlight
 from tests.test_search_engine import CORPUS
 
 EVIL = DailyEntryRecord(
-    paper=PaperRecord(arxiv_id="2501.00099", title="<script>alert(1)</script> diffusion \x02trick\x03",
-                      abstract='Diffusion <img src=x onerror="alert(2)"> abstract.', authors=["M"]),
-    day=CORPUS[0].day, upvotes=1)
+    paper=PaperRecord(
+        arxiv_id="2501.00099",
+        title="<script>alert(1)</script> diffusion \x02trick\x03",
+        abstract='Diffusion <img src=x onerror="alert(2)"> abstract.',
+        authors=["M"],
+    ),
+    day=CORPUS[0].day,
+    upvotes=1,
+)
 
 
 @pytest.fixture
@@ -55,17 +61,25 @@ def api(client, query):
 
 
 def test_api_search_modes_sorts_and_filters(client):
-    assert set(api(client, "q=diffusion&mode=keyword")) == {"2501.00002", "2501.00003", "2501.00004",
-                                                             "2501.00099"}
+    assert set(api(client, "q=diffusion&mode=keyword")) == {
+        "2501.00002",
+        "2501.00003",
+        "2501.00004",
+        "2501.00099",
+    }
     hybrid = api(client, "q=robot")
     assert hybrid[0] == "2501.00006" and len(hybrid) > 1  # semantic neighbours join the keyword match
     assert api(client, "q=zzzzqqq&mode=keyword") == []
     assert api(client, "q=protein%20folding&mode=semantic")[0] == "2501.00002"
     assert api(client, "q=diffusion&mode=keyword&sort=upvotes&limit=2") == ["2501.00004", "2501.00003"]
-    assert api(client, "q=diffusion&mode=keyword&from=2025-01-01&to=2025-12-31") == \
-        api(client, "q=diffusion&mode=keyword&from=2025-01-01&to=2025-12-31&sort=relevance")
+    assert api(client, "q=diffusion&mode=keyword&from=2025-01-01&to=2025-12-31") == api(
+        client, "q=diffusion&mode=keyword&from=2025-01-01&to=2025-12-31&sort=relevance"
+    )
     assert set(api(client, "q=diffusion&mode=keyword&from=2025-01-01&to=2025-12-31")) <= {
-        "2501.00002", "2501.00003", "2501.00099"}
+        "2501.00002",
+        "2501.00003",
+        "2501.00099",
+    }
     assert set(api(client, "q=diffusion&mode=keyword&category=cs.CV")) == {"2501.00003", "2501.00004"}
     # repeated categories: a paper must be in all of them (organizations: in any of them)
     assert api(client, "q=diffusion&mode=keyword&category=cs.CV&category=cs.LG") == ["2501.00004"]
@@ -76,9 +90,20 @@ def test_api_search_modes_sorts_and_filters(client):
     assert {"paper", "publishedAt", "title", "summary", "numComments"} <= set(item)
 
 
-@pytest.mark.parametrize("query", ["q=a&mode=fuzzy", "q=a&sort=random", "q=a&from=yesterday",
-                                   "q=a&to=2025-13-01", "q=a&from=2025-02-01&to=2025-01-01", "q=",
-                                   "q=%25%25", "q=a&limit=0", "q=a&limit=x"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "q=a&mode=fuzzy",
+        "q=a&sort=random",
+        "q=a&from=yesterday",
+        "q=a&to=2025-13-01",
+        "q=a&from=2025-02-01&to=2025-01-01",
+        "q=",
+        "q=%25%25",
+        "q=a&limit=0",
+        "q=a&limit=x",
+    ],
+)
 def test_api_search_bad_values_are_400_json(client, query):
     r = client.get("/api/papers/search?" + query)
     assert r.status_code == 400
@@ -133,11 +158,55 @@ def test_search_feed_uses_the_engine(client):
 
 ODD = st.one_of(
     st.text(max_size=200),
-    st.sampled_from(['"unbalanced', 'NEAR(a b', "*", "^", "a*", "OR", "AND NOT", '"', "-", "--x", "(", ")",
-                     "author:", 'org:"', "year:9999..0", "date:2025-99", "cat:.", "\x00", "\x02\x03",
-                     "🚀🔥", "x" * 10_240, "ü" * 6000, "\ud800"]),
-    st.lists(st.sampled_from(['"', "NEAR(", "*", "^", "-", ":", "author:", "diffusion", "🚀", "\x07", " ",
-                              "OR", "year:", "(", "'"]), max_size=30).map("".join),
+    st.sampled_from(
+        [
+            '"unbalanced',
+            "NEAR(a b",
+            "*",
+            "^",
+            "a*",
+            "OR",
+            "AND NOT",
+            '"',
+            "-",
+            "--x",
+            "(",
+            ")",
+            "author:",
+            'org:"',
+            "year:9999..0",
+            "date:2025-99",
+            "cat:.",
+            "\x00",
+            "\x02\x03",
+            "🚀🔥",
+            "x" * 10_240,
+            "ü" * 6000,
+            "\ud800",
+        ]
+    ),
+    st.lists(
+        st.sampled_from(
+            [
+                '"',
+                "NEAR(",
+                "*",
+                "^",
+                "-",
+                ":",
+                "author:",
+                "diffusion",
+                "🚀",
+                "\x07",
+                " ",
+                "OR",
+                "year:",
+                "(",
+                "'",
+            ]
+        ),
+        max_size=30,
+    ).map("".join),
 )
 
 

@@ -146,10 +146,18 @@ def test_postgresql_beyond_loopback_needs_a_configured_key(tmp_path):
     assert not (tmp_path / "web" / "secret_key").exists()  # no machine-local key was made
     mounted = tmp_path / "mounted-key"
     mounted.write_text(KEY_ONE + "\n")
-    assert resolve_secret_key(bare_settings(tmp_path / "web", url, host="0.0.0.0",
-                                            secret_key_file=str(mounted))).secret_key == KEY_ONE
-    assert resolve_secret_key(bare_settings(tmp_path / "web", url, host="0.0.0.0",
-                                            secret_key=KEY_TWO)).secret_key == KEY_TWO
+    assert (
+        resolve_secret_key(
+            bare_settings(tmp_path / "web", url, host="0.0.0.0", secret_key_file=str(mounted))
+        ).secret_key
+        == KEY_ONE
+    )
+    assert (
+        resolve_secret_key(
+            bare_settings(tmp_path / "web", url, host="0.0.0.0", secret_key=KEY_TWO)
+        ).secret_key
+        == KEY_TWO
+    )
     # one machine, on loopback (behind a proxy on the same host): a generated key is fine
     assert len(resolve_secret_key(bare_settings(tmp_path / "web", url)).secret_key) >= 60
 
@@ -174,20 +182,23 @@ def test_sessions_and_reset_links_signed_with_the_old_default_key_are_refused(se
     alice = make_user(db, "alice")
     stamp = int(alice.created_at.timestamp() * 1_000_000)
     session_signer = URLSafeTimedSerializer(OLD_DEFAULT, salt="dailypapers.session")
-    forged_cookies = [session_signer.dumps({"u": alice.id, "e": epoch, "n": "x", "b": stamp})
-                      for epoch in range(3)]
+    forged_cookies = [
+        session_signer.dumps({"u": alice.id, "e": epoch, "n": "x", "b": stamp}) for epoch in range(3)
+    ]
     forged_cookies.append(session_signer.dumps("a-token-of-my-choosing"))
     fingerprint = accounts._fingerprint(alice)
     forged_reset = URLSafeTimedSerializer(OLD_DEFAULT, salt="dailypapers.password-reset").dumps(
-        {"u": alice.id, "f": fingerprint})
+        {"u": alice.id, "f": fingerprint}
+    )
     with clients(config, db) as made:
         for cookie in forged_cookies:
             attacker = made.new()
             attacker.client.cookies.set(SESSION_COOKIE, cookie)
             assert attacker.get("/api/me").status_code == 401
         anonymous = made.new()
-        r = anonymous.client.post("/api/auth/reset/confirm", json={"token": forged_reset,
-                                                                  "password": "the attacker's password 1"})
+        r = anonymous.client.post(
+            "/api/auth/reset/confirm", json={"token": forged_reset, "password": "the attacker's password 1"}
+        )
         assert r.status_code == 400
         assert made.new().login("alice", PASSWORD).status_code == 200  # the password did not change
         assert made.new().login("alice", "the attacker's password 1").status_code == 401

@@ -47,10 +47,22 @@ from tests.support.community import (
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 OTHER_SECRET = "another-secret-key-that-is-long-enough-0123456789"
 # a body that every JSON route accepts (unknown fields are ignored): a refusal is not a validation error
-ANY_BODY = {"body": "a comment", "name": "a name", "description": "d", "public": True, "password": PASSWORD,
-            "current": PASSWORD, "new": "a brand new passphrase 42", "displayName": "New Name",
-            "email": "changed@example.org", "paper": PAPER, "hidden": True, "login": "alice",
-            "username": "mallory", "token": "x"}
+ANY_BODY = {
+    "body": "a comment",
+    "name": "a name",
+    "description": "d",
+    "public": True,
+    "password": PASSWORD,
+    "current": PASSWORD,
+    "new": "a brand new passphrase 42",
+    "displayName": "New Name",
+    "email": "changed@example.org",
+    "paper": PAPER,
+    "hidden": True,
+    "login": "alice",
+    "username": "mallory",
+    "token": "x",
+}
 
 
 @pytest.fixture
@@ -70,15 +82,30 @@ def world(settings, papers_db):
         for collection in (private, public):
             assert alice.put(f"/api/collections/{collection['id']}/papers/{PAPER}").status_code == 200
         assert alice.put(f"/api/papers/{PAPER}/upvote").status_code == 200
-        yield {"clients": made, "alice": alice, "bob": bob, "comment": comment["id"],
-               "private": private["id"], "public": public["id"]}
+        yield {
+            "clients": made,
+            "alice": alice,
+            "bob": bob,
+            "comment": comment["id"],
+            "private": private["id"],
+            "public": public["id"],
+        }
 
 
 def concrete(path: str, world: dict) -> str:
     """A route's path with its parameters filled in with alice's things."""
-    values = {"arxiv_id": PAPER, "comment_id": str(world["comment"]), "collection_id": str(world["private"]),
-              "kind": "read", "username": "alice", "day": LATEST_DAY, "week": "2026-W27", "month": "2026-06",
-              "name": "Tsinghua", "token": "x"}
+    values = {
+        "arxiv_id": PAPER,
+        "comment_id": str(world["comment"]),
+        "collection_id": str(world["private"]),
+        "kind": "read",
+        "username": "alice",
+        "day": LATEST_DAY,
+        "week": "2026-W27",
+        "month": "2026-06",
+        "name": "Tsinghua",
+        "token": "x",
+    }
 
     def fill(match: re.Match) -> str:
         name = match.group(1).split(":")[0]
@@ -124,9 +151,16 @@ def test_every_unsafe_route_needs_the_sessions_csrf_token(world, papers_db):
     unsafe = [(m, p) for m, p in routes(made.app, UNSAFE) if not p.startswith(token_paths)]
     by_token = [(m, p) for m, p in routes(made.app, UNSAFE) if p.startswith(token_paths)]
     paths = {p for _, p in unsafe}
-    for expected in ("/api/papers/{arxiv_id:path}/upvote", "/api/papers/{arxiv_id:path}/comments",
-                     "/api/comments/{comment_id}", "/api/collections/{collection_id}", "/api/me",
-                     "/api/me/password", "/api/papers/submit", "/api/auth/logout"):
+    for expected in (
+        "/api/papers/{arxiv_id:path}/upvote",
+        "/api/papers/{arxiv_id:path}/comments",
+        "/api/comments/{comment_id}",
+        "/api/collections/{collection_id}",
+        "/api/me",
+        "/api/me/password",
+        "/api/papers/submit",
+        "/api/auth/logout",
+    ):
         assert expected in paths, expected
     before = snapshot(papers_db)
     client = alice.client  # alice's session cookie on every request
@@ -136,8 +170,9 @@ def test_every_unsafe_route_needs_the_sessions_csrf_token(world, papers_db):
             "no token": client.request(method, url, json=ANY_BODY),
             "wrong token": client.request(method, url, json=ANY_BODY, headers={"X-CSRF-Token": "0" * 40}),
             "empty token": client.request(method, url, json=ANY_BODY, headers={"X-CSRF-Token": ""}),
-            "another session's token": client.request(method, url, json=ANY_BODY,
-                                                      headers={"X-CSRF-Token": bob.csrf}),
+            "another session's token": client.request(
+                method, url, json=ANY_BODY, headers={"X-CSRF-Token": bob.csrf}
+            ),
             "wrong form field": client.request(method, url, data={**ANY_BODY, "csrf_token": "0" * 40}),
             "form without field": client.request(method, url, data=ANY_BODY),
         }
@@ -152,8 +187,12 @@ def test_every_unsafe_route_needs_the_sessions_csrf_token(world, papers_db):
     assert alice.get("/api/me").status_code == 200  # still logged in, nothing changed
     # the same requests with the right token do take effect (the refusals above were the token's doing)
     assert alice.put(f"/api/papers/{OTHER_PAPER}/upvote").status_code == 200
-    assert client.request("PUT", f"/api/papers/{OTHER_PAPER}/marks/read",
-                          data={"csrf_token": alice.csrf}).status_code == 200
+    assert (
+        client.request(
+            "PUT", f"/api/papers/{OTHER_PAPER}/marks/read", data={"csrf_token": alice.csrf}
+        ).status_code
+        == 200
+    )
     assert snapshot(papers_db) != before
 
 
@@ -165,12 +204,15 @@ def test_anonymous_posts_need_json_or_the_form_cookie(settings, papers_db):
         refused = [
             anonymous.post("/api/auth/login", data=form),
             anonymous.post("/api/auth/login", data={**form, "csrf_token": "0" * 40}),
-            anonymous.post("/api/auth/login", content=json.dumps(form),
-                           headers={"Content-Type": "text/plain"}),
+            anonymous.post(
+                "/api/auth/login", content=json.dumps(form), headers={"Content-Type": "text/plain"}
+            ),
             anonymous.post("/api/auth/login", content=json.dumps(form)),  # no content type at all
             anonymous.post("/api/auth/login", json=form, headers={"X-CSRF-Token": "0" * 40}),
-            anonymous.post("/api/auth/register", data={"username": "mallory", "email": "m@example.org",
-                                                       "password": PASSWORD}),
+            anonymous.post(
+                "/api/auth/register",
+                data={"username": "mallory", "email": "m@example.org", "password": PASSWORD},
+            ),
             anonymous.post("/api/auth/reset", data={"email": "alice@example.org"}),
         ]
         for r in refused:
@@ -206,11 +248,17 @@ def test_no_get_request_changes_anything(world, papers_db):
             for verb in ("GET", "HEAD"):
                 r = client.client.request(verb, url)
                 assert r.status_code < 500, (verb, url, r.status_code)
-    for url in (f"/api/papers/{PAPER}/upvote", f"/api/papers/{OTHER_PAPER}/upvote",
-                f"/api/papers/{PAPER}/marks/read", f"/api/comments/{world['comment']}",
-                f"/api/comments/{world['comment']}/hide",
-                f"/api/collections/{world['private']}/papers/{PAPER}",
-                "/api/auth/logout", "/api/me/password", "/api/papers/submit?paper=" + PAPER):
+    for url in (
+        f"/api/papers/{PAPER}/upvote",
+        f"/api/papers/{OTHER_PAPER}/upvote",
+        f"/api/papers/{PAPER}/marks/read",
+        f"/api/comments/{world['comment']}",
+        f"/api/comments/{world['comment']}/hide",
+        f"/api/collections/{world['private']}/papers/{PAPER}",
+        "/api/auth/logout",
+        "/api/me/password",
+        "/api/papers/submit?paper=" + PAPER,
+    ):
         r = alice.get(url)
         assert r.status_code in (404, 405), (url, r.status_code)
     # and every GET route of the app, logged in and not
@@ -239,8 +287,12 @@ def test_login_and_register_rate_limits(settings, papers_db):
         assert SESSION_COOKIE not in r.headers.get("set-cookie", "")
         # refused requests count too: two bad registrations use the limit up
         for _ in range(2):
-            assert anonymous.client.post("/api/auth/register", json={"username": "X Y", "email": "a@b.c",
-                                                                    "password": PASSWORD}).status_code == 400
+            assert (
+                anonymous.client.post(
+                    "/api/auth/register", json={"username": "X Y", "email": "a@b.c", "password": PASSWORD}
+                ).status_code
+                == 400
+            )
         check_retry_after(anonymous.register("carol"), 86400)
     with papers_db.session() as session:
         assert list(session.scalars(select(User.username))) == ["alice"]
@@ -300,15 +352,19 @@ def test_other_peoples_things_are_out_of_reach(world, papers_db):
     before = snapshot(papers_db)
     for client in (bob, anonymous):
         assert client.get(f"/api/collections/{private}").status_code == 404
-    for r in (bob.patch(f"/api/collections/{private}", json={"name": "mine", "public": True}),
-              bob.delete(f"/api/collections/{private}"),
-              bob.put(f"/api/collections/{private}/papers/{OTHER_PAPER}"),
-              bob.delete(f"/api/collections/{private}/papers/{PAPER}")):
+    for r in (
+        bob.patch(f"/api/collections/{private}", json={"name": "mine", "public": True}),
+        bob.delete(f"/api/collections/{private}"),
+        bob.put(f"/api/collections/{private}/papers/{OTHER_PAPER}"),
+        bob.delete(f"/api/collections/{private}/papers/{PAPER}"),
+    ):
         assert r.status_code == 404, r.text
         assert "alice" not in r.text
-    for r in (bob.patch(f"/api/comments/{comment}", json={"body": "edited by bob"}),
-              bob.delete(f"/api/comments/{comment}"),
-              bob.post(f"/api/comments/{comment}/hide", json={"hidden": True})):
+    for r in (
+        bob.patch(f"/api/comments/{comment}", json={"body": "edited by bob"}),
+        bob.delete(f"/api/comments/{comment}"),
+        bob.post(f"/api/comments/{comment}/hide", json={"hidden": True}),
+    ):
         assert r.status_code == 403, r.text
     assert [c["name"] for c in bob.get("/api/users/alice/collections").json()] == ["alice public"]
     assert bob.get("/api/collections").json() == []
@@ -319,9 +375,13 @@ def test_other_peoples_things_are_out_of_reach(world, papers_db):
     for url in ("/api/me", "/api/me/export", "/api/me/upvotes", "/api/me/submissions", "/api/collections"):
         assert anonymous.get(url).status_code == 401, url
     # nothing public shows alice's address
-    for url in (f"/api/papers/{PAPER}/comments", f"/api/collections/{world['public']}",
-                "/api/users/alice/collections", f"/api/daily_papers?date={LATEST_DAY}",
-                f"/api/papers/{PAPER}"):
+    for url in (
+        f"/api/papers/{PAPER}/comments",
+        f"/api/collections/{world['public']}",
+        "/api/users/alice/collections",
+        f"/api/daily_papers?date={LATEST_DAY}",
+        f"/api/papers/{PAPER}",
+    ):
         for client in (bob, anonymous):
             r = client.get(url)
             assert r.status_code == 200 and "alice@example.org" not in r.text, url
@@ -360,9 +420,15 @@ def test_foreign_tampered_revoked_and_old_session_cookies_are_ignored(world, pap
         old_value, old_token, _ = sessions.issue(session_user(papers_db, alice.id))
 
     before = snapshot(papers_db)
-    for cookie, csrf in ((foreign_value, foreign_token), (tampered, token), (forged, token),
-                         (revoked_value, revoked_token), (expired_value, expired_token),
-                         (old_value, old_token), ("garbage", token)):
+    for cookie, csrf in (
+        (foreign_value, foreign_token),
+        (tampered, token),
+        (forged, token),
+        (revoked_value, revoked_token),
+        (expired_value, expired_token),
+        (old_value, old_token),
+        ("garbage", token),
+    ):
         api = made.new()
         api.client.cookies.set(SESSION_COOKIE, cookie)
         r = api.get("/api/me")
@@ -391,8 +457,9 @@ def test_a_deleted_accounts_session_never_opens_a_newer_account(settings, papers
         stolen.client.cookies.set(SESSION_COOKIE, old_cookie)
         me = stolen.get("/api/me")
         assert me.status_code == 401, f"alice's old cookie opened the account {me.json().get('name')!r}"
-        assert stolen.client.put(f"/api/papers/{PAPER}/upvote",
-                                 headers={"X-CSRF-Token": old_token}).status_code in (401, 403)
+        assert stolen.client.put(
+            f"/api/papers/{PAPER}/upvote", headers={"X-CSRF-Token": old_token}
+        ).status_code in (401, 403)
     assert vote_rows(papers_db, PAPER) == 0
 
 
@@ -400,16 +467,23 @@ def test_a_non_ascii_csrf_token_is_refused_not_a_server_error(world, papers_db):
     made: Clients = world["clients"]
     cookie = world["alice"].client.cookies.get(SESSION_COOKIE)
     before = snapshot(papers_db)
-    with TestClient(made.app, raise_server_exceptions=False) as client, \
-            TestClient(made.app, raise_server_exceptions=False) as anonymous:
+    with (
+        TestClient(made.app, raise_server_exceptions=False) as client,
+        TestClient(made.app, raise_server_exceptions=False) as anonymous,
+    ):
         client.cookies.set(SESSION_COOKIE, cookie)
         as_form = client.put(f"/api/papers/{OTHER_PAPER}/upvote", data={"csrf_token": "\u00e9" * 40})
-        as_header = client.put(f"/api/papers/{OTHER_PAPER}/upvote",
-                               headers={"X-CSRF-Token": "\u00e9".encode("latin-1") * 40})
-        anonymous_form = anonymous.post("/api/auth/login", data={"login": "alice", "password": PASSWORD,
-                                                                 "csrf_token": "\u00e9"})
-    statuses = {"form field": as_form.status_code, "header": as_header.status_code,
-                "anonymous form field": anonymous_form.status_code}
+        as_header = client.put(
+            f"/api/papers/{OTHER_PAPER}/upvote", headers={"X-CSRF-Token": "\u00e9".encode("latin-1") * 40}
+        )
+        anonymous_form = anonymous.post(
+            "/api/auth/login", data={"login": "alice", "password": PASSWORD, "csrf_token": "\u00e9"}
+        )
+    statuses = {
+        "form field": as_form.status_code,
+        "header": as_header.status_code,
+        "anonymous form field": anonymous_form.status_code,
+    }
     assert statuses == {"form field": 403, "header": 403, "anonymous form field": 403}
     assert snapshot(papers_db) == before
 
@@ -429,11 +503,14 @@ def _cookie_flags(header: str) -> set[str]:
     return {p.split("=")[0] for p in parts[1:]} | {p for p in parts[1:] if p.startswith("samesite")}
 
 
-@pytest.mark.parametrize("site_url, scheme, secure", [
-    ("http://127.0.0.1:8000", "http", False),
-    ("https://papers.example.org", "http", True),  # TLS ends at a proxy: the site's URL says HTTPS
-    ("http://127.0.0.1:8000", "https", True),
-])
+@pytest.mark.parametrize(
+    "site_url, scheme, secure",
+    [
+        ("http://127.0.0.1:8000", "http", False),
+        ("https://papers.example.org", "http", True),  # TLS ends at a proxy: the site's URL says HTTPS
+        ("http://127.0.0.1:8000", "https", True),
+    ],
+)
 def test_session_cookie_flags(settings, papers_db, site_url, scheme, secure):
     make_user(papers_db, "alice")
     with clients(community_settings(settings, site_url=site_url), papers_db) as made:
@@ -480,8 +557,9 @@ def test_settings_need_a_real_secret_in_production_from_the_environment(monkeypa
 # --- concurrency (a real server, real HTTP) ----------------------------------------------------------
 
 
-def _parallel_upvotes(base_url: str, sessions: list[tuple[str, str]],
-                      method: str = "PUT") -> list[httpx.Response]:
+def _parallel_upvotes(
+    base_url: str, sessions: list[tuple[str, str]], method: str = "PUT"
+) -> list[httpx.Response]:
     """One request per (cookie, token), all released at once from as many threads."""
     barrier = threading.Barrier(len(sessions))
 
@@ -547,8 +625,13 @@ def test_parallel_submissions_of_one_new_paper_list_it_once(settings, papers_db)
     """Ten people submit the same paper, unknown here, at the same instant: one listing, one 201, and a
     409 (never a 500) for everyone else."""
     new = f"{datetime.now(timezone.utc):%y%m}.99001"
-    papers = {new: {"id": new, "title": "Everybody Wants This Paper",
-                    "published": datetime.now(timezone.utc) - timedelta(days=1)}}
+    papers = {
+        new: {
+            "id": new,
+            "title": "Everybody Wants This Paper",
+            "published": datetime.now(timezone.utc) - timedelta(days=1),
+        }
+    }
     answer = arxiv_responder(papers)
 
     everyone_fetching = threading.Barrier(10)
@@ -572,8 +655,9 @@ def test_parallel_submissions_of_one_new_paper_list_it_once(settings, papers_db)
                 cookie, token = session
                 with httpx.Client(base_url=base_url, cookies={SESSION_COOKIE: cookie}, timeout=60) as client:
                     barrier.wait()
-                    return client.post("/api/papers/submit", json={"paper": new},
-                                       headers={"X-CSRF-Token": token})
+                    return client.post(
+                        "/api/papers/submit", json={"paper": new}, headers={"X-CSRF-Token": token}
+                    )
 
             with ThreadPoolExecutor(max_workers=len(cookies)) as pool:
                 answers = list(pool.map(submit, cookies))
@@ -581,6 +665,13 @@ def test_parallel_submissions_of_one_new_paper_list_it_once(settings, papers_db)
     assert statuses == [201] + [409] * 9, {a.status_code: a.text for a in answers}
     with papers_db.session() as session:
         assert session.scalar(select(func.count()).select_from(Paper).where(Paper.arxiv_id == new)) == 1
-        assert session.scalar(select(func.count()).select_from(DailyEntry)
-                              .join(Paper, Paper.id == DailyEntry.paper_id).where(Paper.arxiv_id == new)) == 1
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(DailyEntry)
+                .join(Paper, Paper.id == DailyEntry.paper_id)
+                .where(Paper.arxiv_id == new)
+            )
+            == 1
+        )
     assert vote_rows(papers_db, new) == 1 and paper_row(papers_db, new)[1] == 1

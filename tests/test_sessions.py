@@ -19,8 +19,10 @@ from tests.support.community import PASSWORD, Api, Clients, clients, community_s
 
 NEW_PASSWORD = "a brand new passphrase 42"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/17.5 Mobile/15E148 Safari/604.1")
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Mobile/15E148 Safari/604.1"
+)
 
 
 @pytest.fixture
@@ -59,8 +61,12 @@ def logged_in(api: Api) -> bool:
 
 def session_rows(db, username: str) -> int:
     with db.session() as session:
-        query = (select(func.count()).select_from(UserSession).join(User, User.id == UserSession.user_id)
-                 .where(User.username == username))
+        query = (
+            select(func.count())
+            .select_from(UserSession)
+            .join(User, User.id == UserSession.user_id)
+            .where(User.username == username)
+        )
         return session.scalar(query) or 0
 
 
@@ -97,13 +103,17 @@ def test_log_out_everywhere_ends_every_session(site, db):
     assert session_rows(db, "alice") == 0 and logged_in(bob)
     # from the account page: both buttons
     desk, laptop, phone = device(site), device(site), device(site, IPHONE)
-    others = desk.client.post("/account/sessions/revoke-all",
-                              data={"csrf_token": desk.csrf, "keep_current": "1"}, follow_redirects=False)
+    others = desk.client.post(
+        "/account/sessions/revoke-all",
+        data={"csrf_token": desk.csrf, "keep_current": "1"},
+        follow_redirects=False,
+    )
     assert others.status_code == 303
     assert logged_in(desk) and not logged_in(laptop) and not logged_in(phone)
     copy = copy_of(site, desk)
-    everywhere = desk.client.post("/account/sessions/revoke-all", data={"csrf_token": desk.csrf},
-                                  follow_redirects=False)
+    everywhere = desk.client.post(
+        "/account/sessions/revoke-all", data={"csrf_token": desk.csrf}, follow_redirects=False
+    )
     assert everywhere.status_code == 303 and not logged_in(copy)
     assert session_rows(db, "alice") == 0 and logged_in(bob)
 
@@ -136,8 +146,9 @@ def test_the_session_list_and_revoking_one(site, db):
     assert "Firefox on Linux" in page.text and "Safari on iPhone" in page.text and "this session" in page.text
     tablet_id = next(r["id"] for r in laptop.get("/api/me/sessions").json() if not r["current"])
     assert f'action="/account/sessions/{tablet_id}/revoke"' in page.text
-    r = laptop.client.post(f"/account/sessions/{tablet_id}/revoke", data={"csrf_token": laptop.csrf},
-                           follow_redirects=False)
+    r = laptop.client.post(
+        f"/account/sessions/{tablet_id}/revoke", data={"csrf_token": laptop.csrf}, follow_redirects=False
+    )
     assert r.status_code == 303
     assert not logged_in(tablet) and logged_in(laptop)
     refused = laptop.client.post(f"/account/sessions/{bob_id}/revoke", data={"csrf_token": laptop.csrf})
@@ -180,8 +191,12 @@ def test_a_deleted_accounts_sessions_are_gone(site, db):
         alice_id = session.scalar(select(User.id).where(User.username == "alice"))
     assert laptop.delete("/api/me", json={"password": PASSWORD}).status_code == 204
     with db.session() as session:
-        assert session.scalar(select(func.count()).select_from(UserSession)
-                              .where(UserSession.user_id == alice_id)) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(UserSession).where(UserSession.user_id == alice_id)
+            )
+            == 0
+        )
     assert not logged_in(phone) and not logged_in(laptop)
 
 
@@ -226,15 +241,21 @@ def test_the_middleware_finds_a_session_in_one_query_and_records_visits_rarely(s
     assert utcnow() - seen < SEEN_EVERY
 
 
-@pytest.mark.parametrize("agent, label", [
-    (FIREFOX, "Firefox on Linux"),
-    (IPHONE, "Safari on iPhone"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 "
-     "Safari/537.36 Edg/126.0", "Edge on Windows"),
-    ("curl/8.5.0", "curl/8.5.0"),
-    ("", "unknown device"),
-    ("x" * 500, "x" * 100),
-])
+@pytest.mark.parametrize(
+    "agent, label",
+    [
+        (FIREFOX, "Firefox on Linux"),
+        (IPHONE, "Safari on iPhone"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 "
+            "Safari/537.36 Edg/126.0",
+            "Edge on Windows",
+        ),
+        ("curl/8.5.0", "curl/8.5.0"),
+        ("", "unknown device"),
+        ("x" * 500, "x" * 100),
+    ],
+)
 def test_device_labels(agent, label):
     assert device_label(agent) == label
 

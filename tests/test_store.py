@@ -15,8 +15,10 @@ from dailypapers.store.models import Base, DailyEntry, Paper
 @pytest.mark.filterwarnings("ignore:Did not recognize type 'vector'")  # pgvector's column, made by raw SQL
 def test_migrations_match_the_models(db):
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(
-            conn, opts={"compare_type": True, "include_name": include_name}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name}),
+            Base.metadata,
+        )
     assert diff == []
     assert db.current_revision() is not None
 
@@ -30,8 +32,13 @@ def test_downgrade_to_base_and_back(db):
         command.downgrade(alembic_config(conn), "base")
     assert "papers" not in db.table_names()
     db.migrate()
-    assert {"papers", "daily_entries", "organizations", "ingest_checkpoints", "paper_vectors",
-            } <= set(db.table_names())
+    assert {
+        "papers",
+        "daily_entries",
+        "organizations",
+        "ingest_checkpoints",
+        "paper_vectors",
+    } <= set(db.table_names())
     with db.engine.connect() as conn:
         if db.is_sqlite:
             assert "papers_fts" in db.table_names()
@@ -39,7 +46,9 @@ def test_downgrade_to_base_and_back(db):
             columns = {c["name"] for c in inspect(conn).get_columns("papers")}
             assert "search_tsv" in columns
             assert "ix_papers_search_tsv" in {i["name"] for i in inspect(conn).get_indexes("papers")}
-            assert conn.execute(text("SELECT count(*) FROM pg_extension WHERE extname = 'vector'")).scalar() == 1
+            assert (
+                conn.execute(text("SELECT count(*) FROM pg_extension WHERE extname = 'vector'")).scalar() == 1
+            )
 
 
 @pytest.mark.sqlite_only

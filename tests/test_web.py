@@ -22,8 +22,13 @@ def client(settings, db):
 
 def test_home_lists_the_latest_day_most_upvoted_first(client, db):
     # the last paper of the day's file (the fewest votes there) overtakes the others
-    Importer(db).run([DailyEntryRecord(paper=PaperRecord(arxiv_id="2606.24256", title=""),
-                                       day=date(2026, 6, 30), upvotes=60)])
+    Importer(db).run(
+        [
+            DailyEntryRecord(
+                paper=PaperRecord(arxiv_id="2606.24256", title=""), day=date(2026, 6, 30), upvotes=60
+            )
+        ]
+    )
     page = client.get("/")
     assert page.status_code == 200
     html = page.text

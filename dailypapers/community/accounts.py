@@ -56,8 +56,25 @@ from dailypapers.store.models import (
 )
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
-RESERVED = frozenset({"admin", "administrator", "root", "api", "account", "me", "moderator", "system",
-                      "dailypapers", "support", "static", "login", "logout", "register", "settings"})
+RESERVED = frozenset(
+    {
+        "admin",
+        "administrator",
+        "root",
+        "api",
+        "account",
+        "me",
+        "moderator",
+        "system",
+        "dailypapers",
+        "support",
+        "static",
+        "login",
+        "logout",
+        "register",
+        "settings",
+    }
+)
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 RESET_MAX_AGE = 3600  # seconds a reset link stays valid
@@ -88,8 +105,10 @@ def _require_password(user: User, password: str | None, field: str) -> None:
 def clean_username(raw: str) -> str:
     name = (raw or "").strip().lower()
     if not USERNAME.match(name):
-        raise BadRequest("username: 2 to 40 characters, lower-case letters, digits, '-' or '_', "
-                         "starting with a letter or digit")
+        raise BadRequest(
+            "username: 2 to 40 characters, lower-case letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
     if name in RESERVED:
         raise BadRequest(f"username: {name!r} is reserved")
     return name
@@ -116,8 +135,15 @@ def check_password(password: str, *, username: str = "", email: str = "") -> str
     return password
 
 
-def register(db: Database, *, username: str, email: str, password: str, display_name: str | None = None,
-             role: str = "user") -> User:
+def register(
+    db: Database,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    display_name: str | None = None,
+    role: str = "user",
+) -> User:
     """A new account whose address waits for its owner to confirm it (the caller mails what
     :func:`pending_address_mail` says); :class:`Conflict` only for a taken username (usernames are
     public): the answer is the same whether or not another account has the address."""
@@ -127,8 +153,14 @@ def register(db: Database, *, username: str, email: str, password: str, display_
     address = clean_email(email)
     check_password(password, username=name, email=address)
     shown = clean_display_name(display_name, fallback=name)
-    user = User(username=name, email=None, pending_email=address, display_name=shown,
-                password_hash=hash_password(password), role=role)
+    user = User(
+        username=name,
+        email=None,
+        pending_email=address,
+        display_name=shown,
+        password_hash=hash_password(password),
+        role=role,
+    )
     try:
         with db.transaction() as session:
             if session.scalar(select(User.id).where(User.username == name)) is not None:
@@ -150,8 +182,9 @@ def holder_of(session: Session, address: str) -> User | None:
     the oldest of those that asked for it and have no confirmed address yet."""
     user = session.scalar(select(User).where(User.email == address))
     if user is None:
-        user = session.scalar(select(User).where(User.pending_email == address, User.email.is_(None))
-                              .order_by(User.id).limit(1))
+        user = session.scalar(
+            select(User).where(User.pending_email == address, User.email.is_(None)).order_by(User.id).limit(1)
+        )
     return user
 
 
@@ -174,8 +207,16 @@ def _password_checks(user: User | None, password: str | None) -> bool:
     return False
 
 
-def authenticate(db: Database, settings: Settings, login: str, password: str, *, client: str = "",
-                 device: str | None = None, now: datetime | None = None) -> User:
+def authenticate(
+    db: Database,
+    settings: Settings,
+    login: str,
+    password: str,
+    *,
+    client: str = "",
+    device: str | None = None,
+    now: datetime | None = None,
+) -> User:
     """The account for ``login`` (username or e-mail address) and ``password``, else :class:`Unauthorized`
     (one message for an unknown name and a wrong password), or :class:`TooManyRequests` while the
     throttle makes ``client`` (the client's address) wait. ``device`` is the browser's known-device cookie.
@@ -239,8 +280,14 @@ def user_by_name(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == (username or "").strip().lower()))
 
 
-def update_profile(db: Database, user_id: int, *, display_name: str | None = None, email: str | None = None,
-                   password: str | None = None) -> User:
+def update_profile(
+    db: Database,
+    user_id: int,
+    *,
+    display_name: str | None = None,
+    email: str | None = None,
+    password: str | None = None,
+) -> User:
     """Change the display name, and ask for a new address: one that is neither the confirmed nor the
     pending address needs the account's ``password`` and becomes ``pending_email`` (the caller mails
     what :func:`pending_address_mail` says); the confirmed address stays until the link is followed.
@@ -259,13 +306,17 @@ def update_profile(db: Database, user_id: int, *, display_name: str | None = Non
         if display_name is not None:
             user.display_name = clean_display_name(display_name)
             # the name shown on the papers this account submitted
-            session.execute(update(DailyEntry).where(DailyEntry.submitted_by_id == user.id)
-                            .values(submitter_fullname=user.display_name))
+            session.execute(
+                update(DailyEntry)
+                .where(DailyEntry.submitted_by_id == user.id)
+                .values(submitter_fullname=user.display_name)
+            )
         return user
 
 
-def change_password(db: Database, user_id: int, current: str, new: str, *,
-                    keep_session: int | None = None) -> User:
+def change_password(
+    db: Database, user_id: int, current: str, new: str, *, keep_session: int | None = None
+) -> User:
     """Set a new password after checking the current one; every session of the account but
     ``keep_session`` (the one asking) ends."""
     with db.transaction() as session:
@@ -459,8 +510,7 @@ def _reset_data(settings: Settings, token: str, max_age: int) -> dict[str, Any]:
     return data
 
 
-def user_for_reset_token(db: Database, settings: Settings, token: str,
-                         max_age: int = RESET_MAX_AGE) -> User:
+def user_for_reset_token(db: Database, settings: Settings, token: str, max_age: int = RESET_MAX_AGE) -> User:
     """The account a reset link is for, while the link is valid and unused."""
     data = _reset_data(settings, token, max_age)
     with db.session() as session:
@@ -470,8 +520,9 @@ def user_for_reset_token(db: Database, settings: Settings, token: str,
         return user
 
 
-def reset_password(db: Database, settings: Settings, token: str, new: str,
-                   now: datetime | None = None) -> User:
+def reset_password(
+    db: Database, settings: Settings, token: str, new: str, now: datetime | None = None
+) -> User:
     """Set a new password with a reset link; every session of the account ends, and so do the overall
     login-throttle counts of its names. A link mailed to the pending address of an account without a
     confirmed one confirms that address too."""
@@ -490,8 +541,12 @@ def reset_password(db: Database, settings: Settings, token: str, new: str,
         names = [n for n in (row.username, row.email, row.pending_email) if n]
         forget_names(session, settings.secret_key, names)
         address = data.get("a")
-        if row.email is None and address and address == row.pending_email and session.scalar(
-                select(User.id).where(User.email == address)) is None:
+        if (
+            row.email is None
+            and address
+            and address == row.pending_email
+            and session.scalar(select(User.id).where(User.email == address)) is None
+        ):
             _take_address(session, row, address, now or utcnow())
         return row
 
@@ -509,54 +564,107 @@ def export_data(db: Database, user_id: int) -> dict[str, Any]:
         user = session.get(User, user_id)
         if user is None:
             raise NotFound("no such account")
-        votes = session.execute(select(Paper.arxiv_id, Vote.created_at).join(Paper, Paper.id == Vote.paper_id)
-                                .where(Vote.user_id == user_id).order_by(Vote.created_at)).all()
+        votes = session.execute(
+            select(Paper.arxiv_id, Vote.created_at)
+            .join(Paper, Paper.id == Vote.paper_id)
+            .where(Vote.user_id == user_id)
+            .order_by(Vote.created_at)
+        ).all()
         submissions = session.execute(
-            select(Paper.arxiv_id, DailyEntry.day, DailyEntry.submitted_at).join(Paper, Paper.id == DailyEntry.paper_id)
-            .where(DailyEntry.submitted_by_id == user_id).order_by(DailyEntry.day)).all()
+            select(Paper.arxiv_id, DailyEntry.day, DailyEntry.submitted_at)
+            .join(Paper, Paper.id == DailyEntry.paper_id)
+            .where(DailyEntry.submitted_by_id == user_id)
+            .order_by(DailyEntry.day)
+        ).all()
         comments = session.execute(
-            select(Comment, Paper.arxiv_id).join(Paper, Paper.id == Comment.paper_id)
-            .where(Comment.user_id == user_id).order_by(Comment.created_at)).all()
-        collections = session.scalars(select(Collection).where(Collection.user_id == user_id)
-                                      .order_by(Collection.created_at)).all()
+            select(Comment, Paper.arxiv_id)
+            .join(Paper, Paper.id == Comment.paper_id)
+            .where(Comment.user_id == user_id)
+            .order_by(Comment.created_at)
+        ).all()
+        collections = session.scalars(
+            select(Collection).where(Collection.user_id == user_id).order_by(Collection.created_at)
+        ).all()
         items = session.execute(
             select(CollectionItem.collection_id, Paper.arxiv_id, CollectionItem.added_at)
             .join(Paper, Paper.id == CollectionItem.paper_id)
             .join(Collection, Collection.id == CollectionItem.collection_id)
-            .where(Collection.user_id == user_id).order_by(CollectionItem.added_at)).all()
-        marks = session.execute(select(Paper.arxiv_id, PaperMark.kind, PaperMark.created_at)
-                                .join(Paper, Paper.id == PaperMark.paper_id)
-                                .where(PaperMark.user_id == user_id).order_by(PaperMark.created_at)).all()
+            .where(Collection.user_id == user_id)
+            .order_by(CollectionItem.added_at)
+        ).all()
+        marks = session.execute(
+            select(Paper.arxiv_id, PaperMark.kind, PaperMark.created_at)
+            .join(Paper, Paper.id == PaperMark.paper_id)
+            .where(PaperMark.user_id == user_id)
+            .order_by(PaperMark.created_at)
+        ).all()
         by_collection: dict[int, list[dict[str, Any]]] = {}
         for item in items:
             by_collection.setdefault(item.collection_id, []).append(
-                {"paper": item.arxiv_id, "addedAt": _iso(item.added_at)})
+                {"paper": item.arxiv_id, "addedAt": _iso(item.added_at)}
+            )
         return {
-            "account": {"username": user.username, "email": user.email,
-                        "emailVerifiedAt": _iso(user.email_verified_at), "pendingEmail": user.pending_email,
-                        "displayName": user.display_name, "role": user.role,
-                        "createdAt": _iso(user.created_at),
-                        "lastLoginAt": _iso(user.last_login_at)},
+            "account": {
+                "username": user.username,
+                "email": user.email,
+                "emailVerifiedAt": _iso(user.email_verified_at),
+                "pendingEmail": user.pending_email,
+                "displayName": user.display_name,
+                "role": user.role,
+                "createdAt": _iso(user.created_at),
+                "lastLoginAt": _iso(user.last_login_at),
+            },
             "upvotes": [{"paper": v.arxiv_id, "at": _iso(v.created_at)} for v in votes],
-            "submissions": [{"paper": s.arxiv_id, "day": s.day.isoformat(), "at": _iso(s.submitted_at)}
-                            for s in submissions],
-            "comments": [{"id": c.id, "paper": arxiv_id, "body": c.body, "hidden": c.hidden,
-                          "createdAt": _iso(c.created_at), "editedAt": _iso(c.edited_at)}
-                         for c, arxiv_id in comments],
-            "collections": [{"id": c.id, "name": c.name, "description": c.description, "public": c.public,
-                             "createdAt": _iso(c.created_at), "papers": by_collection.get(c.id, [])}
-                            for c in collections],
+            "submissions": [
+                {"paper": s.arxiv_id, "day": s.day.isoformat(), "at": _iso(s.submitted_at)}
+                for s in submissions
+            ],
+            "comments": [
+                {
+                    "id": c.id,
+                    "paper": arxiv_id,
+                    "body": c.body,
+                    "hidden": c.hidden,
+                    "createdAt": _iso(c.created_at),
+                    "editedAt": _iso(c.edited_at),
+                }
+                for c, arxiv_id in comments
+            ],
+            "collections": [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "description": c.description,
+                    "public": c.public,
+                    "createdAt": _iso(c.created_at),
+                    "papers": by_collection.get(c.id, []),
+                }
+                for c in collections
+            ],
             "marks": [{"paper": m.arxiv_id, "kind": m.kind, "at": _iso(m.created_at)} for m in marks],
-            "interests": [{"kind": kind, "value": value, "at": _iso(at)} for kind, value, at in session.execute(
-                select(UserInterest.kind, UserInterest.value, UserInterest.created_at)
-                .where(UserInterest.user_id == user_id).order_by(UserInterest.created_at))],
-            "subscription": [{"email": s.email, "frequency": s.frequency, "trending": s.trending,
-                              "forYou": s.for_you, "categories": s.categories or [],
-                              "organizations": s.organizations or [], "timezone": s.timezone,
-                              "sendHour": s.send_hour, "confirmedAt": _iso(s.confirmed_at),
-                              "unsubscribedAt": _iso(s.unsubscribed_at)}
-                             for s in session.scalars(select(Subscription)
-                                                      .where(Subscription.user_id == user_id))],
+            "interests": [
+                {"kind": kind, "value": value, "at": _iso(at)}
+                for kind, value, at in session.execute(
+                    select(UserInterest.kind, UserInterest.value, UserInterest.created_at)
+                    .where(UserInterest.user_id == user_id)
+                    .order_by(UserInterest.created_at)
+                )
+            ],
+            "subscription": [
+                {
+                    "email": s.email,
+                    "frequency": s.frequency,
+                    "trending": s.trending,
+                    "forYou": s.for_you,
+                    "categories": s.categories or [],
+                    "organizations": s.organizations or [],
+                    "timezone": s.timezone,
+                    "sendHour": s.send_hour,
+                    "confirmedAt": _iso(s.confirmed_at),
+                    "unsubscribedAt": _iso(s.unsubscribed_at),
+                }
+                for s in session.scalars(select(Subscription).where(Subscription.user_id == user_id))
+            ],
         }
 
 
@@ -569,11 +677,16 @@ def delete_account(db: Database, user_id: int, password: str) -> None:
             raise NotFound("no such account")
         _require_password(user, password, "password")
         voted = select(Vote.paper_id).where(Vote.user_id == user_id).scalar_subquery()
-        session.execute(update(Paper).where(Paper.id.in_(voted))
-                        .values(community_upvotes=Paper.community_upvotes - 1))
-        session.execute(update(DailyEntry).where(DailyEntry.submitted_by_id == user_id)
-                        .values(submitter_name=None, submitter_fullname=None, submitter_avatar_url=None,
-                                submitted_by_id=None))
+        session.execute(
+            update(Paper).where(Paper.id.in_(voted)).values(community_upvotes=Paper.community_upvotes - 1)
+        )
+        session.execute(
+            update(DailyEntry)
+            .where(DailyEntry.submitted_by_id == user_id)
+            .values(
+                submitter_name=None, submitter_fullname=None, submitter_avatar_url=None, submitted_by_id=None
+            )
+        )
         for model in (Vote, PaperMark, Comment, Subscription):
             session.execute(delete(model).where(model.user_id == user_id))
         session.execute(delete(Collection).where(Collection.user_id == user_id))

@@ -76,18 +76,30 @@ def set_vote(db: Database, user: User, arxiv_id: str, voted: bool) -> VoteState:
         if voted:
             statement = _insert(session)(Vote).values(user_id=user.id, paper_id=paper.id, created_at=utcnow())
             # RETURNING tells whether this very statement inserted the row (no row: it existed already)
-            changed = session.execute(statement.on_conflict_do_nothing()
-                                      .returning(Vote.paper_id)).first() is not None
+            changed = (
+                session.execute(statement.on_conflict_do_nothing().returning(Vote.paper_id)).first()
+                is not None
+            )
             step = 1
         else:
-            changed = session.execute(delete(Vote).where(Vote.user_id == user.id, Vote.paper_id == paper.id)
-                                      .returning(Vote.paper_id)).first() is not None
+            changed = (
+                session.execute(
+                    delete(Vote)
+                    .where(Vote.user_id == user.id, Vote.paper_id == paper.id)
+                    .returning(Vote.paper_id)
+                ).first()
+                is not None
+            )
             step = -1
         if changed:
-            session.execute(update(Paper).where(Paper.id == paper.id)
-                            .values(community_upvotes=Paper.community_upvotes + step))
-        total = session.execute(select(Paper.upvotes + Paper.community_upvotes)
-                                .where(Paper.id == paper.id)).scalar_one()
+            session.execute(
+                update(Paper)
+                .where(Paper.id == paper.id)
+                .values(community_upvotes=Paper.community_upvotes + step)
+            )
+        total = session.execute(
+            select(Paper.upvotes + Paper.community_upvotes).where(Paper.id == paper.id)
+        ).scalar_one()
         return VoteState(paper.arxiv_id, voted, total)
 
 
@@ -102,8 +114,14 @@ def recount_votes(db: Database) -> int:
     """Set every paper's ``community_upvotes`` to its number of vote rows; returns the papers fixed."""
     with db.transaction() as session:
         counted = select(func.count()).where(Vote.paper_id == Paper.id).scalar_subquery()
-        fixed = len(session.execute(update(Paper).where(Paper.community_upvotes != counted)
-                                    .values(community_upvotes=counted).returning(Paper.id)).all())
+        fixed = len(
+            session.execute(
+                update(Paper)
+                .where(Paper.community_upvotes != counted)
+                .values(community_upvotes=counted)
+                .returning(Paper.id)
+            ).all()
+        )
         return fixed
 
 
@@ -111,12 +129,19 @@ def recount_votes(db: Database) -> int:
 
 
 def submitted_today(session: Session, user_id: int, day: date) -> int:
-    return session.scalar(select(func.count()).select_from(DailyEntry)
-                          .where(DailyEntry.submitted_by_id == user_id, DailyEntry.day == day)) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(DailyEntry)
+            .where(DailyEntry.submitted_by_id == user_id, DailyEntry.day == day)
+        )
+        or 0
+    )
 
 
-def submit_paper(db: Database, settings: Settings, user: User, raw: str, fetch: Fetch,
-                 now: datetime | None = None) -> DailyEntry:
+def submit_paper(
+    db: Database, settings: Settings, user: User, raw: str, fetch: Fetch, now: datetime | None = None
+) -> DailyEntry:
     """List a paper on today's page (New York day), submitted by ``user``, with their upvote.
 
     The paper is fetched from arXiv when it is not stored yet. Refused: a paper published more than
@@ -127,15 +152,18 @@ def submit_paper(db: Database, settings: Settings, user: User, raw: str, fetch: 
     day = today(now)
     with db.session() as session:
         if not user.is_admin and submitted_today(session, user.id, day) >= settings.submit_daily_cap:
-            raise Conflict(f"you have submitted {settings.submit_daily_cap} papers today, the daily "
-                           "limit; try again tomorrow")
+            raise Conflict(
+                f"you have submitted {settings.submit_daily_cap} papers today, the daily "
+                "limit; try again tomorrow"
+            )
         known = session.scalar(select(Paper.id).where(Paper.arxiv_id == arxiv_id)) is not None
     if not known:
         try:
             record = fetch(arxiv_id)
         except Exception as exc:  # noqa: BLE001 — any failure to reach arXiv is a 503 for the user
-            raise ServiceUnavailable(f"could not fetch {arxiv_id} from arXiv; try again in a minute "
-                                     f"({type(exc).__name__})") from exc
+            raise ServiceUnavailable(
+                f"could not fetch {arxiv_id} from arXiv; try again in a minute ({type(exc).__name__})"
+            ) from exc
         if record is None:
             raise NotFound(f"arXiv has no paper {arxiv_id}")
         try:
@@ -145,8 +173,9 @@ def submit_paper(db: Database, settings: Settings, user: User, raw: str, fetch: 
             pass  # stored by a concurrent submission of the same paper in the same instant: go on
     try:
         with db.transaction() as session:
-            paper = session.scalar(select(Paper).where(Paper.arxiv_id == arxiv_id)
-                                   .options(joinedload(Paper.organization)))
+            paper = session.scalar(
+                select(Paper).where(Paper.arxiv_id == arxiv_id).options(joinedload(Paper.organization))
+            )
             if paper is None:
                 raise NotFound(f"arXiv has no paper {arxiv_id}")
             if paper.withdrawn:
@@ -154,24 +183,46 @@ def submit_paper(db: Database, settings: Settings, user: User, raw: str, fetch: 
             limit = timedelta(days=settings.submit_max_age_days)
             if paper.published_at is None or now - paper.published_at > limit:
                 when = paper.published_at.date().isoformat() if paper.published_at else "an unknown date"
-                raise BadRequest(f"{arxiv_id} was published on {when}; only papers from the last "
-                                 f"{settings.submit_max_age_days} days can be submitted")
-            listed = session.scalar(select(DailyEntry.day).where(DailyEntry.paper_id == paper.id)
-                                    .order_by(DailyEntry.day).limit(1))
+                raise BadRequest(
+                    f"{arxiv_id} was published on {when}; only papers from the last "
+                    f"{settings.submit_max_age_days} days can be submitted"
+                )
+            listed = session.scalar(
+                select(DailyEntry.day)
+                .where(DailyEntry.paper_id == paper.id)
+                .order_by(DailyEntry.day)
+                .limit(1)
+            )
             if listed is not None:
                 raise Conflict(f"{arxiv_id} is already listed (on {listed.isoformat()})")
-            entry = DailyEntry(paper_id=paper.id, day=day, submitted_at=now, submitter_name=user.username,
-                               submitter_fullname=user.display_name, upvotes=0, num_comments=0,
-                               media_urls=[], source=COMMUNITY_SOURCE, submitted_by_id=user.id,
-                               first_seen_at=now, modified_at=now)
+            entry = DailyEntry(
+                paper_id=paper.id,
+                day=day,
+                submitted_at=now,
+                submitter_name=user.username,
+                submitter_fullname=user.display_name,
+                upvotes=0,
+                num_comments=0,
+                media_urls=[],
+                source=COMMUNITY_SOURCE,
+                submitted_by_id=user.id,
+                first_seen_at=now,
+                modified_at=now,
+            )
             session.add(entry)
             session.flush()
-            inserted = session.execute(_insert(session)(Vote).values(
-                user_id=user.id, paper_id=paper.id, created_at=now).on_conflict_do_nothing()
-                .returning(Vote.paper_id)).first()
+            inserted = session.execute(
+                _insert(session)(Vote)
+                .values(user_id=user.id, paper_id=paper.id, created_at=now)
+                .on_conflict_do_nothing()
+                .returning(Vote.paper_id)
+            ).first()
             if inserted is not None:
-                session.execute(update(Paper).where(Paper.id == paper.id)
-                                .values(community_upvotes=Paper.community_upvotes + 1))
+                session.execute(
+                    update(Paper)
+                    .where(Paper.id == paper.id)
+                    .values(community_upvotes=Paper.community_upvotes + 1)
+                )
             session.refresh(paper)
             _ = paper.organization  # loaded while the session is open
             entry.paper = paper
@@ -180,13 +231,22 @@ def submit_paper(db: Database, settings: Settings, user: User, raw: str, fetch: 
         raise Conflict(f"{arxiv_id} is already listed") from None
 
 
-def user_submissions(db: Database, user_id: int, *, limit: int = 50, offset: int = 0) -> tuple[list[DailyEntry], int]:
+def user_submissions(
+    db: Database, user_id: int, *, limit: int = 50, offset: int = 0
+) -> tuple[list[DailyEntry], int]:
     with db.session() as session:
         base = select(DailyEntry).where(DailyEntry.submitted_by_id == user_id)
         total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        entries = session.scalars(base.options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
-                                  .order_by(DailyEntry.day.desc(), DailyEntry.id.desc())
-                                  .limit(limit).offset(offset)).unique().all()
+        entries = (
+            session.scalars(
+                base.options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
+                .order_by(DailyEntry.day.desc(), DailyEntry.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            .unique()
+            .all()
+        )
         return list(entries), total
 
 
@@ -194,11 +254,19 @@ def user_upvotes(db: Database, user_id: int, *, limit: int = 50, offset: int = 0
     """The papers ``user_id`` upvoted, most recent vote first."""
     with db.session() as session:
         total = session.scalar(select(func.count()).select_from(Vote).where(Vote.user_id == user_id)) or 0
-        papers = session.scalars(select(Paper).join(Vote, Vote.paper_id == Paper.id)
-                                 .where(Vote.user_id == user_id)
-                                 .options(joinedload(Paper.organization), joinedload(Paper.entries))
-                                 .order_by(Vote.created_at.desc(), Paper.id.desc())
-                                 .limit(limit).offset(offset)).unique().all()
+        papers = (
+            session.scalars(
+                select(Paper)
+                .join(Vote, Vote.paper_id == Paper.id)
+                .where(Vote.user_id == user_id)
+                .options(joinedload(Paper.organization), joinedload(Paper.entries))
+                .order_by(Vote.created_at.desc(), Paper.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            .unique()
+            .all()
+        )
         return list(papers), total
 
 
@@ -271,11 +339,18 @@ def hide_comment(db: Database, user: User, comment_id: int, hidden: bool = True)
 
 def visible_comments(session: Session, paper_id: int, viewer: User | None) -> list[Comment]:
     """The comments on a paper that ``viewer`` may read, oldest first."""
-    query = (select(Comment).where(Comment.paper_id == paper_id).options(joinedload(Comment.user))
-             .order_by(Comment.created_at, Comment.id))
+    query = (
+        select(Comment)
+        .where(Comment.paper_id == paper_id)
+        .options(joinedload(Comment.user))
+        .order_by(Comment.created_at, Comment.id)
+    )
     comments = session.scalars(query).all()
-    return [c for c in comments if not c.hidden or (viewer is not None and
-                                                    (viewer.is_moderator or viewer.id == c.user_id))]
+    return [
+        c
+        for c in comments
+        if not c.hidden or (viewer is not None and (viewer.is_moderator or viewer.id == c.user_id))
+    ]
 
 
 # --- collections -------------------------------------------------------------------------------------
@@ -295,15 +370,26 @@ def _clean_collection(name: str | None, description: str | None) -> tuple[str | 
     return name, description
 
 
-def create_collection(db: Database, user: User, name: str, description: str = "", public: bool = False) -> Collection:
+def create_collection(
+    db: Database, user: User, name: str, description: str = "", public: bool = False
+) -> Collection:
     clean_name, clean_description = _clean_collection(name, description or "")
     with db.transaction() as session:
-        count = session.scalar(select(func.count()).select_from(Collection).where(Collection.user_id == user.id)) or 0
+        count = (
+            session.scalar(select(func.count()).select_from(Collection).where(Collection.user_id == user.id))
+            or 0
+        )
         if count >= MAX_COLLECTIONS:
             raise Conflict(f"at most {MAX_COLLECTIONS} collections per account")
         now = utcnow()
-        collection = Collection(user_id=user.id, name=clean_name, description=clean_description or "",
-                                public=bool(public), created_at=now, updated_at=now)
+        collection = Collection(
+            user_id=user.id,
+            name=clean_name,
+            description=clean_description or "",
+            public=bool(public),
+            created_at=now,
+            updated_at=now,
+        )
         session.add(collection)
         session.flush()
         return collection
@@ -317,8 +403,15 @@ def _own_collection(session: Session, user: User, collection_id: int) -> Collect
     return collection
 
 
-def update_collection(db: Database, user: User, collection_id: int, *, name: str | None = None,
-                      description: str | None = None, public: bool | None = None) -> Collection:
+def update_collection(
+    db: Database,
+    user: User,
+    collection_id: int,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    public: bool | None = None,
+) -> Collection:
     clean_name, clean_description = _clean_collection(name, description)
     with db.transaction() as session:
         collection = _own_collection(session, user, collection_id)
@@ -339,21 +432,35 @@ def delete_collection(db: Database, user: User, collection_id: int) -> None:
         session.delete(collection)
 
 
-def set_in_collection(db: Database, user: User, collection_id: int, arxiv_id: str, present: bool) -> Collection:
+def set_in_collection(
+    db: Database, user: User, collection_id: int, arxiv_id: str, present: bool
+) -> Collection:
     """Add a paper to one's collection (``present=True``) or take it out; twice changes nothing."""
     with db.transaction() as session:
         collection = _own_collection(session, user, collection_id)
         paper = paper_or_404(session, arxiv_id)
         if present:
-            size = session.scalar(select(func.count()).select_from(CollectionItem)
-                                  .where(CollectionItem.collection_id == collection.id)) or 0
+            size = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(CollectionItem)
+                    .where(CollectionItem.collection_id == collection.id)
+                )
+                or 0
+            )
             if size >= MAX_COLLECTION_ITEMS:
                 raise Conflict(f"a collection holds at most {MAX_COLLECTION_ITEMS} papers")
-            session.execute(_insert(session)(CollectionItem).values(
-                collection_id=collection.id, paper_id=paper.id, added_at=utcnow()).on_conflict_do_nothing())
+            session.execute(
+                _insert(session)(CollectionItem)
+                .values(collection_id=collection.id, paper_id=paper.id, added_at=utcnow())
+                .on_conflict_do_nothing()
+            )
         else:
-            session.execute(delete(CollectionItem).where(CollectionItem.collection_id == collection.id,
-                                                         CollectionItem.paper_id == paper.id))
+            session.execute(
+                delete(CollectionItem).where(
+                    CollectionItem.collection_id == collection.id, CollectionItem.paper_id == paper.id
+                )
+            )
         collection.updated_at = utcnow()
         return collection
 
@@ -366,41 +473,67 @@ class CollectionView:
     total: int
 
 
-def get_collection(db: Database, viewer: User | None, collection_id: int, *, limit: int = 200,
-                   offset: int = 0) -> CollectionView:
+def get_collection(
+    db: Database, viewer: User | None, collection_id: int, *, limit: int = 200, offset: int = 0
+) -> CollectionView:
     """A public collection, or a private one to its owner; anything else is :class:`NotFound`."""
     with db.session() as session:
         collection = session.get(Collection, collection_id, options=[joinedload(Collection.user)])
-        if collection is None or not (collection.public or (viewer is not None and viewer.id == collection.user_id)):
+        if collection is None or not (
+            collection.public or (viewer is not None and viewer.id == collection.user_id)
+        ):
             raise NotFound(f"no collection {collection_id}")
-        total = session.scalar(select(func.count()).select_from(CollectionItem)
-                               .where(CollectionItem.collection_id == collection.id)) or 0
-        papers = session.scalars(
-            select(Paper).join(CollectionItem, CollectionItem.paper_id == Paper.id)
-            .where(CollectionItem.collection_id == collection.id)
-            .options(joinedload(Paper.organization), joinedload(Paper.entries))
-            .order_by(CollectionItem.added_at.desc(), Paper.id.desc()).limit(limit).offset(offset)
-        ).unique().all()
+        total = (
+            session.scalar(
+                select(func.count())
+                .select_from(CollectionItem)
+                .where(CollectionItem.collection_id == collection.id)
+            )
+            or 0
+        )
+        papers = (
+            session.scalars(
+                select(Paper)
+                .join(CollectionItem, CollectionItem.paper_id == Paper.id)
+                .where(CollectionItem.collection_id == collection.id)
+                .options(joinedload(Paper.organization), joinedload(Paper.entries))
+                .order_by(CollectionItem.added_at.desc(), Paper.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            .unique()
+            .all()
+        )
         return CollectionView(collection, collection.user, list(papers), total)
 
 
 def user_collections(db: Database, owner_id: int, viewer: User | None = None) -> list[tuple[Collection, int]]:
     """(collection, number of papers) of ``owner_id``: all of them for the owner, the public ones for others."""
     with db.session() as session:
-        sizes = (select(CollectionItem.collection_id, func.count().label("n"))
-                 .group_by(CollectionItem.collection_id).subquery())
-        query = (select(Collection, func.coalesce(sizes.c.n, 0))
-                 .outerjoin(sizes, sizes.c.collection_id == Collection.id)
-                 .where(Collection.user_id == owner_id).order_by(Collection.updated_at.desc(), Collection.id.desc()))
+        sizes = (
+            select(CollectionItem.collection_id, func.count().label("n"))
+            .group_by(CollectionItem.collection_id)
+            .subquery()
+        )
+        query = (
+            select(Collection, func.coalesce(sizes.c.n, 0))
+            .outerjoin(sizes, sizes.c.collection_id == Collection.id)
+            .where(Collection.user_id == owner_id)
+            .order_by(Collection.updated_at.desc(), Collection.id.desc())
+        )
         if viewer is None or viewer.id != owner_id:
             query = query.where(Collection.public.is_(True))
         return [(c, n) for c, n in session.execute(query).all()]
 
 
 def collections_holding(session: Session, user_id: int, paper_id: int) -> set[int]:
-    return set(session.scalars(select(CollectionItem.collection_id)
-                               .join(Collection, Collection.id == CollectionItem.collection_id)
-                               .where(Collection.user_id == user_id, CollectionItem.paper_id == paper_id)))
+    return set(
+        session.scalars(
+            select(CollectionItem.collection_id)
+            .join(Collection, Collection.id == CollectionItem.collection_id)
+            .where(Collection.user_id == user_id, CollectionItem.paper_id == paper_id)
+        )
+    )
 
 
 # --- marks -------------------------------------------------------------------------------------------
@@ -413,11 +546,17 @@ def set_mark(db: Database, user: User, arxiv_id: str, kind: str, on: bool) -> bo
     with db.transaction() as session:
         paper = paper_or_404(session, arxiv_id)
         if on:
-            session.execute(_insert(session)(PaperMark).values(
-                user_id=user.id, paper_id=paper.id, kind=kind, created_at=utcnow()).on_conflict_do_nothing())
+            session.execute(
+                _insert(session)(PaperMark)
+                .values(user_id=user.id, paper_id=paper.id, kind=kind, created_at=utcnow())
+                .on_conflict_do_nothing()
+            )
         else:
-            session.execute(delete(PaperMark).where(PaperMark.user_id == user.id, PaperMark.paper_id == paper.id,
-                                                    PaperMark.kind == kind))
+            session.execute(
+                delete(PaperMark).where(
+                    PaperMark.user_id == user.id, PaperMark.paper_id == paper.id, PaperMark.kind == kind
+                )
+            )
         return on
 
 
@@ -426,13 +565,14 @@ def marks_of(session: Session, user_id: int, paper_ids: Iterable[int]) -> dict[i
     if not ids:
         return {}
     found: dict[int, set[str]] = {}
-    for paper_id, kind in session.execute(select(PaperMark.paper_id, PaperMark.kind)
-                                          .where(PaperMark.user_id == user_id, PaperMark.paper_id.in_(ids))):
+    for paper_id, kind in session.execute(
+        select(PaperMark.paper_id, PaperMark.kind).where(
+            PaperMark.user_id == user_id, PaperMark.paper_id.in_(ids)
+        )
+    ):
         found.setdefault(paper_id, set()).add(kind)
     return found
 
 
 def latest_entry(paper: Paper) -> DailyEntry | None:
     return paper.entries[-1] if paper.entries else None
-
-

@@ -105,7 +105,9 @@ def counting() -> Iterator[Counted]:
 class RateLimiter:
     """Counts requests per (action, client) in the database and refuses those over the limit."""
 
-    def __init__(self, db: Database, limits: dict[str, Limit], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, db: Database, limits: dict[str, Limit], clock: Callable[[], float] = time.time
+    ) -> None:
         self.db = db
         self.limits = limits
         self.clock = clock
@@ -141,11 +143,14 @@ class RateLimiter:
         try:
             with self.db.transaction() as session:
                 for (refund_key, refund_window), (n, _) in refunds.items():
-                    session.execute(update(RateCounter).where(RateCounter.key == refund_key,
-                                                              RateCounter.window_start == refund_window)
-                                    .values(count=case((RateCounter.count > n, RateCounter.count - n), else_=0)))
-                statement = upsert(RateCounter, self.db.is_postgres).values(key=key, window_start=window, count=1,
-                                                       expires_at=window + limit.period)
+                    session.execute(
+                        update(RateCounter)
+                        .where(RateCounter.key == refund_key, RateCounter.window_start == refund_window)
+                        .values(count=case((RateCounter.count > n, RateCounter.count - n), else_=0))
+                    )
+                statement = upsert(RateCounter, self.db.is_postgres).values(
+                    key=key, window_start=window, count=1, expires_at=window + limit.period
+                )
                 statement = statement.on_conflict_do_update(
                     index_elements=["key", "window_start"], set_={"count": RateCounter.count + 1}
                 ).returning(RateCounter.count)
@@ -160,8 +165,10 @@ class RateLimiter:
             counted.append((self, key, window, window + limit.period))
         if count > limit.count:
             retry = window + limit.period - now
-            raise TooManyRequests(f"too many {action} requests: at most {limit}; try again in "
-                                  f"{max(1, int(retry + 0.999))} s", retry)
+            raise TooManyRequests(
+                f"too many {action} requests: at most {limit}; try again in {max(1, int(retry + 0.999))} s",
+                retry,
+            )
 
 
 # --- login throttling ---------------------------------------------------------------------------------
@@ -183,9 +190,13 @@ class ThrottleRules:
     @classmethod
     def from_settings(cls, settings: Settings) -> ThrottleRules:
         """The rules of the ``login_throttle_*`` settings."""
-        return cls(settings.login_throttle_after, settings.login_throttle_client_after,
-                   settings.login_throttle_account_after, settings.login_throttle_max_seconds,
-                   settings.login_throttle_forget_hours * 3600)
+        return cls(
+            settings.login_throttle_after,
+            settings.login_throttle_client_after,
+            settings.login_throttle_account_after,
+            settings.login_throttle_max_seconds,
+            settings.login_throttle_forget_hours * 3600,
+        )
 
     def wait(self, failures: int, after: int) -> float:
         """Seconds the next try waits after the last of ``failures`` (none for the first ``after``)."""
@@ -215,8 +226,9 @@ def _mac(secret: str, *parts: str) -> str:
 def throttle_keys(secret: str, login: str, client: str) -> ThrottleKeys:
     """The keys of the name ``login`` (normalised as typed, whether or not an account has it) tried from the
     address ``client``: HMACs, so the table never holds what was typed (a password in the name field)."""
-    return ThrottleKeys(_mac(secret, "pair", login, client), _mac(secret, "client", client),
-                        _mac(secret, "account", login))
+    return ThrottleKeys(
+        _mac(secret, "pair", login, client), _mac(secret, "client", client), _mac(secret, "account", login)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +240,9 @@ class Charged:
     before: dict[str, datetime]
 
 
-def charge(session: Session, rules: ThrottleRules, keys: ThrottleKeys, *, known_device: bool,
-           now: datetime) -> Charged:
+def charge(
+    session: Session, rules: ThrottleRules, keys: ThrottleKeys, *, known_device: bool, now: datetime
+) -> Charged:
     """In the caller's transaction: refuse the attempt (:class:`TooManyRequests`, nothing written) while
     one of its counts makes it wait, else count it as failed before the password is checked, so that
     tries made in parallel cannot slip past the count; :func:`forgive` takes it back on success.
@@ -239,8 +252,9 @@ def charge(session: Session, rules: ThrottleRules, keys: ThrottleKeys, *, known_
     postgres = is_postgres(session)
     for key in keys.all:
         claim = upsert(LoginFailure, postgres).values(key=key, failures=0, last_failure_at=now)
-        session.execute(claim.on_conflict_do_update(index_elements=["key"],
-                                                    set_={"failures": LoginFailure.failures}))
+        session.execute(
+            claim.on_conflict_do_update(index_elements=["key"], set_={"failures": LoginFailure.failures})
+        )
     claimed = session.scalars(select(LoginFailure).where(LoginFailure.key.in_(keys.all)))
     rows = {row.key: row for row in claimed}
     cutoff = now - timedelta(seconds=rules.forget_after)
@@ -271,11 +285,20 @@ def forgive(session: Session, charged: Charged) -> None:
     keys = charged.keys
     session.execute(delete(LoginFailure).where(LoginFailure.key == keys.pair))
     for key in (keys.client, keys.account):
-        session.execute(update(LoginFailure).where(LoginFailure.key == key, LoginFailure.failures > 0).values(
-            failures=LoginFailure.failures - 1,
-            last_failure_at=case((LoginFailure.last_failure_at == charged.at,
-                                  literal(charged.before.get(key, charged.at), UTCDateTime())),
-                                 else_=LoginFailure.last_failure_at)))
+        session.execute(
+            update(LoginFailure)
+            .where(LoginFailure.key == key, LoginFailure.failures > 0)
+            .values(
+                failures=LoginFailure.failures - 1,
+                last_failure_at=case(
+                    (
+                        LoginFailure.last_failure_at == charged.at,
+                        literal(charged.before.get(key, charged.at), UTCDateTime()),
+                    ),
+                    else_=LoginFailure.last_failure_at,
+                ),
+            )
+        )
 
 
 def forget_names(session: Session, secret: str, names: list[str]) -> None:

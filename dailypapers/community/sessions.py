@@ -29,10 +29,26 @@ SEEN_EVERY = timedelta(minutes=5)  # how stale ``last_seen_at`` may get before a
 DEVICE_LENGTH = 100
 ADDRESS_LENGTH = 64
 
-_BROWSERS = (("Edg/", "Edge"), ("EdgiOS/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
-             ("FxiOS/", "Firefox"), ("CriOS/", "Chrome"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
-_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
-            ("CrOS", "ChromeOS"), ("Mac OS X", "macOS"), ("Macintosh", "macOS"), ("Linux", "Linux"))
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("EdgiOS/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("Linux", "Linux"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +87,27 @@ def device_label(user_agent: str | None) -> str:
     return first[:DEVICE_LENGTH] or "unknown device"
 
 
-def start(db: Database, user_id: int, *, days: int, user_agent: str | None = None, address: str | None = None,
-          now: datetime | None = None) -> Started:
+def start(
+    db: Database,
+    user_id: int,
+    *,
+    days: int,
+    user_agent: str | None = None,
+    address: str | None = None,
+    now: datetime | None = None,
+) -> Started:
     """Open a session of ``user_id`` valid for ``days``; everyone's expired sessions are purged too."""
     now = now or utcnow()
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    row = UserSession(token_hash=hash_token(token), user_id=user_id, created_at=now, last_seen_at=now,
-                      expires_at=now + timedelta(days=days), device=device_label(user_agent),
-                      address=(address or "")[:ADDRESS_LENGTH])
+    row = UserSession(
+        token_hash=hash_token(token),
+        user_id=user_id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(days=days),
+        device=device_label(user_agent),
+        address=(address or "")[:ADDRESS_LENGTH],
+    )
     with db.transaction() as session:
         session.execute(delete(UserSession).where(UserSession.expires_at <= now))
         session.add(row)
@@ -107,9 +136,11 @@ def touch(db: Database, session_id: int, now: datetime | None = None) -> None:
     now = now or utcnow()
     try:
         with db.write_connection() as connection:
-            connection.execute(update(UserSession).where(UserSession.id == session_id,
-                                                         UserSession.last_seen_at < now - SEEN_EVERY)
-                               .values(last_seen_at=now))
+            connection.execute(
+                update(UserSession)
+                .where(UserSession.id == session_id, UserSession.last_seen_at < now - SEEN_EVERY)
+                .values(last_seen_at=now)
+            )
     except OperationalError:
         pass
 
@@ -124,16 +155,21 @@ def active(db: Database, user_id: int, now: datetime | None = None) -> list[User
     """The account's sessions that have not expired, most recently seen first."""
     now = now or utcnow()
     with db.session() as session:
-        return list(session.scalars(
-            select(UserSession).where(UserSession.user_id == user_id, UserSession.expires_at > now)
-            .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())))
+        return list(
+            session.scalars(
+                select(UserSession)
+                .where(UserSession.user_id == user_id, UserSession.expires_at > now)
+                .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+            )
+        )
 
 
 def revoke(db: Database, user_id: int, session_id: int) -> None:
     """End one of the account's own sessions; :class:`NotFound` for any other id."""
     with db.transaction() as session:
-        gone = session.execute(delete(UserSession).where(UserSession.id == session_id,
-                                                         UserSession.user_id == user_id)).rowcount
+        gone = session.execute(
+            delete(UserSession).where(UserSession.id == session_id, UserSession.user_id == user_id)
+        ).rowcount
     if not gone:
         raise NotFound("no such session")
 

@@ -61,7 +61,7 @@ def load_demo_vectors(db: Database, path: Path = DEMO_VECTORS) -> int:
             )
         }
         for start in range(0, len(arxiv_ids), 500):
-            chunk = arxiv_ids[start:start + 500]
+            chunk = arxiv_ids[start : start + 500]
             papers = session.execute(
                 select(Paper.id, Paper.arxiv_id, Paper.title, Paper.abstract).where(Paper.arxiv_id.in_(chunk))
             )
@@ -80,7 +80,16 @@ def load_demo_vectors(db: Database, path: Path = DEMO_VECTORS) -> int:
         ).delete(synchronize_session=False)
         session.execute(
             PaperVector.__table__.insert(),
-            [{"paper_id": paper_id, "model": MINILM_NAME, "dim": vector.shape[0], "vector": vector.tobytes(),
-              "text_hash": digest, "embedded_at": now} for paper_id, digest, vector in rows],
+            [
+                {
+                    "paper_id": paper_id,
+                    "model": MINILM_NAME,
+                    "dim": vector.shape[0],
+                    "vector": vector.tobytes(),
+                    "text_hash": digest,
+                    "embedded_at": now,
+                }
+                for paper_id, digest, vector in rows
+            ],
         )
     return len(rows)

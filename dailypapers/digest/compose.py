@@ -125,9 +125,16 @@ def _item(settings: Settings, paper: Paper, upvotes: int) -> Item:
     text = " ".join((paper.ai_summary or paper.abstract or "").split())
     if len(text) > 280:
         text = text[:277].rsplit(" ", 1)[0] + "…"
-    return Item(paper.id, " ".join(paper.title.split()), f"{settings.site_url.rstrip('/')}/papers/{paper.arxiv_id}",
-                byline, upvotes, text, tuple(paper.categories or ([paper.primary_category] if paper.primary_category else [])),
-                paper.organization.name if paper.organization else None)
+    return Item(
+        paper.id,
+        " ".join(paper.title.split()),
+        f"{settings.site_url.rstrip('/')}/papers/{paper.arxiv_id}",
+        byline,
+        upvotes,
+        text,
+        tuple(paper.categories or ([paper.primary_category] if paper.primary_category else [])),
+        paper.organization.name if paper.organization else None,
+    )
 
 
 def _matches(item: Item, sub: Subscription) -> bool:
@@ -147,8 +154,13 @@ class Composer:
         self.db = db
         self.settings = settings
         self.personal = personal
-        self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                               trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=False,
+            lstrip_blocks=False,
+            keep_trailing_newline=True,
+        )
         self.env.filters["safe_url"] = safe_href
         self.text_template = self.env.get_template("digest.txt")
         self.html_template = self.env.get_template("digest.html")
@@ -171,18 +183,31 @@ class Composer:
         for e in entries:
             if e.paper_id not in seen:
                 seen.add(e.paper_id)
-                items.append(_item(self.settings, e.paper, (e.upvotes or 0) + (e.paper.community_upvotes or 0)))
+                items.append(
+                    _item(self.settings, e.paper, (e.upvotes or 0) + (e.paper.community_upvotes or 0))
+                )
         return items
 
     def _candidates(self, session: Session, first: date, last: date) -> dict[int, Item]:
-        entries = session.scalars(select(DailyEntry).where(DailyEntry.day >= first, DailyEntry.day <= last)
-                                  .options(joinedload(DailyEntry.paper).joinedload(Paper.organization))).unique().all()
+        entries = (
+            session.scalars(
+                select(DailyEntry)
+                .where(DailyEntry.day >= first, DailyEntry.day <= last)
+                .options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
+            )
+            .unique()
+            .all()
+        )
         found: dict[int, Item] = {}
         for e in entries:
-            found[e.paper_id] = _item(self.settings, e.paper, (e.upvotes or 0) + (e.paper.community_upvotes or 0))
+            found[e.paper_id] = _item(
+                self.settings, e.paper, (e.upvotes or 0) + (e.paper.community_upvotes or 0)
+            )
         return found
 
-    def _shared(self, session: Session, edition: str, now: datetime) -> tuple[list[Item], dict[int, Item], str]:
+    def _shared(
+        self, session: Session, edition: str, now: datetime
+    ) -> tuple[list[Item], dict[int, Item], str]:
         day = edition_day(edition)
         if edition.startswith("weekly:"):
             first, last = day - timedelta(days=7), day - timedelta(days=1)
@@ -203,11 +228,18 @@ class Composer:
 
     # -- composing --
 
-    def due(self, session: Session, now: datetime, edition_date: date | None) -> list[tuple[Subscription, str]]:
-        subs = session.scalars(select(Subscription).where(Subscription.confirmed_at.is_not(None),
-                                                          Subscription.unsubscribed_at.is_(None),
-                                                          Subscription.bounced_at.is_(None))
-                               .order_by(Subscription.id)).all()
+    def due(
+        self, session: Session, now: datetime, edition_date: date | None
+    ) -> list[tuple[Subscription, str]]:
+        subs = session.scalars(
+            select(Subscription)
+            .where(
+                Subscription.confirmed_at.is_not(None),
+                Subscription.unsubscribed_at.is_(None),
+                Subscription.bounced_at.is_(None),
+            )
+            .order_by(Subscription.id)
+        ).all()
         pairs = []
         for sub in subs:
             edition = edition_on(sub.frequency, edition_date) if edition_date else due_edition(sub, now)
@@ -215,8 +247,9 @@ class Composer:
                 pairs.append((sub, edition))
         return pairs
 
-    def compose(self, *, now: datetime | None = None, edition_date: date | None = None,
-                dry_run: bool = False) -> ComposeSummary:
+    def compose(
+        self, *, now: datetime | None = None, edition_date: date | None = None, dry_run: bool = False
+    ) -> ComposeSummary:
         """Write the mails of every due (subscription, edition) not in the outbox yet. ``dry_run``
         composes them without writing anything (the first one is kept in ``summary.sample``)."""
         started = time.perf_counter()
@@ -227,8 +260,13 @@ class Composer:
             summary.due = len(pairs)
             if not pairs:
                 return summary
-            existing = set(session.execute(select(DigestDelivery.subscription_id, DigestDelivery.edition)
-                                           .where(DigestDelivery.edition.in_({e for _, e in pairs}))).all())
+            existing = set(
+                session.execute(
+                    select(DigestDelivery.subscription_id, DigestDelivery.edition).where(
+                        DigestDelivery.edition.in_({e for _, e in pairs})
+                    )
+                ).all()
+            )
             todo = [(s, e) for s, e in pairs if (s.id, e) not in existing]
             summary.already = len(pairs) - len(todo)
             by_edition: dict[str, list[Subscription]] = defaultdict(list)
@@ -238,23 +276,34 @@ class Composer:
                 top, candidates, heading = self._shared(session, edition, now)
                 rows: list[dict[str, Any]] = []
                 for start in range(0, len(subs), INSERT_BATCH):  # written as it goes: senders start at once
-                    group = subs[start:start + INSERT_BATCH]
+                    group = subs[start : start + INSERT_BATCH]
                     personal: dict[int, list[tuple[int, str]]] = {}
                     readers = [s.user_id for s in group if s.for_you and s.user_id is not None]
                     if readers and self.personal is not None and candidates:
                         personal = self.personal(readers, list(candidates))
                     for sub in group:
-                        message, count = self._message(sub, edition, heading, top, candidates,
-                                                       personal.get(sub.user_id or -1, []))
+                        message, count = self._message(
+                            sub, edition, heading, top, candidates, personal.get(sub.user_id or -1, [])
+                        )
                         if message is None:
                             summary.empty += 1
                             continue
                         if summary.sample is None:
                             summary.sample = message
                         summary.papers += count
-                        rows.append({"subscription_id": sub.id, "edition": edition, "to_address": sub.email,
-                                     "message": message, "papers": count, "status": "queued", "attempts": 0,
-                                     "run_after": now, "created_at": now})
+                        rows.append(
+                            {
+                                "subscription_id": sub.id,
+                                "edition": edition,
+                                "to_address": sub.email,
+                                "message": message,
+                                "papers": count,
+                                "status": "queued",
+                                "attempts": 0,
+                                "run_after": now,
+                                "created_at": now,
+                            }
+                        )
                     written = len(rows) if dry_run else self._insert(rows)
                     summary.editions[edition] = summary.editions.get(edition, 0) + written
                     summary.composed += written
@@ -269,15 +318,25 @@ class Composer:
         written = 0
         table = DigestDelivery.__table__
         for start in range(0, len(rows), INSERT_BATCH):
-            chunk = rows[start:start + INSERT_BATCH]
-            statement = upsert(table, self.db.is_postgres).on_conflict_do_nothing(
-                index_elements=["subscription_id", "edition"]).returning(table.c.id)
+            chunk = rows[start : start + INSERT_BATCH]
+            statement = (
+                upsert(table, self.db.is_postgres)
+                .on_conflict_do_nothing(index_elements=["subscription_id", "edition"])
+                .returning(table.c.id)
+            )
             with self.db.write_connection() as connection:  # one statement per chunk; RETURNING: the new rows
                 written += len(connection.execute(statement, chunk).all())
         return written
 
-    def _message(self, sub: Subscription, edition: str, heading: str, top: list[Item],
-                 candidates: dict[int, Item], picks: list[tuple[int, str]]) -> tuple[bytes | None, int]:
+    def _message(
+        self,
+        sub: Subscription,
+        edition: str,
+        heading: str,
+        top: list[Item],
+        candidates: dict[int, Item],
+        picks: list[tuple[int, str]],
+    ) -> tuple[bytes | None, int]:
         sections: list[Section] = []
         if sub.for_you and picks:
             items = []
@@ -290,8 +349,9 @@ class Composer:
         if sub.trending:
             chosen = [i for i in top if _matches(i, sub)][:TRENDING_ITEMS]
             if chosen:
-                sections.append(Section("Trending" if edition.startswith("daily:") else "Top papers of the week",
-                                        chosen))
+                sections.append(
+                    Section("Trending" if edition.startswith("daily:") else "Top papers of the week", chosen)
+                )
         count = sum(len(s.items) for s in sections)
         if not count:
             return None, 0
@@ -300,18 +360,30 @@ class Composer:
             section.text = "\n".join(text for text, _ in parts) + "\n"
             section.html = Markup("\n".join(html for _, html in parts))  # nosec B704 # autoescaped template output
         unsubscribe_url = f"{self.site}/digest/unsubscribe/{unsubscribe_token(self.settings, sub)}"
-        context = {"heading": heading, "sections": sections, "site_url": self.site, "email": sub.email,
-                   "frequency": sub.frequency, "unsubscribe_url": unsubscribe_url,
-                   "preferences_url": f"{self.site}/subscribe"}
+        context = {
+            "heading": heading,
+            "sections": sections,
+            "site_url": self.site,
+            "email": sub.email,
+            "frequency": sub.frequency,
+            "unsubscribe_url": unsubscribe_url,
+            "preferences_url": f"{self.site}/subscribe",
+        }
         first = sections[0].items[0].title
         subject = f"{heading}: {first[:90]}" + ("…" if len(first) > 90 else "")
-        message = multipart_bytes(self.settings, sub.email, subject, self.text_template.render(context),
-                                  self.html_template.render(context), headers={
-                                      "List-Unsubscribe": f"<{unsubscribe_url}>",
-                                      "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                                      "List-Id": self.list_id,
-                                      "X-Dailypapers-Edition": edition,
-                                  })
+        message = multipart_bytes(
+            self.settings,
+            sub.email,
+            subject,
+            self.text_template.render(context),
+            self.html_template.render(context),
+            headers={
+                "List-Unsubscribe": f"<{unsubscribe_url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "List-Id": self.list_id,
+                "X-Dailypapers-Edition": edition,
+            },
+        )
         return message, count
 
     def _render_item(self, number: int, item: Item) -> tuple[str, str]:
@@ -330,7 +402,16 @@ def confirmation_mail(settings: Settings, sub: Subscription, prefs: Any = None) 
     """The mail whose link confirms ``sub`` (with ``prefs``, the preferences asked for, when given)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     site = settings.site_url.rstrip("/")
-    context = {"site_url": site, "email": sub.email, "frequency": (prefs or sub).frequency,
-               "confirm_url": f"{site}/digest/confirm/{confirm_token(settings, sub, prefs)}"}
-    return multipart_bytes(settings, sub.email, "Confirm your dailypapers digest",
-                       env.get_template("confirm.txt").render(context), env.get_template("confirm.html").render(context))
+    context = {
+        "site_url": site,
+        "email": sub.email,
+        "frequency": (prefs or sub).frequency,
+        "confirm_url": f"{site}/digest/confirm/{confirm_token(settings, sub, prefs)}",
+    }
+    return multipart_bytes(
+        settings,
+        sub.email,
+        "Confirm your dailypapers digest",
+        env.get_template("confirm.txt").render(context),
+        env.get_template("confirm.html").render(context),
+    )

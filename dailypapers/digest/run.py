@@ -57,19 +57,31 @@ def _can_fork() -> bool:
 
 
 def _summary(data: dict[str, Any]) -> SendSummary:
-    summary = SendSummary(**{k: data[k] for k in ("sent", "retried", "failed", "bounced", "skipped", "seconds")})
+    summary = SendSummary(
+        **{k: data[k] for k in ("sent", "retried", "failed", "bounced", "skipped", "seconds")}
+    )
     summary.errors = list(data.get("errors", []))
     return summary
 
 
-def run_digests(db: Database, settings: Settings, *, edition: date | None = None, dry_run: bool = False,
-                connections: int = 4, composer: Any = None,
-                on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def run_digests(
+    db: Database,
+    settings: Settings,
+    *,
+    edition: date | None = None,
+    dry_run: bool = False,
+    connections: int = 4,
+    composer: Any = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Compose the due editions (or those of ``edition``) and send the outbox; returns both summaries."""
     composer = composer or make_composer(db, settings)
     if dry_run:
         composed = composer.compose(edition_date=edition, dry_run=True)
-        return {"composed": composed.as_dict(), "sample": readable(composed.sample) if composed.sample else None}
+        return {
+            "composed": composed.as_dict(),
+            "sample": readable(composed.sample) if composed.sample else None,
+        }
     if _can_fork():
         composed, sent = _run_forked(db, settings, composer, edition, connections)
     else:
@@ -77,8 +89,14 @@ def run_digests(db: Database, settings: Settings, *, edition: date | None = None
     return {"composed": composed, "sent": sent.as_dict(), "errors": sent.errors}
 
 
-def _run_threaded(db: Database, settings: Settings, composer: Any, edition: date | None, connections: int,
-                  on_progress: Callable[[int], None] | None) -> tuple[dict[str, Any], SendSummary]:
+def _run_threaded(
+    db: Database,
+    settings: Settings,
+    composer: Any,
+    edition: date | None,
+    connections: int,
+    on_progress: Callable[[int], None] | None,
+) -> tuple[dict[str, Any], SendSummary]:
     box: dict[str, Any] = {}
     composing = threading.Event()
     composing.set()
@@ -93,15 +111,18 @@ def _run_threaded(db: Database, settings: Settings, composer: Any, edition: date
 
     thread = threading.Thread(target=compose, name="digest-compose", daemon=True)
     thread.start()
-    sent = Sender(db, settings).run(connections=connections, on_progress=on_progress, more_coming=composing.is_set)
+    sent = Sender(db, settings).run(
+        connections=connections, on_progress=on_progress, more_coming=composing.is_set
+    )
     thread.join()
     if "error" in box:
         raise box["error"]
     return box["composed"], sent
 
 
-def _run_forked(db: Database, settings: Settings, composer: Any, edition: date | None,
-                connections: int) -> tuple[dict[str, Any], SendSummary]:
+def _run_forked(
+    db: Database, settings: Settings, composer: Any, edition: date | None, connections: int
+) -> tuple[dict[str, Any], SendSummary]:
     context = multiprocessing.get_context("fork")
     composing = context.Event()
     composing.set()
@@ -126,7 +147,9 @@ def _run_forked(db: Database, settings: Settings, composer: Any, edition: date |
 
     composer_process = context.Process(target=compose_child, name="digest-compose")
     composer_process.start()
-    senders = [context.Process(target=send_child, name=f"digest-send-{i}") for i in range(max(1, connections))]
+    senders = [
+        context.Process(target=send_child, name=f"digest-send-{i}") for i in range(max(1, connections))
+    ]
     for process in senders:
         process.start()
     composer_process.join()
@@ -158,6 +181,8 @@ def readable(message: bytes) -> str:
     import email.policy
 
     parsed = email.message_from_bytes(message, policy=email.policy.default)
-    head = "\n".join(f"{k}: {v}" for k, v in parsed.items() if k.lower() not in ("content-type", "mime-version"))
+    head = "\n".join(
+        f"{k}: {v}" for k, v in parsed.items() if k.lower() not in ("content-type", "mime-version")
+    )
     body = parsed.get_body(("plain",))
     return head + "\n\n" + (body.get_content() if body is not None else "")

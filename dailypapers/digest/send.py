@@ -112,8 +112,16 @@ class SendSummary(Summary):
 
 
 class Sender:
-    def __init__(self, db: Database, settings: Settings, *, name: str | None = None, batch: int = BATCH,
-                 lease: timedelta = LEASE, max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        name: str | None = None,
+        batch: int = BATCH,
+        lease: timedelta = LEASE,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.name = name or sender_name()
@@ -126,29 +134,52 @@ class Sender:
         now = now or utcnow()
         owner = name or self.name
         with self.db.transaction() as session:
-            holders = set(session.scalars(select(DigestDelivery.locked_by).where(
-                DigestDelivery.status == "sending", DigestDelivery.locked_until >= now).distinct()))
+            holders = set(
+                session.scalars(
+                    select(DigestDelivery.locked_by)
+                    .where(DigestDelivery.status == "sending", DigestDelivery.locked_until >= now)
+                    .distinct()
+                )
+            )
             dead = _dead_local_senders({h for h in holders if h})
-            due = or_(and_(DigestDelivery.status == "queued", DigestDelivery.run_after <= now),
-                      and_(DigestDelivery.status == "sending", DigestDelivery.locked_until < now))
+            due = or_(
+                and_(DigestDelivery.status == "queued", DigestDelivery.run_after <= now),
+                and_(DigestDelivery.status == "sending", DigestDelivery.locked_until < now),
+            )
             if dead:
                 due = or_(due, and_(DigestDelivery.status == "sending", DigestDelivery.locked_by.in_(dead)))
-            rows = session.scalars(select(DigestDelivery).where(due).order_by(DigestDelivery.id)
-                                   .limit(self.batch).with_for_update(skip_locked=True)).all()
+            rows = session.scalars(
+                select(DigestDelivery)
+                .where(due)
+                .order_by(DigestDelivery.id)
+                .limit(self.batch)
+                .with_for_update(skip_locked=True)
+            ).all()
             if not rows:
                 return []
-            active = dict(session.execute(
-                select(Subscription.id, and_(Subscription.unsubscribed_at.is_(None),
-                                             Subscription.bounced_at.is_(None)))
-                .where(Subscription.id.in_({r.subscription_id for r in rows}))).all())
+            active = dict(
+                session.execute(
+                    select(
+                        Subscription.id,
+                        and_(Subscription.unsubscribed_at.is_(None), Subscription.bounced_at.is_(None)),
+                    ).where(Subscription.id.in_({r.subscription_id for r in rows}))
+                ).all()
+            )
             claimed = []
             for row in rows:
                 row.status = "sending"
                 row.locked_by = owner
                 row.locked_until = now + self.lease
                 row.attempts += 1
-                claimed.append(Claimed(row.id, row.to_address, row.message, row.attempts,
-                                       bool(active.get(row.subscription_id))))
+                claimed.append(
+                    Claimed(
+                        row.id,
+                        row.to_address,
+                        row.message,
+                        row.attempts,
+                        bool(active.get(row.subscription_id)),
+                    )
+                )
             return claimed
 
     def _set(self, delivery_id: int, **values: Any) -> None:
@@ -167,10 +198,14 @@ class Sender:
             result = None
             for _ in range(2):  # a dropped connection is tried once more at once, on a new one
                 result = mailer.deliver(
-                    self.envelope_from, item.to_address, item.message,
+                    self.envelope_from,
+                    item.to_address,
+                    item.message,
                     commit=lambda i=item: self._set(i.id, status="sent", sent_at=utcnow(), locked_until=None),
-                    uncommit=lambda i=item: self._set(i.id, status="sending", sent_at=None,
-                                                      locked_until=utcnow() + self.lease))
+                    uncommit=lambda i=item: self._set(
+                        i.id, status="sending", sent_at=None, locked_until=utcnow() + self.lease
+                    ),
+                )
                 if not (result.outcome == "temporary" and result.detail.startswith("connection")):
                     break
             if result is None:  # the loop above always runs at least once
@@ -186,9 +221,15 @@ class Sender:
                     self._set(item.id, status="failed", locked_until=None, last_error=result.detail[-2000:])
                     summary.failed += 1
                 else:
-                    backoff = timedelta(minutes=2 ** item.attempts)
-                    self._set(item.id, status="queued", locked_until=None, locked_by=None,
-                              run_after=utcnow() + backoff, last_error=result.detail[-2000:])
+                    backoff = timedelta(minutes=2**item.attempts)
+                    self._set(
+                        item.id,
+                        status="queued",
+                        locked_until=None,
+                        locked_by=None,
+                        run_after=utcnow() + backoff,
+                        last_error=result.detail[-2000:],
+                    )
                     summary.retried += 1
                 summary.errors.append(f"{item.to_address}: {result.detail}")
         return summary
@@ -207,8 +248,14 @@ class Sender:
                 sub.bounced_at = now
                 sub.bounce_reason = reason[-2000:]
 
-    def run(self, *, connections: int = 1, max_messages: int | None = None,
-            on_progress: Any = None, more_coming: Any = None) -> SendSummary:
+    def run(
+        self,
+        *,
+        connections: int = 1,
+        max_messages: int | None = None,
+        on_progress: Any = None,
+        more_coming: Any = None,
+    ) -> SendSummary:
         """Send until nothing is due (or ``max_messages`` were handled), over ``connections`` SMTP
         connections in parallel (threads, each its own claims). While ``more_coming()`` is true (mails
         still being composed), an empty outbox is looked at again instead of ending."""

@@ -59,9 +59,15 @@ class Preferences:
                 raise BadRequest(f"{name}: each at most 100 characters")
             return parts
 
-        return Preferences(self.frequency, bool(self.trending), bool(self.for_you),
-                           clean(self.categories, "categories"), clean(self.organizations, "organizations"),
-                           self.timezone, int(self.send_hour))
+        return Preferences(
+            self.frequency,
+            bool(self.trending),
+            bool(self.for_you),
+            clean(self.categories, "categories"),
+            clean(self.organizations, "organizations"),
+            self.timezone,
+            int(self.send_hour),
+        )
 
 
 def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
@@ -101,8 +107,9 @@ class Subscribed:
     to_confirm: Preferences | None
 
 
-def subscribe(db: Database, email: str, prefs: Preferences, *, user: User | None = None,
-              now: datetime | None = None) -> Subscribed:
+def subscribe(
+    db: Database, email: str, prefs: Preferences, *, user: User | None = None, now: datetime | None = None
+) -> Subscribed:
     """Subscribe ``email`` with ``prefs``.
 
     From the account whose confirmed address it is (an unconfirmed one is no account's), the preferences
@@ -117,8 +124,10 @@ def subscribe(db: Database, email: str, prefs: Preferences, *, user: User | None
     own = user is not None and user.email is not None and user.email == address
     if prefs.for_you and not own:
         if user is not None and user.email is None:
-            raise BadRequest("the “for you” section goes to your account's address: confirm it first "
-                             "(see your account page)")
+            raise BadRequest(
+                "the “for you” section goes to your account's address: confirm it first "
+                "(see your account page)"
+            )
         raise BadRequest("the “for you” section needs an account: subscribe from your account page")
     with db.transaction() as session:
         sub = session.scalar(select(Subscription).where(Subscription.email == address))
@@ -136,21 +145,38 @@ def subscribe(db: Database, email: str, prefs: Preferences, *, user: User | None
 
 
 def _prefs_payload(prefs: Preferences) -> dict[str, Any]:
-    return {"f": prefs.frequency, "t": prefs.trending, "y": prefs.for_you, "c": list(prefs.categories),
-            "o": list(prefs.organizations), "z": prefs.timezone, "h": prefs.send_hour}
+    return {
+        "f": prefs.frequency,
+        "t": prefs.trending,
+        "y": prefs.for_you,
+        "c": list(prefs.categories),
+        "o": list(prefs.organizations),
+        "z": prefs.timezone,
+        "h": prefs.send_hour,
+    }
 
 
 def _prefs_from(data: dict[str, Any]) -> Preferences:
-    return Preferences(data["f"], bool(data["t"]), bool(data["y"]), tuple(data["c"]), tuple(data["o"]),
-                       data["z"], int(data["h"])).checked()
+    return Preferences(
+        data["f"],
+        bool(data["t"]),
+        bool(data["y"]),
+        tuple(data["c"]),
+        tuple(data["o"]),
+        data["z"],
+        int(data["h"]),
+    ).checked()
 
 
-def _load(session: Session, settings: Settings, token: str, purpose: str, max_age: int | None) -> Subscription:
+def _load(
+    session: Session, settings: Settings, token: str, purpose: str, max_age: int | None
+) -> Subscription:
     return _load_data(session, settings, token, purpose, max_age)[0]
 
 
-def _load_data(session: Session, settings: Settings, token: str, purpose: str,
-               max_age: int | None) -> tuple[Subscription, dict[str, Any]]:
+def _load_data(
+    session: Session, settings: Settings, token: str, purpose: str, max_age: int | None
+) -> tuple[Subscription, dict[str, Any]]:
     try:
         data: Any = _serializer(settings, purpose).loads(token, max_age=max_age)
     except SignatureExpired:

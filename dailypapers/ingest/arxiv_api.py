@@ -147,8 +147,11 @@ def _error_message(entry: ET.Element) -> str | None:
     entry_id = (_text(entry, f"{_ATOM}id") or "").strip()
     if not _ERROR_ID.match(entry_id):
         return None
-    return clean_abstract(_text(entry, f"{_ATOM}summary")) or clean_title(_text(entry, f"{_ATOM}title")) \
+    return (
+        clean_abstract(_text(entry, f"{_ATOM}summary"))
+        or clean_title(_text(entry, f"{_ATOM}title"))
         or entry_id
+    )
 
 
 def _entry_record(entry: ET.Element, position: str) -> PaperRecord | Rejected:
@@ -269,8 +272,9 @@ def _fetch_page(client: PoliteClient, base_url: str, params: dict[str, str | int
             try:
                 parse_feed(response.content, url=url)
             except FetchError as exc:
-                raise FetchError(f"{url}: HTTP {response.status_code}: {exc}", status=response.status_code,
-                                 url=url) from exc
+                raise FetchError(
+                    f"{url}: HTTP {response.status_code}: {exc}", status=response.status_code, url=url
+                ) from exc
             raise FetchError(f"{url}: HTTP {response.status_code}", status=response.status_code, url=url)
         page = parse_feed(response.content, url=url)
         if page.records or start >= page.total_results:

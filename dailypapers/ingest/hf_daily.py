@@ -78,8 +78,11 @@ def _as_entry(raw: Any) -> dict[str, Any]:
 
 def _organization(value: Any, source: str) -> Organization | None:
     if isinstance(value, dict) and value.get("name"):
-        return Organization(name=str(value["name"]), fullname=value.get("fullname"),
-                            avatar_url=_site_link(value.get("avatar") or value.get("avatarUrl"), source))
+        return Organization(
+            name=str(value["name"]),
+            fullname=value.get("fullname"),
+            avatar_url=_site_link(value.get("avatar") or value.get("avatarUrl"), source),
+        )
     return None
 
 
@@ -87,8 +90,11 @@ def _submitter(value: Any, source: str) -> Submitter | None:
     if isinstance(value, dict):
         name = value.get("user") or value.get("name")
         if name:
-            return Submitter(name=str(name), fullname=value.get("fullname"),
-                             avatar_url=_site_link(value.get("avatarUrl"), source))
+            return Submitter(
+                name=str(name),
+                fullname=value.get("fullname"),
+                avatar_url=_site_link(value.get("avatarUrl"), source),
+            )
     return None
 
 
@@ -112,8 +118,12 @@ def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -
     submitted_at = parse_datetime(p.get("submittedOnDailyAt"))
     day = submitted_at.date() if submitted_at else file_day
     if day is None:
-        raise ValueError(f"paper {arxiv_id}: no list day (no submittedOnDailyAt and no date in the file name)")
-    authors = [str(a["name"]).strip() for a in p.get("authors") or [] if isinstance(a, dict) and a.get("name")]
+        raise ValueError(
+            f"paper {arxiv_id}: no list day (no submittedOnDailyAt and no date in the file name)"
+        )
+    authors = [
+        str(a["name"]).strip() for a in p.get("authors") or [] if isinstance(a, dict) and a.get("name")
+    ]
     media = p.get("mediaUrls") or entry.get("mediaUrls") or []
     if not media and entry.get("mediaUrl"):
         media = [entry["mediaUrl"]]
@@ -148,7 +158,9 @@ def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -
     )
 
 
-def parse_entries(entries: list[Any], file_day: date | None, where: str, *, source: str = "hf") -> Iterator[Record]:
+def parse_entries(
+    entries: list[Any], file_day: date | None, where: str, *, source: str = "hf"
+) -> Iterator[Record]:
     """Records for a list of raw entries; a broken one becomes :class:`Rejected` naming its position."""
     for i, raw in enumerate(entries):
         try:

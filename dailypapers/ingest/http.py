@@ -26,8 +26,7 @@ RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 class FetchError(RuntimeError):
     """A request failed for good: a 4xx other than rate limiting, or every retry used up."""
 
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None,
-                 body: bytes = b""):
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None, body: bytes = b""):
         super().__init__(message)
         self.status = status
         self.url = url
@@ -132,6 +131,9 @@ class PoliteClient:
 def client_from_settings(settings: Settings, **overrides: Any) -> PoliteClient:
     """A :class:`PoliteClient` with the interval, timeout and retries of ``settings``; ``overrides``
     (any :class:`PoliteClient` option) take precedence."""
-    options: dict[str, Any] = {"min_interval": settings.http_min_interval, "timeout": settings.http_timeout,
-                               "retries": settings.http_retries}
+    options: dict[str, Any] = {
+        "min_interval": settings.http_min_interval,
+        "timeout": settings.http_timeout,
+        "retries": settings.http_retries,
+    }
     return PoliteClient(**{**options, **overrides})

@@ -250,8 +250,9 @@ def _harvest(
             try:
                 page = parse_list_records(response.content, url=url)
             except FetchError as exc:
-                raise FetchError(f"{url}: HTTP {response.status_code}: {exc}", status=response.status_code,
-                                 url=url) from exc
+                raise FetchError(
+                    f"{url}: HTTP {response.status_code}: {exc}", status=response.status_code, url=url
+                ) from exc
             if page.records or page.resumption_token:
                 raise FetchError(f"{url}: HTTP {response.status_code}", status=response.status_code, url=url)
         yield from page.records

@@ -184,13 +184,15 @@ def parse_arxiv_ref(raw: str, site_url: str = "") -> str:
     Hugging Face papers URL or one of this site's paper URLs (``site_url``). Raises :class:`BadRequest`."""
     text = (raw or "").strip()
     if site_url and text.startswith(site_url.rstrip("/") + "/papers/"):
-        text = text[len(site_url.rstrip("/") + "/papers/"):]
+        text = text[len(site_url.rstrip("/") + "/papers/") :]
     text = _OTHER_PREFIXES.sub("", text)
     try:
         return canonical_arxiv_id(text)[0]
     except InvalidArxivId:
-        raise BadRequest(f"not an arXiv id or URL: {raw.strip()[:100]!r} (e.g. 2406.12345 or "
-                         "https://arxiv.org/abs/2406.12345)") from None
+        raise BadRequest(
+            f"not an arXiv id or URL: {raw.strip()[:100]!r} (e.g. 2406.12345 or "
+            "https://arxiv.org/abs/2406.12345)"
+        ) from None
 
 
 _WS = re.compile(r"\s+")
@@ -310,11 +312,33 @@ def parse_datetime(value: str | None) -> datetime | None:
     return dt.astimezone(timezone.utc)
 
 
-_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "c": "\u0327",
-            "v": "\u030c", "u": "\u0306", "=": "\u0304", ".": "\u0307", "H": "\u030b", "k": "\u0328"}
+_ACCENTS = {
+    "'": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    '"': "\u0308",
+    "~": "\u0303",
+    "c": "\u0327",
+    "v": "\u030c",
+    "u": "\u0306",
+    "=": "\u0304",
+    ".": "\u0307",
+    "H": "\u030b",
+    "k": "\u0328",
+}
 _TEX_ACCENT = re.compile(r"""\\(['`^"~=.]|[cvuHk](?=[\s{]))\s*\{?\\?([A-Za-z])\}?""")
-_TEX_LETTERS = {r"\o": "ø", r"\O": "Ø", r"\l": "ł", r"\L": "Ł", r"\ss": "ß", r"\aa": "å", r"\AA": "Å",
-                r"\ae": "æ", r"\AE": "Æ", r"\i": "ı"}
+_TEX_LETTERS = {
+    r"\o": "ø",
+    r"\O": "Ø",
+    r"\l": "ł",
+    r"\L": "Ł",
+    r"\ss": "ß",
+    r"\aa": "å",
+    r"\AA": "Å",
+    r"\ae": "æ",
+    r"\AE": "Æ",
+    r"\i": "ı",
+}
 _TEX_LETTER = re.compile(r"\{?(\\(?:ss|aa|AA|ae|AE|o|O|l|L|i))(?![A-Za-z])\}?")
 
 

@@ -39,7 +39,19 @@ except ImportError:  # pragma: no cover - depends on the environment
 
     _loads = json.loads
 
-__all__ = ["authors_of", "categories_of", "code_url_of", "count_lines", "iter_json_lines", "iter_line_records", "iter_snapshot", "one_line", "open_maybe_gzip", "snapshot_record", "text_or_none"]
+__all__ = [
+    "authors_of",
+    "categories_of",
+    "code_url_of",
+    "count_lines",
+    "iter_json_lines",
+    "iter_line_records",
+    "iter_snapshot",
+    "one_line",
+    "open_maybe_gzip",
+    "snapshot_record",
+    "text_or_none",
+]
 
 GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
@@ -171,8 +183,15 @@ def _rfc2822(value: Any) -> datetime | None:
         hms = parts[4].split(":")
         if len(hms) == 3:
             try:
-                return datetime(int(parts[3]), month, int(parts[1]), int(hms[0]), int(hms[1]), int(hms[2]),
-                                tzinfo=timezone.utc)
+                return datetime(
+                    int(parts[3]),
+                    month,
+                    int(parts[1]),
+                    int(hms[0]),
+                    int(hms[1]),
+                    int(hms[2]),
+                    tzinfo=timezone.utc,
+                )
             except ValueError:
                 pass
     try:

@@ -81,7 +81,11 @@ def reference_time(session: Session, now: datetime | None = None) -> datetime:
 
 
 def trending_entries(
-    session: Session, *, now: datetime | None = None, limit: int = 50, offset: int = 0,
+    session: Session,
+    *,
+    now: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
     organization_id: int | None = None,
 ) -> tuple[list[tuple[DailyEntry, TrendingExplanation]], int]:
     """The trending listing: (entry, explanation) pairs, best first, and how many compete in all."""
@@ -101,4 +105,4 @@ def trending_entries(
             best[entry.paper_id] = entry
     scored = [(e, explain(e, reference)) for e in best.values()]
     scored.sort(key=lambda pair: (-pair[1].score, -pair[1].upvotes, pair[0].paper.arxiv_id))
-    return scored[offset:offset + limit], len(scored)
+    return scored[offset : offset + limit], len(scored)

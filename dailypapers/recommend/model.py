@@ -141,8 +141,11 @@ def centroid(vectors: np.ndarray, weights: np.ndarray | None = None) -> np.ndarr
     return (mean / norm if norm > 0 else mean).astype(np.float32)
 
 
-def _scan(candidates: np.ndarray, groups: Sequence[tuple[np.ndarray, np.ndarray | None]],
-          linear: np.ndarray | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
+def _scan(
+    candidates: np.ndarray,
+    groups: Sequence[tuple[np.ndarray, np.ndarray | None]],
+    linear: np.ndarray | None = None,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
     """One pass over the candidates, block by block (the matrix is read once, the cost of a scorer).
 
     For each ``(vectors, scale)`` group: every candidate's largest cosine to one of the vectors, each
@@ -155,22 +158,23 @@ def _scan(candidates: np.ndarray, groups: Sequence[tuple[np.ndarray, np.ndarray 
     found = [(np.empty(n, dtype=np.float32), np.empty(n, dtype=np.int64)) for _ in groups]
     projected = np.empty(n, dtype=np.float32) if linear is not None else None
     for start in range(0, n, _BLOCK):
-        block = candidates[start:start + _BLOCK] @ matrix
+        block = candidates[start : start + _BLOCK] @ matrix
         rows = np.arange(len(block))
         for (vectors, scale), (best, which), lo, hi in zip(groups, found, bounds[:-1], bounds[1:]):
             sims = block[:, lo:hi]
             if scale is not None:
                 sims = sims * scale
             idx = sims.argmax(axis=1)
-            which[start:start + len(block)] = idx
-            best[start:start + len(block)] = sims[rows, idx]
+            which[start : start + len(block)] = idx
+            best[start : start + len(block)] = sims[rows, idx]
         if projected is not None:
-            projected[start:start + len(block)] = block[:, -1]
+            projected[start : start + len(block)] = block[:, -1]
     return found, projected
 
 
-def max_similarity(vectors: np.ndarray, candidates: np.ndarray,
-                   weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def max_similarity(
+    vectors: np.ndarray, candidates: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """For each candidate, the largest (weighted) cosine to one of ``vectors`` and that vector's index.
 
     With weights, a vector's cosines are scaled by its weight over the largest weight, so a light
@@ -208,8 +212,9 @@ def _check(positives: np.ndarray, candidates: np.ndarray, what: str) -> tuple[np
     return positives, as_matrix(candidates, positives.shape[1])
 
 
-def _heaviest(vectors: np.ndarray, weights: np.ndarray | None, name: str,
-              limit: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _heaviest(
+    vectors: np.ndarray, weights: np.ndarray | None, name: str, limit: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The rows and relative weights of at most ``limit`` vectors: the heaviest, later rows first among
     equals (callers pass likes oldest first)."""
     scale = _relative(weights, len(vectors), name)
@@ -220,9 +225,15 @@ def _heaviest(vectors: np.ndarray, weights: np.ndarray | None, name: str,
     return vectors[keep], (scale[keep] if scale is not None else None)
 
 
-def _neighbours(positives: np.ndarray, candidates: np.ndarray, negatives: np.ndarray | None,
-                positive_weights: np.ndarray | None, negative_weights: np.ndarray | None,
-                negative_penalty: float, linear: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _neighbours(
+    positives: np.ndarray,
+    candidates: np.ndarray,
+    negatives: np.ndarray | None,
+    positive_weights: np.ndarray | None,
+    negative_weights: np.ndarray | None,
+    negative_penalty: float,
+    linear: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The (weighted) cosine to the closest positive less ``negative_penalty`` x the (weighted) cosine to
     the closest negative (clipped at zero: being unlike every negative earns nothing), and
     ``candidates @ linear``, in one pass. Past ``MAX_NEIGHBOURS`` positives (or negatives) only the
@@ -238,12 +249,17 @@ def _neighbours(positives: np.ndarray, candidates: np.ndarray, negatives: np.nda
     return near, projected
 
 
-def similarity_scores(positives: np.ndarray, candidates: np.ndarray, *,
-                      negatives: np.ndarray | None = None,
-                      positive_weights: np.ndarray | None = None,
-                      negative_weights: np.ndarray | None = None,
-                      centroid_weight: float = CENTROID_WEIGHT,
-                      negative_penalty: float = NEGATIVE_PENALTY, **_: Any) -> np.ndarray:
+def similarity_scores(
+    positives: np.ndarray,
+    candidates: np.ndarray,
+    *,
+    negatives: np.ndarray | None = None,
+    positive_weights: np.ndarray | None = None,
+    negative_weights: np.ndarray | None = None,
+    centroid_weight: float = CENTROID_WEIGHT,
+    negative_penalty: float = NEGATIVE_PENALTY,
+    **_: Any,
+) -> np.ndarray:
     """``centroid_weight`` x the cosine to the weighted centroid of the positives + the rest x the
     (weighted) cosine to the closest positive, less ``negative_penalty`` x the (weighted) cosine to the
     closest negative when that is positive. No training, no randomness."""
@@ -251,15 +267,22 @@ def similarity_scores(positives: np.ndarray, candidates: np.ndarray, *,
     if not len(candidates):
         return np.zeros(0, dtype=np.float32)
     mean = centroid(positives, positive_weights)
-    near, to_mean = _neighbours(positives, candidates, negatives, positive_weights, negative_weights,
-                                negative_penalty, mean)
+    near, to_mean = _neighbours(
+        positives, candidates, negatives, positive_weights, negative_weights, negative_penalty, mean
+    )
     return (centroid_weight * to_mean + (1.0 - centroid_weight) * near).astype(np.float32)
 
 
-def training_set(positives: np.ndarray, candidates: np.ndarray, negatives: np.ndarray | None,
-                 positive_weights: np.ndarray | None, negative_weights: np.ndarray | None,
-                 background: np.ndarray | None, n_background: int,
-                 seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def training_set(
+    positives: np.ndarray,
+    candidates: np.ndarray,
+    negatives: np.ndarray | None,
+    positive_weights: np.ndarray | None,
+    negative_weights: np.ndarray | None,
+    background: np.ndarray | None,
+    n_background: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, labels and sample weights: positives (label 1) against explicit negatives and background
     papers (label 0). The background is ``background`` if given, else ``n_background`` candidates drawn
     with ``seed``. The positives (by their weights) and the background (evenly) carry equal shares; each
@@ -284,8 +307,16 @@ def training_set(positives: np.ndarray, candidates: np.ndarray, negatives: np.nd
     return rows, labels, weights
 
 
-def fit_logistic(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, C: float, *,
-                 max_iter: int = 100, tol: float = 1e-4, memory: int = 10) -> tuple[np.ndarray, float]:
+def fit_logistic(
+    rows: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    C: float,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+    memory: int = 10,
+) -> tuple[np.ndarray, float]:
     """Weighted L2-regularised logistic regression by L-BFGS, in numpy: minimises
     ``0.5 |w|^2 + C sum_i weights_i log(1 + exp(-t_i (rows_i . w + b)))`` with ``t_i`` = +1 for a true
     label and -1 for a false one, and an unpenalised intercept ``b``. Returns ``(w, b)``.
@@ -358,6 +389,7 @@ def _one_thread():
     try:
         if _controller is None:
             from threadpoolctl import ThreadpoolController
+
             _controller = ThreadpoolController()
     except ImportError:  # pragma: no cover - optional
         yield
@@ -369,32 +401,55 @@ def _one_thread():
 _controller: Any = None
 
 
-def _logistic_direction(positives: np.ndarray, candidates: np.ndarray, negatives: np.ndarray | None,
-                        positive_weights: np.ndarray | None, negative_weights: np.ndarray | None,
-                        background: np.ndarray | None, n_background: int, C: float,
-                        seed: int) -> np.ndarray:
-    rows, labels, weights = training_set(positives, candidates, negatives, positive_weights,
-                                         negative_weights, background, n_background, seed)
+def _logistic_direction(
+    positives: np.ndarray,
+    candidates: np.ndarray,
+    negatives: np.ndarray | None,
+    positive_weights: np.ndarray | None,
+    negative_weights: np.ndarray | None,
+    background: np.ndarray | None,
+    n_background: int,
+    C: float,
+    seed: int,
+) -> np.ndarray:
+    rows, labels, weights = training_set(
+        positives, candidates, negatives, positive_weights, negative_weights, background, n_background, seed
+    )
     with _one_thread():
         coef, _ = fit_logistic(rows, labels, weights, C)
     return coef
 
 
-def logreg_scores(positives: np.ndarray, candidates: np.ndarray, *,
-                  negatives: np.ndarray | None = None,
-                  positive_weights: np.ndarray | None = None,
-                  negative_weights: np.ndarray | None = None,
-                  background: np.ndarray | None = None,
-                  n_background: int = N_BACKGROUND, C: float = LOGREG_C, seed: int = 0,
-                  **_: Any) -> np.ndarray:
+def logreg_scores(
+    positives: np.ndarray,
+    candidates: np.ndarray,
+    *,
+    negatives: np.ndarray | None = None,
+    positive_weights: np.ndarray | None = None,
+    negative_weights: np.ndarray | None = None,
+    background: np.ndarray | None = None,
+    n_background: int = N_BACKGROUND,
+    C: float = LOGREG_C,
+    seed: int = 0,
+    **_: Any,
+) -> np.ndarray:
     """Logistic regression (:func:`fit_logistic`) of the positives against the explicit negatives plus
     background papers (``background``, or ``n_background`` candidates sampled with ``seed``); the score
     is the decision function less its intercept (which shifts every score alike)."""
     positives, candidates = _check(positives, candidates, "logistic regression")
     if not len(candidates):
         return np.zeros(0, dtype=np.float32)
-    coef = _logistic_direction(positives, candidates, negatives, positive_weights, negative_weights,
-                               background, n_background, C, seed)
+    coef = _logistic_direction(
+        positives,
+        candidates,
+        negatives,
+        positive_weights,
+        negative_weights,
+        background,
+        n_background,
+        C,
+        seed,
+    )
     return candidates @ coef
 
 
@@ -404,24 +459,41 @@ def _standardise(scores: np.ndarray) -> np.ndarray:
     return centred / std if std > 0 else centred
 
 
-def blend_scores(positives: np.ndarray, candidates: np.ndarray, *,
-                 negatives: np.ndarray | None = None,
-                 positive_weights: np.ndarray | None = None,
-                 negative_weights: np.ndarray | None = None,
-                 background: np.ndarray | None = None,
-                 n_background: int = N_BACKGROUND, C: float = LOGREG_C,
-                 knn_weight: float = BLEND_KNN_WEIGHT, negative_penalty: float = NEGATIVE_PENALTY,
-                 seed: int = 0, **_: Any) -> np.ndarray:
+def blend_scores(
+    positives: np.ndarray,
+    candidates: np.ndarray,
+    *,
+    negatives: np.ndarray | None = None,
+    positive_weights: np.ndarray | None = None,
+    negative_weights: np.ndarray | None = None,
+    background: np.ndarray | None = None,
+    n_background: int = N_BACKGROUND,
+    C: float = LOGREG_C,
+    knn_weight: float = BLEND_KNN_WEIGHT,
+    negative_penalty: float = NEGATIVE_PENALTY,
+    seed: int = 0,
+    **_: Any,
+) -> np.ndarray:
     """The standardised :func:`logreg_scores` + ``knn_weight`` x the standardised cosine to the closest
     positive, less the closest-negative penalty of :func:`similarity_scores` (one pass over the
     candidates for both)."""
     positives, candidates = _check(positives, candidates, "blend")
     if not len(candidates):
         return np.zeros(0, dtype=np.float32)
-    coef = _logistic_direction(positives, candidates, negatives, positive_weights, negative_weights,
-                               background, n_background, C, seed)
-    near, linear = _neighbours(positives, candidates, negatives, positive_weights, negative_weights,
-                               negative_penalty, coef)
+    coef = _logistic_direction(
+        positives,
+        candidates,
+        negatives,
+        positive_weights,
+        negative_weights,
+        background,
+        n_background,
+        C,
+        seed,
+    )
+    near, linear = _neighbours(
+        positives, candidates, negatives, positive_weights, negative_weights, negative_penalty, coef
+    )
     return (_standardise(linear) + knn_weight * _standardise(near)).astype(np.float32)
 
 
@@ -450,12 +522,18 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[order][:k].astype(np.int64)
 
 
-def recommend(positives: np.ndarray, candidates: np.ndarray, *,
-              negatives: np.ndarray | None = None,
-              positive_weights: np.ndarray | None = None,
-              negative_weights: np.ndarray | None = None,
-              k: int = DEFAULT_K, method: str | None = None, seed: int = 0,
-              **options: Any) -> Recommendation:
+def recommend(
+    positives: np.ndarray,
+    candidates: np.ndarray,
+    *,
+    negatives: np.ndarray | None = None,
+    positive_weights: np.ndarray | None = None,
+    negative_weights: np.ndarray | None = None,
+    k: int = DEFAULT_K,
+    method: str | None = None,
+    seed: int = 0,
+    **options: Any,
+) -> Recommendation:
     """Score every candidate for one reader with ``method`` (default ``DEFAULT_METHOD``) and rank the
     top ``k``, each with the positive it is closest to.
 
@@ -469,11 +547,25 @@ def recommend(positives: np.ndarray, candidates: np.ndarray, *,
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; one of {sorted(METHODS)}")
     positives, candidates = _check(positives, candidates, "recommend")
-    scores = np.asarray(METHODS[name](positives, candidates, negatives=negatives,
-                                      positive_weights=positive_weights,
-                                      negative_weights=negative_weights, seed=seed, **options),
-                        dtype=np.float32)
+    scores = np.asarray(
+        METHODS[name](
+            positives,
+            candidates,
+            negatives=negatives,
+            positive_weights=positive_weights,
+            negative_weights=negative_weights,
+            seed=seed,
+            **options,
+        ),
+        dtype=np.float32,
+    )
     top = top_k(scores, k)
     which, sims = nearest_positives(positives, candidates[top])
-    return Recommendation(scores=scores, top=top, top_scores=scores[top], nearest_positive=which,
-                          nearest_similarity=sims, method=name)
+    return Recommendation(
+        scores=scores,
+        top=top,
+        top_scores=scores[top],
+        nearest_positive=which,
+        nearest_similarity=sims,
+        method=name,
+    )

@@ -52,7 +52,9 @@ MAX_INTERESTS = 50
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    positives: dict[int, tuple[float, str]]  # paper id -> (weight, why: "upvoted", "saved", "picked", "cs.CL"…)
+    positives: dict[
+        int, tuple[float, str]
+    ]  # paper id -> (weight, why: "upvoted", "saved", "picked", "cs.CL"…)
     negatives: list[int]
     excluded: set[int]
 
@@ -79,14 +81,17 @@ def seed_papers(session: Session, kind: str, value: str, limit: int = SEEDS_PER_
     if kind == "category":
         query = query.where(or_(Paper.primary_category == value, in_json_list(Paper.categories)))
     elif kind == "organization":
-        query = query.join(Organization, Organization.id == Paper.organization_id).where(Organization.name == value)
+        query = query.join(Organization, Organization.id == Paper.organization_id).where(
+            Organization.name == value
+        )
     elif kind == "author":
         query = query.where(in_json_list(Paper.authors))
     else:
         return []
     query = query.where(Paper.id.in_(select(PaperVector.paper_id)))
-    rows = session.scalars(query.order_by(desc(Paper.upvotes + Paper.community_upvotes),
-                                          desc(Paper.published_at)).limit(limit)).all()
+    rows = session.scalars(
+        query.order_by(desc(Paper.upvotes + Paper.community_upvotes), desc(Paper.published_at)).limit(limit)
+    ).all()
     return list(rows)
 
 
@@ -119,8 +124,11 @@ def set_interests(db: Database, user: User, picks: dict[str, list[str]]) -> int:
 
 def interests_of(session: Session, user_id: int) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {k: [] for k in INTEREST_KINDS}
-    for kind, value in session.execute(select(UserInterest.kind, UserInterest.value)
-                                       .where(UserInterest.user_id == user_id).order_by(UserInterest.created_at)):
+    for kind, value in session.execute(
+        select(UserInterest.kind, UserInterest.value)
+        .where(UserInterest.user_id == user_id)
+        .order_by(UserInterest.created_at)
+    ):
         found.setdefault(kind, []).append(value)
     return found
 
@@ -128,11 +136,21 @@ def interests_of(session: Session, user_id: int) -> dict[str, list[str]]:
 def popular(session: Session, kind: str, limit: int = 30) -> list[tuple[str, int]]:
     """The categories or organizations with the most papers, for the cold-start form."""
     if kind == "category":
-        rows = session.execute(select(Paper.primary_category, func.count()).where(Paper.primary_category.is_not(None))
-                               .group_by(Paper.primary_category).order_by(func.count().desc()).limit(limit))
+        rows = session.execute(
+            select(Paper.primary_category, func.count())
+            .where(Paper.primary_category.is_not(None))
+            .group_by(Paper.primary_category)
+            .order_by(func.count().desc())
+            .limit(limit)
+        )
     elif kind == "organization":
-        rows = session.execute(select(Organization.name, func.count()).join(Paper, Paper.organization_id == Organization.id)
-                               .group_by(Organization.name).order_by(func.count().desc()).limit(limit))
+        rows = session.execute(
+            select(Organization.name, func.count())
+            .join(Paper, Paper.organization_id == Organization.id)
+            .group_by(Organization.name)
+            .order_by(func.count().desc())
+            .limit(limit)
+        )
     else:
         raise ValueError(kind)
     return [(name, n) for name, n in rows]
@@ -167,24 +185,40 @@ class CandidatePool:
             if now - self._checked < self.refresh_every:
                 return self
             with self.db.session() as session:
-                newest = session.scalar(select(func.max(PaperVector.embedded_at)).where(PaperVector.model == self.model))
+                newest = session.scalar(
+                    select(func.max(PaperVector.embedded_at)).where(PaperVector.model == self.model)
+                )
                 if newest != self._newest or not len(self.ids):
                     chunks = list(iter_vectors(session, self.model))
                     if chunks:
                         ids = np.concatenate([c[0] for c in chunks])
-                        vectors = np.ascontiguousarray(np.concatenate([c[1] for c in chunks]), dtype=np.float32)
+                        vectors = np.ascontiguousarray(
+                            np.concatenate([c[1] for c in chunks]), dtype=np.float32
+                        )
                     else:
                         ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
                     withdrawn = set(session.scalars(select(Paper.id).where(Paper.withdrawn.is_(True))))
                     if withdrawn and len(ids):
                         keep = ~np.isin(ids, np.fromiter(withdrawn, dtype=np.int64))
                         ids, vectors = ids[keep], vectors[keep]
-                    published = dict(session.execute(select(Paper.id, Paper.published_at)
-                                                      .where(Paper.id.in_(select(PaperVector.paper_id)
-                                                                          .where(PaperVector.model == self.model)))).all())
-                    self.published = np.array([np.datetime64(published.get(int(i)).replace(tzinfo=None), "s")
-                                               if published.get(int(i)) else np.datetime64("NaT")
-                                               for i in ids], dtype="datetime64[s]")
+                    published = dict(
+                        session.execute(
+                            select(Paper.id, Paper.published_at).where(
+                                Paper.id.in_(
+                                    select(PaperVector.paper_id).where(PaperVector.model == self.model)
+                                )
+                            )
+                        ).all()
+                    )
+                    self.published = np.array(
+                        [
+                            np.datetime64(published.get(int(i)).replace(tzinfo=None), "s")
+                            if published.get(int(i))
+                            else np.datetime64("NaT")
+                            for i in ids
+                        ],
+                        dtype="datetime64[s]",
+                    )
                     self.ids, self.vectors = ids, vectors
                     self._row = {int(i): r for r, i in enumerate(ids)}
                     self._derived = {}
@@ -222,7 +256,9 @@ class CandidatePool:
         """Row numbers of the papers published within ``days`` of the newest one (all when 0)."""
         if not days or not len(self.ids):
             return np.arange(len(self.ids))
-        newest = self.published[~np.isnat(self.published)].max() if (~np.isnat(self.published)).any() else None
+        newest = (
+            self.published[~np.isnat(self.published)].max() if (~np.isnat(self.published)).any() else None
+        )
         if newest is None:
             return np.arange(len(self.ids))
         keep = self.published >= newest - np.timedelta64(days, "D")
@@ -238,8 +274,16 @@ class Pick:
     similarity: float
 
 
-def recommend_for(db: Database, pool: CandidatePool, user_id: int, *, limit: int = 20,
-                  window_days: int = 0, only: list[int] | None = None, method: str | None = None) -> list[Pick]:
+def recommend_for(
+    db: Database,
+    pool: CandidatePool,
+    user_id: int,
+    *,
+    limit: int = 20,
+    window_days: int = 0,
+    only: list[int] | None = None,
+    method: str | None = None,
+) -> list[Pick]:
     """The reader's best ``limit`` papers: among ``only`` (paper ids, e.g. an edition's papers) or the
     whole pool (within ``window_days``), leaving out what they have seen, voted or dismissed."""
     with db.session() as session:
@@ -247,9 +291,16 @@ def recommend_for(db: Database, pool: CandidatePool, user_id: int, *, limit: int
     return recommend_profile(pool, profile, limit=limit, window_days=window_days, only=only, method=method)
 
 
-def recommend_profile(pool: CandidatePool, profile: Profile, *, limit: int = 20, window_days: int = 0,
-                      only: list[int] | None = None, method: str | None = None,
-                      n_background: int = rec_model.N_BACKGROUND) -> list[Pick]:
+def recommend_profile(
+    pool: CandidatePool,
+    profile: Profile,
+    *,
+    limit: int = 20,
+    window_days: int = 0,
+    only: list[int] | None = None,
+    method: str | None = None,
+    n_background: int = rec_model.N_BACKGROUND,
+) -> list[Pick]:
     pool.refresh()
     if profile.empty or not len(pool.ids):
         return []
@@ -259,7 +310,9 @@ def recommend_profile(pool: CandidatePool, profile: Profile, *, limit: int = 20,
     weights = np.array([profile.positives[p][0] for p in pos_ids], dtype=np.float32)
     _, negatives = pool.rows(profile.negatives)
     if only is not None:
-        rows = np.array([pool._row[p] for p in only if p in pool._row and p not in profile.excluded], dtype=np.int64)
+        rows = np.array(
+            [pool._row[p] for p in only if p in pool._row and p not in profile.excluded], dtype=np.int64
+        )
         candidates = pool.vectors[rows]
     else:
         rows, candidates = pool.window_matrix(window_days)
@@ -269,16 +322,30 @@ def recommend_profile(pool: CandidatePool, profile: Profile, *, limit: int = 20,
     options = {}
     if (method or rec_model.DEFAULT_METHOD) != "similarity":
         options["background"] = pool.background(n_background)
-    result = rec_model.recommend(positives, candidates, negatives=negatives if len(negatives) else None,
-                                 positive_weights=weights, k=k, method=method, **options)
+    result = rec_model.recommend(
+        positives,
+        candidates,
+        negatives=negatives if len(negatives) else None,
+        positive_weights=weights,
+        k=k,
+        method=method,
+        **options,
+    )
     picks: list[Pick] = []
     for r, top in enumerate(result.top):
         paper_id = int(pool.ids[rows[int(top)]])
         if paper_id in profile.excluded:
             continue
         because = pos_ids[int(result.nearest_positive[r])]
-        picks.append(Pick(paper_id, float(result.top_scores[r]), because, profile.positives[because][1],
-                          float(result.nearest_similarity[r])))
+        picks.append(
+            Pick(
+                paper_id,
+                float(result.top_scores[r]),
+                because,
+                profile.positives[because][1],
+                float(result.nearest_similarity[r]),
+            )
+        )
         if len(picks) >= limit:
             break
     return picks
@@ -298,22 +365,29 @@ def read_profiles(session: Session, user_ids: list[int]) -> dict[int, Profile]:
     profiles: dict[int, Profile] = {}
     seeds: dict[tuple[str, str], list[int]] = {}
     for start in range(0, len(user_ids), 500):
-        chunk = user_ids[start:start + 500]
+        chunk = user_ids[start : start + 500]
         positives: dict[int, dict[int, tuple[float, str]]] = {u: {} for u in chunk}
-        for user_id, paper_id in session.execute(select(Vote.user_id, Vote.paper_id).where(Vote.user_id.in_(chunk))
-                                                 .order_by(Vote.created_at)):
+        for user_id, paper_id in session.execute(
+            select(Vote.user_id, Vote.paper_id).where(Vote.user_id.in_(chunk)).order_by(Vote.created_at)
+        ):
             positives[user_id][paper_id] = (1.0, "upvoted")
         for user_id, paper_id in session.execute(
-                select(Collection.user_id, CollectionItem.paper_id)
-                .join(Collection, Collection.id == CollectionItem.collection_id).where(Collection.user_id.in_(chunk))):
+            select(Collection.user_id, CollectionItem.paper_id)
+            .join(Collection, Collection.id == CollectionItem.collection_id)
+            .where(Collection.user_id.in_(chunk))
+        ):
             positives[user_id].setdefault(paper_id, (1.0, "saved"))
         marks: dict[int, list[tuple[int, str]]] = {u: [] for u in chunk}
         for user_id, paper_id, kind in session.execute(
-                select(PaperMark.user_id, PaperMark.paper_id, PaperMark.kind).where(PaperMark.user_id.in_(chunk))):
+            select(PaperMark.user_id, PaperMark.paper_id, PaperMark.kind).where(PaperMark.user_id.in_(chunk))
+        ):
             marks[user_id].append((paper_id, kind))
         interests: dict[int, list[tuple[str, str]]] = {u: [] for u in chunk}
         for user_id, kind, value in session.execute(
-                select(UserInterest.user_id, UserInterest.kind, UserInterest.value).where(UserInterest.user_id.in_(chunk))):
+            select(UserInterest.user_id, UserInterest.kind, UserInterest.value).where(
+                UserInterest.user_id.in_(chunk)
+            )
+        ):
             interests[user_id].append((kind, value))
         for user_id in chunk:
             pos = positives[user_id]
@@ -345,19 +419,32 @@ DIGEST_METHOD = "similarity"
 DIGEST_BACKGROUND = 500
 
 
-def digest_picks(db: Database, pool: CandidatePool, *, limit: int = 5, method: str | None = DIGEST_METHOD,
-                 n_background: int = DIGEST_BACKGROUND) -> Any:
+def digest_picks(
+    db: Database,
+    pool: CandidatePool,
+    *,
+    limit: int = 5,
+    method: str | None = DIGEST_METHOD,
+    n_background: int = DIGEST_BACKGROUND,
+) -> Any:
     """The ``personal`` function of :class:`~dailypapers.digest.compose.Composer`: each reader's best
     papers among an edition's candidates, with the reason in words (``DIGEST_METHOD``)."""
 
     def personal(user_ids: list[int], candidate_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
         with db.session() as session:
             profiles = read_profiles(session, user_ids)
-            picks = {u: recommend_profile(pool, p, limit=limit, only=candidate_ids, method=method,
-                                          n_background=n_background)
-                     for u, p in profiles.items()}
+            picks = {
+                u: recommend_profile(
+                    pool, p, limit=limit, only=candidate_ids, method=method, n_background=n_background
+                )
+                for u, p in profiles.items()
+            }
             wanted = {p.because_id for ps in picks.values() for p in ps if p.because_id is not None}
-            titles = dict(session.execute(select(Paper.id, Paper.title).where(Paper.id.in_(wanted))).all()) if wanted else {}
+            titles = (
+                dict(session.execute(select(Paper.id, Paper.title).where(Paper.id.in_(wanted))).all())
+                if wanted
+                else {}
+            )
         return {u: [(p.paper_id, reason_text(p, titles)) for p in ps] for u, ps in picks.items()}
 
     return personal

@@ -100,8 +100,9 @@ class MiniLMBackend(_LazyModel):
     name = MINILM_NAME
     dim = MINILM_DIM
 
-    def __init__(self, model_path: str | Path | None = None, *, device: str = "cpu",
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, *, device: str = "cpu", threads: int | None = None
+    ) -> None:
         super().__init__()
         self.model_path = Path(model_path) if model_path else None
         self.device = device
@@ -123,8 +124,13 @@ class MiniLMBackend(_LazyModel):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._get(self._load)
-        vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
+        vectors = model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return normalize_rows(vectors)
 
 
@@ -160,13 +166,15 @@ class StaticBackend(_LazyModel):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._get(self._load)
-        vectors = model.encode(texts, batch_size=max(batch_size, 1), show_progress_bar=False,
-                               use_multiprocessing=False)
+        vectors = model.encode(
+            texts, batch_size=max(batch_size, 1), show_progress_bar=False, use_multiprocessing=False
+        )
         return normalize_rows(vectors)
 
 
-def distill_static_model(out_dir: str | Path = DEFAULT_STATIC_PATH, *, pca_dims: int = 256,
-                         source: str | Path | None = None) -> Path:
+def distill_static_model(
+    out_dir: str | Path = DEFAULT_STATIC_PATH, *, pca_dims: int = 256, source: str | Path | None = None
+) -> Path:
     """Distill a model2vec static model from the local MiniLM (offline, ~30 s on 2 cores) into ``out_dir``.
 
     Needs ``pip install 'model2vec[distill]'``, which pins transformers < 5.4 (and so huggingface_hub < 2):

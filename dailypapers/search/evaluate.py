@@ -57,6 +57,7 @@ EVAL_MODES = ("keyword", "semantic", "hybrid")
 
 # ---------------------------------------------------------------------------------------------- metrics
 
+
 def dcg(gains: Sequence[float]) -> float:
     """Discounted cumulative gain: ``sum(g_i / log2(i + 1))``, ranks from 1."""
     return sum(g / math.log2(i + 2) for i, g in enumerate(gains) if g)
@@ -89,6 +90,7 @@ def recall_at_k(ranking: Sequence[str], qrels: Mapping[str, float], k: int = 100
 
 
 # ---------------------------------------------------------------------------------------------- loading
+
 
 @dataclass
 class BeirSet:
@@ -131,14 +133,17 @@ def read_qrels(path: Path) -> dict[str, dict[str, float]]:
 def load_beir(beir_dir: str | Path, split: str | None = None) -> BeirSet:
     beir_dir = Path(beir_dir)
     split = split or default_split(beir_dir)
-    corpus = {str(d["_id"]): (d.get("title") or "", d.get("text") or "")
-              for d in _read_jsonl(beir_dir / "corpus.jsonl")}
+    corpus = {
+        str(d["_id"]): (d.get("title") or "", d.get("text") or "")
+        for d in _read_jsonl(beir_dir / "corpus.jsonl")
+    }
     queries = {str(q["_id"]): q.get("text") or "" for q in _read_jsonl(beir_dir / "queries.jsonl")}
     qrels = read_qrels(beir_dir / "qrels" / f"{split}.tsv")
     return BeirSet(beir_dir.name, corpus, queries, qrels, split)
 
 
 # ---------------------------------------------------------------------------------------------- indexing
+
 
 def _title(doc_id: str, title: str, body: str) -> str:
     """A title for a doc without one (a paper must have one): the first words of its text."""
@@ -155,8 +160,9 @@ def corpus_records(corpus: Mapping[str, tuple[str, str]]) -> Iterator[PaperRecor
 
 def _stored_texts(session: Session, doc_ids: Sequence[str]) -> tuple[list[int], list[str]]:
     """Paper ids and embedded texts, in ``doc_ids`` order (as stored, after the importer's cleaning)."""
-    rows = {r.arxiv_id: r for r in session.execute(select(Paper.id, Paper.arxiv_id, Paper.title,
-                                                          Paper.abstract))}
+    rows = {
+        r.arxiv_id: r for r in session.execute(select(Paper.id, Paper.arxiv_id, Paper.title, Paper.abstract))
+    }
     ids = [rows[d].id for d in doc_ids]
     texts = [paper_text(rows[d].title, rows[d].abstract) for d in doc_ids]
     return ids, texts
@@ -174,21 +180,36 @@ def cache_path(cache_dir: Path, model: str, sha: str) -> Path:
     return Path(cache_dir) / safe / f"{sha}.npy"
 
 
-def store_vectors(db: Database, model: str, ids: Sequence[int], texts: Sequence[str],
-                  vectors: np.ndarray, *, batch: int = 5000) -> None:
+def store_vectors(
+    db: Database,
+    model: str,
+    ids: Sequence[int],
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    *,
+    batch: int = 5000,
+) -> None:
     """Vectors as ``paper_vectors`` rows, exactly as :func:`embed_missing` would store them."""
     now = utcnow()
     for start in range(0, len(ids), batch):
         with db.transaction() as session:
-            insert_vectors(session, model, ids[start:start + batch],
-                           [text_hash(t) for t in texts[start:start + batch]], vectors[start:start + batch],
-                           now=now)
+            insert_vectors(
+                session,
+                model,
+                ids[start : start + batch],
+                [text_hash(t) for t in texts[start : start + batch]],
+                vectors[start : start + batch],
+                now=now,
+            )
     ensure_vector_index(db, model, int(vectors.shape[1]))
 
 
 def load_vectors(session: Session, model: str, ids: Sequence[int]) -> np.ndarray:
-    rows = dict(session.execute(select(PaperVector.paper_id, PaperVector.vector)
-                                .where(PaperVector.model == model)).all())
+    rows = dict(
+        session.execute(
+            select(PaperVector.paper_id, PaperVector.vector).where(PaperVector.model == model)
+        ).all()
+    )
     return np.stack([np.frombuffer(rows[i], dtype="<f2") for i in ids])
 
 
@@ -207,9 +228,13 @@ class IndexedCorpus:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def index_corpus(corpus: Mapping[str, tuple[str, str]], backend: EmbeddingBackend | None, *,
-                 cache_dir: Path | None = DEFAULT_CACHE, on_progress: Callable[[int], None] | None = None
-                 ) -> IndexedCorpus:
+def index_corpus(
+    corpus: Mapping[str, tuple[str, str]],
+    backend: EmbeddingBackend | None,
+    *,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    on_progress: Callable[[int], None] | None = None,
+) -> IndexedCorpus:
     """A fresh temporary SQLite database with ``corpus`` imported and (with a backend) embedded."""
     tmp = Path(tempfile.mkdtemp(prefix="dp-eval-"))
     db = Database(f"sqlite:///{tmp / 'eval.db'}")
@@ -248,6 +273,7 @@ def index_corpus(corpus: Mapping[str, tuple[str, str]], backend: EmbeddingBacken
 
 # ---------------------------------------------------------------------------------------------- searching
 
+
 def plain_query(text_: str, *, max_terms: int = 64) -> ParsedQuery:
     """A query of plain words: no syntax (``AND``, ``author:``, ``-x``, quotes are just words); every
     distinct word a term, in order, at most ``max_terms``."""
@@ -273,12 +299,15 @@ class EvalParams:
     engine: bool = False
 
     def label(self) -> str:
-        return (f"k={self.rrf_k} depth={self.candidates} w={self.keyword_weight:g}/{self.semantic_weight:g} "
-                f"{_list_name(self)}")
+        return (
+            f"k={self.rrf_k} depth={self.candidates} w={self.keyword_weight:g}/{self.semantic_weight:g} "
+            f"{_list_name(self)}"
+        )
 
 
-CURRENT = EvalParams(keyword_or=True, drop_stopwords=True, fallback_below=hybrid.KEYWORD_FALLBACK_BELOW,
-                     engine=True)
+CURRENT = EvalParams(
+    keyword_or=True, drop_stopwords=True, fallback_below=hybrid.KEYWORD_FALLBACK_BELOW, engine=True
+)
 AND_ONLY = EvalParams()  # the keyword side before: the AND of every word
 # Measured on scifact (train) and the five ir_classic sets: RRF k (10..100), weights and depth move mean
 # hybrid nDCG@10 by < 0.004; the keyword side's AND of every word finds nothing for sentence-long queries
@@ -297,16 +326,19 @@ def or_fts5(parsed: ParsedQuery, *, drop_stopwords: bool = False) -> str | None:
     return " OR ".join(terms) or None
 
 
-def keyword_ranking(session: Session, parsed: ParsedQuery, limit: int, *, use_or: bool,
-                    drop_stopwords: bool = False) -> list[int]:
+def keyword_ranking(
+    session: Session, parsed: ParsedQuery, limit: int, *, use_or: bool, drop_stopwords: bool = False
+) -> list[int]:
     if not use_or:
         return [h.paper_id for h in fulltext.keyword_hits(session, parsed, limit=limit)]
     expression = or_fts5(parsed, drop_stopwords=drop_stopwords)
     if expression is None:
         return []
     w = (fulltext.TITLE_WEIGHT, fulltext.ABSTRACT_WEIGHT, fulltext.AUTHORS_WEIGHT)
-    sql = (f"SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expr "
-           f"ORDER BY bm25(papers_fts, {w[0]}, {w[1]}, {w[2]}) LIMIT :limit")  # nosec B608 # values are bound parameters
+    sql = (
+        f"SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expr "  # nosec B608 # bound parameters
+        f"ORDER BY bm25(papers_fts, {w[0]}, {w[1]}, {w[2]}) LIMIT :limit"
+    )
     return [r[0] for r in session.execute(text(sql), {"expr": expression, "limit": limit})]
 
 
@@ -335,17 +367,32 @@ class Rankings:
     semantic: dict[str, list[int]] = field(default_factory=dict)
 
 
-def run_rankings(indexed: IndexedCorpus, backend: EmbeddingBackend | None, queries: Mapping[str, str],
-                 *, depth: int, keyword_and: bool = True, keyword_or: bool = True,
-                 semantic: bool = True) -> dict[str, Rankings]:
+def run_rankings(
+    indexed: IndexedCorpus,
+    backend: EmbeddingBackend | None,
+    queries: Mapping[str, str],
+    *,
+    depth: int,
+    keyword_and: bool = True,
+    keyword_or: bool = True,
+    semantic: bool = True,
+) -> dict[str, Rankings]:
     """Candidate lists for every query: ``"and"`` and ``"or"`` keyword lists and the semantic one."""
     engine = hybrid.SearchEngine(indexed.db, backend)
-    out = {"and": Rankings(), "or": Rankings(), "or_stop": Rankings(), "engine": Rankings(),
-           **{f"and_stop<{b}->or_stop": Rankings() for b in FALLBACKS}}
+    out = {
+        "and": Rankings(),
+        "or": Rankings(),
+        "or_stop": Rankings(),
+        "engine": Rankings(),
+        **{f"and_stop<{b}->or_stop": Rankings() for b in FALLBACKS},
+    }
     vectors = engine.vectors if backend is not None else None
     qids = list(queries)
-    query_vectors = backend.embed([plain_query(queries[q]).semantic_text or " " for q in qids]) \
-        if (semantic and vectors is not None and qids) else None
+    query_vectors = (
+        backend.embed([plain_query(queries[q]).semantic_text or " " for q in qids])
+        if (semantic and vectors is not None and qids)
+        else None
+    )
     with indexed.db.session() as session:
         for n, qid in enumerate(qids):
             parsed = plain_query(queries[qid])
@@ -357,11 +404,15 @@ def run_rankings(indexed: IndexedCorpus, backend: EmbeddingBackend | None, queri
                 out["or_stop"].keyword[qid] = or_stop
                 and_stop = keyword_ranking(session, without_stopwords(parsed), depth, use_or=False)
                 for below in FALLBACKS:
-                    chosen = and_stop if len(and_stop) >= below else \
-                        and_stop + [i for i in or_stop if i not in set(and_stop)]
+                    chosen = (
+                        and_stop
+                        if len(and_stop) >= below
+                        else and_stop + [i for i in or_stop if i not in set(and_stop)]
+                    )
                     out.setdefault(f"and_stop<{below}->or_stop", Rankings()).keyword[qid] = chosen
-                out["engine"].keyword[qid] = [h.paper_id for h in hybrid.keyword_side(
-                    session, parsed, {}, engine.term_counts)]
+                out["engine"].keyword[qid] = [
+                    h.paper_id for h in hybrid.keyword_side(session, parsed, {}, engine.term_counts)
+                ]
             if query_vectors is not None:
                 sem = [i for i, _ in vectors.search_vector(query_vectors[n], depth)]
                 for r in out.values():
@@ -383,18 +434,24 @@ def _list_name(params: EvalParams) -> str:
 
 
 def fuse(keyword: list[int], semantic: list[int], mode: str, params: EvalParams) -> list[int]:
-    keyword, semantic = keyword[:params.candidates], semantic[:params.candidates]
+    keyword, semantic = keyword[: params.candidates], semantic[: params.candidates]
     if mode == "keyword":
         return keyword
     if mode == "semantic":
         return semantic
-    fused = reciprocal_rank_fusion([keyword, semantic], k=params.rrf_k,
-                                   weights=[params.keyword_weight, params.semantic_weight])
+    fused = reciprocal_rank_fusion(
+        [keyword, semantic], k=params.rrf_k, weights=[params.keyword_weight, params.semantic_weight]
+    )
     return [i for i, _ in fused]
 
 
-def score(rankings: Rankings, indexed: IndexedCorpus, qrels: Mapping[str, Mapping[str, float]], mode: str,
-          params: EvalParams) -> dict[str, float]:
+def score(
+    rankings: Rankings,
+    indexed: IndexedCorpus,
+    qrels: Mapping[str, Mapping[str, float]],
+    mode: str,
+    params: EvalParams,
+) -> dict[str, float]:
     ndcgs, recalls = [], []
     for qid, judged in qrels.items():
         ids = fuse(rankings.keyword.get(qid, []), rankings.semantic.get(qid, []), mode, params)
@@ -402,12 +459,16 @@ def score(rankings: Rankings, indexed: IndexedCorpus, qrels: Mapping[str, Mappin
         ndcgs.append(ndcg_at_k(docs, judged, 10))
         recalls.append(recall_at_k(docs, judged, 100))
     n = len(ndcgs)
-    return {"ndcg@10": statistics.fmean(ndcgs) if n else 0.0,
-            "recall@100": statistics.fmean(recalls) if n else 0.0, "queries": n}
+    return {
+        "ndcg@10": statistics.fmean(ndcgs) if n else 0.0,
+        "recall@100": statistics.fmean(recalls) if n else 0.0,
+        "queries": n,
+    }
 
 
-def engine_search_ranking(engine: hybrid.SearchEngine, session: Session, query: str, mode: str,
-                          limit: int = 100) -> list[int]:
+def engine_search_ranking(
+    engine: hybrid.SearchEngine, session: Session, query: str, mode: str, limit: int = 100
+) -> list[int]:
     """The ids :meth:`SearchEngine.search` returns for ``query`` as plain words (each word quoted, so the
     parser sees no syntax): what the product does, for checking :func:`fuse` against it."""
     words = list(dict.fromkeys(split_words(clean_text(query))))[:32]
@@ -428,16 +489,28 @@ class BeirResult:
     embedded: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"set": self.name, "split": self.split, "docs": self.docs, "queries": self.queries,
-                "params": self.params, "embed_seconds": round(self.embed_seconds, 1),
-                "embedded": self.embedded,
-                "modes": {m: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
-                          for m, r in self.modes.items()}}
+        return {
+            "set": self.name,
+            "split": self.split,
+            "docs": self.docs,
+            "queries": self.queries,
+            "params": self.params,
+            "embed_seconds": round(self.embed_seconds, 1),
+            "embedded": self.embedded,
+            "modes": {
+                m: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+                for m, r in self.modes.items()
+            },
+        }
 
 
 @contextmanager
-def indexed_set(beir: BeirSet, backend: EmbeddingBackend | None, cache_dir: Path | None = DEFAULT_CACHE,
-                on_progress: Callable[[int], None] | None = None) -> Iterator[IndexedCorpus]:
+def indexed_set(
+    beir: BeirSet,
+    backend: EmbeddingBackend | None,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    on_progress: Callable[[int], None] | None = None,
+) -> Iterator[IndexedCorpus]:
     indexed = index_corpus(beir.corpus, backend, cache_dir=cache_dir, on_progress=on_progress)
     try:
         yield indexed
@@ -452,10 +525,17 @@ def judged_queries(beir: BeirSet, limit_queries: int | None = None) -> tuple[dic
     return {q: beir.queries[q] for q in qids}, {q: beir.qrels[q] for q in qids}
 
 
-def evaluate_beir(beir_dir: str | Path, *, modes: Sequence[str] = EVAL_MODES, split: str | None = None,
-                  backend: EmbeddingBackend | None = None, params: EvalParams = CURRENT,
-                  limit_queries: int | None = None, cache_dir: Path | None = DEFAULT_CACHE,
-                  on_progress: Callable[[int], None] | None = None) -> BeirResult:
+def evaluate_beir(
+    beir_dir: str | Path,
+    *,
+    modes: Sequence[str] = EVAL_MODES,
+    split: str | None = None,
+    backend: EmbeddingBackend | None = None,
+    params: EvalParams = CURRENT,
+    limit_queries: int | None = None,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    on_progress: Callable[[int], None] | None = None,
+) -> BeirResult:
     """nDCG@10 and recall@100 of each mode on one BEIR folder (judged queries with a relevant doc)."""
     for mode in modes:
         if mode not in EVAL_MODES:
@@ -466,26 +546,47 @@ def evaluate_beir(beir_dir: str | Path, *, modes: Sequence[str] = EVAL_MODES, sp
     needs_vectors = any(m != "keyword" for m in modes)
     if needs_vectors and backend is None:
         from dailypapers.search.embed import get_backend
+
         backend = get_backend("minilm")
     queries, qrels = judged_queries(beir, limit_queries)
     with indexed_set(beir, backend if needs_vectors else None, cache_dir, on_progress) as indexed:
-        rankings = run_rankings(indexed, backend if needs_vectors else None, queries,
-                                depth=max(params.candidates, 100),
-                                keyword_and=not params.keyword_or, keyword_or=params.keyword_or,
-                                semantic=needs_vectors)
+        rankings = run_rankings(
+            indexed,
+            backend if needs_vectors else None,
+            queries,
+            depth=max(params.candidates, 100),
+            keyword_and=not params.keyword_or,
+            keyword_or=params.keyword_or,
+            semantic=needs_vectors,
+        )
         chosen = rankings[_list_name(params)]
         results = {m: score(chosen, indexed, qrels, m, params) for m in modes}
-        return BeirResult(beir.name, beir.split, len(beir.corpus), len(queries), results, params.label(),
-                          indexed.embed_seconds, indexed.embedded)
+        return BeirResult(
+            beir.name,
+            beir.split,
+            len(beir.corpus),
+            len(queries),
+            results,
+            params.label(),
+            indexed.embed_seconds,
+            indexed.embedded,
+        )
 
 
-def sweep_beir(beir_dir: str | Path, grid: Sequence[EvalParams], *, split: str | None = None,
-               backend: EmbeddingBackend | None = None, cache_dir: Path | None = DEFAULT_CACHE,
-               limit_queries: int | None = None) -> list[tuple[EvalParams, dict[str, dict[str, float]]]]:
+def sweep_beir(
+    beir_dir: str | Path,
+    grid: Sequence[EvalParams],
+    *,
+    split: str | None = None,
+    backend: EmbeddingBackend | None = None,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    limit_queries: int | None = None,
+) -> list[tuple[EvalParams, dict[str, dict[str, float]]]]:
     """Every ``grid`` setting on one set, from one index and one pass of candidate lists."""
     beir = load_beir(beir_dir, split)
     if backend is None:
         from dailypapers.search.embed import get_backend
+
         backend = get_backend("minilm")
     queries, qrels = judged_queries(beir, limit_queries)
     depth = max(max(p.candidates for p in grid), 100)
@@ -500,6 +601,7 @@ def sweep_beir(beir_dir: str | Path, grid: Sequence[EvalParams], *, split: str |
 
 # ---------------------------------------------------------------------------------------------- related
 
+
 def read_links(path: Path) -> dict[str, set[str]]:
     """Citing doc -> cited docs, from a ``doc-a doc-b`` TSV with a header (self-links dropped)."""
     links: dict[str, set[str]] = {}
@@ -511,20 +613,40 @@ def read_links(path: Path) -> dict[str, set[str]]:
     return links
 
 
-def related_recall(cacm_dir: str | Path, k: int = 10, *, backend: EmbeddingBackend | None = None,
-                   cache_dir: Path | None = DEFAULT_CACHE, links_file: str = "citation_links.tsv"
-                   ) -> dict[str, float]:
+def related_recall(
+    cacm_dir: str | Path,
+    k: int = 10,
+    *,
+    backend: EmbeddingBackend | None = None,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    links_file: str = "citation_links.tsv",
+) -> dict[str, float]:
     """Mean over citing docs of the fraction of their cited docs in :meth:`SearchEngine.related`'s top
     ``k`` (links to docs outside the corpus are ignored)."""
     cacm_dir = Path(cacm_dir)
-    beir = load_beir(cacm_dir) if (cacm_dir / "qrels").is_dir() else BeirSet(
-        cacm_dir.name, {str(d["_id"]): (d.get("title") or "", d.get("text") or "")
-                        for d in _read_jsonl(cacm_dir / "corpus.jsonl")}, {}, {}, "")
+    beir = (
+        load_beir(cacm_dir)
+        if (cacm_dir / "qrels").is_dir()
+        else BeirSet(
+            cacm_dir.name,
+            {
+                str(d["_id"]): (d.get("title") or "", d.get("text") or "")
+                for d in _read_jsonl(cacm_dir / "corpus.jsonl")
+            },
+            {},
+            {},
+            "",
+        )
+    )
     if backend is None:
         from dailypapers.search.embed import get_backend
+
         backend = get_backend("minilm")
-    links = {a: {b for b in bs if b in beir.corpus} for a, bs in read_links(cacm_dir / links_file).items()
-             if a in beir.corpus}
+    links = {
+        a: {b for b in bs if b in beir.corpus}
+        for a, bs in read_links(cacm_dir / links_file).items()
+        if a in beir.corpus
+    }
     links = {a: bs for a, bs in links.items() if bs}
     recalls = []
     with indexed_set(beir, backend, cache_dir) as indexed:
@@ -535,10 +657,26 @@ def related_recall(cacm_dir: str | Path, k: int = 10, *, backend: EmbeddingBacke
                 hits = engine.related(session, papers[doc], limit=k)
                 found = {indexed.doc_of_id[h.paper_id] for h in hits[:k]}
                 recalls.append(len(found & cited) / len(cited))
-    return {f"recall@{k}": statistics.fmean(recalls) if recalls else 0.0,
-            "citing_docs": len(recalls), "links": sum(len(b) for b in links.values())}
+    return {
+        f"recall@{k}": statistics.fmean(recalls) if recalls else 0.0,
+        "citing_docs": len(recalls),
+        "links": sum(len(b) for b in links.values()),
+    }
 
 
-__all__ = ["BeirResult", "BeirSet", "CURRENT", "EvalParams", "RECOMMENDED", "dcg", "evaluate_beir",
-           "index_corpus", "load_beir", "ndcg_at_k", "plain_query", "recall_at_k", "related_recall",
-           "sweep_beir"]
+__all__ = [
+    "BeirResult",
+    "BeirSet",
+    "CURRENT",
+    "EvalParams",
+    "RECOMMENDED",
+    "dcg",
+    "evaluate_beir",
+    "index_corpus",
+    "load_beir",
+    "ndcg_at_k",
+    "plain_query",
+    "recall_at_k",
+    "related_recall",
+    "sweep_beir",
+]

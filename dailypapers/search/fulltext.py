@@ -38,14 +38,16 @@ _PG_ANGLES_BACK = str.maketrans(_PG_ANGLES, "<>")
 
 # English function words: in an OR query they match nearly every document, so BM25 must score the whole
 # collection (on 110k listings: p50 87 ms with them, see bench/search.py) while adding almost nothing.
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all also am an and any are as at be because been before being below
 between both but by can could did do does doing down during each few for from further had has have having
 he her here hers him his how i if in into is it its itself just me more most my no nor not of off on once
 only or other our ours out over own same she should so some such than that the their theirs them then
 there these they this those through to too under until up very was we were what when where which while
 who whom why will with would you your yours
-""".split())
+""".split()
+)
 
 # Ranking scores every paper a query matches (about 1 µs each on this machine's 110k listings: "on the"
 # finds 80k papers and takes 80 ms). Two bounds keep a query's cost near its useful part (bench/search.py):
@@ -90,9 +92,17 @@ class KeywordHit:
 
 # --------------------------------------------------------------------------------------- filters
 
-def filter_sql(parsed: ParsedQuery, params: dict[str, Any], *, categories: tuple[str, ...] = (),
-               organizations: tuple[str, ...] = (), date_from: date | None = None,
-               date_to: date | None = None, postgres: bool = False) -> str:
+
+def filter_sql(
+    parsed: ParsedQuery,
+    params: dict[str, Any],
+    *,
+    categories: tuple[str, ...] = (),
+    organizations: tuple[str, ...] = (),
+    date_from: date | None = None,
+    date_to: date | None = None,
+    postgres: bool = False,
+) -> str:
     """SQL conditions on ``p`` (papers) for the query's and the caller's filters; fills ``params``."""
     clauses: list[str] = []
     lo, hi = parsed.date_range()
@@ -113,16 +123,20 @@ def filter_sql(parsed: ParsedQuery, params: dict[str, Any], *, categories: tuple
         params[f"cat{i}"] = category.lower()
         # a category filter matches the category and its subcategories (cs matches cs.CL)
         params[f"catp{i}"] = category.lower() + ".%"
-        clauses.append(f"EXISTS (SELECT 1 FROM {elements} WHERE lower(c.value) = :cat{i} "
-                       f"OR lower(c.value) LIKE :catp{i})")  # nosec B608 # values are bound parameters
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM {elements} WHERE lower(c.value) = :cat{i} "  # nosec B608 # bound parameters
+            f"OR lower(c.value) LIKE :catp{i})"
+        )
     orgs = (*parsed.organizations, *organizations)
     if orgs:
         names = []
         for i, org in enumerate(orgs):
             params[f"org{i}"] = org.lower()
             names.append(f":org{i}")
-        clauses.append("p.organization_id IN (SELECT o.id FROM organizations o WHERE lower(o.name) IN "
-                       f"({', '.join(names)}) OR lower(o.fullname) IN ({', '.join(names)}))")  # nosec B608 # values are bound parameters
+        clauses.append(
+            "p.organization_id IN (SELECT o.id FROM organizations o WHERE lower(o.name) IN "  # nosec B608 # bound parameters
+            f"({', '.join(names)}) OR lower(o.fullname) IN ({', '.join(names)}))"
+        )
     return " AND ".join(clauses)
 
 
@@ -142,6 +156,7 @@ def _exclusion_sql(parsed: ParsedQuery, params: dict[str, Any], postgres: bool) 
 
 # ------------------------------------------------------------------------------ PostgreSQL queries
 
+
 @dataclass(slots=True)
 class _PgQuery:
     """A tsquery (SQL over bound parameters) and the extra conditions on ``p`` it needs."""
@@ -150,8 +165,9 @@ class _PgQuery:
     conditions: list[str]
 
 
-def _pg_query(parsed: ParsedQuery, params: dict[str, Any], *, any_term: bool = False,
-              column: str | None = None) -> _PgQuery | None:
+def _pg_query(
+    parsed: ParsedQuery, params: dict[str, Any], *, any_term: bool = False, column: str | None = None
+) -> _PgQuery | None:
     words = _loose_words(parsed) if any_term else list(parsed.terms)
     text_parts = []
     for i, word in enumerate(words):
@@ -203,6 +219,7 @@ def _bitmap_scans_only(session: Session) -> Iterator[None]:
 
 # ------------------------------------------------------------------------------------ the functions
 
+
 def match_count(session: Session, parsed: ParsedQuery, cap: int) -> int:
     """How many papers have every word, phrase and author of the query, counted up to ``cap`` (cheap:
     nothing is ranked)."""
@@ -212,8 +229,10 @@ def match_count(session: Session, parsed: ParsedQuery, cap: int) -> int:
         if query is None:
             return 0
         where = " AND ".join(["p.search_tsv @@ q.q", *query.conditions])
-        sql = (f"SELECT count(*) FROM (SELECT 1 FROM papers p, (SELECT {query.tsquery} AS q) q "
-               f"WHERE {where} LIMIT :cap) s")  # nosec B608 # values are bound parameters
+        sql = (
+            f"SELECT count(*) FROM (SELECT 1 FROM papers p, (SELECT {query.tsquery} AS q) q "  # nosec B608 # bound parameters
+            f"WHERE {where} LIMIT :cap) s"
+        )
         with _bitmap_scans_only(session):
             return int(session.execute(text(sql), params).scalar_one())
     expression = to_fts5(parsed)
@@ -256,16 +275,20 @@ class TermCounts:
         return out
 
     def _read_statistics(self, session: Session) -> None:
-        row = session.execute(text(
-            "SELECT s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS freqs, "
-            "greatest(c.reltuples, 0) AS rows FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
-            "WHERE s.tablename = 'papers' AND s.attname = 'search_tsv' AND s.schemaname = current_schema() "
-            "AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
-        )).first()
+        row = session.execute(
+            text(
+                "SELECT s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS freqs, "
+                "greatest(c.reltuples, 0) AS rows FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+                "WHERE s.tablename = 'papers' AND s.attname = 'search_tsv' AND s.schemaname = current_schema() "
+                "AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+            )
+        ).first()
         lexemes: dict[str, int] = {}
         below = 0
         if row is not None and row.elems:
-            lexemes = {lexeme: round(freq * row.rows) for lexeme, freq in zip(row.elems, row.freqs, strict=False)}
+            lexemes = {
+                lexeme: round(freq * row.rows) for lexeme, freq in zip(row.elems, row.freqs, strict=False)
+            }
             if len(row.freqs) > len(row.elems):  # after the list: its minimum frequency
                 below = round(row.freqs[len(row.elems)] * row.rows)
         with self._lock:
@@ -285,9 +308,13 @@ class TermCounts:
         unique = list(dict.fromkeys(terms))
         if not unique or not lexemes:
             return dict.fromkeys(unique, 0)
-        rows = session.execute(text(
-            "SELECT w, coalesce((SELECT array_agg(lexeme) FROM unnest(to_tsvector('english', w))), '{}') AS lexemes "
-            "FROM unnest(CAST(:words AS text[])) AS w"), {"words": unique})
+        rows = session.execute(
+            text(
+                "SELECT w, coalesce((SELECT array_agg(lexeme) FROM unnest(to_tsvector('english', w))), '{}') AS lexemes "
+                "FROM unnest(CAST(:words AS text[])) AS w"
+            ),
+            {"words": unique},
+        )
         # a word that stems to several lexemes ("c++" → c) counts as its most common one
         return {r.w: max((lexemes.get(x, unlisted) for x in r.lexemes), default=0) for r in rows}
 
@@ -300,8 +327,15 @@ def fallback_query(parsed: ParsedQuery, counts: dict[str, int]) -> ParsedQuery:
     return replace(parsed, terms=tuple(words))
 
 
-def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, any_term: bool = False,
-                 column: str | None = None, **filters: Any) -> list[KeywordHit]:
+def keyword_hits(
+    session: Session,
+    parsed: ParsedQuery,
+    *,
+    limit: int = 200,
+    any_term: bool = False,
+    column: str | None = None,
+    **filters: Any,
+) -> list[KeywordHit]:
     """Papers matching the query's text (every word, or ``any_term``; words within ``column``, only
     ``"title"`` supported, when given), best first (at most ``limit``), after the filters. Highlights
     are left empty: :func:`highlights` fills them for one page."""
@@ -320,7 +354,7 @@ def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, any
                   LIMIT :rank_at_most) m
             ORDER BY rank DESC, m.id
             LIMIT :limit
-        """  # nosec B608 # values are bound parameters
+        """  # nosec B608 # bound parameters
         with _bitmap_scans_only(session):
             return [KeywordHit(r.id, float(r.rank), "", "") for r in session.execute(text(sql), params)]
     expression = any_term_fts5(parsed) if any_term else to_fts5(parsed, column=column)
@@ -335,7 +369,7 @@ def keyword_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, any
         WHERE papers_fts MATCH :expr {"AND " + where if where else ""}
         ORDER BY rank
         LIMIT :limit
-    """  # nosec B608 # values are bound parameters
+    """  # nosec B608 # bound parameters
     return [KeywordHit(r.id, -float(r.rank), "", "") for r in session.execute(text(sql), params)]
 
 
@@ -348,7 +382,8 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
         params: dict[str, Any] = {
             "title_opts": f'StartSel="{MARK_OPEN}", StopSel="{MARK_CLOSE}", HighlightAll=true',
             "snippet_opts": f'StartSel="{MARK_OPEN}", StopSel="{MARK_CLOSE}", MaxWords=40, MinWords=20, '
-                            'MaxFragments=1, FragmentDelimiter="…"'}
+            'MaxFragments=1, FragmentDelimiter="…"',
+        }
         query = _pg_query(replace(parsed, authors=()), params, any_term=True)
         if query is None:
             return {}
@@ -360,10 +395,12 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
                                :snippet_opts) AS snippet_marked
             FROM papers p, (SELECT {query.tsquery} AS q) q
             WHERE p.id IN ({placeholders}) AND p.search_tsv @@ q.q
-        """  # nosec B608 # values are bound parameters
+        """  # nosec B608 # bound parameters
         rows = session.execute(text(sql), {**params, "angles": _PG_ANGLES})
-        return {r.id: (r.title_marked.translate(_PG_ANGLES_BACK), r.snippet_marked.translate(_PG_ANGLES_BACK))
-                for r in rows}
+        return {
+            r.id: (r.title_marked.translate(_PG_ANGLES_BACK), r.snippet_marked.translate(_PG_ANGLES_BACK))
+            for r in rows
+        }
     expression = any_term_fts5(parsed)
     if expression is None:
         return {}
@@ -371,12 +408,14 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
         SELECT rowid AS id, highlight(papers_fts, 0, :mo, :mc) AS title_marked,
                snippet(papers_fts, 1, :mo, :mc, '…', 40) AS snippet_marked
         FROM papers_fts WHERE papers_fts MATCH :expr AND rowid IN ({placeholders})
-    """  # nosec B608 # values are bound parameters
+    """  # nosec B608 # bound parameters
     rows = session.execute(text(sql), {"expr": expression, "mo": MARK_OPEN, "mc": MARK_CLOSE})
     return {r.id: (r.title_marked, r.snippet_marked) for r in rows}
 
 
-def _conditions(session: Session, parsed: ParsedQuery, params: dict[str, Any], filters: dict[str, Any]) -> str:
+def _conditions(
+    session: Session, parsed: ParsedQuery, params: dict[str, Any], filters: dict[str, Any]
+) -> str:
     postgres = is_postgres(session)
     where = [filter_sql(parsed, params, postgres=postgres, **filters)]
     where.append(_exclusion_sql(parsed, params, postgres) or "")
@@ -392,7 +431,7 @@ def filtered_ids(session: Session, parsed: ParsedQuery, ids: list[int], **filter
     if not conditions:
         return set(ids)
     placeholders = ", ".join(str(int(i)) for i in ids)
-    sql = f"SELECT p.id FROM papers p WHERE p.id IN ({placeholders}) AND {conditions}"  # nosec B608 # values are bound parameters
+    sql = f"SELECT p.id FROM papers p WHERE p.id IN ({placeholders}) AND {conditions}"  # nosec B608 # bound parameters
     return {row[0] for row in session.execute(text(sql), params)}
 
 
@@ -401,6 +440,8 @@ def only_filters(session: Session, parsed: ParsedQuery, *, limit: int = 200, **f
     params: dict[str, Any] = {"limit": limit}
     conditions = _conditions(session, parsed, params, filters) or "1 = 1"
     nulls = " NULLS LAST" if is_postgres(session) else ""
-    sql = (f"SELECT p.id FROM papers p WHERE {conditions} "
-           f"ORDER BY p.published_at DESC{nulls}, p.id DESC LIMIT :limit")  # nosec B608 # values are bound parameters
+    sql = (
+        f"SELECT p.id FROM papers p WHERE {conditions} "  # nosec B608 # bound parameters
+        f"ORDER BY p.published_at DESC{nulls}, p.id DESC LIMIT :limit"
+    )
     return [row[0] for row in session.execute(text(sql), params)]

@@ -32,8 +32,16 @@ MAX_WARNINGS = 8
 MAX_WORD_CHARS = 100  # longer "words" (a pasted hash, a run of one letter) are ignored
 
 _FIELDS = {
-    "author": "author", "authors": "author", "cat": "cat", "category": "cat", "org": "org",
-    "organization": "org", "year": "year", "after": "after", "before": "before", "date": "date",
+    "author": "author",
+    "authors": "author",
+    "cat": "cat",
+    "category": "cat",
+    "org": "org",
+    "organization": "org",
+    "year": "year",
+    "after": "after",
+    "before": "before",
+    "date": "date",
 }
 _FIELD = re.compile(r"([a-z]+):")
 _QUOTES = str.maketrans({c: '"' for c in "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"})
@@ -74,8 +82,13 @@ class ParsedQuery:
     @property
     def is_empty(self) -> bool:
         """Whether the query asks for nothing at all."""
-        return not (self.has_text or self.excluded or self.categories or self.organizations
-                    or self.date_range() != (None, None))
+        return not (
+            self.has_text
+            or self.excluded
+            or self.categories
+            or self.organizations
+            or self.date_range() != (None, None)
+        )
 
     def date_range(self) -> tuple[date | None, date | None]:
         """The year and date filters as one inclusive date range (``None``: open end)."""
@@ -143,8 +156,8 @@ def _read_quoted(text: str, i: int) -> tuple[str, int]:
     """The text between the quote at ``i`` and the next one (or the end), and the index after it."""
     end = text.find('"', i + 1)
     if end < 0:
-        return text[i + 1:], len(text)
-    return text[i + 1:end], end + 1
+        return text[i + 1 :], len(text)
+    return text[i + 1 : end], end + 1
 
 
 def _read_bare(text: str, i: int) -> tuple[str, int]:
@@ -278,8 +291,12 @@ class _Builder:
     def result(self) -> ParsedQuery:
         return ParsedQuery(
             **{k: tuple(v) for k, v in self.lists.items()},
-            year_from=self.years[0], year_to=self.years[1], date_from=self.dates[0], date_to=self.dates[1],
-            semantic_text=" ".join(self.free), warnings=tuple(dict.fromkeys(self.warnings))[:MAX_WARNINGS],
+            year_from=self.years[0],
+            year_to=self.years[1],
+            date_from=self.dates[0],
+            date_to=self.dates[1],
+            semantic_text=" ".join(self.free),
+            warnings=tuple(dict.fromkeys(self.warnings))[:MAX_WARNINGS],
         )
 
 

@@ -35,6 +35,7 @@ from dailypapers.store.vectors import (  # count_missing and vector_index_name: 
 )
 from dailypapers.summaries import Summary
 
+
 def text_hash(text: str) -> str:
     """The digest of an embedded text, kept beside its vector to notice a changed text."""
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
@@ -77,15 +78,20 @@ def embed_missing(
             todo.append((paper_id, text, digest))
         todo.sort(key=lambda item: len(item[1]))  # batches of like lengths pad less
         for start in range(0, len(todo), batch_size):
-            chunk = todo[start:start + batch_size]
+            chunk = todo[start : start + batch_size]
             if limit is not None:
                 chunk = chunk[: max(0, limit - summary.embedded)]
                 if not chunk:
                     break
             vectors = backend.embed([t for _, t, _ in chunk], batch_size=batch_size)
             with db.transaction() as session:
-                replace_vectors(session, backend.name, [paper_id for paper_id, _, _ in chunk],
-                                [digest for _, _, digest in chunk], vectors)
+                replace_vectors(
+                    session,
+                    backend.name,
+                    [paper_id for paper_id, _, _ in chunk],
+                    [digest for _, _, digest in chunk],
+                    vectors,
+                )
             summary.embedded += len(chunk)
             if on_progress:
                 on_progress(len(chunk))
@@ -114,8 +120,15 @@ class VectorSearch(_NearestByText):
     search, so that an answer rendered after indexing committed, under the new data version that a
     response cache keys it to, finds the new papers)."""
 
-    def __init__(self, db: Database, backend: EmbeddingBackend, *, exact_below: int = EXACT_BELOW,
-                 refresh_every: float = 0.0, recount_every: float = 300.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        backend: EmbeddingBackend,
+        *,
+        exact_below: int = EXACT_BELOW,
+        refresh_every: float = 0.0,
+        recount_every: float = 300.0,
+    ) -> None:
         self.db = db
         self.backend = backend
         self.exact_below = exact_below
@@ -141,14 +154,18 @@ class VectorSearch(_NearestByText):
             with self.db.session() as session:
                 indexed_count, indexed_newest = self._state
                 newest = newest_embedded_at(session, model)
-                if (self._index is not None and newest == indexed_newest
-                        and now - self._counted < self.recount_every):
+                if (
+                    self._index is not None
+                    and newest == indexed_newest
+                    and now - self._counted < self.recount_every
+                ):
                     self._checked = now
                     return self._index
                 count = count_vectors(session, model)
                 self._counted = now
-                grew_past_exact = (isinstance(self._index, ExactIndex) and count >= self.exact_below
-                                   and ann_available())
+                grew_past_exact = (
+                    isinstance(self._index, ExactIndex) and count >= self.exact_below and ann_available()
+                )
                 if self._index is None or count < indexed_count or grew_past_exact:
                     chunks = list(iter_vectors(session, model))
                     if chunks:

@@ -159,9 +159,16 @@ class AnnIndex:
 
     kind = "hnswlib"
 
-    def __init__(self, dim: int, *, m: int = DEFAULT_M, ef_construction: int = DEFAULT_EF_CONSTRUCTION,
-                 ef: int = DEFAULT_EF,
-                 threads: int = 0, _index: Any = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        *,
+        m: int = DEFAULT_M,
+        ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+        ef: int = DEFAULT_EF,
+        threads: int = 0,
+        _index: Any = None,
+    ) -> None:
         import hnswlib
 
         self.dim, self.m, self.ef_construction, self.ef = dim, m, ef_construction, ef
@@ -213,8 +220,18 @@ class AnnIndex:
     def save(self, path: str | Path) -> None:
         """Write the index to folder ``path``."""
         path = Path(path)
-        _write_meta(path, {"kind": self.kind, "dim": self.dim, "count": len(self), "m": self.m,
-                           "ef_construction": self.ef_construction, "ef": self.ef, "space": "ip"})
+        _write_meta(
+            path,
+            {
+                "kind": self.kind,
+                "dim": self.dim,
+                "count": len(self),
+                "m": self.m,
+                "ef_construction": self.ef_construction,
+                "ef": self.ef,
+                "space": "ip",
+            },
+        )
         self._index.save_index(str(path / "index.bin"))
 
     @classmethod
@@ -226,8 +243,13 @@ class AnnIndex:
         meta = _read_meta(path, cls.kind)
         index = hnswlib.Index(space="ip", dim=int(meta["dim"]))
         index.load_index(str(path / "index.bin"), max_elements=max(int(meta["count"]), 1024))
-        return cls(int(meta["dim"]), m=int(meta["m"]), ef_construction=int(meta["ef_construction"]),
-                   ef=ef or int(meta["ef"]), _index=index)
+        return cls(
+            int(meta["dim"]),
+            m=int(meta["m"]),
+            ef_construction=int(meta["ef_construction"]),
+            ef=ef or int(meta["ef"]),
+            _index=index,
+        )
 
 
 def ann_available() -> bool:
@@ -239,8 +261,13 @@ def ann_available() -> bool:
     return True
 
 
-def build_index(ids: Sequence[int] | np.ndarray, vectors: np.ndarray, *, exact_below: int = EXACT_BELOW,
-                **ann_options: Any) -> ExactIndex | AnnIndex:
+def build_index(
+    ids: Sequence[int] | np.ndarray,
+    vectors: np.ndarray,
+    *,
+    exact_below: int = EXACT_BELOW,
+    **ann_options: Any,
+) -> ExactIndex | AnnIndex:
     """An index holding ``vectors``: exact below ``exact_below`` of them (or without hnswlib), else HNSW."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2:

@@ -98,9 +98,16 @@ class CopyReport:
             "ok": self.ok,
             "rows": self.rows,
             "seconds": round(self.seconds, 3),
-            "tables": {t.table: {"source_rows": t.source_rows, "target_rows": t.target_rows,
-                                 "source_sha256": t.source_sha256, "target_sha256": t.target_sha256,
-                                 "match": t.match} for t in self.tables},
+            "tables": {
+                t.table: {
+                    "source_rows": t.source_rows,
+                    "target_rows": t.target_rows,
+                    "source_sha256": t.source_sha256,
+                    "target_sha256": t.target_sha256,
+                    "match": t.match,
+                }
+                for t in self.tables
+            },
         }
 
 
@@ -168,8 +175,13 @@ def _batches(conn: Connection, table: Table, postgres: bool, batch_size: int) ->
     yield from result.partitions()
 
 
-def checksums(db: Database, *, tables: Sequence[Table] | None = None, batch_size: int = BATCH_SIZE,
-              on_progress: Callable[[int], None] | None = None) -> dict[str, tuple[int, str]]:
+def checksums(
+    db: Database,
+    *,
+    tables: Sequence[Table] | None = None,
+    batch_size: int = BATCH_SIZE,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, tuple[int, str]]:
     """``{table: (rows, sha256)}`` for every table of the models (or ``tables``), read from one snapshot;
     equal on two databases exactly when they hold the same rows."""
     tables = list(Base.metadata.sorted_tables if tables is None else tables)
@@ -203,8 +215,10 @@ def _stage(what: str, *, partial: bool) -> Iterator[None]:
     except SQLAlchemyError as exc:
         message = f"{what} failed: {first_line(exc)}"
         if partial:
-            message += ("; the target now holds part of the data: empty it (drop the database and create "
-                        "it again) before copying again")
+            message += (
+                "; the target now holds part of the data: empty it (drop the database and create "
+                "it again) before copying again"
+            )
         raise CopyError(message, partial=partial) from exc
 
 
@@ -224,12 +238,15 @@ def _check_source(source: Database) -> None:
     head = head_revision()
     revision = source.current_revision()
     if revision is None:
-        raise CopyError("the source database has no dailypapers schema (no Alembic revision): "
-                        "is the --from URL right?")
+        raise CopyError(
+            "the source database has no dailypapers schema (no Alembic revision): is the --from URL right?"
+        )
     if revision != head:
-        raise CopyError(f"the source database is at revision {revision}, this version of dailypapers at "
-                        f"{head}: run `dailypapers db upgrade` on it first (with DAILYPAPERS_DATABASE_URL "
-                        "set to its URL)")
+        raise CopyError(
+            f"the source database is at revision {revision}, this version of dailypapers at "
+            f"{head}: run `dailypapers db upgrade` on it first (with DAILYPAPERS_DATABASE_URL "
+            "set to its URL)"
+        )
 
 
 def _refuse_rows(target: Database, tables: Sequence[Table]) -> None:
@@ -240,8 +257,10 @@ def _refuse_rows(target: Database, tables: Sequence[Table]) -> None:
             if table.name in SEEDED_TABLES or table.name not in present:
                 continue
             if session.execute(select(literal(1)).select_from(table).limit(1)).first() is not None:
-                raise CopyError(f"the target database is not empty: table {table.name} has rows; "
-                                "copy into a new, empty database")
+                raise CopyError(
+                    f"the target database is not empty: table {table.name} has rows; "
+                    "copy into a new, empty database"
+                )
 
 
 def _insert_rows(session: Session, table: Table, rows: Sequence[Any]) -> None:
@@ -252,6 +271,7 @@ def _insert_pg_vectors(session: Session, table: Table, rows: Sequence[Any]) -> N
     """``paper_vectors`` rows into PostgreSQL through :func:`insert_vectors`, which fills pgvector's
     ``embedding`` from the vector too. It stamps one ``embedded_at`` per call, so the rows go in groups
     of one (model, dim, embedded_at): each keeps its own time (the index's freshness check reads it)."""
+
     def key(row: Any) -> tuple[str, int, datetime]:
         return row.model, row.dim, row.embedded_at
 
@@ -259,16 +279,32 @@ def _insert_pg_vectors(session: Session, table: Table, rows: Sequence[Any]) -> N
         group = list(group_rows)
         for row in group:
             if len(row.vector) != 2 * dim:
-                raise CopyError(f"paper_vectors row ({row.paper_id}, {model!r}) holds {len(row.vector)} "
-                                f"bytes, not {dim} float16 values", partial=True)
+                raise CopyError(
+                    f"paper_vectors row ({row.paper_id}, {model!r}) holds {len(row.vector)} "
+                    f"bytes, not {dim} float16 values",
+                    partial=True,
+                )
         blob = b"".join(bytes(r.vector) for r in group)
         vectors = np.frombuffer(blob, dtype="<f2").reshape(len(group), dim)
-        insert_vectors(session, model, [r.paper_id for r in group], [r.text_hash for r in group], vectors,
-                       now=embedded_at)
+        insert_vectors(
+            session,
+            model,
+            [r.paper_id for r in group],
+            [r.text_hash for r in group],
+            vectors,
+            now=embedded_at,
+        )
 
 
-def _copy_table(conn: Connection, source: Database, target: Database, table: Table, total: int,
-                batch_size: int, on_progress: ProgressFn | None) -> tuple[int, str]:
+def _copy_table(
+    conn: Connection,
+    source: Database,
+    target: Database,
+    table: Table,
+    total: int,
+    batch_size: int,
+    on_progress: ProgressFn | None,
+) -> tuple[int, str]:
     """Copy one table, a transaction on the target per batch; (rows, sha256) of what was read."""
     write = _insert_rows
     if table.name == PaperVector.__tablename__ and target.is_postgres:
@@ -302,8 +338,10 @@ def _reset_sequences(target: Database, tables: Sequence[Table]) -> None:
             key = list(table.primary_key.columns)
             if len(key) != 1 or not isinstance(key[0].type, Integer):
                 continue
-            sequence = session.scalar(text("SELECT pg_get_serial_sequence(:table, :column)"),
-                                      {"table": table.name, "column": key[0].name})
+            sequence = session.scalar(
+                text("SELECT pg_get_serial_sequence(:table, :column)"),
+                {"table": table.name, "column": key[0].name},
+            )
             if sequence is None:  # not autoincrementing (site_state)
                 continue
             highest = select(func.coalesce(func.max(key[0]), 0)).scalar_subquery()
@@ -315,8 +353,11 @@ def _vector_indexes(target: Database, on_progress: ProgressFn | None) -> None:
     if not target.is_postgres:
         return
     with target.session() as session:
-        models = session.execute(select(PaperVector.model, func.min(PaperVector.dim))
-                                 .group_by(PaperVector.model).order_by(PaperVector.model)).all()
+        models = session.execute(
+            select(PaperVector.model, func.min(PaperVector.dim))
+            .group_by(PaperVector.model)
+            .order_by(PaperVector.model)
+        ).all()
     if on_progress and models:
         on_progress("vector indexes", 0, len(models))
     for model, dim in models:
@@ -325,8 +366,9 @@ def _vector_indexes(target: Database, on_progress: ProgressFn | None) -> None:
             on_progress("vector indexes", 1, len(models))
 
 
-def copy_database(source: Database, target: Database, *, batch_size: int = BATCH_SIZE,
-                  on_progress: ProgressFn | None = None) -> CopyReport:
+def copy_database(
+    source: Database, target: Database, *, batch_size: int = BATCH_SIZE, on_progress: ProgressFn | None = None
+) -> CopyReport:
     """Copy every row of ``source`` into the empty ``target`` (migrated here first), then compare both
     table by table. Raises :class:`CopyError` when refused (nothing written) or stopped (``partial``)."""
     started = time.monotonic()
@@ -352,8 +394,9 @@ def copy_database(source: Database, target: Database, *, batch_size: int = BATCH
             totals = {t.name: conn.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
             for table in tables:
                 with _stage(f"copying {table.name}", partial=True):
-                    source_sums[table.name] = _copy_table(conn, source, target, table, totals[table.name],
-                                                          batch_size, on_progress)
+                    source_sums[table.name] = _copy_table(
+                        conn, source, target, table, totals[table.name], batch_size, on_progress
+                    )
         with _stage("resetting the id sequences", partial=True):
             _reset_sequences(target, tables)
         with _stage("making the vector indexes", partial=True):
@@ -362,13 +405,26 @@ def copy_database(source: Database, target: Database, *, batch_size: int = BATCH
     total = sum(count for count, _ in source_sums.values())
     if on_progress:
         on_progress("verify", 0, total)
+
     def verified(n: int) -> None:
         if on_progress:
             on_progress("verify", n, total)
 
     with _stage("verifying the target", partial=False):
         target_sums = checksums(target, tables=tables, batch_size=batch_size, on_progress=verified)
-    checks = [TableCheck(t.name, source_sums[t.name][0], target_sums[t.name][0], source_sums[t.name][1],
-                         target_sums[t.name][1]) for t in tables]
-    return CopyReport(source.url.render_as_string(hide_password=True),
-                      target.url.render_as_string(hide_password=True), checks, time.monotonic() - started)
+    checks = [
+        TableCheck(
+            t.name,
+            source_sums[t.name][0],
+            target_sums[t.name][0],
+            source_sums[t.name][1],
+            target_sums[t.name][1],
+        )
+        for t in tables
+    ]
+    return CopyReport(
+        source.url.render_as_string(hide_password=True),
+        target.url.render_as_string(hide_password=True),
+        checks,
+        time.monotonic() - started,
+    )

@@ -53,8 +53,12 @@ def sqlite_file(url: str | URL) -> Path | None:
     """The file a SQLite URL names; None for another backend, an in-memory database or a ``file:`` URI."""
     url = make_url(url)
     database = url.database
-    if (url.get_backend_name() != "sqlite" or not database or database == ":memory:"
-            or database.startswith("file:")):
+    if (
+        url.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
         return None
     return Path(database)
 
@@ -120,8 +124,10 @@ class Database:
         """The unit of work: commits when the block ends, rolls back if it raises. If it wrote what readers
         see, the data version goes up in it, once (:mod:`dailypapers.store.state`), unless
         ``keep_version``: for a copy of another database, whose rows bring their own data version."""
-        with self._write_sessions(info={KEEP_VERSION: True} if keep_version else None) as session, \
-                session.begin():
+        with (
+            self._write_sessions(info={KEEP_VERSION: True} if keep_version else None) as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager

@@ -60,10 +60,28 @@ LIVE_FIELDS = ("ai_summary", "ai_keywords")
 COUNT_FIELDS = ("upvotes", "github_stars")
 # Links: the first known one stays, unless the record is a first-hand capture (it carries stars).
 LINK_FIELDS = ("code_url", "project_page")
-PAPER_COLUMNS = ("id", "arxiv_id", "version", *BIBLIO_FIELDS, *LIVE_FIELDS, *LINK_FIELDS, *COUNT_FIELDS,
-                 "organization_id", "withdrawn")
-ENTRY_FIELDS = ("submitted_at", "submitter_name", "submitter_fullname", "submitter_avatar_url",
-                "upvotes", "num_comments", "thumbnail", "media_urls", "source")
+PAPER_COLUMNS = (
+    "id",
+    "arxiv_id",
+    "version",
+    *BIBLIO_FIELDS,
+    *LIVE_FIELDS,
+    *LINK_FIELDS,
+    *COUNT_FIELDS,
+    "organization_id",
+    "withdrawn",
+)
+ENTRY_FIELDS = (
+    "submitted_at",
+    "submitter_name",
+    "submitter_fullname",
+    "submitter_avatar_url",
+    "upvotes",
+    "num_comments",
+    "thumbnail",
+    "media_urls",
+    "source",
+)
 ENTRY_COLUMNS = ("id", "paper_id", "day", *ENTRY_FIELDS)
 MAX_KEPT_REJECTIONS = 1000
 
@@ -102,15 +120,37 @@ def _is_newer(rec: PaperRecord, row: dict[str, Any]) -> bool:
     return mine > theirs
 
 
-def merge_paper(current: dict[str, Any] | None, rec: PaperRecord, organization_id: int | None) -> dict[str, Any]:
+def merge_paper(
+    current: dict[str, Any] | None, rec: PaperRecord, organization_id: int | None
+) -> dict[str, Any]:
     """The stored row after ``rec`` is merged into ``current`` (``None``: not stored yet). Pure."""
-    row: dict[str, Any] = dict(current) if current else {
-        "arxiv_id": rec.arxiv_id, "version": None, "title": "", "abstract": None, "authors": [],
-        "categories": [], "primary_category": None, "published_at": None, "updated_at": None,
-        "comments": None, "journal_ref": None, "doi": None, "license": None, "github_stars": None,
-        "ai_summary": None, "ai_keywords": [], "code_url": None, "project_page": None, "upvotes": 0,
-        "organization_id": None, "withdrawn": False,
-    }
+    row: dict[str, Any] = (
+        dict(current)
+        if current
+        else {
+            "arxiv_id": rec.arxiv_id,
+            "version": None,
+            "title": "",
+            "abstract": None,
+            "authors": [],
+            "categories": [],
+            "primary_category": None,
+            "published_at": None,
+            "updated_at": None,
+            "comments": None,
+            "journal_ref": None,
+            "doi": None,
+            "license": None,
+            "github_stars": None,
+            "ai_summary": None,
+            "ai_keywords": [],
+            "code_url": None,
+            "project_page": None,
+            "upvotes": 0,
+            "organization_id": None,
+            "withdrawn": False,
+        }
+    )
     older = current is not None and not _is_newer(rec, row)
     for name in BIBLIO_FIELDS:
         value = getattr(rec, name)
@@ -139,11 +179,23 @@ def merge_paper(current: dict[str, Any] | None, rec: PaperRecord, organization_i
 
 def merge_entry(current: dict[str, Any] | None, rec: DailyEntryRecord, paper_id: int) -> dict[str, Any]:
     """The stored daily entry after ``rec`` is merged into ``current``. Pure."""
-    row: dict[str, Any] = dict(current) if current else {
-        "paper_id": paper_id, "day": rec.day, "submitted_at": None, "submitter_name": None,
-        "submitter_fullname": None, "submitter_avatar_url": None, "upvotes": 0, "num_comments": 0,
-        "thumbnail": None, "media_urls": [], "source": rec.source,
-    }
+    row: dict[str, Any] = (
+        dict(current)
+        if current
+        else {
+            "paper_id": paper_id,
+            "day": rec.day,
+            "submitted_at": None,
+            "submitter_name": None,
+            "submitter_fullname": None,
+            "submitter_avatar_url": None,
+            "upvotes": 0,
+            "num_comments": 0,
+            "thumbnail": None,
+            "media_urls": [],
+            "source": rec.source,
+        }
+    )
     values = {
         "submitted_at": rec.submitted_at,
         "submitter_name": rec.submitter.name if rec.submitter else None,
@@ -254,14 +306,16 @@ def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> dict[s
     existing = {
         row.name: row
         for row in session.execute(
-            select(Organization.id, Organization.name, Organization.fullname, Organization.avatar_url)
-            .where(Organization.name.in_(list(wanted)))
+            select(Organization.id, Organization.name, Organization.fullname, Organization.avatar_url).where(
+                Organization.name.in_(list(wanted))
+            )
         )
     }
     ids = {name: row.id for name, row in existing.items()}
     new = [
         {"name": org.name, "fullname": org.fullname, "avatar_url": org.avatar_url, "created_at": utcnow()}
-        for name, org in wanted.items() if name not in existing
+        for name, org in wanted.items()
+        if name not in existing
     ]
     if new:
         result = session.execute(
@@ -307,21 +361,24 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
         if not isinstance(rec, DeletedRecord):
             summary.unsafe_links += drop_unsafe_links(rec)
             drop_nul_characters(rec)
-    paper_recs = [r.paper if isinstance(r, DailyEntryRecord) else r for r in batch
-                  if not isinstance(r, DeletedRecord)]
+    paper_recs = [
+        r.paper if isinstance(r, DailyEntryRecord) else r for r in batch if not isinstance(r, DeletedRecord)
+    ]
     org_ids = _organization_ids(session, paper_recs)
     ids = {r.arxiv_id for r in paper_recs} | {r.arxiv_id for r in batch if isinstance(r, DeletedRecord)}
     stored: dict[str, dict[str, Any]] = {}
     id_list = list(ids)
     for start in range(0, len(id_list), 900):
-        chunk = id_list[start:start + 900]
-        for row in session.execute(select(*[getattr(Paper, c) for c in PAPER_COLUMNS])
-                                   .where(Paper.arxiv_id.in_(chunk))):
+        chunk = id_list[start : start + 900]
+        for row in session.execute(
+            select(*[getattr(Paper, c) for c in PAPER_COLUMNS]).where(Paper.arxiv_id.in_(chunk))
+        ):
             stored[row.arxiv_id] = row._asdict()
     state: dict[str, dict[str, Any]] = {k: dict(v) for k, v in stored.items()}
 
     entry_keys: list[tuple[int, date]] = [
-        (stored[r.paper.arxiv_id]["id"], r.day) for r in batch
+        (stored[r.paper.arxiv_id]["id"], r.day)
+        for r in batch
         if isinstance(r, DailyEntryRecord) and r.paper.arxiv_id in stored
     ]
     stored_entries: dict[tuple[str, date], dict[str, Any]] = {}
@@ -329,7 +386,7 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
         by_id = {v["id"]: k for k, v in stored.items()}
         keys = list(set(entry_keys))
         for start in range(0, len(keys), 400):
-            chunk = keys[start:start + 400]
+            chunk = keys[start : start + 400]
             query = select(*[getattr(DailyEntry, c) for c in ENTRY_COLUMNS]).where(
                 tuple_(DailyEntry.paper_id, DailyEntry.day).in_(chunk)
             )
@@ -362,9 +419,10 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
         setattr(summary, status, getattr(summary, status) + 1)
 
     now = utcnow()
-    new_papers = [dict(row, first_seen_at=now, modified_at=now) for k, row in state.items() if k not in stored]
-    changed = [dict(row, modified_at=now) for k, row in state.items()
-               if k in stored and row != stored[k]]
+    new_papers = [
+        dict(row, first_seen_at=now, modified_at=now) for k, row in state.items() if k not in stored
+    ]
+    changed = [dict(row, modified_at=now) for k, row in state.items() if k in stored and row != stored[k]]
     papers = Paper.__table__
     if new_papers:
         result = session.connection().execute(
@@ -392,8 +450,6 @@ def _update_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
         return
     columns = [c for c in rows[0] if c != "id"]
     statement = (
-        update(table)
-        .where(table.c.id == bindparam("_id"))
-        .values({c: bindparam(f"_{c}") for c in columns})
+        update(table).where(table.c.id == bindparam("_id")).values({c: bindparam(f"_{c}") for c in columns})
     )
     session.connection().execute(statement, [{f"_{k}": v for k, v in row.items()} for row in rows])

@@ -34,16 +34,29 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def enqueue(session: Session, kind: str, payload: Mapping[str, Any] | None = None, *, key: str | None = None,
-            run_after: datetime | None = None) -> Job | None:
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    run_after: datetime | None = None,
+) -> Job | None:
     """Queue a job in the caller's transaction. With ``key``, nothing is queued while a job with that
     key is still waiting (returns ``None``): "index new papers" queued by ten imports runs once."""
     if key is not None:
         waiting = session.scalar(select(Job.id).where(Job.key == key, Job.status == "queued").limit(1))
         if waiting is not None:
             return None
-    job = Job(kind=kind, payload=dict(payload or {}), key=key, status="queued", attempts=0,
-              run_after=run_after or utcnow(), created_at=utcnow())
+    job = Job(
+        kind=kind,
+        payload=dict(payload or {}),
+        key=key,
+        status="queued",
+        attempts=0,
+        run_after=run_after or utcnow(),
+        created_at=utcnow(),
+    )
     session.add(job)
     session.flush()
     return job
@@ -57,12 +70,20 @@ class Claimed:
     attempts: int
 
 
-def claim(db: Database, *, worker: str | None = None, kinds: tuple[str, ...] = (),
-          lease: timedelta = LEASE, now: datetime | None = None) -> Claimed | None:
+def claim(
+    db: Database,
+    *,
+    worker: str | None = None,
+    kinds: tuple[str, ...] = (),
+    lease: timedelta = LEASE,
+    now: datetime | None = None,
+) -> Claimed | None:
     """Take the oldest due job (queued and due, or running with its lease run out) for ``lease``."""
     now = now or utcnow()
-    due = or_(and_(Job.status == "queued", Job.run_after <= now),
-              and_(Job.status == "running", Job.locked_until < now))
+    due = or_(
+        and_(Job.status == "queued", Job.run_after <= now),
+        and_(Job.status == "running", Job.locked_until < now),
+    )
     query = select(Job).where(due)
     if kinds:
         query = query.where(Job.kind.in_(kinds))
@@ -80,12 +101,22 @@ def claim(db: Database, *, worker: str | None = None, kinds: tuple[str, ...] = (
 
 def complete(db: Database, job_id: int, result: Mapping[str, Any] | None = None) -> None:
     with db.transaction() as session:
-        session.execute(update(Job).where(Job.id == job_id).values(
-            status="done", finished_at=utcnow(), locked_until=None, result=dict(result or {})))
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(status="done", finished_at=utcnow(), locked_until=None, result=dict(result or {}))
+        )
 
 
-def fail(db: Database, job_id: int, error: str, *, attempts: int, max_attempts: int = MAX_ATTEMPTS,
-         now: datetime | None = None) -> str:
+def fail(
+    db: Database,
+    job_id: int,
+    error: str,
+    *,
+    attempts: int,
+    max_attempts: int = MAX_ATTEMPTS,
+    now: datetime | None = None,
+) -> str:
     """Record a failure: queued again after a backoff (1, 4, 16… minutes), or ``failed`` for good after
     ``max_attempts``. Returns the new status."""
     now = now or utcnow()
@@ -108,10 +139,17 @@ class WorkerSummary:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
-def run_jobs(db: Database, handlers: Mapping[str, Handler], *, once: bool = False, max_jobs: int | None = None,
-             idle_sleep: float = 2.0, stop: Callable[[], bool] = lambda: False,
-             on_job: Callable[[Claimed, str], None] | None = None,
-             tick: Callable[[], None] | None = None) -> WorkerSummary:
+def run_jobs(
+    db: Database,
+    handlers: Mapping[str, Handler],
+    *,
+    once: bool = False,
+    max_jobs: int | None = None,
+    idle_sleep: float = 2.0,
+    stop: Callable[[], bool] = lambda: False,
+    on_job: Callable[[Claimed, str], None] | None = None,
+    tick: Callable[[], None] | None = None,
+) -> WorkerSummary:
     """Claim and run jobs of the kinds in ``handlers`` until ``stop()``; with ``once``, until none is
     due; at most ``max_jobs``. A handler's exception fails that job (retried later), never the loop.
     ``tick()`` runs before each look at the queue (the periodic schedule queues its jobs there)."""

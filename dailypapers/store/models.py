@@ -151,7 +151,9 @@ class DailyEntry(Base):
     media_urls: Mapped[list[str]] = mapped_column(JSONType, default=list)
     source: Mapped[str] = mapped_column(String(64), default="hf")
     # the account that submitted it here (source "community"); None for imported listings
-    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    submitted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -225,8 +227,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_jobs_status_run_after", "status", "run_after"),
-                      Index("ix_jobs_key", "key"))
+    __table_args__ = (Index("ix_jobs_status_run_after", "status", "run_after"), Index("ix_jobs_key", "key"))
 
 
 # --- community ---------------------------------------------------------------------------------------
@@ -284,8 +285,9 @@ class Vote(Base):
     __tablename__ = "votes"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True,
-                                          index=True)
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -327,10 +329,12 @@ class Collection(Base):
 class CollectionItem(Base):
     __tablename__ = "collection_items"
 
-    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"),
-                                               primary_key=True)
-    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True,
-                                          index=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     paper: Mapped[Paper] = relationship()
@@ -342,8 +346,9 @@ class PaperMark(Base):
     __tablename__ = "paper_marks"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True,
-                                          index=True)
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -35,7 +35,9 @@ def _entries_query(start: date, end: date, submitter: str | None, organization_i
     if submitter:
         query = query.where(DailyEntry.submitter_name == submitter)
     if organization_id is not None:
-        query = query.join(Paper, Paper.id == DailyEntry.paper_id).where(Paper.organization_id == organization_id)
+        query = query.join(Paper, Paper.id == DailyEntry.paper_id).where(
+            Paper.organization_id == organization_id
+        )
     return query
 
 
@@ -81,8 +83,9 @@ def organization_by_name(session: Session, name: str) -> Organization | None:
     return session.scalars(select(Organization).where(Organization.name == name)).first()
 
 
-def organization_papers(session: Session, organization_id: int, *, limit: int = 50,
-                        offset: int = 0) -> tuple[list[Paper], int]:
+def organization_papers(
+    session: Session, organization_id: int, *, limit: int = 50, offset: int = 0
+) -> tuple[list[Paper], int]:
     """An organization's papers, newest first, with their listings loaded."""
     base = select(Paper).where(Paper.organization_id == organization_id)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0

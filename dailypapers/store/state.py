@@ -27,10 +27,20 @@ STATE_ID = 1
 # collections): a write to one of these tables raises the data version. Not here, because no page shows
 # them: logins (user_sessions), rate_counters, login_failures, jobs, schedules, the digest outbox
 # (digest_deliveries), subscriptions, ingest_checkpoints, a reader's own marks and interests.
-READER_VISIBLE_TABLES = frozenset({
-    "papers", "papers_fts", "daily_entries", "organizations", "paper_vectors",
-    "votes", "comments", "users", "collections", "collection_items",
-})
+READER_VISIBLE_TABLES = frozenset(
+    {
+        "papers",
+        "papers_fts",
+        "daily_entries",
+        "organizations",
+        "paper_vectors",
+        "votes",
+        "comments",
+        "users",
+        "collections",
+        "collection_items",
+    }
+)
 # Columns of those tables that no page shows: an UPDATE that sets nothing else raises nothing (a login
 # stamps ``last_login_at``; an address or password changes). Anything else set on them counts.
 UNSEEN_COLUMNS = {
@@ -45,7 +55,8 @@ _NAME = r'(?:"?\w+"?\.)?"?(\w+)"?'  # a table name, maybe quoted, maybe with its
 _WRITE = re.compile(
     r"\b(?:(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO|MERGE\s+INTO|DELETE\s+FROM(?:\s+ONLY)?"
     r"|TRUNCATE(?:\s+TABLE)?(?:\s+ONLY)?|(UPDATE)(?:\s+OR\s+\w+)?(?:\s+ONLY)?)\s+" + _NAME,
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _SET = re.compile(r"\s+SET\s+(.*?)(?:\s+(?:WHERE|FROM|RETURNING)\s|$)", re.IGNORECASE | re.DOTALL)
 _ASSIGNED = re.compile(r'"?(\w+)"?\s*=')
 _VERB = re.compile(r"\s*(\w+)")

@@ -49,15 +49,30 @@ def _model_literal(model: str) -> str:
 # --- writing ----------------------------------------------------------------------------------------
 
 
-def insert_vectors(session: Session, model: str, ids: Sequence[int], digests: Sequence[str],
-                   vectors: np.ndarray, *, now: datetime | None = None) -> None:
+def insert_vectors(
+    session: Session,
+    model: str,
+    ids: Sequence[int],
+    digests: Sequence[str],
+    vectors: np.ndarray,
+    *,
+    now: datetime | None = None,
+) -> None:
     """New ``paper_vectors`` rows: the float16 blob everywhere, and on PostgreSQL the pgvector
     ``embedding`` column too (what its HNSW index searches)."""
     now = now or utcnow()
     dim = int(vectors.shape[1])
-    rows = [{"paper_id": int(paper_id), "model": model, "dim": dim, "vector": to_blob(vector),
-             "text_hash": digest, "embedded_at": now}
-            for paper_id, digest, vector in zip(ids, digests, vectors, strict=True)]
+    rows = [
+        {
+            "paper_id": int(paper_id),
+            "model": model,
+            "dim": dim,
+            "vector": to_blob(vector),
+            "text_hash": digest,
+            "embedded_at": now,
+        }
+        for paper_id, digest, vector in zip(ids, digests, vectors, strict=True)
+    ]
     if not rows:
         return
     if not is_postgres(session):
@@ -66,18 +81,25 @@ def insert_vectors(session: Session, model: str, ids: Sequence[int], digests: Se
     for row, vector in zip(rows, vectors, strict=True):
         row["embedding"] = pg_vector_literal(vector)
     table = PaperVector.__table__
-    session.execute(text(
-        "INSERT INTO paper_vectors (paper_id, model, dim, vector, text_hash, embedded_at, embedding) "
-        "VALUES (:paper_id, :model, :dim, :vector, :text_hash, :embedded_at, CAST(:embedding AS vector))"
-    ).bindparams(bindparam("embedded_at", type_=table.c.embedded_at.type),
-                 bindparam("vector", type_=table.c.vector.type)), rows)
+    session.execute(
+        text(
+            "INSERT INTO paper_vectors (paper_id, model, dim, vector, text_hash, embedded_at, embedding) "
+            "VALUES (:paper_id, :model, :dim, :vector, :text_hash, :embedded_at, CAST(:embedding AS vector))"
+        ).bindparams(
+            bindparam("embedded_at", type_=table.c.embedded_at.type),
+            bindparam("vector", type_=table.c.vector.type),
+        ),
+        rows,
+    )
 
 
-def replace_vectors(session: Session, model: str, ids: Sequence[int], digests: Sequence[str],
-                    vectors: np.ndarray) -> None:
+def replace_vectors(
+    session: Session, model: str, ids: Sequence[int], digests: Sequence[str], vectors: np.ndarray
+) -> None:
     """The vectors of papers ``ids`` under ``model``, in place of any stored before."""
-    session.query(PaperVector).filter(PaperVector.model == model,
-                                      PaperVector.paper_id.in_(ids)).delete(synchronize_session=False)
+    session.query(PaperVector).filter(PaperVector.model == model, PaperVector.paper_id.in_(ids)).delete(
+        synchronize_session=False
+    )
     insert_vectors(session, model, ids, digests, vectors)
 
 
@@ -97,18 +119,22 @@ def ensure_vector_index(db: Database, model: str, dim: int) -> bool:
         exists = session.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar_one()
         if exists:
             return False
-        session.execute(text(
-            f"CREATE INDEX IF NOT EXISTS {name} ON paper_vectors USING hnsw "
-            f"((embedding::vector({int(dim)})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
-            f"WHERE model = {_model_literal(model)}"))
+        session.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS {name} ON paper_vectors USING hnsw "
+                f"((embedding::vector({int(dim)})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
+                f"WHERE model = {_model_literal(model)}"
+            )
+        )
     return True
 
 
 # --- reading ----------------------------------------------------------------------------------------
 
 
-def stale_papers(session: Session, model: str, after_id: int, limit: int
-                 ) -> list[tuple[int, str, str | None, str | None]]:
+def stale_papers(
+    session: Session, model: str, after_id: int, limit: int
+) -> list[tuple[int, str, str | None, str | None]]:
     """(id, title, abstract, stored text hash or None) of up to ``limit`` papers after ``after_id``, in
     id order, with the hash of their vector under ``model`` (the caller compares it with the text's)."""
     query = (
@@ -129,8 +155,9 @@ def count_missing(session: Session, model: str) -> int:
 
 def count_vectors(session: Session, model: str) -> int:
     """How many papers have a vector under ``model``."""
-    return session.scalar(select(func.count()).select_from(PaperVector)
-                          .where(PaperVector.model == model)) or 0
+    return (
+        session.scalar(select(func.count()).select_from(PaperVector).where(PaperVector.model == model)) or 0
+    )
 
 
 def newest_embedded_at(session: Session, model: str) -> datetime | None:
@@ -138,8 +165,9 @@ def newest_embedded_at(session: Session, model: str) -> datetime | None:
     return session.scalar(select(func.max(PaperVector.embedded_at)).where(PaperVector.model == model))
 
 
-def iter_vectors(session: Session, model: str, *, since: datetime | None = None, batch: int = 20_000
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iter_vectors(
+    session: Session, model: str, *, since: datetime | None = None, batch: int = 20_000
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(ids, vectors) of ``model`` in id order, ``batch`` rows at a time; only those embedded after
     ``since`` if given."""
     after_id = 0
@@ -164,21 +192,25 @@ def iter_vectors(session: Session, model: str, *, since: datetime | None = None,
 def vector_of(session: Session, paper_id: int, model: str) -> np.ndarray | None:
     """One paper's vector under ``model`` (None when it has none)."""
     row = session.execute(
-        select(PaperVector.dim, PaperVector.vector).where(PaperVector.paper_id == paper_id,
-                                                          PaperVector.model == model)
+        select(PaperVector.dim, PaperVector.vector).where(
+            PaperVector.paper_id == paper_id, PaperVector.model == model
+        )
     ).first()
     return None if row is None else from_blobs([row.vector], row.dim)[0]
 
 
-def pg_nearest(session: Session, model: str, vector: np.ndarray, k: int, *, ef_search: int = 100
-               ) -> list[tuple[int, float]]:
+def pg_nearest(
+    session: Session, model: str, vector: np.ndarray, k: int, *, ef_search: int = 100
+) -> list[tuple[int, float]]:
     """On PostgreSQL: the ``k`` papers whose ``model`` vectors are nearest ``vector`` (cosine), as
     (paper id, similarity), through the model's HNSW index."""
     dim = int(np.asarray(vector).shape[-1])
     cast = f"embedding::vector({dim})"
-    sql = (f"SELECT paper_id, 1 - ({cast} <=> CAST(:q AS vector({dim}))) AS similarity "
-           f"FROM paper_vectors WHERE model = {_model_literal(model)} AND embedding IS NOT NULL "
-           f"ORDER BY {cast} <=> CAST(:q AS vector({dim})) LIMIT :k")  # nosec B608 # values are bound parameters
+    sql = (
+        f"SELECT paper_id, 1 - ({cast} <=> CAST(:q AS vector({dim}))) AS similarity "  # nosec B608 # bound parameters
+        f"FROM paper_vectors WHERE model = {_model_literal(model)} AND embedding IS NOT NULL "
+        f"ORDER BY {cast} <=> CAST(:q AS vector({dim})) LIMIT :k"
+    )
     # HNSW returns at most ef_search rows: ask for at least k
     session.execute(text(f"SET LOCAL hnsw.ef_search = {max(ef_search, min(int(k), 1000))}"))
     rows = session.execute(text(sql), {"q": pg_vector_literal(vector), "k": int(k)})

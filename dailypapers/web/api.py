@@ -97,22 +97,34 @@ def daily_papers(
             if period is None:
                 return []
             if order == "trending":
-                entries, total = queries.list_entries(session, period.start, period.end, submitter=submitter,
-                                                      limit=100_000)
+                entries, total = queries.list_entries(
+                    session, period.start, period.end, submitter=submitter, limit=100_000
+                )
                 reference = trending.reference_time(session)
                 entries.sort(key=lambda e: -trending.explain(e, reference).score)
-                entries = entries[page * size:(page + 1) * size]
+                entries = entries[page * size : (page + 1) * size]
             else:
-                entries, total = queries.list_entries(session, period.start, period.end, sort=order,
-                                                      submitter=submitter, limit=size, offset=page * size)
+                entries, total = queries.list_entries(
+                    session,
+                    period.start,
+                    period.end,
+                    sort=order,
+                    submitter=submitter,
+                    limit=size,
+                    offset=page * size,
+                )
         body = [entry_json(e) for e in entries]
     if (page + 1) * size < total:
         response.headers["Link"] = _next_link(request, p=page + 1)
     return body
 
 
-def parse_filters(date_from: str | None = None, date_to: str | None = None,
-                  categories: list[str] | None = None, organizations: list[str] | None = None) -> Filters:
+def parse_filters(
+    date_from: str | None = None,
+    date_to: str | None = None,
+    categories: list[str] | None = None,
+    organizations: list[str] | None = None,
+) -> Filters:
     """The search filters from request parameters (empty values ignored); a bad date is a 400."""
 
     def day(value: str | None, name: str) -> Date | None:
@@ -135,8 +147,12 @@ def parse_filters(date_from: str | None = None, date_to: str | None = None,
             raise BadRequest(f"{name}: at most {MAX_VALUES_PER_PARAMETER} values, got {len(unique)}")
         return unique
 
-    return Filters(date_from=first, date_to=last, categories=clean(categories, "category"),
-                   organizations=clean(organizations, "organization"))
+    return Filters(
+        date_from=first,
+        date_to=last,
+        categories=clean(categories, "category"),
+        organizations=clean(organizations, "organization"),
+    )
 
 
 def check_mode_sort(mode: str | None, sort: str | None) -> tuple[str, str]:
@@ -156,15 +172,30 @@ def engine(request: Request) -> SearchEngine:
 @router.get("/papers/search", summary="Search papers (hybrid: keywords and meaning)")
 def search_papers(
     request: Request,
-    q: Annotated[str, Query(description="What to search for; supports \"phrases\", -exclusions, author:, "
-                                        "cat:, org:, year:, after:, before:.")] = "",
-    limit: Annotated[str | None, Query(description="At most this many results, 1 to 120 (default 50).")] = None,
+    q: Annotated[
+        str,
+        Query(
+            description='What to search for; supports "phrases", -exclusions, author:, '
+            "cat:, org:, year:, after:, before:."
+        ),
+    ] = "",
+    limit: Annotated[
+        str | None, Query(description="At most this many results, 1 to 120 (default 50).")
+    ] = None,
     mode: Annotated[str | None, Query(description="hybrid (default), keyword or semantic.")] = None,
     sort: Annotated[str | None, Query(description="relevance (default), date or upvotes.")] = None,
-    date_from: Annotated[str | None, Query(alias="from", description="Published on or after (YYYY-MM-DD).")] = None,
-    date_to: Annotated[str | None, Query(alias="to", description="Published on or before (YYYY-MM-DD).")] = None,
-    category: Annotated[list[str] | None, Query(description="arXiv category, e.g. cs.CL or cs (repeatable: in all of them).")] = None,
-    organization: Annotated[list[str] | None, Query(description="Organization name (repeatable: from any of them).")] = None,
+    date_from: Annotated[
+        str | None, Query(alias="from", description="Published on or after (YYYY-MM-DD).")
+    ] = None,
+    date_to: Annotated[
+        str | None, Query(alias="to", description="Published on or before (YYYY-MM-DD).")
+    ] = None,
+    category: Annotated[
+        list[str] | None, Query(description="arXiv category, e.g. cs.CL or cs (repeatable: in all of them).")
+    ] = None,
+    organization: Annotated[
+        list[str] | None, Query(description="Organization name (repeatable: from any of them).")
+    ] = None,
 ) -> list[dict[str, Any]]:
     size = _int(limit, "limit", 50, 1, 120)
     mode, order = check_mode_sort(mode, sort)

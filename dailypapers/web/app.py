@@ -130,7 +130,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.sessions = Sessions(settings, db)
     app.state.limiter = RateLimiter(db, parse_limits(settings.rate_limits))
     app.state.fetch_paper = make_fetcher(settings)
-    app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates", context_processors=[viewer_context])
+    app.state.templates = Jinja2Templates(
+        directory=WEB_DIR / "templates", context_processors=[viewer_context]
+    )
     app.state.templates.env.filters["highlight"] = highlight
     app.state.templates.env.filters["comment_html"] = comment_html
     app.state.templates.env.filters["safe_url"] = safe_href
@@ -194,7 +196,11 @@ def add_response_cache(app: FastAPI, db: Database, settings: Settings) -> Respon
         with db.session() as session:
             return current_version(session)
 
-    cache = ResponseCache(read_version, check_interval=settings.cache_check_interval,
-                          max_bytes=settings.cache_max_bytes, max_age=settings.cache_max_age)
+    cache = ResponseCache(
+        read_version,
+        check_interval=settings.cache_check_interval,
+        max_bytes=settings.cache_max_bytes,
+        max_age=settings.cache_max_age,
+    )
     app.add_middleware(CacheMiddleware, cache=cache)
     return cache

@@ -74,8 +74,9 @@ class Sessions:
 
     def issue(self, user: User, *, user_agent: str | None = None, address: str | None = None) -> Issued:
         """Open a new session of ``user`` (a database row) and sign its cookie."""
-        started = user_sessions.start(self.db, user.id, days=self.settings.session_days,
-                                      user_agent=user_agent, address=address)
+        started = user_sessions.start(
+            self.db, user.id, days=self.settings.session_days, user_agent=user_agent, address=address
+        )
         return Issued(self._session.dumps(started.token), self.csrf(started.token), started.session_id)
 
     def read(self, value: str) -> str | None:
@@ -178,9 +179,16 @@ class AuthMiddleware:
             receive, problem = await self._check_csrf(scope, receive, cookies, state, accepted)
             if problem:
                 body = json.dumps({"error": problem}).encode()
-                await send({"type": "http.response.start", "status": 403,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode())]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 403,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         logged_in = state["user"] is not None
@@ -192,8 +200,12 @@ class AuthMiddleware:
                 if logged_in and b"cache-control" not in names:
                     headers.append((b"cache-control", b"private, no-store"))
                 if stale_session:  # an expired or revoked session: forget the cookie
-                    headers.append((b"set-cookie", f"{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; "
-                                                   "SameSite=Lax".encode()))
+                    headers.append(
+                        (
+                            b"set-cookie",
+                            f"{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax".encode(),
+                        )
+                    )
                 message = dict(message, headers=headers)
             await send(message)
 
@@ -201,8 +213,14 @@ class AuthMiddleware:
         if found is not None and found.seen_long_ago:  # after the response: no reader waits for this write
             await anyio.to_thread.run_sync(user_sessions.touch, self.db, found.session_id)
 
-    async def _check_csrf(self, scope: dict[str, Any], receive: Any, cookies: dict[str, str],
-                          state: dict[str, Any], accepted: list[str]) -> tuple[Any, str | None]:
+    async def _check_csrf(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        cookies: dict[str, str],
+        state: dict[str, Any],
+        accepted: list[str],
+    ) -> tuple[Any, str | None]:
         if scope["path"].startswith(TOKEN_PATHS):
             return receive, None  # the signed token in the URL is the authority (RFC 8058 one-click POSTs)
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
@@ -223,10 +241,14 @@ class AuthMiddleware:
             values = parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD)
             given = values[0] if values else None
         if expected is None:
-            return receive, ("this form has expired; reload the page and try again" if state["user"] is None
-                             else "CSRF token missing")
-        if given is None or not any(hmac.compare_digest(given.encode("utf-8", "surrogateescape"), e.encode())
-                                    for e in expected):
+            return receive, (
+                "this form has expired; reload the page and try again"
+                if state["user"] is None
+                else "CSRF token missing"
+            )
+        if given is None or not any(
+            hmac.compare_digest(given.encode("utf-8", "surrogateescape"), e.encode()) for e in expected
+        ):
             return receive, "CSRF token missing or wrong; reload the page and try again"
         return receive, None
 
@@ -305,10 +327,20 @@ def log_in(request: Request, response: Response, user: User) -> str:
     previous = current_session_id(request)
     if previous is not None:
         user_sessions.end(sessions.db, previous)
-    issued = sessions.issue(user, user_agent=request.headers.get("user-agent"),
-                            address=request.client.host if request.client else None)
-    response.set_cookie(SESSION_COOKIE, issued.cookie, max_age=sessions.max_age, path="/", httponly=True,
-                        samesite="lax", secure=sessions.secure(request.url.scheme))
+    issued = sessions.issue(
+        user,
+        user_agent=request.headers.get("user-agent"),
+        address=request.client.host if request.client else None,
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.cookie,
+        max_age=sessions.max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=sessions.secure(request.url.scheme),
+    )
     response.delete_cookie(FORM_COOKIE, path="/")
     request.state.user = user
     request.state.csrf_token = issued.csrf_token
@@ -319,8 +351,9 @@ def log_in(request: Request, response: Response, user: User) -> str:
 def forget_session(request: Request, response: Response) -> None:
     """Delete the session cookie on ``response`` (the session itself is ended elsewhere)."""
     sessions: Sessions = request.app.state.sessions
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
-                           secure=sessions.secure(request.url.scheme))
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=sessions.secure(request.url.scheme)
+    )
 
 
 def log_out(request: Request, response: Response) -> None:
@@ -344,6 +377,13 @@ def form_token(request: Request, response: Response) -> str:
     if token:
         return token
     value, token = sessions.new_form()
-    response.set_cookie(FORM_COOKIE, value, max_age=FORM_COOKIE_AGE, path="/", httponly=True,
-                        samesite="lax", secure=sessions.secure(request.url.scheme))
+    response.set_cookie(
+        FORM_COOKIE,
+        value,
+        max_age=FORM_COOKIE_AGE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=sessions.secure(request.url.scheme),
+    )
     return token

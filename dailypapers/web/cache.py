@@ -165,13 +165,21 @@ def make_entry(
     identity = base + [(b"content-length", str(len(body)).encode()), (b"etag", etag)] + vary
     packed_headers: list[tuple[bytes, bytes]] = []
     if gzip_body is not None:
-        packed_headers = base + [(b"content-length", str(len(gzip_body)).encode()), (b"etag", gzip_etag),
-                                 (b"content-encoding", b"gzip")] + vary
+        packed_headers = (
+            base
+            + [
+                (b"content-length", str(len(gzip_body)).encode()),
+                (b"etag", gzip_etag),
+                (b"content-encoding", b"gzip"),
+            ]
+            + vary
+        )
     kept = (b"cache-control", b"expires", b"content-location", b"link")
     not_modified = [(n, v) for n, v in base if n in kept] + vary
     size = len(body) + len(gzip_body or b"") + len(key) + ENTRY_OVERHEAD
-    return CachedResponse(version, now, status, body, gzip_body, etag, gzip_etag, identity, packed_headers,
-                          not_modified, size)
+    return CachedResponse(
+        version, now, status, body, gzip_body, etag, gzip_etag, identity, packed_headers, not_modified, size
+    )
 
 
 @dataclass
@@ -342,8 +350,10 @@ class CacheMiddleware:
             cache.stats.bypasses += 1
             await self.app(scope, receive, send)
             return
-        key = (f"{scope.get('scheme', 'http')}://{(host or b'').decode('latin-1')}{scope['path']}"
-               f"?{scope['query_string'].decode('latin-1')}")
+        key = (
+            f"{scope.get('scheme', 'http')}://{(host or b'').decode('latin-1')}{scope['path']}"
+            f"?{scope['query_string'].decode('latin-1')}"
+        )
         if variant:
             key += "\n" + "\n".join(sorted(variant))
         entry = cache.lookup(key, time.monotonic())
@@ -371,8 +381,16 @@ class CacheMiddleware:
         cache.stats.misses += 1
         await self._render(scope, receive, send, key, version, if_none_match, accept_encoding)
 
-    async def _render(self, scope: Scope, receive: Receive, send: Send, key: str, version: int,
-                      if_none_match: bytes | None, accept_encoding: bytes | None) -> None:
+    async def _render(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        key: str,
+        version: int,
+        if_none_match: bytes | None,
+        accept_encoding: bytes | None,
+    ) -> None:
         """Run the app, holding its answer back; store it if it may be cached, then send it."""
         cache = self.cache
         loop = asyncio.get_running_loop()
@@ -421,8 +439,11 @@ class CacheMiddleware:
             body = b"".join(chunks)
             headers = [(bytes(n), bytes(v)) for n, v in start.get("headers", [])]
             entry = await loop.run_in_executor(
-                None, functools.partial(make_entry, start["status"], headers, body, version=version, key=key,
-                                        now=time.monotonic()))
+                None,
+                functools.partial(
+                    make_entry, start["status"], headers, body, version=version, key=key, now=time.monotonic()
+                ),
+            )
             if entry is None:
                 await send(start)
                 await send({"type": "http.response.body", "body": body})
@@ -435,13 +456,22 @@ class CacheMiddleware:
             if not pending.done():
                 pending.set_result(entry)
 
-    async def _answer(self, entry: CachedResponse, method: str, if_none_match: bytes | None,
-                      accept_encoding: bytes | None, state: bytes, send: Send) -> None:
+    async def _answer(
+        self,
+        entry: CachedResponse,
+        method: str,
+        if_none_match: bytes | None,
+        accept_encoding: bytes | None,
+        state: bytes,
+        send: Send,
+    ) -> None:
         if if_none_match is not None and etag_matches(if_none_match, entry.etag, entry.gzip_etag):
             self.cache.stats.not_modified += 1
             packed = entry.gzip_body is not None and accepts_gzip(accept_encoding)
-            headers = entry.not_modified_headers + [(b"etag", entry.gzip_etag if packed else entry.etag),
-                                                    (b"x-cache", state)]
+            headers = entry.not_modified_headers + [
+                (b"etag", entry.gzip_etag if packed else entry.etag),
+                (b"x-cache", state),
+            ]
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -449,6 +479,11 @@ class CacheMiddleware:
             headers, body = entry.gzip_headers, entry.gzip_body
         else:
             headers, body = entry.headers, entry.body
-        await send({"type": "http.response.start", "status": entry.status,
-                    "headers": headers + [(b"x-cache", state)]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": entry.status,
+                "headers": headers + [(b"x-cache", state)],
+            }
+        )
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})

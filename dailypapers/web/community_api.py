@@ -66,10 +66,14 @@ class PasswordChange(BaseModel):
 
 class ProfileChange(BaseModel):
     displayName: str | None = Field(None, max_length=400)  # noqa: N815
-    email: str | None = Field(None, max_length=400, description="A new address: it becomes the account's "
-                              "once the link mailed to it is followed.")
-    password: str | None = Field(None, max_length=2048,
-                                 description="The current password (to change the address).")
+    email: str | None = Field(
+        None,
+        max_length=400,
+        description="A new address: it becomes the account's once the link mailed to it is followed.",
+    )
+    password: str | None = Field(
+        None, max_length=2048, description="The current password (to change the address)."
+    )
 
 
 class EmailConfirm(BaseModel):
@@ -117,17 +121,29 @@ def check_login(request: Request, login: str, password: str) -> Any:
     """The account of a login form or API login (rate limit, then the throttle, which knows this
     browser by its known-device cookie); both the page and the API log in through here."""
     rate_limit(request, "login")
-    return accounts.authenticate(request.app.state.db, request.app.state.settings, login, password,
-                                 client=client_address(request), device=request.cookies.get(DEVICE_COOKIE))
+    return accounts.authenticate(
+        request.app.state.db,
+        request.app.state.settings,
+        login,
+        password,
+        client=client_address(request),
+        device=request.cookies.get(DEVICE_COOKIE),
+    )
 
 
 def remember_device(request: Request, response: Response, user: Any) -> None:
     """Set the known-device cookie on ``response``: this browser logged in to ``user``."""
     settings = request.app.state.settings
     value = accounts.known_device_cookie(settings, request.cookies.get(DEVICE_COOKIE), user)
-    response.set_cookie(DEVICE_COOKIE, value, max_age=settings.known_device_days * 86400, path="/",
-                        httponly=True, samesite="lax",
-                        secure=request.app.state.sessions.secure(request.url.scheme))
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=settings.known_device_days * 86400,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.sessions.secure(request.url.scheme),
+    )
 
 
 def send_address_mail(request: Request, user_id: int, *, quiet: bool = False) -> None:
@@ -154,8 +170,9 @@ def send_address_mail(request: Request, user_id: int, *, quiet: bool = False) ->
         raise ServiceUnavailable("the confirmation mail could not be sent; try again later") from exc
 
 
-def change_profile(request: Request, user: Any, *, display_name: str | None, email: str | None,
-                   password: str | None) -> Any:
+def change_profile(
+    request: Request, user: Any, *, display_name: str | None, email: str | None, password: str | None
+) -> Any:
     """Change the display name and ask for a new address (mailing its link); for the page and the API."""
     db = request.app.state.db
     if email is not None and clean_email(email) not in (user.email, user.pending_email):
@@ -176,8 +193,13 @@ def register(request: Request, response: Response, body: Registration) -> dict[s
     if not settings.registration_open:
         raise Forbidden("registration is closed on this site")
     rate_limit(request, "register")
-    user = accounts.register(request.app.state.db, username=body.username, email=body.email,
-                             password=body.password, display_name=body.displayName)
+    user = accounts.register(
+        request.app.state.db,
+        username=body.username,
+        email=body.email,
+        password=body.password,
+        display_name=body.displayName,
+    )
     send_address_mail(request, user.id, quiet=True)
     remember_device(request, response, user)
     return _me(request, user, log_in(request, response, user))
@@ -233,13 +255,15 @@ def me(request: Request) -> dict[str, Any]:
 def change_me(request: Request, body: ProfileChange) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
-    updated = change_profile(request, user, display_name=body.displayName, email=body.email,
-                             password=body.password)
+    updated = change_profile(
+        request, user, display_name=body.displayName, email=body.email, password=body.password
+    )
     return _me(request, updated)
 
 
-@router.post("/me/email/resend", status_code=202,
-             summary="Mail the link confirming the pending address again")
+@router.post(
+    "/me/email/resend", status_code=202, summary="Mail the link confirming the pending address again"
+)
 def resend_email_link(request: Request) -> dict[str, Any]:
     user = require_user(request)
     if not user.pending_email:
@@ -260,16 +284,23 @@ def confirm_email(request: Request, body: EmailConfirm) -> dict[str, Any]:
 def change_password(request: Request, body: PasswordChange) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "login")
-    updated = accounts.change_password(request.app.state.db, user.id, body.current, body.new,
-                                       keep_session=current_session_id(request))
+    updated = accounts.change_password(
+        request.app.state.db, user.id, body.current, body.new, keep_session=current_session_id(request)
+    )
     return _me(request, updated)
 
 
 def session_json(row: Any, current: int | None) -> dict[str, Any]:
     """One of the account's sessions, as the session list shows it."""
-    return {"id": row.id, "device": row.device, "address": row.address, "createdAt": iso(row.created_at),
-            "lastSeenAt": iso(row.last_seen_at), "expiresAt": iso(row.expires_at),
-            "current": row.id == current}
+    return {
+        "id": row.id,
+        "device": row.device,
+        "address": row.address,
+        "createdAt": iso(row.created_at),
+        "lastSeenAt": iso(row.last_seen_at),
+        "expiresAt": iso(row.expires_at),
+        "current": row.id == current,
+    }
 
 
 @router.get("/me/sessions", summary="The account's active sessions, most recently seen first")
@@ -291,8 +322,9 @@ def revoke_session(request: Request, session_id: RowId) -> Response:
 
 
 @router.post("/me/sessions/revoke-all", summary="Log out everywhere (keepCurrent: everywhere else)")
-def revoke_all_sessions(request: Request, response: Response,
-                        body: RevokeAll | None = None) -> dict[str, int]:
+def revoke_all_sessions(
+    request: Request, response: Response, body: RevokeAll | None = None
+) -> dict[str, int]:
     user = require_user(request)
     rate_limit(request, "write")
     keep = current_session_id(request) if body is not None and body.keepCurrent else None
@@ -315,8 +347,10 @@ def delete_me(request: Request, body: PasswordConfirm) -> Response:
 @router.get("/me/export", summary="Everything stored about the account, as JSON")
 def export_me(request: Request) -> JSONResponse:
     user = require_user(request)
-    return JSONResponse(accounts.export_data(request.app.state.db, user.id), headers={
-        "Content-Disposition": f'attachment; filename="dailypapers-{user.username}.json"'})
+    return JSONResponse(
+        accounts.export_data(request.app.state.db, user.id),
+        headers={"Content-Disposition": f'attachment; filename="dailypapers-{user.username}.json"'},
+    )
 
 
 @router.get("/me/upvotes", summary="Papers the account upvoted, most recent first")
@@ -344,8 +378,9 @@ def my_submissions(request: Request, p: str | None = None, limit: str | None = N
 def submit(request: Request, body: Submission) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "submit")
-    entry = actions.submit_paper(request.app.state.db, request.app.state.settings, user, body.paper,
-                                 request.app.state.fetch_paper)
+    entry = actions.submit_paper(
+        request.app.state.db, request.app.state.settings, user, body.paper, request.app.state.fetch_paper
+    )
     return entry_json(entry)
 
 
@@ -429,26 +464,33 @@ def hide_comment(request: Request, comment_id: RowId, body: HideBody) -> dict[st
 @router.get("/collections", summary="The logged-in account's collections")
 def my_collections(request: Request) -> list[dict[str, Any]]:
     user = require_user(request)
-    return [collection_json(c, size=n) for c, n in actions.user_collections(request.app.state.db, user.id, user)]
+    return [
+        collection_json(c, size=n) for c, n in actions.user_collections(request.app.state.db, user.id, user)
+    ]
 
 
 @router.post("/collections", status_code=201, summary="Create a collection (private unless public=true)")
 def create_collection(request: Request, body: CollectionBody) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
-    collection = actions.create_collection(request.app.state.db, user, body.name or "", body.description or "",
-                                           bool(body.public))
+    collection = actions.create_collection(
+        request.app.state.db, user, body.name or "", body.description or "", bool(body.public)
+    )
     return collection_json(collection, size=0)
 
 
 @router.get("/collections/{collection_id}", summary="A collection and its papers (public, or one's own)")
-def get_collection(request: Request, collection_id: RowId,
-                   limit: Annotated[str | None, Query()] = None, p: Annotated[str | None, Query()] = None,
-                   ) -> dict[str, Any]:
+def get_collection(
+    request: Request,
+    collection_id: RowId,
+    limit: Annotated[str | None, Query()] = None,
+    p: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
     size = _int(limit, "limit", 100, 1, 200)
     page = _int(p, "p", 0, 0, 100_000)
-    view = actions.get_collection(request.app.state.db, current_user(request), collection_id, limit=size,
-                                  offset=page * size)
+    view = actions.get_collection(
+        request.app.state.db, current_user(request), collection_id, limit=size, offset=page * size
+    )
     body = collection_json(view.collection, size=view.total, owner=view.owner)
     body["papers"] = [paper_json(paper) for paper in view.papers]
     return body
@@ -458,8 +500,14 @@ def get_collection(request: Request, collection_id: RowId,
 def update_collection(request: Request, collection_id: RowId, body: CollectionBody) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
-    collection = actions.update_collection(request.app.state.db, user, collection_id, name=body.name,
-                                           description=body.description, public=body.public)
+    collection = actions.update_collection(
+        request.app.state.db,
+        user,
+        collection_id,
+        name=body.name,
+        description=body.description,
+        public=body.public,
+    )
     return collection_json(collection)
 
 
@@ -479,7 +527,9 @@ def add_to_collection(request: Request, collection_id: RowId, arxiv_id: str) -> 
     return {"collection": collection.id, "paper": arxiv_id, "present": True}
 
 
-@router.delete("/collections/{collection_id}/papers/{arxiv_id:path}", summary="Take a paper out of a collection")
+@router.delete(
+    "/collections/{collection_id}/papers/{arxiv_id:path}", summary="Take a paper out of a collection"
+)
 def remove_from_collection(request: Request, collection_id: RowId, arxiv_id: str) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
@@ -494,4 +544,6 @@ def public_collections(request: Request, username: str) -> list[dict[str, Any]]:
         owner = accounts.user_by_name(session, username)
     if owner is None:
         raise NotFound(f"no user {username!r}")
-    return [collection_json(c, size=n) for c, n in actions.user_collections(db, owner.id, current_user(request))]
+    return [
+        collection_json(c, size=n) for c, n in actions.user_collections(db, owner.id, current_user(request))
+    ]

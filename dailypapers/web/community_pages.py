@@ -81,14 +81,22 @@ def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 —
 
 
 @router.post("/account/login", response_class=HTMLResponse)
-def login_submit(request: Request, login: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",  # nosec B107 # an empty form field, not a password
-                 next: Annotated[str, Form()] = "/") -> Response:  # noqa: A002
+def login_submit(
+    request: Request,
+    login: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",  # nosec B107 # an empty form field, not a password
+    next: Annotated[str, Form()] = "/",
+) -> Response:  # noqa: A002
     target = safe_next(next)
     try:
         user = check_login(request, login, password)
     except DailyPapersError as exc:
-        page = _form_page(request, "account/login.html", {"next": target, "error": exc.message, "login": login,
-                                                          "nav": "login"}, exc.status)
+        page = _form_page(
+            request,
+            "account/login.html",
+            {"next": target, "error": exc.message, "login": login, "nav": "login"},
+            exc.status,
+        )
         page.headers.update(exc.headers)
         return page
     response = RedirectResponse(target, status_code=303)
@@ -101,23 +109,40 @@ def login_submit(request: Request, login: Annotated[str, Form()] = "", password:
 def register_page(request: Request) -> Response:
     if current_user(request) is not None:
         return RedirectResponse("/", status_code=303)
-    return _form_page(request, "account/register.html", {"nav": "register",
-                                                         "closed": not request.app.state.settings.registration_open})
+    return _form_page(
+        request,
+        "account/register.html",
+        {"nav": "register", "closed": not request.app.state.settings.registration_open},
+    )
 
 
 @router.post("/account/register", response_class=HTMLResponse)
-def register_submit(request: Request, username: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
-                    password: Annotated[str, Form()] = "", display_name: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
+def register_submit(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    display_name: Annotated[str, Form()] = "",
+) -> Response:  # nosec B107 # an empty form field, not a password
     values = {"username": username, "email": email, "display_name": display_name}
     try:
         if not request.app.state.settings.registration_open:
             raise Forbidden("registration is closed on this site")
         rate_limit(request, "register")
-        user = accounts.register(request.app.state.db, username=username, email=email, password=password,
-                                 display_name=display_name or None)
+        user = accounts.register(
+            request.app.state.db,
+            username=username,
+            email=email,
+            password=password,
+            display_name=display_name or None,
+        )
     except DailyPapersError as exc:
-        page = _form_page(request, "account/register.html", {"error": exc.message, "values": values,
-                                                             "nav": "register"}, exc.status)
+        page = _form_page(
+            request,
+            "account/register.html",
+            {"error": exc.message, "values": values, "nav": "register"},
+            exc.status,
+        )
         page.headers.update(exc.headers)
         return page
     send_address_mail(request, user.id, quiet=True)
@@ -166,8 +191,9 @@ def reset_confirm_submit(request: Request, token: str, password: Annotated[str, 
         rate_limit(request, "reset")
         user = accounts.reset_password(request.app.state.db, request.app.state.settings, token, password)
     except DailyPapersError as exc:
-        page = _form_page(request, "account/reset_confirm.html", {"token": token, "error": exc.message},
-                          exc.status)
+        page = _form_page(
+            request, "account/reset_confirm.html", {"token": token, "error": exc.message}, exc.status
+        )
         page.headers.update(exc.headers)
         return page
     response = RedirectResponse("/account?reset=1", status_code=303)
@@ -183,15 +209,23 @@ def _account_context(request: Request, user: Any, **extra: Any) -> dict[str, Any
     db = request.app.state.db
     with db.session() as session:
         fresh = session.get(type(user), user.id)
-    return {"user": fresh or user, "nav": "account", "sessions": user_sessions.active(db, user.id),
-            "current_session": current_session_id(request), **extra}
+    return {
+        "user": fresh or user,
+        "nav": "account",
+        "sessions": user_sessions.active(db, user.id),
+        "current_session": current_session_id(request),
+        **extra,
+    }
 
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request) -> HTMLResponse:
     user = require_user(request)
-    return _render(request, "account/settings.html",
-                   _account_context(request, user, notice=request.query_params.get("done", "")))
+    return _render(
+        request,
+        "account/settings.html",
+        _account_context(request, user, notice=request.query_params.get("done", "")),
+    )
 
 
 def _account_action(request: Request, work: Any, done: str) -> Response:
@@ -200,32 +234,46 @@ def _account_action(request: Request, work: Any, done: str) -> Response:
         rate_limit(request, "write")
         work(user)
     except DailyPapersError as exc:
-        page = _render(request, "account/settings.html", _account_context(request, user, error=exc.message),
-                       exc.status)
+        page = _render(
+            request, "account/settings.html", _account_context(request, user, error=exc.message), exc.status
+        )
         page.headers.update(exc.headers)
         return page
     return RedirectResponse(f"/account?done={done}", status_code=303)
 
 
 @router.post("/account/profile")
-def profile_submit(request: Request, display_name: Annotated[str, Form()] = "",
-                   email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
-    return _account_action(request, lambda u: change_profile(request, u, display_name=display_name,
-                                                             email=email or None, password=password),
-                           "profile")
+def profile_submit(
+    request: Request,
+    display_name: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:  # nosec B107 # an empty form field, not a password
+    return _account_action(
+        request,
+        lambda u: change_profile(
+            request, u, display_name=display_name, email=email or None, password=password
+        ),
+        "profile",
+    )
 
 
 @router.post("/account/email")
-def email_submit(request: Request, email: Annotated[str, Form()] = "",
-                 password: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
+def email_submit(
+    request: Request, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = ""
+) -> Response:  # nosec B107 # an empty form field, not a password
     """Ask for a new address (with the password): it counts once the link mailed to it is followed."""
-    return _account_action(request, lambda u: change_profile(request, u, display_name=None, email=email,
-                                                             password=password), "email")
+    return _account_action(
+        request,
+        lambda u: change_profile(request, u, display_name=None, email=email, password=password),
+        "email",
+    )
 
 
 @router.post("/account/email/resend")
 def email_resend_submit(request: Request) -> Response:
     """Mail the link confirming the pending address again (rate-limited: ``verify``)."""
+
     def resend(user: Any) -> None:
         if not user.pending_email:
             raise BadRequest("there is no address to confirm")
@@ -259,11 +307,14 @@ def email_confirm_submit(request: Request, token: str) -> Response:
 
 
 @router.post("/account/password")
-def password_submit(request: Request, current: Annotated[str, Form()] = "", new: Annotated[str, Form()] = "") -> Response:
+def password_submit(
+    request: Request, current: Annotated[str, Form()] = "", new: Annotated[str, Form()] = ""
+) -> Response:
     db = request.app.state.db
     keep = current_session_id(request)
     return _account_action(
-        request, lambda u: accounts.change_password(db, u.id, current, new, keep_session=keep), "password")
+        request, lambda u: accounts.change_password(db, u.id, current, new, keep_session=keep), "password"
+    )
 
 
 @router.post("/account/sessions/{session_id}/revoke")
@@ -298,8 +349,9 @@ def delete_submit(request: Request, password: Annotated[str, Form()] = "") -> Re
         rate_limit(request, "login")
         accounts.delete_account(request.app.state.db, user.id, password)
     except DailyPapersError as exc:
-        page = _render(request, "account/settings.html", _account_context(request, user, error=exc.message),
-                       exc.status)
+        page = _render(
+            request, "account/settings.html", _account_context(request, user, error=exc.message), exc.status
+        )
         page.headers.update(exc.headers)
         return page
     response = RedirectResponse("/?deleted=1", status_code=303)
@@ -310,26 +362,42 @@ def delete_submit(request: Request, password: Annotated[str, Form()] = "") -> Re
 @router.get("/account/export.json")
 def export_download(request: Request) -> JSONResponse:
     user = require_user(request)
-    return JSONResponse(accounts.export_data(request.app.state.db, user.id), headers={
-        "Content-Disposition": f'attachment; filename="dailypapers-{user.username}.json"'})
+    return JSONResponse(
+        accounts.export_data(request.app.state.db, user.id),
+        headers={"Content-Disposition": f'attachment; filename="dailypapers-{user.username}.json"'},
+    )
 
 
-def _paper_listing(request: Request, title: str, cards: list[Any], total: int, page: int, empty: str,
-                   **extra: Any) -> Listing:
+def _paper_listing(
+    request: Request, title: str, cards: list[Any], total: int, page: int, empty: str, **extra: Any
+) -> Listing:
     more, first = _paging(request, page, total)
-    return Listing(title=title, cards=cards, total=total, page=page, more_url=more, first_url=first,
-                   feed_url="/feeds/daily.atom", feed_title="Daily papers", label=title, empty_message=empty,
-                   extra=extra)
+    return Listing(
+        title=title,
+        cards=cards,
+        total=total,
+        page=page,
+        more_url=more,
+        first_url=first,
+        feed_url="/feeds/daily.atom",
+        feed_title="Daily papers",
+        label=title,
+        empty_message=empty,
+        extra=extra,
+    )
 
 
 @router.get("/account/upvotes", response_class=HTMLResponse)
 def my_upvotes_page(request: Request) -> HTMLResponse:
     user = require_user(request)
     page = _page_number(request)
-    papers, total = actions.user_upvotes(request.app.state.db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    papers, total = actions.user_upvotes(
+        request.app.state.db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+    )
     cards = [Card(p, actions.latest_entry(p)) for p in papers]
-    listing = _paper_listing(request, "My upvotes", cards, total, page, "You have not upvoted any paper yet.",
-                             personal="upvotes")
+    listing = _paper_listing(
+        request, "My upvotes", cards, total, page, "You have not upvoted any paper yet.", personal="upvotes"
+    )
     return _listing_response(request, listing, "account/papers.html")
 
 
@@ -337,10 +405,18 @@ def my_upvotes_page(request: Request) -> HTMLResponse:
 def my_submissions_page(request: Request) -> HTMLResponse:
     user = require_user(request)
     page = _page_number(request)
-    entries, total = actions.user_submissions(request.app.state.db, user.id, limit=PAGE_SIZE,
-                                              offset=page * PAGE_SIZE)
-    listing = _paper_listing(request, "My submissions", [Card(e.paper, e) for e in entries], total, page,
-                             "You have not submitted a paper yet.", personal="submissions")
+    entries, total = actions.user_submissions(
+        request.app.state.db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+    )
+    listing = _paper_listing(
+        request,
+        "My submissions",
+        [Card(e.paper, e) for e in entries],
+        total,
+        page,
+        "You have not submitted a paper yet.",
+        personal="submissions",
+    )
     return _listing_response(request, listing, "account/papers.html")
 
 
@@ -351,8 +427,11 @@ def my_submissions_page(request: Request) -> HTMLResponse:
 def submit_page(request: Request) -> HTMLResponse:
     require_user(request)
     settings = request.app.state.settings
-    return _render(request, "submit.html", {"nav": "submit", "max_age": settings.submit_max_age_days,
-                                          "cap": settings.submit_daily_cap})
+    return _render(
+        request,
+        "submit.html",
+        {"nav": "submit", "max_age": settings.submit_max_age_days, "cap": settings.submit_daily_cap},
+    )
 
 
 @router.post("/submit", response_class=HTMLResponse)
@@ -361,11 +440,22 @@ def submit_submit(request: Request, paper: Annotated[str, Form()] = "") -> Respo
     settings = request.app.state.settings
     try:
         rate_limit(request, "submit")
-        entry = actions.submit_paper(request.app.state.db, settings, user, paper, request.app.state.fetch_paper)
+        entry = actions.submit_paper(
+            request.app.state.db, settings, user, paper, request.app.state.fetch_paper
+        )
     except DailyPapersError as exc:
-        page = _render(request, "submit.html", {"nav": "submit", "error": exc.message, "value": paper,
-                                              "max_age": settings.submit_max_age_days,
-                                              "cap": settings.submit_daily_cap}, exc.status)
+        page = _render(
+            request,
+            "submit.html",
+            {
+                "nav": "submit",
+                "error": exc.message,
+                "value": paper,
+                "max_age": settings.submit_max_age_days,
+                "cap": settings.submit_daily_cap,
+            },
+            exc.status,
+        )
         page.headers.update(exc.headers)
         return page
     return RedirectResponse(f"/papers/{entry.paper.arxiv_id}?submitted=1", status_code=303)
@@ -375,8 +465,13 @@ def submit_submit(request: Request, paper: Annotated[str, Form()] = "") -> Respo
 
 
 @router.post("/papers/{arxiv_id:path}/vote", response_class=HTMLResponse)
-def vote_submit(request: Request, arxiv_id: str, vote: Annotated[str, Form()] = "add",
-                day: Annotated[str, Form()] = "", wide: Annotated[str, Form()] = "") -> Response:
+def vote_submit(
+    request: Request,
+    arxiv_id: str,
+    vote: Annotated[str, Form()] = "add",
+    day: Annotated[str, Form()] = "",
+    wide: Annotated[str, Form()] = "",
+) -> Response:
     user = require_user(request)
     if vote not in ("add", "remove"):
         raise BadRequest(f"vote must be add or remove, got {vote!r}")
@@ -391,22 +486,33 @@ def vote_submit(request: Request, arxiv_id: str, vote: Annotated[str, Form()] = 
         entry = None
         if day:
             try:
-                entry = session.scalar(select(DailyEntry).where(DailyEntry.paper_id == paper.id,
-                                                                DailyEntry.day == date.fromisoformat(day)))
+                entry = session.scalar(
+                    select(DailyEntry).where(
+                        DailyEntry.paper_id == paper.id, DailyEntry.day == date.fromisoformat(day)
+                    )
+                )
             except ValueError:
                 entry = None
         if entry is None and not day:
-            entry = session.scalar(select(DailyEntry).where(DailyEntry.paper_id == paper.id)
-                                   .order_by(DailyEntry.day.desc()).limit(1))
+            entry = session.scalar(
+                select(DailyEntry)
+                .where(DailyEntry.paper_id == paper.id)
+                .order_by(DailyEntry.day.desc())
+                .limit(1)
+            )
         count = entry.total_upvotes if entry is not None else paper.total_upvotes
         voted = actions.voted_ids(session, user.id, [paper.id])
-        return _render(request, "_vote.html", {"p": paper, "n": count, "entry": entry, "wide": bool(wide),
-                                             "voted": voted})
+        return _render(
+            request,
+            "_vote.html",
+            {"p": paper, "n": count, "entry": entry, "wide": bool(wide), "voted": voted},
+        )
 
 
 @router.post("/papers/{arxiv_id:path}/mark")
-def mark_submit(request: Request, arxiv_id: str, kind: Annotated[str, Form()] = "",
-                on: Annotated[str, Form()] = "1") -> Response:
+def mark_submit(
+    request: Request, arxiv_id: str, kind: Annotated[str, Form()] = "", on: Annotated[str, Form()] = "1"
+) -> Response:
     user = require_user(request)
     rate_limit(request, "write")
     actions.set_mark(request.app.state.db, user, arxiv_id, kind, on == "1")
@@ -424,8 +530,12 @@ def _comments_answer(request: Request, arxiv_id: str, error: str = "", status: i
     with request.app.state.db.session() as session:
         paper = actions.paper_or_404(session, arxiv_id)
         comments = actions.visible_comments(session, paper.id, current_user(request))
-        return _render(request, "_comments.html", {"paper": paper, "comments": comments, "comment_error": error,
-                                                 "voted": set()}, status)
+        return _render(
+            request,
+            "_comments.html",
+            {"paper": paper, "comments": comments, "comment_error": error, "voted": set()},
+            status,
+        )
 
 
 @router.post("/papers/{arxiv_id:path}/comments", response_class=HTMLResponse)
@@ -474,8 +584,13 @@ def collections_page(request: Request, paper: str = "") -> HTMLResponse:
 
 
 @router.post("/collections", response_class=HTMLResponse)
-def collection_create(request: Request, name: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "",
-                      public: Annotated[str, Form()] = "", paper: Annotated[str, Form()] = "") -> Response:
+def collection_create(
+    request: Request,
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    public: Annotated[str, Form()] = "",
+    paper: Annotated[str, Form()] = "",
+) -> Response:
     user = require_user(request)
     db = request.app.state.db
     try:
@@ -484,18 +599,27 @@ def collection_create(request: Request, name: Annotated[str, Form()] = "", descr
         if paper:
             actions.set_in_collection(db, user, collection.id, paper, True)
     except DailyPapersError as exc:
-        page = _render(request, "collections.html", {"collections": actions.user_collections(db, user.id, user),
-                                                   "nav": "collections", "error": exc.message, "paper": paper,
-                                                   "values": {"name": name, "description": description}},
-                     exc.status)
+        page = _render(
+            request,
+            "collections.html",
+            {
+                "collections": actions.user_collections(db, user.id, user),
+                "nav": "collections",
+                "error": exc.message,
+                "paper": paper,
+                "values": {"name": name, "description": description},
+            },
+            exc.status,
+        )
         page.headers.update(exc.headers)
         return page
     return RedirectResponse(f"/collections/{collection.id}", status_code=303)
 
 
 @router.post("/collections/add")
-def collection_add_from_paper(request: Request, paper: Annotated[str, Form()] = "",
-                              collection: Annotated[str, Form()] = "") -> Response:
+def collection_add_from_paper(
+    request: Request, paper: Annotated[str, Form()] = "", collection: Annotated[str, Form()] = ""
+) -> Response:
     user = require_user(request)
     if collection == "new" or not collection:
         return RedirectResponse("/collections?" + urlencode({"paper": paper}), status_code=303)
@@ -513,19 +637,32 @@ def collection_page(request: Request, collection_id: RowId) -> HTMLResponse:
     view = actions.get_collection(request.app.state.db, current_user(request), collection_id)
     cards = [Card(p, actions.latest_entry(p)) for p in view.papers]
     viewer = current_user(request)
-    return _render(request, "collection.html", {"view": view, "cards": cards, "nav": "collections",
-                                              "owner": viewer is not None and viewer.id == view.owner.id,
-                                              "listing": _paper_listing(request, view.collection.name, cards,
-                                                                        view.total, 0, "")})
+    return _render(
+        request,
+        "collection.html",
+        {
+            "view": view,
+            "cards": cards,
+            "nav": "collections",
+            "owner": viewer is not None and viewer.id == view.owner.id,
+            "listing": _paper_listing(request, view.collection.name, cards, view.total, 0, ""),
+        },
+    )
 
 
 @router.post("/collections/{collection_id}/edit")
-def collection_edit(request: Request, collection_id: RowId, name: Annotated[str, Form()] = "",
-                    description: Annotated[str, Form()] = "", public: Annotated[str, Form()] = "") -> Response:
+def collection_edit(
+    request: Request,
+    collection_id: RowId,
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    public: Annotated[str, Form()] = "",
+) -> Response:
     user = require_user(request)
     rate_limit(request, "write")
-    actions.update_collection(request.app.state.db, user, collection_id, name=name, description=description,
-                              public=public == "1")
+    actions.update_collection(
+        request.app.state.db, user, collection_id, name=name, description=description, public=public == "1"
+    )
     return RedirectResponse(f"/collections/{collection_id}", status_code=303)
 
 
@@ -557,5 +694,8 @@ def user_page(request: Request, username: str) -> HTMLResponse:
         raise NotFound(f"no user {username!r}")
     collections = actions.user_collections(db, person.id, current_user(request))
     entries, total = actions.user_submissions(db, person.id, limit=20)
-    return _render(request, "user.html", {"person": person, "collections": collections, "entries": entries,
-                                        "submitted_total": total})
+    return _render(
+        request,
+        "user.html",
+        {"person": person, "collections": collections, "entries": entries, "submitted_total": total},
+    )

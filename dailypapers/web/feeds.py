@@ -41,16 +41,24 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Characters XML 1.0 does not allow anywhere (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
-_ERROR = {"content": {"application/json": {"schema": {
-    "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
+_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+        }
+    }
+}
 FEED_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"description": "An Atom 1.0 feed.",
-          "content": {"application/atom+xml": {"schema": {"type": "string"}}}},
+    200: {
+        "description": "An Atom 1.0 feed.",
+        "content": {"application/atom+xml": {"schema": {"type": "string"}}},
+    },
     304: {"description": "Not modified: the `If-None-Match` ETag still matches."},
     400: {"description": "A bad parameter.", **_ERROR},
 }
 WITH_404: dict[int | str, dict[str, object]] = {
-    **FEED_RESPONSES, 404: {"description": "No such organization.", **_ERROR},
+    **FEED_RESPONSES,
+    404: {"description": "No such organization.", **_ERROR},
 }
 
 # Documented in the OpenAPI schema only (clients and fuzzers learn the shape); the parsers in
@@ -130,8 +138,9 @@ def _entry(feed: ET.Element, site: str, item: FeedItem) -> None:
     _sub(entry, "id", page)
     _sub(entry, "title", " ".join(xml_text(paper.title).split()) or paper.arxiv_id, type="text")
     _sub(entry, "link", rel="alternate", type="text/html", href=page)
-    _sub(entry, "link", rel="related", type="text/html",
-         href=f"https://arxiv.org/abs/{quote(paper.arxiv_id)}")
+    _sub(
+        entry, "link", rel="related", type="text/html", href=f"https://arxiv.org/abs/{quote(paper.arxiv_id)}"
+    )
     _sub(entry, "updated", atom_time(item_updated(item)))
     if paper.published_at is not None:
         _sub(entry, "published", atom_time(paper.published_at))
@@ -225,15 +234,20 @@ def _period_body(request: Request, session: Session, period: Period, info: FeedI
 
 def _period_feed(request: Request, period: Period, title: str) -> Response:
     directory, key = _FEED_DIR[period.kind], period.key
-    info = FeedInfo(f"/feeds/{directory}/{key}.atom", f"/papers/{directory}/{key}", title,
-                    _start_of(period.start))
+    info = FeedInfo(
+        f"/feeds/{directory}/{key}.atom", f"/papers/{directory}/{key}", title, _start_of(period.start)
+    )
     with request.app.state.db.session() as session:
         body = _period_body(request, session, period, info)
     return feed_response(request, body)
 
 
-@router.get("/daily.atom", response_class=Response, responses=FEED_RESPONSES,
-            summary="Atom feed of the latest day's papers")
+@router.get(
+    "/daily.atom",
+    response_class=Response,
+    responses=FEED_RESPONSES,
+    summary="Atom feed of the latest day's papers",
+)
 def daily_feed(request: Request) -> Response:
     """The latest list day on or before today (New York), most upvoted first."""
     with request.app.state.db.session() as session:
@@ -246,44 +260,66 @@ def daily_feed(request: Request) -> Response:
     return feed_response(request, body)
 
 
-@router.get("/date/{day}.atom", response_class=Response, responses=FEED_RESPONSES,
-            summary="Atom feed of one day's papers")
+@router.get(
+    "/date/{day}.atom",
+    response_class=Response,
+    responses=FEED_RESPONSES,
+    summary="Atom feed of one day's papers",
+)
 def date_feed(request: Request, day: DayParam) -> Response:
     period = parse_day(day)
     return _period_feed(request, period, _day_title(period.start))
 
 
-@router.get("/week/{week}.atom", response_class=Response, responses=FEED_RESPONSES,
-            summary="Atom feed of one ISO week's papers")
+@router.get(
+    "/week/{week}.atom",
+    response_class=Response,
+    responses=FEED_RESPONSES,
+    summary="Atom feed of one ISO week's papers",
+)
 def week_feed(request: Request, week: WeekParam) -> Response:
     period = parse_week(week)
     return _period_feed(request, period, f"Daily Papers — {period.label}")
 
 
-@router.get("/month/{month}.atom", response_class=Response, responses=FEED_RESPONSES,
-            summary="Atom feed of one month's papers")
+@router.get(
+    "/month/{month}.atom",
+    response_class=Response,
+    responses=FEED_RESPONSES,
+    summary="Atom feed of one month's papers",
+)
 def month_feed(request: Request, month: MonthParam) -> Response:
     period = parse_month(month)
     return _period_feed(request, period, f"Daily Papers — {period.label}")
 
 
-@router.get("/trending.atom", response_class=Response, responses=FEED_RESPONSES,
-            summary="Atom feed of trending papers")
+@router.get(
+    "/trending.atom",
+    response_class=Response,
+    responses=FEED_RESPONSES,
+    summary="Atom feed of trending papers",
+)
 def trending_feed(request: Request) -> Response:
     """The trending listing, in its order."""
     with request.app.state.db.session() as session:
         scored, _ = trending.trending_entries(session, limit=MAX_ENTRIES)
         items = [FeedItem(entry.paper, entry) for entry, _ in scored]
-        body = render_feed(_site(request), FeedInfo("/feeds/trending.atom", "/papers/trending",
-                                                    "Trending papers"), items)
+        body = render_feed(
+            _site(request), FeedInfo("/feeds/trending.atom", "/papers/trending", "Trending papers"), items
+        )
     return feed_response(request, body)
 
 
-@router.get("/organizations/{name}.atom", response_class=Response, responses=WITH_404,
-            summary="Atom feed of an organization's papers")
-def organization_feed(request: Request,
-                      name: Annotated[str, Path(description="Organization name.", examples=["Tsinghua"])],
-                      ) -> Response:
+@router.get(
+    "/organizations/{name}.atom",
+    response_class=Response,
+    responses=WITH_404,
+    summary="Atom feed of an organization's papers",
+)
+def organization_feed(
+    request: Request,
+    name: Annotated[str, Path(description="Organization name.", examples=["Tsinghua"])],
+) -> Response:
     """The organization's papers, newest first."""
     with request.app.state.db.session() as session:
         org = queries.organization_by_name(session, name)
@@ -292,35 +328,43 @@ def organization_feed(request: Request,
         papers, _ = queries.organization_papers(session, org.id, limit=MAX_ENTRIES)
         items = [FeedItem(p, p.entries[-1] if p.entries else None) for p in papers]
         quoted = quote(org.name, safe="")
-        info = FeedInfo(f"/feeds/organizations/{quoted}.atom", f"/organizations/{quoted}",
-                        f"Papers by {org.fullname or org.name}")
+        info = FeedInfo(
+            f"/feeds/organizations/{quoted}.atom",
+            f"/organizations/{quoted}",
+            f"Papers by {org.fullname or org.name}",
+        )
         body = render_feed(_site(request), info, items)
     return feed_response(request, body)
 
 
-@router.get("/search.atom", response_class=Response, responses=FEED_RESPONSES,
-            summary="Atom feed of a search")
-def search_feed(request: Request,
-                q: Annotated[str, Query(description="What to search for (the search box's syntax).",
-                                        examples=["diffusion"])] = "",
-                mode: Annotated[str | None, Query(description="hybrid (default), keyword or semantic.")] = None,
-                sort: Annotated[str | None, Query(description="relevance (default), date or upvotes.")] = None,
-                date_from: Annotated[str | None, Query(alias="from", description="Published on or after.")] = None,
-                date_to: Annotated[str | None, Query(alias="to", description="Published on or before.")] = None,
-                category: Annotated[list[str] | None, Query(description="arXiv category (repeatable).")] = None,
-                organization: Annotated[list[str] | None, Query(description="Organization (repeatable).")] = None,
-                ) -> Response:
+@router.get(
+    "/search.atom", response_class=Response, responses=FEED_RESPONSES, summary="Atom feed of a search"
+)
+def search_feed(
+    request: Request,
+    q: Annotated[
+        str, Query(description="What to search for (the search box's syntax).", examples=["diffusion"])
+    ] = "",
+    mode: Annotated[str | None, Query(description="hybrid (default), keyword or semantic.")] = None,
+    sort: Annotated[str | None, Query(description="relevance (default), date or upvotes.")] = None,
+    date_from: Annotated[str | None, Query(alias="from", description="Published on or after.")] = None,
+    date_to: Annotated[str | None, Query(alias="to", description="Published on or before.")] = None,
+    category: Annotated[list[str] | None, Query(description="arXiv category (repeatable).")] = None,
+    organization: Annotated[list[str] | None, Query(description="Organization (repeatable).")] = None,
+) -> Response:
     """The best ``MAX_ENTRIES`` results of the same search as ``/papers?q=``; an empty query is a 400."""
     mode, order = check_mode_sort(mode, sort)
     filters = parse_filters(date_from, date_to, category, organization)
     with request.app.state.db.session() as session:
-        results = request.app.state.search.search(session, q, mode=mode, limit=MAX_ENTRIES, filters=filters,
-                                                  sort=order)
+        results = request.app.state.search.search(
+            session, q, mode=mode, limit=MAX_ENTRIES, filters=filters, sort=order
+        )
         papers = [results.papers[h.paper_id] for h in results.hits if h.paper_id in results.papers]
         latest = queries.latest_entries_for(session, [paper.id for paper in papers])
         items = [FeedItem(p, latest.get(p.id)) for p in papers]
         query = urlencode([(k, v) for k, v in request.query_params.multi_items() if v] or [("q", q)])
-        info = FeedInfo(f"/feeds/search.atom?{query}", f"/papers?{query}",
-                        f"Search: {' '.join(xml_text(q).split())}")
+        info = FeedInfo(
+            f"/feeds/search.atom?{query}", f"/papers?{query}", f"Search: {' '.join(xml_text(q).split())}"
+        )
         body = render_feed(_site(request), info, items)
     return feed_response(request, body)

@@ -246,8 +246,9 @@ def _tabs(session: Session, current: str, anchor: date | None) -> list[Tab]:
 
 def _period_listing(request: Request, session: Session, period: Period, *, home: bool = False) -> Listing:
     page = _page_number(request)
-    entries, total = queries.list_entries(session, period.start, period.end, limit=PAGE_SIZE,
-                                          offset=page * PAGE_SIZE)
+    entries, total = queries.list_entries(
+        session, period.start, period.end, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+    )
     if period.kind == "day":
         before, after = queries.adjacent_days(session, period.start)
         prev_p = day_period(before) if before else None
@@ -286,11 +287,17 @@ def home(request: Request) -> HTMLResponse:
         day = queries.latest_day(session, today())
         if day is None:
             listing = Listing(
-                title="Daily Papers", cards=[], total=0, page=0, more_url=None, first_url=None,
-                feed_url="/feeds/daily.atom", feed_title="Daily papers (latest day)",
+                title="Daily Papers",
+                cards=[],
+                total=0,
+                page=0,
+                more_url=None,
+                first_url=None,
+                feed_url="/feeds/daily.atom",
+                feed_title="Daily papers (latest day)",
                 tabs=_tabs(session, "day", None),
                 empty_message="No papers yet. Import some with “dailypapers ingest hf-daily” "
-                              "or “dailypapers demo load”.",
+                "or “dailypapers demo load”.",
             )
             return _listing_response(request, listing)
         return _listing_response(request, _period_listing(request, session, day_period(day), home=True))
@@ -343,8 +350,9 @@ def trending_page(request: Request) -> HTMLResponse:
             label=f"Listed in the {trending.WINDOW_DAYS} days up to {_day_label(_last_day(reference))}",
             tabs=_tabs(session, "trending", queries.latest_day(session, today())),
             empty_message=f"No papers were listed in the last {trending.WINDOW_DAYS} days.",
-            extra={"formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})"
-                              f"^{trending.GRAVITY:g}"},
+            extra={
+                "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}"
+            },
         )
         return _listing_response(request, listing)
 
@@ -356,11 +364,17 @@ def search_page(request: Request, q: str) -> HTMLResponse:
     q = q.strip()
     params = request.query_params
     mode, sort = check_mode_sort(params.get("mode"), params.get("sort"))
-    filters = parse_filters(params.get("from"), params.get("to"), params.getlist("category"),
-                            params.getlist("organization"))
-    form = {"mode": mode, "sort": sort, "from": params.get("from", "").strip(),
-            "to": params.get("to", "").strip(), "category": ", ".join(filters.categories),
-            "organization": ", ".join(filters.organizations)}
+    filters = parse_filters(
+        params.get("from"), params.get("to"), params.getlist("category"), params.getlist("organization")
+    )
+    form = {
+        "mode": mode,
+        "sort": sort,
+        "from": params.get("from", "").strip(),
+        "to": params.get("to", "").strip(),
+        "category": ", ".join(filters.categories),
+        "organization": ", ".join(filters.organizations),
+    }
     engine = request.app.state.search
     with request.app.state.db.session() as session:
         hint = ""
@@ -370,21 +384,32 @@ def search_page(request: Request, q: str) -> HTMLResponse:
         warnings: tuple[str, ...] = ()
         keyword_total: int | None = None
         try:
-            results = engine.search(session, q, mode=mode, limit=PAGE_SIZE, offset=page * PAGE_SIZE,
-                                    filters=filters, sort=sort)
-            hits, papers, total, warnings = results.hits, results.papers, results.total, results.parsed.warnings
+            results = engine.search(
+                session, q, mode=mode, limit=PAGE_SIZE, offset=page * PAGE_SIZE, filters=filters, sort=sort
+            )
+            hits, papers, total, warnings = (
+                results.hits,
+                results.papers,
+                results.total,
+                results.parsed.warnings,
+            )
             mode = results.mode
             if mode == "hybrid":  # how many match the words (one FTS query, no embedding)
                 keyword_total = engine.search(session, q, mode="keyword", limit=0, filters=filters).total
         except BadRequest:
-            hint = ("Type a few words to search titles and abstracts." if not q else
-                    "That search has no words to look for; try letters or numbers.")
+            hint = (
+                "Type a few words to search titles and abstracts."
+                if not q
+                else "That search has no words to look for; try letters or numbers."
+            )
         latest = queries.latest_entries_for(session, [h.paper_id for h in hits])
         more, first = _paging(request, page, total)
         feed_params = [(k, v) for k, v in params.multi_items() if k != "p" and v]
         listing = Listing(
             title=f"Search: {q}" if q else "Search",
-            cards=[Card(papers[h.paper_id], latest.get(h.paper_id), hit=h) for h in hits if h.paper_id in papers],
+            cards=[
+                Card(papers[h.paper_id], latest.get(h.paper_id), hit=h) for h in hits if h.paper_id in papers
+            ],
             total=total,
             page=page,
             more_url=more,
@@ -393,9 +418,17 @@ def search_page(request: Request, q: str) -> HTMLResponse:
             feed_title=f"Papers matching “{q}”",
             label=q,
             empty_message=hint or f"No paper matches “{q}”.",
-            extra={"q": q, "hint": hint, "form": form, "modes": MODES, "sorts": SORTS, "mode": mode,
-                   "warnings": warnings, "semantic_off": engine.vectors is None,
-                   "keyword_total": keyword_total},
+            extra={
+                "q": q,
+                "hint": hint,
+                "form": form,
+                "modes": MODES,
+                "sorts": SORTS,
+                "mode": mode,
+                "warnings": warnings,
+                "semantic_off": engine.vectors is None,
+                "keyword_total": keyword_total,
+            },
         )
         target = _fragment_target(request)
         if target == "results":
@@ -448,7 +481,10 @@ def paper_markdown(paper: Paper, site_url: str = "") -> str:
         lines += [f"**Organization:** {paper.organization.fullname or paper.organization.name}", ""]
     if paper.published_at is not None:
         lines += [f"**Published:** {paper.published_at.date().isoformat()}", ""]
-    links = [f"- arXiv: https://arxiv.org/abs/{paper.arxiv_id}", f"- PDF: https://arxiv.org/pdf/{paper.arxiv_id}"]
+    links = [
+        f"- arXiv: https://arxiv.org/abs/{paper.arxiv_id}",
+        f"- PDF: https://arxiv.org/pdf/{paper.arxiv_id}",
+    ]
     code_url, project_page = safe_http_url(paper.code_url), safe_http_url(paper.project_page)
     if code_url:
         stars = f" ({paper.github_stars} stars)" if paper.github_stars else ""
@@ -485,8 +521,9 @@ def paper_markdown_page(request: Request, arxiv_id: str) -> Response:
         if paper is None:
             raise NotFound(f"no paper {canonical}")
         text = paper_markdown(paper, request.app.state.settings.site_url.rstrip("/"))
-    return Response(text, media_type="text/markdown; charset=utf-8",
-                    headers={"X-Content-Type-Options": "nosniff"})
+    return Response(
+        text, media_type="text/markdown; charset=utf-8", headers={"X-Content-Type-Options": "nosniff"}
+    )
 
 
 @router.get("/papers/{arxiv_id:path}", response_class=HTMLResponse)
@@ -506,11 +543,15 @@ def paper_page(request: Request, arxiv_id: str) -> HTMLResponse:
             personal["holding"] = actions.collections_holding(session, viewer.id, paper.id)
         if viewer is not None:
             personal["my_collections"] = actions.user_collections(request.app.state.db, viewer.id, viewer)
-        return _render(request, "paper.html", {
-            **personal,
-            "related": related,
-            "paper": paper,
-            "card": Card(paper, latest, why),
-            "reference_label": _time_label(why.reference_time) if why else "",
-            "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",
-        })
+        return _render(
+            request,
+            "paper.html",
+            {
+                **personal,
+                "related": related,
+                "paper": paper,
+                "card": Card(paper, latest, why),
+                "reference_label": _time_label(why.reference_time) if why else "",
+                "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",
+            },
+        )

@@ -31,18 +31,22 @@ def _pool(request: Request) -> rec.CandidatePool | None:
     return request.app.state.recommender
 
 
-def picks_for(request: Request, user_id: int, limit: int
-              ) -> tuple[list[rec.Pick], dict[int, Paper], dict[int, Any], dict[int, str]]:
+def picks_for(
+    request: Request, user_id: int, limit: int
+) -> tuple[list[rec.Pick], dict[int, Paper], dict[int, Any], dict[int, str]]:
     """The reader's recommendations, their papers (and the liked papers the reasons name), each paper's
     latest listing, and the titles of the liked papers."""
     pool = _pool(request)
     if pool is None:
         return [], {}, {}, {}
     settings = request.app.state.settings
-    picks = rec.recommend_for(request.app.state.db, pool, user_id, limit=limit,
-                              window_days=settings.recommend_window_days)
+    picks = rec.recommend_for(
+        request.app.state.db, pool, user_id, limit=limit, window_days=settings.recommend_window_days
+    )
     with request.app.state.db.session() as session:
-        papers = load_papers(session, [p.paper_id for p in picks] + [p.because_id for p in picks if p.because_id])
+        papers = load_papers(
+            session, [p.paper_id for p in picks] + [p.because_id for p in picks if p.because_id]
+        )
         titles = {pid: paper.title for pid, paper in papers.items()}
         latest = queries.latest_entries_for(session, [p.paper_id for p in picks])
     return picks, papers, latest, titles
@@ -65,7 +69,11 @@ def recommendations(request: Request, limit: Annotated[str | None, Query()] = No
         item["reason"] = rec.reason_text(pick, titles)
         item["score"] = round(pick.score, 4)
         because = papers.get(pick.because_id or -1)
-        item["because"] = {"id": because.arxiv_id, "title": because.title, "similarity": round(pick.similarity, 4)} if because else None
+        item["because"] = (
+            {"id": because.arxiv_id, "title": because.title, "similarity": round(pick.similarity, 4)}
+            if because
+            else None
+        )
         body.append(item)
     return body
 
@@ -109,21 +117,38 @@ def for_you_page(request: Request) -> HTMLResponse:
         categories = rec.popular(session, "category", 24)
         organizations = rec.popular(session, "organization", 24)
         starters = [e.paper for e, _ in trending.trending_entries(session, limit=12)[0]]
-    return _render(request, "for_you.html", {
-        "cards": cards, "reasons": reasons, "interests": interests, "categories": categories,
-        "organizations": organizations, "starters": starters, "nav": "for-you",
-        "semantic_off": _pool(request) is None})
+    return _render(
+        request,
+        "for_you.html",
+        {
+            "cards": cards,
+            "reasons": reasons,
+            "interests": interests,
+            "categories": categories,
+            "organizations": organizations,
+            "starters": starters,
+            "nav": "for-you",
+            "semantic_off": _pool(request) is None,
+        },
+    )
 
 
 @router.post("/for-you/interests")
-def for_you_interests(request: Request, paper: Annotated[list[str] | None, Form()] = None,
-                      category: Annotated[list[str] | None, Form()] = None,
-                      organization: Annotated[list[str] | None, Form()] = None,
-                      authors: Annotated[str, Form()] = "") -> Response:
+def for_you_interests(
+    request: Request,
+    paper: Annotated[list[str] | None, Form()] = None,
+    category: Annotated[list[str] | None, Form()] = None,
+    organization: Annotated[list[str] | None, Form()] = None,
+    authors: Annotated[str, Form()] = "",
+) -> Response:
     user = require_user(request)
     rate_limit(request, "write")
-    picks = {"paper": paper or [], "category": category or [], "organization": organization or [],
-             "author": [a for a in (x.strip() for x in authors.replace("\n", ";").split(";")) if a]}
+    picks = {
+        "paper": paper or [],
+        "category": category or [],
+        "organization": organization or [],
+        "author": [a for a in (x.strip() for x in authors.replace("\n", ";").split(";")) if a],
+    }
     rec.set_interests(request.app.state.db, user, picks)
     return RedirectResponse("/for-you", status_code=303)
 
@@ -143,10 +168,19 @@ class SubscribeBody(BaseModel):
 
 
 def subscription_json(sub: Subscription) -> dict[str, Any]:
-    return {"email": sub.email, "frequency": sub.frequency, "trending": sub.trending, "forYou": sub.for_you,
-            "categories": sub.categories or [], "organizations": sub.organizations or [],
-            "timezone": sub.timezone, "sendHour": sub.send_hour, "confirmed": sub.confirmed_at is not None,
-            "active": sub.active, "createdAt": iso(sub.created_at)}
+    return {
+        "email": sub.email,
+        "frequency": sub.frequency,
+        "trending": sub.trending,
+        "forYou": sub.for_you,
+        "categories": sub.categories or [],
+        "organizations": sub.organizations or [],
+        "timezone": sub.timezone,
+        "sendHour": sub.send_hour,
+        "confirmed": sub.confirmed_at is not None,
+        "active": sub.active,
+        "createdAt": iso(sub.created_at),
+    }
 
 
 PENDING = "check your inbox: a link confirms the subscription"
@@ -159,15 +193,20 @@ def do_subscribe(request: Request, email: str | None, prefs: subs.Preferences) -
     address = email or (user.email if user else "") or ""  # an account's confirmed address only
     if not address:
         if user is not None:
-            raise BadRequest("email: confirm your account's address first (see your account page), "
-                             "or give the address to send the digest to")
+            raise BadRequest(
+                "email: confirm your account's address first (see your account page), "
+                "or give the address to send the digest to"
+            )
         raise BadRequest("email: give the address to send the digest to")
     rate_limit(request, "subscribe")
     done = subs.subscribe(request.app.state.db, address, prefs, user=user)
     if not done.owner:
         try:
-            send_one(request.app.state.settings, done.subscription.email,
-                     confirmation_mail(request.app.state.settings, done.subscription, done.to_confirm))
+            send_one(
+                request.app.state.settings,
+                done.subscription.email,
+                confirmation_mail(request.app.state.settings, done.subscription, done.to_confirm),
+            )
         except MailError as exc:
             raise ServiceUnavailable("the confirmation mail could not be sent; try again later") from exc
     return done
@@ -175,8 +214,15 @@ def do_subscribe(request: Request, email: str | None, prefs: subs.Preferences) -
 
 @api.post("/subscriptions", status_code=202, summary="Subscribe to the digest (double opt-in by mail)")
 def api_subscribe(request: Request, body: SubscribeBody) -> dict[str, Any]:
-    prefs = subs.Preferences(body.frequency, body.trending, body.forYou, tuple(body.categories),
-                             tuple(body.organizations), body.timezone, body.sendHour)
+    prefs = subs.Preferences(
+        body.frequency,
+        body.trending,
+        body.forYou,
+        tuple(body.categories),
+        tuple(body.organizations),
+        body.timezone,
+        body.sendHour,
+    )
     done = do_subscribe(request, body.email, prefs)
     if done.owner:
         answer = subscription_json(done.subscription)
@@ -194,15 +240,22 @@ def api_my_subscription(request: Request) -> dict[str, Any]:
     return subscription_json(sub)
 
 
-def _prefs_from_form(frequency: str, sections: list[str], categories: str, organizations: str, timezone: str,
-                     send_hour: str) -> subs.Preferences:
+def _prefs_from_form(
+    frequency: str, sections: list[str], categories: str, organizations: str, timezone: str, send_hour: str
+) -> subs.Preferences:
     try:
         hour = int(send_hour or 7)
     except ValueError:
         raise BadRequest(f"send hour must be a number, got {send_hour!r}") from None
-    return subs.Preferences(frequency, "trending" in sections, "for_you" in sections,
-                            tuple(categories.split(",")), tuple(organizations.split(",")),
-                            timezone or subs.DEFAULT_TIMEZONE, hour)
+    return subs.Preferences(
+        frequency,
+        "trending" in sections,
+        "for_you" in sections,
+        tuple(categories.split(",")),
+        tuple(organizations.split(",")),
+        timezone or subs.DEFAULT_TIMEZONE,
+        hour,
+    )
 
 
 @router.get("/subscribe", response_class=HTMLResponse)
@@ -213,21 +266,37 @@ def subscribe_page(request: Request) -> Response:
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
-def subscribe_submit(request: Request, email: Annotated[str, Form()] = "", frequency: Annotated[str, Form()] = "daily",
-                     sections: Annotated[list[str] | None, Form()] = None, categories: Annotated[str, Form()] = "",
-                     organizations: Annotated[str, Form()] = "", timezone: Annotated[str, Form()] = "",
-                     send_hour: Annotated[str, Form()] = "7") -> Response:
+def subscribe_submit(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    frequency: Annotated[str, Form()] = "daily",
+    sections: Annotated[list[str] | None, Form()] = None,
+    categories: Annotated[str, Form()] = "",
+    organizations: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "",
+    send_hour: Annotated[str, Form()] = "7",
+) -> Response:
     try:
         prefs = _prefs_from_form(frequency, sections or [], categories, organizations, timezone, send_hour)
         done = do_subscribe(request, email.strip() or None, prefs)
     except DailyPapersError as exc:
-        page = _form_page(request, "subscribe.html", {"error": exc.message, "frequencies": FREQUENCIES,
-                                                      "values": {"email": email, "categories": categories,
-                                                                 "organizations": organizations}}, exc.status)
+        page = _form_page(
+            request,
+            "subscribe.html",
+            {
+                "error": exc.message,
+                "frequencies": FREQUENCIES,
+                "values": {"email": email, "categories": categories, "organizations": organizations},
+            },
+            exc.status,
+        )
         page.headers.update(exc.headers)
         return page
-    return _form_page(request, "subscribe.html", {"done": True, "pending": not done.owner,
-                                                  "sub": done.subscription, "frequencies": FREQUENCIES})
+    return _form_page(
+        request,
+        "subscribe.html",
+        {"done": True, "pending": not done.owner, "sub": done.subscription, "frequencies": FREQUENCIES},
+    )
 
 
 def _link_page(request: Request, token: str, follow: Any, action: str) -> HTMLResponse:

@@ -35,17 +35,19 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-SITE_CSP = "; ".join([
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "font-src 'self'",
-    "img-src 'self'",
-    "connect-src 'self'",
-    "form-action 'self'",
-    "base-uri 'none'",
-    "frame-ancestors 'none'",
-])
+SITE_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "font-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 # Where FastAPI's docs pages load their code, styles, fonts and icons from.
 DOCS_CDN = "https://cdn.jsdelivr.net"
 DOCS_SOURCES = {
@@ -56,12 +58,32 @@ DOCS_SOURCES = {
     "worker-src": "blob:",
 }
 # Browser features the site never uses.
-PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
-    "accelerometer", "autoplay", "browsing-topics", "camera", "display-capture", "encrypted-media",
-    "fullscreen", "geolocation", "gyroscope", "hid", "magnetometer", "microphone", "midi", "payment",
-    "picture-in-picture", "publickey-credentials-get", "screen-wake-lock", "serial", "sync-xhr", "usb",
-    "xr-spatial-tracking",
-))
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "sync-xhr",
+        "usb",
+        "xr-spatial-tracking",
+    )
+)
 HSTS = "max-age=31536000"
 INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\ssrc=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 
@@ -106,8 +128,9 @@ def _with_headers(message: Message, extra: Iterable[tuple[bytes, bytes]]) -> Mes
 class SecurityHeaders:
     """Adds :func:`security_headers` and a Content-Security-Policy to every HTTP response."""
 
-    def __init__(self, app: ASGIApp, *, headers: list[tuple[bytes, bytes]],
-                 docs_paths: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, *, headers: list[tuple[bytes, bytes]], docs_paths: Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.common = headers
         self.headers = headers + [(b"content-security-policy", SITE_CSP.encode())]
@@ -219,10 +242,17 @@ class BodyLimit:
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"error": BodyTooLarge(self.max_body_bytes).detail}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

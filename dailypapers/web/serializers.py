@@ -22,8 +22,12 @@ def iso(value: datetime | None) -> str | None:
 def organization_json(org: Organization | None) -> dict[str, Any] | None:
     if org is None:
         return None
-    return {"_id": f"org{org.id}", "name": org.name, "fullname": org.fullname or org.name,
-            "avatar": safe_http_url(org.avatar_url)}
+    return {
+        "_id": f"org{org.id}",
+        "name": org.name,
+        "fullname": org.fullname or org.name,
+        "avatar": safe_http_url(org.avatar_url),
+    }
 
 
 def submitter_json(entry: DailyEntry) -> dict[str, Any] | None:
@@ -48,8 +52,10 @@ def paper_json(paper: Paper, entry: DailyEntry | None = None) -> dict[str, Any]:
     """The ``paper`` object (also the whole answer of ``GET /api/papers/{id}``)."""
     data: dict[str, Any] = {
         "id": paper.arxiv_id,
-        "authors": [{"_id": f"{paper.id}-{i}", "name": name, "hidden": False}
-                    for i, name in enumerate(paper.authors or [])],
+        "authors": [
+            {"_id": f"{paper.id}-{i}", "name": name, "hidden": False}
+            for i, name in enumerate(paper.authors or [])
+        ],
         "publishedAt": iso(paper.published_at),
         "title": paper.title,
         "summary": paper.abstract or "",
@@ -102,14 +108,23 @@ def search_item_json(paper: Paper, entry: DailyEntry | None) -> dict[str, Any]:
     """One search result: entry-shaped when the paper was listed, else the bare paper under ``paper``."""
     if entry is not None:
         return entry_json(entry, paper)
-    return {"paper": paper_json(paper), "publishedAt": iso(paper.published_at), "title": paper.title,
-            "summary": paper.abstract or "", "numComments": 0}
+    return {
+        "paper": paper_json(paper),
+        "publishedAt": iso(paper.published_at),
+        "title": paper.title,
+        "summary": paper.abstract or "",
+        "numComments": 0,
+    }
 
 
 def user_json(user: Any, *, me: bool = False) -> dict[str, Any]:
     """A user as others see it; ``me=True`` adds what only the account itself sees."""
-    data: dict[str, Any] = {"name": user.username, "fullname": user.display_name, "role": user.role,
-                            "createdAt": iso(user.created_at)}
+    data: dict[str, Any] = {
+        "name": user.username,
+        "fullname": user.display_name,
+        "role": user.role,
+        "createdAt": iso(user.created_at),
+    }
     if me:  # the confirmed address (None until a mailed link was followed) and one waiting for its link
         data["email"] = user.email
         data["emailVerified"] = user.email is not None
@@ -118,15 +133,26 @@ def user_json(user: Any, *, me: bool = False) -> dict[str, Any]:
 
 
 def comment_json(comment: Any) -> dict[str, Any]:
-    return {"id": comment.id, "paper": comment.paper.arxiv_id, "author": user_json(comment.user),
-            "body": comment.body, "hidden": comment.hidden, "createdAt": iso(comment.created_at),
-            "editedAt": iso(comment.edited_at)}
+    return {
+        "id": comment.id,
+        "paper": comment.paper.arxiv_id,
+        "author": user_json(comment.user),
+        "body": comment.body,
+        "hidden": comment.hidden,
+        "createdAt": iso(comment.created_at),
+        "editedAt": iso(comment.edited_at),
+    }
 
 
 def collection_json(collection: Any, *, size: int | None = None, owner: Any = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": collection.id, "name": collection.name, "description": collection.description,
-                            "public": collection.public, "createdAt": iso(collection.created_at),
-                            "updatedAt": iso(collection.updated_at)}
+    data: dict[str, Any] = {
+        "id": collection.id,
+        "name": collection.name,
+        "description": collection.description,
+        "public": collection.public,
+        "createdAt": iso(collection.created_at),
+        "updatedAt": iso(collection.updated_at),
+    }
     if size is not None:
         data["numPapers"] = size
     if owner is not None:

@@ -48,8 +48,9 @@ def _link_end(match: re.Match[str]) -> int:
 
 def _leaves(text: str) -> list[_Span]:
     """Code spans, then the links outside them."""
-    leaves: list[_Span] = [(m.start(), m.end(), "code", f"<code>{escape(m.group(1))}</code>")
-                           for m in _CODE.finditer(text)]
+    leaves: list[_Span] = [
+        (m.start(), m.end(), "code", f"<code>{escape(m.group(1))}</code>") for m in _CODE.finditer(text)
+    ]
     codes = [(start, end) for start, end, _, _ in leaves]
     k = 0
     for match in _URL.finditer(text):
@@ -58,12 +59,13 @@ def _leaves(text: str) -> list[_Span]:
         if k < len(codes) and codes[k][0] <= match.start():
             continue  # inside a code span
         end = _link_end(match)
-        url = safe_http_url(text[match.start():end])
+        url = safe_http_url(text[match.start() : end])
         if url is None:
             continue
         shown = url if len(url) <= 80 else url[:77] + "…"
-        leaves.append((match.start(), end, "a",
-                       f'<a href="{escape(url)}" rel="{LINK_REL}">{escape(shown)}</a>'))
+        leaves.append(
+            (match.start(), end, "a", f'<a href="{escape(url)}" rel="{LINK_REL}">{escape(shown)}</a>')
+        )
     return leaves
 
 
@@ -116,7 +118,7 @@ def _write(text: str, spans: list[_Span], start: int, end: int) -> str:
             j += 1
         out.append(_plain(text[position:s]))
         if isinstance(inner, int):
-            out.append(f"<{tag}>{_write(text, spans[i + 1:j], s + inner, e - inner)}</{tag}>")
+            out.append(f"<{tag}>{_write(text, spans[i + 1 : j], s + inner, e - inner)}</{tag}>")
         else:
             out.append(inner)
         position, i = e, j

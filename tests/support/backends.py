@@ -43,10 +43,12 @@ class BackendGuard:
             return None
         if kind == "postgresql" and _server_address(url) in self.servers and self.backend == "sqlite":
             return None
-        return (f"{item.nodeid} builds a {kind} database ({url.render_as_string(hide_password=True)}) on the "
-                f"--db {self.backend} run: take it from the db/settings/database_url/database_env fixtures, "
-                "mark the test sqlite_only if it is about SQLite itself (both_backends: about moving data "
-                "between the two), or request the postgres fixture if it is about PostgreSQL itself")
+        return (
+            f"{item.nodeid} builds a {kind} database ({url.render_as_string(hide_password=True)}) on the "
+            f"--db {self.backend} run: take it from the db/settings/database_url/database_env fixtures, "
+            "mark the test sqlite_only if it is about SQLite itself (both_backends: about moving data "
+            "between the two), or request the postgres fixture if it is about PostgreSQL itself"
+        )
 
     def check(self, url: URL | str) -> None:
         """Fails the running test at once when it builds a database of the wrong kind."""

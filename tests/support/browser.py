@@ -28,8 +28,14 @@ from dailypapers.web.app import create_app
 from tests.support.community import PASSWORD
 
 CHROMIUM = Path(os.environ.get("DAILYPAPERS_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 MATH_ID = "2606.99001"
@@ -41,8 +47,10 @@ def math_entry(day: date = date(2026, 6, 29), upvotes: int = 999) -> DailyEntryR
     paper = PaperRecord(
         arxiv_id=MATH_ID,
         title="Why $E=mc^2$ Still Matters: Mass-Energy Equivalence for Transformers",
-        abstract=(r"We revisit $E=mc^2$ and show that attention obeys \(a^2+b^2=c^2\). "
-                  r"The main identity is $$\int_0^1 x^2\,dx = \frac{1}{3}$$ and it holds for all layers."),
+        abstract=(
+            r"We revisit $E=mc^2$ and show that attention obeys \(a^2+b^2=c^2\). "
+            r"The main identity is $$\int_0^1 x^2\,dx = \frac{1}{3}$$ and it holds for all layers."
+        ),
         authors=["Ada Lovelace", "Albert Einstein"],
         published_at=datetime(2026, 6, 28, tzinfo=UTC),
         code_url="https://github.com/example/emc2",
@@ -53,8 +61,14 @@ def math_entry(day: date = date(2026, 6, 29), upvotes: int = 999) -> DailyEntryR
         upvotes=upvotes,
     )
     submitted = datetime(2026, 6, 29, 12, tzinfo=UTC)
-    return DailyEntryRecord(paper=paper, day=day, upvotes=upvotes, num_comments=3,
-                            submitter=Submitter("ak", "AK"), submitted_at=submitted)
+    return DailyEntryRecord(
+        paper=paper,
+        day=day,
+        upvotes=upvotes,
+        num_comments=3,
+        submitter=Submitter("ak", "AK"),
+        submitted_at=submitted,
+    )
 
 
 def free_port() -> int:
@@ -67,8 +81,9 @@ def free_port() -> int:
 def live_server(settings: Settings, db: Database, port: int | None = None) -> Iterator[str]:
     """Serve the app on 127.0.0.1 (``port``, else a free one) in a thread; yields the base URL."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, database=db), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, database=db), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -7,11 +7,16 @@ import re
 
 def summary_tables(stdout: str) -> list[dict[str, int]]:
     """Every summary table in ``stdout``, in order: its header cells matched to the counts in its row."""
-    rows = [[cell.strip() for cell in re.split(r"[┃│]", line)[1:-1]]
-            for line in stdout.splitlines() if line.startswith(("┃", "│"))]
+    rows = [
+        [cell.strip() for cell in re.split(r"[┃│]", line)[1:-1]]
+        for line in stdout.splitlines()
+        if line.startswith(("┃", "│"))
+    ]
     assert rows and len(rows) % 2 == 0, stdout
-    return [dict(zip(header, (int(v.replace(",", "")) for v in values), strict=True))
-            for header, values in zip(rows[::2], rows[1::2], strict=True)]
+    return [
+        dict(zip(header, (int(v.replace(",", "")) for v in values), strict=True))
+        for header, values in zip(rows[::2], rows[1::2], strict=True)
+    ]
 
 
 def summary_table(stdout: str) -> dict[str, int]:

@@ -29,8 +29,10 @@ from tests.support.local_server import Reply, Request
 
 PASSWORD = "correct horse battery staple"
 # high enough that no test trips a limit it is not about
-GENEROUS_LIMITS = ("login=10000/hour,register=10000/hour,reset=10000/hour,submit=10000/hour,"
-                   "vote=10000/hour,comment=10000/hour,write=10000/hour")
+GENEROUS_LIMITS = (
+    "login=10000/hour,register=10000/hour,reset=10000/hour,submit=10000/hour,"
+    "vote=10000/hour,comment=10000/hour,write=10000/hour"
+)
 # a paper of tests/data/hf_daily, listed on 2026-06-30 (the latest day there)
 PAPER = "2606.26740"
 OTHER_PAPER = "2606.30616"
@@ -40,8 +42,12 @@ ATOM = "application/atom+xml; charset=utf-8"
 
 def community_settings(settings: Settings, **changes: Any) -> Settings:
     """The test's settings with no model, no demo, and rate limits out of the way (unless changed)."""
-    base: dict[str, Any] = {"embedding_backend": "none", "load_demo": False, "rate_limits": GENEROUS_LIMITS,
-                            "http_min_interval": 0.0}
+    base: dict[str, Any] = {
+        "embedding_backend": "none",
+        "load_demo": False,
+        "rate_limits": GENEROUS_LIMITS,
+        "http_min_interval": 0.0,
+    }
     base.update(changes)
     return settings.model_copy(update=base)
 
@@ -81,10 +87,18 @@ class Api:
     def delete(self, url: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         return self.client.request("DELETE", url, json=json, headers=self._headers(headers), **kw)
 
-    def register(self, username: str, email: str | None = None, password: str = PASSWORD,
-                 display_name: str | None = None) -> Any:
-        body: dict[str, Any] = {"username": username, "email": email or f"{username}@example.org",
-                                "password": password}
+    def register(
+        self,
+        username: str,
+        email: str | None = None,
+        password: str = PASSWORD,
+        display_name: str | None = None,
+    ) -> Any:
+        body: dict[str, Any] = {
+            "username": username,
+            "email": email or f"{username}@example.org",
+            "password": password,
+        }
         if display_name is not None:
             body["displayName"] = display_name
         response = self.client.post("/api/auth/register", json=body)
@@ -132,8 +146,9 @@ class Clients:
         api.user = {"name": user.username}
         return api
 
-    def account(self, db: Database, username: str, role: str = "user",
-                display_name: str | None = None) -> Api:
+    def account(
+        self, db: Database, username: str, role: str = "user", display_name: str | None = None
+    ) -> Api:
         """A new account ``username`` and a client logged in as it."""
         return self.session(make_user(db, username, role=role, display_name=display_name))
 
@@ -158,21 +173,41 @@ def password_hash(password: str = PASSWORD) -> str:
     return accounts.hash_password(password)
 
 
-def make_users(db: Database, names: list[str], *, role: str = "user", password: str = PASSWORD,
-               display_name: str | None = None) -> list[User]:
+def make_users(
+    db: Database,
+    names: list[str],
+    *,
+    role: str = "user",
+    password: str = PASSWORD,
+    display_name: str | None = None,
+) -> list[User]:
     """Accounts stored directly, all with one precomputed hash of ``password`` and a confirmed address
     (``name@example.org``)."""
     with db.transaction() as session:
-        users = [User(username=n, email=f"{n}@example.org", email_verified_at=utcnow(),
-                      display_name=display_name or n, password_hash=password_hash(password),
-                      role=role) for n in names]
+        users = [
+            User(
+                username=n,
+                email=f"{n}@example.org",
+                email_verified_at=utcnow(),
+                display_name=display_name or n,
+                password_hash=password_hash(password),
+                role=role,
+            )
+            for n in names
+        ]
         session.add_all(users)
         session.flush()
         return users
 
 
-def make_user(db: Database, username: str, *, role: str = "user", password: str = PASSWORD,
-              display_name: str | None = None) -> User:
+def make_user(
+    db: Database,
+    username: str,
+    *,
+    role: str = "user",
+    password: str = PASSWORD,
+    display_name: str | None = None,
+) -> User:
     return make_users(db, [username], role=role, password=password, display_name=display_name)[0]
 
 
@@ -182,15 +217,23 @@ def make_user(db: Database, username: str, *, role: str = "user", password: str 
 def paper_row(db: Database, arxiv_id: str) -> tuple[int, int]:
     """(source upvotes, community upvotes) of a paper."""
     with db.session() as session:
-        row = session.execute(select(Paper.upvotes, Paper.community_upvotes)
-                              .where(Paper.arxiv_id == arxiv_id)).one()
+        row = session.execute(
+            select(Paper.upvotes, Paper.community_upvotes).where(Paper.arxiv_id == arxiv_id)
+        ).one()
         return int(row.upvotes or 0), int(row.community_upvotes or 0)
 
 
 def vote_rows(db: Database, arxiv_id: str) -> int:
     with db.session() as session:
-        return session.scalar(select(func.count()).select_from(Vote).join(Paper, Paper.id == Vote.paper_id)
-                              .where(Paper.arxiv_id == arxiv_id)) or 0
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Vote)
+                .join(Paper, Paper.id == Vote.paper_id)
+                .where(Paper.arxiv_id == arxiv_id)
+            )
+            or 0
+        )
 
 
 # tables that change by design on any request (request counters, the data version)
@@ -203,7 +246,8 @@ def snapshot(db: Database) -> dict[str, Any]:
     with db.session() as session:
         return {
             table.name: sorted((tuple(row) for row in session.execute(select(table))), key=repr)
-            for table in Base.metadata.sorted_tables if table.name not in NOT_STATE
+            for table in Base.metadata.sorted_tables
+            if table.name not in NOT_STATE
         }
 
 
@@ -219,12 +263,12 @@ def atom_feed(papers: list[dict[str, Any]]) -> str:
         authors = "".join(f"<author><name>{escape(a)}</name></author>" for a in names)
         entries.append(f"""
   <entry>
-    <id>http://arxiv.org/abs/{p['id']}v1</id>
-    <title>{escape(p['title'])}</title>
+    <id>http://arxiv.org/abs/{p["id"]}v1</id>
+    <title>{escape(p["title"])}</title>
     <updated>{published}</updated>
-    <link href="https://arxiv.org/abs/{p['id']}v1" rel="alternate" type="text/html"/>
-    <link href="https://arxiv.org/pdf/{p['id']}v1" rel="related" type="application/pdf" title="pdf"/>
-    <summary>{escape(p.get('abstract', 'An abstract long enough to be one.'))}</summary>
+    <link href="https://arxiv.org/abs/{p["id"]}v1" rel="alternate" type="text/html"/>
+    <link href="https://arxiv.org/pdf/{p["id"]}v1" rel="related" type="application/pdf" title="pdf"/>
+    <summary>{escape(p.get("abstract", "An abstract long enough to be one."))}</summary>
     <category term="cs.LG" scheme="http://arxiv.org/schemas/atom"/>
     <published>{published}</published>
     <arxiv:primary_category term="cs.LG"/>

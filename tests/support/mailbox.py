@@ -63,8 +63,13 @@ class Inbox:
         # kept as soon as the end of data arrives, like a real server's queue: a client that goes away
         # while waiting for the slow reply below has still handed the message over
         with self._lock:
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos),
-                                   bytes(envelope.original_content or envelope.content)))
+            self.envelopes.append(
+                (
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.original_content or envelope.content),
+                )
+            )
             if self.freeze_after is not None and len(self.envelopes) >= self.freeze_after:
                 self.frozen = True
         await self._while_frozen()
@@ -100,7 +105,9 @@ class Inbox:
             elif self.frozen and now - since >= quiet:
                 return
             if now > deadline:
-                raise AssertionError(f"the server did not come to rest ({len(self)} messages, frozen={self.frozen})")
+                raise AssertionError(
+                    f"the server did not come to rest ({len(self)} messages, frozen={self.frozen})"
+                )
             time.sleep(0.01)
 
     def wait_for(self, count: int, timeout: float = 30.0) -> None:

@@ -53,8 +53,12 @@ def serving(log: Path, env: dict[str, str], workers: int = 1) -> Iterator[str]:
     if workers > 1:
         command += ["--workers", str(workers)]
     with log.open("w") as stderr:
-        process = subprocess.Popen(command, env={**os.environ, "DAILYPAPERS_SITE_URL": base, **env},
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "DAILYPAPERS_SITE_URL": base, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
         wait_until_up(base, process, log, workers=workers)
         yield base

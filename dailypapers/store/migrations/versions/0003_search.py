@@ -42,8 +42,9 @@ def upgrade() -> None:
         sa.Column("vector", sa.LargeBinary(), nullable=False),
         sa.Column("text_hash", sa.String(length=32), nullable=False),
         sa.Column("embedded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["paper_id"], ["papers.id"], name=op.f("fk_paper_vectors_paper_id_papers"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["paper_id"], ["papers.id"], name=op.f("fk_paper_vectors_paper_id_papers"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("paper_id", "model", name=op.f("pk_paper_vectors")),
     )
     with op.batch_alter_table("paper_vectors", schema=None) as batch_op:

@@ -39,18 +39,25 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("community_upvotes", sa.Integer(), server_default="0", nullable=False))
     with op.batch_alter_table("daily_entries") as batch_op:
         batch_op.add_column(sa.Column("submitted_by_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key(op.f("fk_daily_entries_submitted_by_id_users"), "users",
-                                    ["submitted_by_id"], ["id"], ondelete="SET NULL")
+        batch_op.create_foreign_key(
+            op.f("fk_daily_entries_submitted_by_id_users"),
+            "users",
+            ["submitted_by_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
         batch_op.create_index(op.f("ix_daily_entries_submitted_by_id"), ["submitted_by_id"], unique=False)
     op.create_table(
         "votes",
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("paper_id", sa.Integer(), nullable=False),
         sa.Column("created_at", TZ, nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_votes_user_id_users"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["paper_id"], ["papers.id"], name=op.f("fk_votes_paper_id_papers"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_votes_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["paper_id"], ["papers.id"], name=op.f("fk_votes_paper_id_papers"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("user_id", "paper_id", name=op.f("pk_votes")),
     )
     op.create_index(op.f("ix_votes_paper_id"), "votes", ["paper_id"], unique=False)
@@ -64,12 +71,15 @@ def upgrade() -> None:
         sa.Column("hidden_by_id", sa.Integer(), nullable=True),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("edited_at", TZ, nullable=True),
-        sa.ForeignKeyConstraint(["paper_id"], ["papers.id"], name=op.f("fk_comments_paper_id_papers"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_comments_user_id_users"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["hidden_by_id"], ["users.id"], name=op.f("fk_comments_hidden_by_id_users"),
-                                ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["paper_id"], ["papers.id"], name=op.f("fk_comments_paper_id_papers"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_comments_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["hidden_by_id"], ["users.id"], name=op.f("fk_comments_hidden_by_id_users"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_comments")),
     )
     op.create_index("ix_comments_paper_id_created_at", "comments", ["paper_id", "created_at"], unique=False)
@@ -83,8 +93,9 @@ def upgrade() -> None:
         sa.Column("public", sa.Boolean(), nullable=False),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_collections_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_collections_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_collections")),
     )
     op.create_index(op.f("ix_collections_user_id"), "collections", ["user_id"], unique=False)
@@ -93,10 +104,15 @@ def upgrade() -> None:
         sa.Column("collection_id", sa.Integer(), nullable=False),
         sa.Column("paper_id", sa.Integer(), nullable=False),
         sa.Column("added_at", TZ, nullable=False),
-        sa.ForeignKeyConstraint(["collection_id"], ["collections.id"],
-                                name=op.f("fk_collection_items_collection_id_collections"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["paper_id"], ["papers.id"], name=op.f("fk_collection_items_paper_id_papers"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["collection_id"],
+            ["collections.id"],
+            name=op.f("fk_collection_items_collection_id_collections"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["paper_id"], ["papers.id"], name=op.f("fk_collection_items_paper_id_papers"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("collection_id", "paper_id", name=op.f("pk_collection_items")),
     )
     op.create_index(op.f("ix_collection_items_paper_id"), "collection_items", ["paper_id"], unique=False)
@@ -106,10 +122,12 @@ def upgrade() -> None:
         sa.Column("paper_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("created_at", TZ, nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_paper_marks_user_id_users"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["paper_id"], ["papers.id"], name=op.f("fk_paper_marks_paper_id_papers"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_paper_marks_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["paper_id"], ["papers.id"], name=op.f("fk_paper_marks_paper_id_papers"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("user_id", "paper_id", "kind", name=op.f("pk_paper_marks")),
     )
     op.create_index(op.f("ix_paper_marks_paper_id"), "paper_marks", ["paper_id"], unique=False)

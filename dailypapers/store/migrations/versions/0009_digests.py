@@ -26,8 +26,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("value", sa.String(length=300), nullable=False),
         sa.Column("created_at", TZ, nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_user_interests_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_user_interests_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("user_id", "kind", "value", name=op.f("pk_user_interests")),
     )
     op.create_table(
@@ -48,8 +49,9 @@ def upgrade() -> None:
         sa.Column("bounce_reason", sa.Text(), nullable=True),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_subscriptions_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_subscriptions_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
         sa.UniqueConstraint("email", name=op.f("uq_subscriptions_email")),
     )
@@ -70,13 +72,18 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("sent_at", TZ, nullable=True),
-        sa.ForeignKeyConstraint(["subscription_id"], ["subscriptions.id"],
-                                name=op.f("fk_digest_deliveries_subscription_id_subscriptions"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscriptions.id"],
+            name=op.f("fk_digest_deliveries_subscription_id_subscriptions"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digest_deliveries")),
         sa.UniqueConstraint("subscription_id", "edition", name="uq_digest_deliveries_subscription_edition"),
     )
-    op.create_index("ix_digest_deliveries_status_run_after", "digest_deliveries", ["status", "run_after"],
-                    unique=False)
+    op.create_index(
+        "ix_digest_deliveries_status_run_after", "digest_deliveries", ["status", "run_after"], unique=False
+    )
     op.create_table(
         "schedules",
         sa.Column("name", sa.String(length=50), nullable=False),

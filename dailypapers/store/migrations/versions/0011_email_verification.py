@@ -40,14 +40,15 @@ def _sqlite_email_not_null(bind: sa.Connection, not_null: bool) -> None:
         raise RuntimeError(f"cannot find the email column in the users table's schema: {sql}")
     match = found[0]
     column = match.group(1) + (" NOT NULL" if not_null else "")
-    changed = sql[:match.start()] + column + sql[match.end():]
+    changed = sql[: match.start()] + column + sql[match.end() :]
     if changed == sql:
         return
     version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
     bind.exec_driver_sql("PRAGMA writable_schema = ON")
     try:
-        bind.exec_driver_sql("UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'users'",
-                             (changed,))
+        bind.exec_driver_sql(
+            "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'users'", (changed,)
+        )
         bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
     finally:
         bind.exec_driver_sql("PRAGMA writable_schema = OFF")
@@ -76,8 +77,9 @@ def upgrade() -> None:
         sa.Column("last_failure_at", TZ, nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_login_failures")),
     )
-    op.create_index(op.f("ix_login_failures_last_failure_at"), "login_failures", ["last_failure_at"],
-                    unique=False)
+    op.create_index(
+        op.f("ix_login_failures_last_failure_at"), "login_failures", ["last_failure_at"], unique=False
+    )
 
 
 def downgrade() -> None:
