@@ -1,8 +1,8 @@
 """Digest benchmark: 10,000 subscribers, each with a personal "For you" section, composed into the outbox
 and delivered to a local SMTP server, timed end to end (target <= 60 s on this 2-core machine).
 
-    .venv/bin/python bench/digest.py [--subscribers 10000] [--connections 4] [--method similarity|blend|logreg]
-                                     [--database-url URL]
+    .venv/bin/python bench/digest.py [--subscribers 10000] [--connections 4]
+                                     [--method similarity|blend|logreg] [--database-url URL]
 
 Setup (not timed): a fresh SQLite database (or ``--database-url``, e.g. PostgreSQL) with the bundled demo
 corpus (1,712 real Hugging Face papers with their MiniLM vectors), N accounts with 5–20 upvotes each on
@@ -12,9 +12,9 @@ does not share the sender's interpreter), counting what it receives.
 
 Timed: ``dailypapers digest send --edition 2026-06-30``'s work (the same function) — compose every
 (subscriber, edition) into the outbox (recommendations among the edition's candidate papers for each
-reader, templates, MIME) while ``--connections`` SMTP connections send what is already composed. Prints compose and send times, mails per second,
-the total against the target, and checks that the server received exactly N mails with N distinct
-recipients.
+reader, templates, MIME) while ``--connections`` SMTP connections send what is already composed. Prints
+compose and send times, mails per second, the total against the target, and checks that the server
+received exactly N mails with N distinct recipients.
 """
 
 from __future__ import annotations
@@ -192,20 +192,23 @@ def main() -> None:
     server.join(30)
 
     print(
-        f"compose: {composed['composed']:,} mails ({composed['papers']:,} paper items) in {composed['seconds']:.1f} s "
+        f"compose: {composed['composed']:,} mails ({composed['papers']:,} paper items) "
+        f"in {composed['seconds']:.1f} s "
         f"= {composed['composed'] / composed['seconds']:,.0f} mails/s (sending runs alongside)"
     )
     print(
-        f"send:    {sent['sent']:,} sent, {sent['retried']} retried, {sent['failed']} failed, {sent['bounced']} "
-        f"bounced over {args.connections} connections in {sent['seconds']:.1f} s "
+        f"send:    {sent['sent']:,} sent, {sent['retried']} retried, {sent['failed']} failed, "
+        f"{sent['bounced']} bounced over {args.connections} connections in {sent['seconds']:.1f} s "
         f"= {sent['sent'] / max(sent['seconds'], 1e-9):,.0f} mails/s"
     )
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(
-        f"server:  received {counts.get('messages', 0):,} mails, {counts.get('distinct', 0):,} distinct recipients; "
-        f"CPU seconds: SMTP server {counts.get('cpu', 0):.1f}, sender {usage.ru_utime + usage.ru_stime - cpu_before:.1f} "
+        f"server:  received {counts.get('messages', 0):,} mails, "
+        f"{counts.get('distinct', 0):,} distinct recipients; "
+        f"CPU seconds: SMTP server {counts.get('cpu', 0):.1f}, "
+        f"sender {usage.ru_utime + usage.ru_stime - cpu_before:.1f} "
         "(composing runs in a forked process beside it)"
     )
     ok = counts.get("messages") == counts.get("distinct") == args.subscribers == sent["sent"]

@@ -61,7 +61,8 @@ def main() -> int:
         started = time.perf_counter()
         pool.refresh()
         print(
-            f"candidate pool: {len(pool.ids):,} papers loaded in {time.perf_counter() - started:.1f} s (once per process)"
+            f"candidate pool: {len(pool.ids):,} papers loaded in {time.perf_counter() - started:.1f} s "
+            "(once per process)"
         )
         now = utcnow()
         password = hash_password("bench password 123")
@@ -100,7 +101,8 @@ def main() -> int:
         print(
             f"recommend_for, {args.likes} likes, {len(pool.ids):,} candidates, {len(times)} calls: "
             f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms "
-            f"(target <= {TARGET_MS:.0f} ms: {'met' if p95 <= TARGET_MS else 'MISSED'} at p95, {p95 / TARGET_MS:.2f}x)"
+            f"(target <= {TARGET_MS:.0f} ms: {'met' if p95 <= TARGET_MS else 'MISSED'} at p95, "
+            f"{p95 / TARGET_MS:.2f}x)"
         )
         db.dispose()
     finally:

@@ -185,7 +185,8 @@ def grow(db: Database, target: int) -> tuple[int, float]:
                 INSERT INTO paper_vectors (paper_id, model, dim, vector, text_hash, embedded_at, embedding)
                 SELECT c.id, v.model, v.dim, v.vector, v.text_hash, v.embedded_at,
                        (v.embedding::vector(384) + (SELECT array_agg((random() - 0.5) * 0.02)
-                                                    FROM generate_series(1, 384 + 0 * v.paper_id))::vector(384))
+                                                    FROM generate_series(1, 384 + 0 * v.paper_id))\
+::vector(384))
                 FROM papers c
                 JOIN papers o ON o.arxiv_id = substr(c.arxiv_id, length('v' || :k || '.') + 1)
                 JOIN paper_vectors v ON v.paper_id = o.id AND v.model = :model

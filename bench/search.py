@@ -38,24 +38,18 @@ from sqlalchemy import select  # noqa: E402
 from dailypapers.ingest import listings  # noqa: E402
 from dailypapers.ingest.records import PaperRecord, canonical_arxiv_id  # noqa: E402
 from dailypapers.search.embed import MINILM_NAME, MiniLMBackend, paper_text  # noqa: E402
-from dailypapers.search.evaluate import (  # noqa: E402
-    RECOMMENDED,
-    EvalParams,
-    fuse,
-    keyword_candidates,
-    keyword_ranking,
-    plain_query,
-    store_vectors,
-    without_stopwords,
-)
+from dailypapers.search import fulltext, hybrid  # noqa: E402
+from dailypapers.search.evaluate import search_box_text, store_vectors  # noqa: E402
+from dailypapers.search.fusion import reciprocal_rank_fusion  # noqa: E402
 from dailypapers.search.hybrid import SearchEngine  # noqa: E402
+from dailypapers.search.query import parse_query  # noqa: E402
 from dailypapers.search.semantic import embed_missing  # noqa: E402
 from dailypapers.store.db import Database  # noqa: E402
 from dailypapers.store.importer import Importer, ImportSummary  # noqa: E402
 from dailypapers.store.models import Paper  # noqa: E402
 
 FILES = ("cs_2025", "math_2007_2026")
-TARGETS = {"hybrid": (25.0, 60.0), "hybrid-rec": (25.0, 60.0), "related": (10.0, None)}
+TARGETS = {"hybrid": (25.0, 60.0), "hybrid ids": (25.0, 60.0), "related": (10.0, None)}
 TARGET_RATIO = 0.9
 
 
@@ -182,38 +176,38 @@ def latency(db: Database, shared: Path, n_queries: int, rng: random.Random) -> N
             timed(lambda p: rel_hits.append(len(engine.related(session, p, limit=10))), papers),
             statistics.fmean(rel_hits),
         )
-        # attribution: the FTS query alone (ids only, no highlight/snippet), with AND of every word (as
-        # search does) and with OR (what evaluate.py measures as better for long queries)
+        # attribution: the keyword query alone (ids only, no highlight/snippet): every word, every word
+        # less stopwords, any word (less stopwords), and the keyword side search runs (the first, then
+        # the any-word fallback when it finds fewer than 10)
         variants = (
-            ("kw-AND ids", EvalParams()),
-            ("kw-ANDstop ids", None),
-            ("kw-OR ids", EvalParams(keyword_or=True)),
-            ("kw-ORstop ids", EvalParams(keyword_or=True, drop_stopwords=True)),
-            ("kw-fallback ids", EvalParams(keyword_or=True, fallback_below=10)),
+            ("kw-AND ids", lambda p: fulltext.keyword_hits(session, p, limit=200)),
+            (
+                "kw-ANDstop ids",
+                lambda p: fulltext.keyword_hits(session, fulltext.without_stopwords(p), limit=200),
+            ),
+            ("kw-ORstop ids", lambda p: fulltext.keyword_hits(session, p, limit=200, any_term=True)),
+            ("kw-fallback ids", lambda p: hybrid.keyword_side(session, p, {}, engine.term_counts)),
         )
-        for label, params in variants:
+        for label, keyword in variants:
 
-            def ids_only(q: str, params: EvalParams | None = params) -> int:
-                parsed = plain_query(q, max_terms=32)
-                if params is None:
-                    return len(keyword_ranking(session, without_stopwords(parsed), 200, use_or=False))
-                return len(keyword_candidates(session, parsed, params, 200))
+            def ids_only(q: str, keyword=keyword) -> int:
+                return len(keyword(parse_query(search_box_text(q))))
 
             for q in queries[:10]:
                 ids_only(q)
             counts: list[int] = []
             results[label] = (timed(lambda q: counts.append(ids_only(q)), queries), statistics.fmean(counts))
 
-        # hybrid as evaluate.RECOMMENDED would run it: its keyword ids + vectors + RRF (no highlighting)
-        def hybrid_or(q: str) -> int:
-            parsed = plain_query(q, max_terms=32)
-            kw = keyword_candidates(session, parsed, RECOMMENDED, 200)
-            sem = [i for i, _ in engine.vectors.search_text(parsed.semantic_text, 200)]
-            return len(fuse(kw, sem, "hybrid", RECOMMENDED)[:20])
+        # hybrid without highlighting: the keyword side's ids + vectors + RRF
+        def hybrid_ids(q: str) -> int:
+            parsed = parse_query(search_box_text(q))
+            kw = [h.paper_id for h in hybrid.keyword_side(session, parsed, {}, engine.term_counts)]
+            sem = [i for i, _ in engine.vectors.search_text(parsed.semantic_text, hybrid.CANDIDATES)]
+            return len(reciprocal_rank_fusion([kw, sem], k=hybrid.RRF_K)[:20])
 
         for q in queries[:10]:
-            hybrid_or(q)
-        results["hybrid-rec"] = (timed(hybrid_or, queries), 20.0)
+            hybrid_ids(q)
+        results["hybrid ids"] = (timed(hybrid_ids, queries), 20.0)
     for name, (times, hits_per) in results.items():
         p50, p90, p99 = pct(times, 50), pct(times, 90), pct(times, 99)
         print(

@@ -124,7 +124,7 @@ def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
     with db.session() as session:
         first = session.get(User, ids[0])
     with TestClient(app) as client:
-        client.cookies.set(SESSION_COOKIE, app.state.sessions.issue(first).cookie)
+        client.cookies.set(SESSION_COOKIE, app.state.parts.sessions.issue(first).cookie)
         assert client.get("/api/me").status_code == 200
         timed(50, lambda i: client.get("/"))
         pages = timed(args.gets, lambda i: client.get("/"))

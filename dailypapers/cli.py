@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,11 +31,12 @@ from rich.table import Table
 from dailypapers.config import SecretKeyError, Settings, resolve_secret_key
 from dailypapers.errors import first_line
 from dailypapers.eval_cli import eval_app
-from dailypapers.ingest.records import Record, Rejected
+from dailypapers import metrics
+from dailypapers.application import Application, Hooks, SourceFailed
+from dailypapers.ingest.records import Rejected
 from dailypapers.logs import configure_logging, logging_config
-from dailypapers.periods import today
 from dailypapers.store.db import Database, sqlite_file
-from dailypapers.store.importer import Importer, ImportSummary, load_checkpoint
+from dailypapers.store.importer import ImportSummary
 
 app = typer.Typer(help="dailypapers: research-paper discovery you can run yourself.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)
@@ -89,6 +90,7 @@ def _signing_settings(settings: Settings, host: str | None = None) -> Settings:
 
 
 def open_database(settings: Settings | None = None, *, migrate: bool = True) -> Database:
+    """The database of ``settings`` (default: the environment's), its schema migrated unless told not to."""
     db = Database.from_settings(settings or _settings())
     if migrate:
         db.migrate()
@@ -115,6 +117,7 @@ def _advance(bar: Progress, task: Any, n: int) -> None:
 
 @contextmanager
 def progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for one step; yields the function that advances it by ``n``."""
     with _progress_bar(bool(total)) as bar:
         task = bar.add_task(label, total=total, rate="")
         yield lambda n: _advance(bar, task, n)
@@ -135,6 +138,7 @@ def _printer() -> Callable[[Rejected], None]:
 
 
 def print_summary(summary: ImportSummary, *, as_json: bool = False, title: str = "Import") -> None:
+    """An import's counts as a table on stdout, or as one JSON object with ``as_json``."""
     if as_json:
         out.print_json(json.dumps(summary.as_dict()))
         return
@@ -145,39 +149,40 @@ def print_summary(summary: ImportSummary, *, as_json: bool = False, title: str =
     out.print(table)
 
 
+def open_application(settings: Settings | None = None, *, migrate: bool = True) -> Application:
+    """The :class:`Application` of ``settings`` (default: the environment's), its schema migrated."""
+    application = Application(settings or _settings())
+    if migrate:
+        application.db.migrate()
+    return application
+
+
+def _hooks(on_progress: Callable[[int], None]) -> Hooks:
+    return Hooks(
+        on_progress=on_progress,
+        on_reject=_printer(),
+        on_resume=lambda key, state: err.print(f"resuming {key} from {state}", highlight=False),
+    )
+
+
 def run_import(
-    db: Database,
-    records: Iterable[Record],
     label: str,
+    action: Callable[[Hooks], ImportSummary],
     *,
     total: int | None = None,
     as_json: bool = False,
-    batch_size: int = 1000,
 ) -> ImportSummary:
-    """Run one import with a progress bar and a summary; a source failure exits 1 after the summary."""
-    from dailypapers.ingest.http import FetchError
-
+    """Run one import action with a progress bar and a summary; a source failure exits 1 after the
+    summary of what was stored before it."""
     with progress(label, total) as advance:
-        importer = Importer(db, batch_size=batch_size, on_progress=advance, on_reject=_printer())
         try:
-            summary = importer.run(records)
-        except FetchError as exc:
-            print_summary(importer.summary, as_json=as_json, title=f"{label} (stopped)")
-            err.print(f"[red]error:[/] {exc}. Run the same command again to resume.")
+            summary = action(_hooks(advance))
+        except SourceFailed as exc:
+            print_summary(exc.summary, as_json=as_json, title=f"{label} (stopped)")
+            err.print(f"[red]error:[/] {exc.cause}. Run the same command again to resume.")
             raise typer.Exit(1) from exc
     print_summary(summary, as_json=as_json, title=label)
     return summary
-
-
-def _resume_state(db: Database, key: str, restart: bool) -> dict[str, Any] | None:
-    if restart:
-        return None
-    with db.session() as session:
-        row = load_checkpoint(session, key)
-        if row is None or row.done:
-            return None
-        err.print(f"resuming {key} from {row.state}")
-        return dict(row.state)
 
 
 def _date(value: str | None, name: str) -> date | None:
@@ -199,33 +204,24 @@ RestartOpt = Annotated[bool, typer.Option("--restart", help="Ignore a saved chec
 # --- semantic index -------------------------------------------------------------------------------
 
 
-AUTO_INDEX_MAX = 5_000  # papers an ingest embeds afterwards; more is left to `dailypapers index`
-
-
 def run_index(
-    db: Database,
-    backend_name: str,
+    application: Application,
+    backend_name: str | None = None,
     *,
     batch_size: int = 64,
     limit: int | None = None,
     as_json: bool = False,
     console: Console | None = None,
 ) -> Any:
-    """Embed the papers lacking a current vector under ``backend_name``, with a progress bar and a
-    summary. Each batch is committed, so a killed run resumes where it stopped."""
-    from dailypapers.search.embed import get_backend
-    from dailypapers.search.semantic import embed_missing
-    from dailypapers.store.vectors import count_missing
-
+    """:meth:`Application.index` with a progress bar and a summary table (or JSON)."""
     try:
-        backend = get_backend(backend_name)
+        backend = application.embedding_backend(backend_name)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--backend") from exc
-    with db.session() as session:
-        missing = count_missing(session, backend.name)
+    missing = application.missing_vectors(backend_name)
     total = min(missing, limit) if limit is not None else missing
     with progress(f"index {backend.name}", total or None) as advance:
-        summary = embed_missing(db, backend, batch_size=batch_size, on_progress=advance, limit=limit)
+        summary = application.index(backend_name, batch_size=batch_size, on_progress=advance, limit=limit)
     counts = summary.as_dict()
     console = console or out
     if as_json:
@@ -239,41 +235,22 @@ def run_index(
     return summary
 
 
-def after_ingest(db: Database, settings: Settings, *, no_index: bool, as_json: bool) -> None:
-    """The incremental `dailypapers index` after an import, unless turned off. With ``--json`` its
-    summary goes to stderr, so stdout stays the import's one JSON object."""
-    if no_index or not settings.embed_after_ingest or settings.embedding_backend == "none":
+def after_ingest(application: Application, *, no_index: bool, as_json: bool) -> None:
+    """What :meth:`Application.after_ingest` decides, shown; with ``--json`` an index's summary goes to
+    stderr, so stdout stays the import's one JSON object."""
+    if no_index:
         return
-    from dailypapers.search.embed import get_backend
-    from dailypapers.store.vectors import count_missing
-
-    if settings.index_in_worker:
-        from dailypapers.store.jobs import enqueue
-        from dailypapers.tasks import index_job_key
-
-        with db.transaction() as session:
-            job = enqueue(
-                session,
-                "index",
-                {"backend": settings.embedding_backend},
-                key=index_job_key(settings.embedding_backend),
-            )
+    done = application.after_ingest()
+    if done.action == "queued":
+        which = f"job {done.job_id}" if done.job_id is not None else "already queued"
+        err.print(f"embedding queued for `dailypapers worker` ({which})")
+    elif done.action == "deferred":
         err.print(
-            f"embedding queued for `dailypapers worker` ({'job ' + str(job.id) if job else 'already queued'})"
-        )
-        return
-
-    with db.session() as session:
-        missing = count_missing(session, get_backend(settings.embedding_backend).name)
-    if missing > AUTO_INDEX_MAX:
-        # a bulk load (a snapshot, a year of listings): hours with MiniLM on a small machine, so it is
-        # left to the resumable `dailypapers index` instead of holding the import's command hostage
-        err.print(
-            f"{missing:,} papers lack a vector, more than the {AUTO_INDEX_MAX:,} embedded after an "
+            f"{done.missing:,} papers lack a vector, more than the {done.limit:,} embedded after an "
             "import: run `dailypapers index` (resumable) to make them searchable by meaning"
         )
-        return
-    run_index(db, settings.embedding_backend, as_json=as_json, console=err if as_json else out)
+    elif done.action == "index":
+        run_index(application, as_json=as_json, console=err if as_json else out)
 
 
 @app.command("index")
@@ -299,8 +276,7 @@ def index(
         raise typer.BadParameter(
             "the embedding backend is `none`; pick one with --backend", param_hint="--backend"
         )
-    db = open_database(settings)
-    run_index(db, name, batch_size=batch_size, limit=limit, as_json=as_json)
+    run_index(open_application(settings), name, batch_size=batch_size, limit=limit, as_json=as_json)
 
 
 @app.command("worker")
@@ -322,20 +298,25 @@ def worker(
     import signal
 
     from dailypapers.store.jobs import run_jobs
-    from dailypapers.tasks import HANDLERS, parse_schedule, queue_due
+    from dailypapers.tasks import handlers, parse_schedule, queue_due
 
     settings = _settings()
     try:
         periods = {} if no_schedule else parse_schedule(settings.worker_schedule)
     except ValueError as exc:
         raise _fail(f"DAILYPAPERS_WORKER_SCHEDULE: {exc}", 2) from None
-    db = open_database(settings)
+    application = open_application(settings)
+    db = application.db
 
     def tick() -> None:
         for name in queue_due(db, periods):
             out.print(f"queued periodic {name}")
 
     stopping = {"now": False}
+
+    def on_job(job: Any, status: str) -> None:
+        metrics.count_job(job.kind, status.split(":", 1)[0])  # done, retry or failed
+        out.print(f"job {job.id} {job.kind}: {status}")
 
     def _stop(*_: object) -> None:
         stopping["now"] = True
@@ -344,13 +325,13 @@ def worker(
     signal.signal(signal.SIGINT, _stop)
     summary = run_jobs(
         db,
-        HANDLERS,
+        handlers(application),
         once=once,
         max_jobs=max_jobs,
         idle_sleep=idle_sleep,
         stop=lambda: stopping["now"],
         tick=tick,
-        on_job=lambda job, status: out.print(f"job {job.id} {job.kind}: {status}"),
+        on_job=on_job,
     )
     out.print(f"{summary.done} done, {summary.retried} to retry, {summary.failed} failed")
 
@@ -386,6 +367,61 @@ def db_stats(as_json: JsonOpt = False) -> None:
     else:
         for k, v in counts.items():
             out.print(f"{k:>14}: {v:,}")
+
+
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="File to write (a SQLite database, or a pg_dump archive).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a consistent backup of the database while the site keeps running (SQLite's online backup;
+    pg_dump on PostgreSQL), with a manifest of row checksums beside it."""
+    from dailypapers.store.backup import BackupError, backup
+
+    settings = _settings()
+    db = open_database(settings, migrate=False)
+    try:
+        with progress(f"backup to {path}") as _:
+            report = backup(db, path, pg_bin_dir=settings.pg_bin_dir, force=force)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    out.print(
+        f"backup {report.path} ({report.format}, revision {report.revision}): {report.rows:,} rows in "
+        f"{len(report.tables)} tables, {report.bytes:,} bytes, {report.seconds:.1f} s",
+        highlight=False,
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="A file `dailypapers db backup` wrote.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore a backup into the configured database, which must be new and empty; verified against the
+    backup's row checksums, then upgraded to this version's schema."""
+    from dailypapers.store.backup import BackupError, restore
+
+    settings = _settings()
+    db = open_database(settings, migrate=False)
+    try:
+        with progress(f"restore {path}") as _:
+            report = restore(db, path, pg_bin_dir=settings.pg_bin_dir)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    checked = "verified against the manifest" if report.verified else "no manifest to verify against"
+    upgraded = f", upgraded to {report.upgraded_to}" if report.upgraded_to else ""
+    out.print(
+        f"restored {path} into {report.target} ({report.format}, revision {report.revision}{upgraded}): "
+        f"{report.rows:,} rows, {checked}, {report.seconds:.1f} s",
+        highlight=False,
+    )
 
 
 def _open_url(url: str, option: str, *, must_exist: bool) -> Database:
@@ -519,38 +555,42 @@ def ingest_hf_daily(
     ] = None,
     since: Annotated[str | None, typer.Option(help="First day to fetch (YYYY-MM-DD), with --api.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day to fetch; default today (New York).")] = None,
-    min_interval: Annotated[float | None, typer.Option(help="Seconds between requests.")] = None,
+    min_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between requests (default from DAILYPAPERS_HF_MIN_INTERVAL)."),
+    ] = None,
     restart: RestartOpt = False,
     as_json: JsonOpt = False,
     no_index: NoIndexOpt = False,
 ) -> None:
     """Import Hugging Face daily papers: saved API responses, or fetched day by day with --api."""
     from dailypapers.ingest import hf_daily
-    from dailypapers.ingest.http import client_from_settings
 
     settings = _settings()
     if (path is None) == (api is None):
         raise typer.BadParameter("give either PATH or --api URL")
-    db = open_database(settings)
+    application = open_application(settings)
     if path is not None:
         try:
             files = hf_daily.list_files(path)
         except FileNotFoundError as exc:
             raise typer.BadParameter(str(exc), param_hint="PATH") from exc
         records = (rec for f in files for rec in hf_daily.iter_file(f))
-        run_import(db, records, f"hf-daily {path}", as_json=as_json)
-        after_ingest(db, settings, no_index=no_index, as_json=as_json)
-        return
-    first = _date(since, "--since") or today() - timedelta(days=1)
-    last = _date(until, "--until") or today()
-    if last < first:
-        raise typer.BadParameter("--until is before --since")
-    key = f"hf-daily:{api.rstrip('/')}:{first.isoformat()}:{last.isoformat()}"
-    state = _resume_state(db, key, restart)
-    with client_from_settings(settings, min_interval=1.0 if min_interval is None else min_interval) as client:
-        records = hf_daily.harvest_api(client, api, first, last, state=state)
-        run_import(db, records, f"hf-daily {api}", as_json=as_json)
-    after_ingest(db, settings, no_index=no_index, as_json=as_json)
+        run_import(
+            f"hf-daily {path}", lambda hooks: application.ingest(records, hooks=hooks), as_json=as_json
+        )
+    else:
+        first, last = _date(since, "--since"), _date(until, "--until")
+        if first and last and last < first:
+            raise typer.BadParameter("--until is before --since")
+
+        def harvest(hooks: Hooks) -> ImportSummary:
+            return application.ingest_hf_daily_api(
+                api, first, last, restart=restart, min_interval=min_interval, hooks=hooks
+            )
+
+        run_import(f"hf-daily {api}", harvest, as_json=as_json)
+    after_ingest(application, no_index=no_index, as_json=as_json)
 
 
 @ingest_app.command("arxiv-api")
@@ -569,7 +609,6 @@ def ingest_arxiv_api(
 ) -> None:
     """Import from the arXiv Atom API (at most one request per 3 s; resumable)."""
     from dailypapers.ingest import arxiv_api
-    from dailypapers.ingest.http import client_from_settings
 
     settings = _settings()
     try:
@@ -578,22 +617,18 @@ def ingest_arxiv_api(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    db = open_database(settings)
-    state = _resume_state(db, f"arxiv-api:{search_query}", restart)
-    with client_from_settings(settings) as client:
+    application = open_application(settings)
+
+    def harvest(hooks: Hooks) -> ImportSummary:
         try:
-            records = arxiv_api.harvest(
-                client,
-                search_query,
-                base_url=settings.arxiv_api_url,
-                page_size=page_size,
-                max_results=max_results,
-                state=state,
+            return application.ingest_arxiv_api(
+                search_query, page_size=page_size, max_results=max_results, restart=restart, hooks=hooks
             )
-        except ValueError as exc:
+        except ValueError as exc:  # arguments are checked before the first request
             raise typer.BadParameter(str(exc)) from exc
-        run_import(db, records, f"arxiv-api {search_query}", as_json=as_json)
-    after_ingest(db, settings, no_index=no_index, as_json=as_json)
+
+    run_import(f"arxiv-api {search_query}", harvest, as_json=as_json)
+    after_ingest(application, no_index=no_index, as_json=as_json)
 
 
 @ingest_app.command("oai")
@@ -606,19 +641,16 @@ def ingest_oai(
     no_index: NoIndexOpt = False,
 ) -> None:
     """Harvest arXiv over OAI-PMH (arXivRaw), following resumption tokens; resumable."""
-    from dailypapers.ingest import oai
-    from dailypapers.ingest.http import client_from_settings
 
     settings = _settings()
     first, last = _date(from_, "--from"), _date(until, "--until")
-    db = open_database(settings)
-    state = _resume_state(db, f"oai:{set_spec or '*'}:{first}:{last}", restart)
-    with client_from_settings(settings) as client:
-        records = oai.harvest(
-            client, base_url=settings.oai_url, set_spec=set_spec, from_=first, until=last, state=state
-        )
-        run_import(db, records, f"oai {set_spec or 'all'}", as_json=as_json)
-    after_ingest(db, settings, no_index=no_index, as_json=as_json)
+    application = open_application(settings)
+
+    def harvest(hooks: Hooks) -> ImportSummary:
+        return application.ingest_oai(set_spec, first, last, restart=restart, hooks=hooks)
+
+    run_import(f"oai {set_spec or 'all'}", harvest, as_json=as_json)
+    after_ingest(application, no_index=no_index, as_json=as_json)
 
 
 @ingest_app.command("snapshot")
@@ -632,17 +664,14 @@ def ingest_snapshot(
 
     if not path.is_file():
         raise typer.BadParameter(f"no such file: {path}", param_hint="PATH")
-    settings = _settings()
-    db = open_database(settings)
+    application = open_application()
     run_import(
-        db,
-        snapshot.iter_snapshot(path),
         f"snapshot {path.name}",
+        lambda hooks: application.ingest(snapshot.iter_snapshot(path), batch_size=2000, hooks=hooks),
         total=snapshot.count_lines(path),
         as_json=as_json,
-        batch_size=2000,
     )
-    after_ingest(db, settings, no_index=no_index, as_json=as_json)
+    after_ingest(application, no_index=no_index, as_json=as_json)
 
 
 @ingest_app.command("listings")
@@ -657,11 +686,12 @@ def ingest_listings(
     for p in paths:
         if not p.is_file():
             raise typer.BadParameter(f"no such file: {p}", param_hint="PATHS")
-    settings = _settings()
-    db = open_database(settings)
+    application = open_application()
     records = (rec for p in paths for rec in listings.iter_listings(p))
-    run_import(db, records, "listings", as_json=as_json, batch_size=2000)
-    after_ingest(db, settings, no_index=no_index, as_json=as_json)
+    run_import(
+        "listings", lambda hooks: application.ingest(records, batch_size=2000, hooks=hooks), as_json=as_json
+    )
+    after_ingest(application, no_index=no_index, as_json=as_json)
 
 
 # --- demo and serve -------------------------------------------------------------------------------
@@ -884,10 +914,8 @@ def digest_send(
             day = date.fromisoformat(edition)
         except ValueError:
             raise _fail(f"--edition must be a date (YYYY-MM-DD), got {edition!r}", 2) from None
-    from dailypapers.digest.run import run_digests
-
-    db = open_database(settings)
-    result = run_digests(db, settings, edition=day, dry_run=dry_run, connections=connections)
+    application = open_application(settings)
+    result = application.send_digests(edition=day, dry_run=dry_run, connections=connections)
     if as_json:
         out.print_json(json.dumps(result))
         return

@@ -36,8 +36,9 @@ class Settings(BaseSettings):
 
     environment: str = Field(
         "development",
-        description="`development` or anything else (e.g. `production`): outside development a placeholder or "
-        "short secret key is refused (as it is, in any environment, when the host is not a loopback address).",
+        description="`development` or anything else (e.g. `production`): outside development a placeholder "
+        "or short secret key is refused (as it is, in any environment, when the host is not a loopback "
+        "address).",
     )
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the SQLite database and caches.")
     database_url: str = Field(
@@ -84,6 +85,17 @@ class Settings(BaseSettings):
     oai_url: str = Field("https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")
     http_min_interval: float = Field(
         3.0, description="Seconds between two requests to arXiv (never less than 3) or OAI-PMH."
+    )
+    hf_min_interval: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between two requests to Hugging Face or another dailypapers instance "
+        "(`ingest hf-daily --api`, the worker's `sync`).",
+    )
+    pg_bin_dir: Path | None = Field(
+        None,
+        description="Folder holding PostgreSQL's `pg_dump` and `pg_restore` for `db backup` and `db restore` "
+        "(default: found on the PATH; their major version must be at least the server's).",
     )
     http_timeout: float = Field(30.0, description="Seconds before an outside request times out.")
     http_retries: int = Field(4, description="Retries of a failed outside request, with backoff.")
@@ -179,8 +191,23 @@ class Settings(BaseSettings):
     worker_schedule: str = Field(
         "sync=1h,index=10m,digest=5m",
         description="What `dailypapers worker` runs periodically and how often: `sync` (the Hugging Face "
-        "daily papers of the last days), `index` (embed new papers), `digest` (compose and send due digests); "
-        "units s, m, h; empty: no periodic jobs.",
+        "daily papers of the last days), `index` (embed new papers), `digest` (compose and send due "
+        "digests); units s, m, h; empty: no periodic jobs.",
+    )
+    metrics: bool = Field(
+        True,
+        description="Count requests, the response cache, the database pool, jobs, imports and embeddings for "
+        "Prometheus at `/metrics` (false: no counting, `/metrics` answers 404).",
+    )
+    metrics_dir: Path | None = Field(
+        None,
+        description="Folder where every process of the site keeps its metric files (default "
+        "`DATA_DIR/metrics`); `/metrics` sums them.",
+    )
+    metrics_allow: str = Field(
+        "127.0.0.1,::1",
+        description="Addresses and networks (comma-separated; `*`: anyone) that may read `/metrics`; "
+        "others get 404.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO",
@@ -230,6 +257,14 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'dailypapers.db').as_posix()}"
 
+    @property
+    def database_backend(self) -> str:
+        """``sqlite`` or ``postgresql``: the backend the database URL names (the one answer to "is this
+        PostgreSQL?" before a database is open; :attr:`Database.backend` answers it after)."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.resolved_database_url).get_backend_name()
+
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` can be reached from this machine only (127.0.0.0/8, ::1, ``localhost``)."""
@@ -255,10 +290,6 @@ def weak_key_problem(name: str, key: str, *, environment: str, host: str) -> str
         return None
     where = f"in {environment}" if environment != "development" else f"on host {host}"
     return f"{name} {reason}: refused {where}; use a random key ({NEW_KEY_HINT})"
-
-
-def _uses_postgres(settings: Settings) -> bool:
-    return settings.resolved_database_url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
 
 
 def _read_key(path: Path, name: str) -> str:
@@ -315,7 +346,7 @@ def resolve_secret_key(settings: Settings, *, host: str | None = None) -> Settin
         key = _read_key(path, "DAILYPAPERS_SECRET_KEY_FILE")
         if not key:
             raise SecretKeyError(f"DAILYPAPERS_SECRET_KEY_FILE: {path} is empty")
-    elif _uses_postgres(settings) and not is_loopback(host):
+    elif settings.database_backend == "postgresql" and not is_loopback(host):
         raise SecretKeyError(
             f"with PostgreSQL and host {host}, every web machine must sign with the same "
             "key: set DAILYPAPERS_SECRET_KEY or DAILYPAPERS_SECRET_KEY_FILE"

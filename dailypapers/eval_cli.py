@@ -4,12 +4,15 @@ Registered in the main CLI with one line: ``app.add_typer(eval_app, name="eval")
 
     dailypapers eval beir ../shared/data/ir_classic/med --mode all
     dailypapers eval beir ../shared/data/scifact --split train --mode keyword --json
+    dailypapers eval beir ../shared/data/scifact --mode keyword --database-url postgresql+psycopg://…
     dailypapers eval related ../shared/data/ir_classic/cacm
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +34,44 @@ def _backend(name: str):
     if name not in _BACKENDS:
         raise typer.BadParameter(f"choose from {', '.join(_BACKENDS)}", param_hint="--backend")
     return get_backend(name)
+
+
+_DATABASE_HELP = (
+    "A PostgreSQL server to measure on (postgresql+psycopg://user@host/db): the corpus is loaded into a "
+    "temporary database created there and removed afterwards; the database named is left as it is (the "
+    "role needs CREATEDB). Default, or a sqlite:/// URL: a temporary SQLite file, removed afterwards."
+)
+
+
+def _database_url(url: str | None) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if url is None:
+        return None
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise typer.BadParameter(f"not a database URL: {url!r}", param_hint="--database-url") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise typer.BadParameter(
+            "only sqlite:/// and postgresql+psycopg:// URLs", param_hint="--database-url"
+        )
+    return url
+
+
+@contextmanager
+def _database_errors(url: str | None) -> Iterator[None]:
+    """A database that refuses the evaluation (no server, no right to create a database) as one line."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except DBAPIError as exc:
+        shown = make_url(url).render_as_string(hide_password=True) if url else "SQLite"
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise typer.BadParameter(f"{shown}: {reason}", param_hint="--database-url") from None
 
 
 def _dir(path: Path, needs: str) -> Path:
@@ -58,36 +99,11 @@ def beir(
         str,
         typer.Option("--backend", help="Embedding model: minilm, hashing (no model, for tests) or static."),
     ] = "minilm",
-    keyword_or: Annotated[
-        bool,
-        typer.Option(
-            "--or/--and",
-            help="Keyword side: BM25 over the OR of the words (as search does, after the AND "
-            "pass), or the AND of all of them only.",
-        ),
-    ] = True,
-    stopwords: Annotated[
-        bool,
-        typer.Option(
-            "--drop-stopwords/--keep-stopwords",
-            help="With --or: leave English function words out (as search does).",
-        ),
-    ] = True,
-    fallback_below: Annotated[
-        int,
-        typer.Option(
-            "--fallback-below",
-            help="With --or: AND of the words "
-            "(less stopwords) first, the OR only when that finds fewer "
-            "than this many (10, as search does, or 50; 0: OR only).",
-        ),
-    ] = 10,
-    rrf_k: Annotated[int | None, typer.Option("--rrf-k", min=0, help="RRF k for hybrid.")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", help=_DATABASE_HELP)] = None,
     cache: Annotated[Path | None, typer.Option("--cache", help="Folder of cached corpus vectors.")] = None,
 ) -> None:
-    """nDCG@10 and recall@100 of keyword, semantic and/or hybrid search on a BEIR folder."""
-    from dataclasses import replace
-
+    """nDCG@10 and recall@100 of keyword, semantic and/or hybrid search on a BEIR folder, as the site's
+    search returns them."""
     from dailypapers.search import evaluate
 
     if mode not in _MODES:
@@ -100,26 +116,18 @@ def beir(
     if not (directory / "qrels" / f"{split}.tsv").exists():
         raise typer.BadParameter(f"no qrels/{split}.tsv in {directory}", param_hint="--split")
     modes = evaluate.EVAL_MODES if mode == "all" else (mode,)
-    if fallback_below and fallback_below not in evaluate.FALLBACKS:
-        raise typer.BadParameter(f"choose from {evaluate.FALLBACKS}", param_hint="--fallback-below")
-    params = replace(
-        evaluate.CURRENT,
-        keyword_or=keyword_or,
-        drop_stopwords=stopwords and keyword_or,
-        fallback_below=fallback_below if keyword_or else 0,
-        rrf_k=evaluate.CURRENT.rrf_k if rrf_k is None else rrf_k,
-        engine=keyword_or and stopwords and fallback_below == evaluate.CURRENT.fallback_below,
-    )
+    database_url = _database_url(database_url)
     chosen = _backend(backend) if any(m != "keyword" for m in modes) else None
-    result = evaluate.evaluate_beir(
-        directory,
-        modes=modes,
-        split=split,
-        backend=chosen,
-        params=params,
-        limit_queries=limit_queries,
-        cache_dir=cache if cache is not None else evaluate.DEFAULT_CACHE,
-    )
+    with _database_errors(database_url):
+        result = evaluate.evaluate_beir(
+            directory,
+            modes=modes,
+            split=split,
+            backend=chosen,
+            database_url=database_url,
+            limit_queries=limit_queries,
+            cache_dir=cache if cache is not None else evaluate.DEFAULT_CACHE,
+        )
     if as_json:
         rows = {
             m: {"ndcg@10": round(r["ndcg@10"], 4), "recall@100": round(r["recall@100"], 4)}
@@ -130,14 +138,14 @@ def beir(
             "split": result.split,
             "docs": result.docs,
             "queries": result.queries,
-            "params": result.params,
+            "database": result.database,
         }
         payload.update(rows if mode == "all" else rows[mode])
         typer.echo(json.dumps(payload))
         return
     table = Table(
         title=f"{result.name} ({result.split}: {result.queries} queries, {result.docs:,} docs; "
-        f"{result.params})"
+        f"{result.database})"
     )
     table.add_column("mode")
     table.add_column("nDCG@10", justify="right")
@@ -159,18 +167,22 @@ def related(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     backend: Annotated[str, typer.Option("--backend", help="minilm, hashing or static.")] = "minilm",
     cache: Annotated[Path | None, typer.Option("--cache", help="Folder of cached corpus vectors.")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", help=_DATABASE_HELP)] = None,
 ) -> None:
     """Recall@k of real citations among each citing paper's related papers."""
     from dailypapers.search import evaluate
 
     _dir(directory, "corpus.jsonl")
     _dir(directory, "citation_links.tsv")
-    result = evaluate.related_recall(
-        directory,
-        k,
-        backend=_backend(backend),
-        cache_dir=cache if cache is not None else evaluate.DEFAULT_CACHE,
-    )
+    database_url = _database_url(database_url)
+    with _database_errors(database_url):
+        result = evaluate.related_recall(
+            directory,
+            k,
+            backend=_backend(backend),
+            database_url=database_url,
+            cache_dir=cache if cache is not None else evaluate.DEFAULT_CACHE,
+        )
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -30,6 +30,8 @@ def today(now: datetime | None = None) -> date:
 
 @dataclass(frozen=True, slots=True)
 class Period:
+    """A day, ISO week or month, as its first and last (inclusive) calendar days."""
+
     kind: Kind
     start: date
     end: date  # inclusive
@@ -71,15 +73,18 @@ class Period:
 
 
 def day_period(day: date) -> Period:
+    """The period of the single day ``day``."""
     return Period("day", day, day)
 
 
 def week_period(day: date) -> Period:
+    """The ISO week (Monday to Sunday) holding ``day``."""
     start = day - timedelta(days=day.weekday())
     return Period("week", start, start + timedelta(days=6))
 
 
 def month_period(day: date) -> Period:
+    """The calendar month holding ``day``."""
     last = calendar.monthrange(day.year, day.month)[1]
     return Period("month", date(day.year, day.month, 1), date(day.year, day.month, last))
 
@@ -90,6 +95,7 @@ def _check_year(year: int, text: str) -> None:
 
 
 def parse_day(text: str) -> Period:
+    """The day written ``YYYY-MM-DD``; :class:`BadRequest` when malformed or out of range."""
     if not _DAY.fullmatch(text or ""):
         raise BadRequest(f"invalid date {text!r}: expected YYYY-MM-DD")
     try:
@@ -101,6 +107,7 @@ def parse_day(text: str) -> Period:
 
 
 def parse_week(text: str) -> Period:
+    """The ISO week written ``YYYY-Www``; :class:`BadRequest` when malformed or out of range."""
     m = _WEEK.fullmatch(text or "")
     if not m:
         raise BadRequest(f"invalid week {text!r}: expected YYYY-Www, e.g. 2026-W09")
@@ -112,6 +119,7 @@ def parse_week(text: str) -> Period:
 
 
 def parse_month(text: str) -> Period:
+    """The month written ``YYYY-MM``; :class:`BadRequest` when malformed or out of range."""
     m = _MONTH.fullmatch(text or "")
     if not m or not 1 <= int(m[2]) <= 12:
         raise BadRequest(f"invalid month {text!r}: expected YYYY-MM")

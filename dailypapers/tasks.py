@@ -15,11 +15,14 @@ SQLite admits one writer at a time).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import partial
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from dailypapers.application import SYNC_DAYS, Application
 from dailypapers.store.db import Database, upsert
 from dailypapers.store.jobs import Handler, enqueue
 from dailypapers.store.models import Schedule, utcnow
@@ -28,54 +31,52 @@ _PERIOD = re.compile(r"^\s*([a-z_]+)\s*=\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
-def index_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
-    from dailypapers.search.embed import get_backend
-    from dailypapers.search.semantic import embed_missing
-
-    backend = get_backend(str(payload.get("backend") or _settings().embedding_backend))
-    summary = embed_missing(db, backend, batch_size=int(payload.get("batch_size", 64)))
+def index_job(app: Application, payload: dict[str, Any]) -> dict[str, Any]:
+    """Embed every paper lacking a current vector under ``payload["backend"]`` (default: the setting)."""
+    name = str(payload.get("backend") or app.settings.embedding_backend)
+    summary = app.index(name, batch_size=int(payload.get("batch_size", 64)))
     return {
-        "backend": backend.name,
+        "backend": app.embedding_backend(name).name,
         "embedded": summary.embedded,
         "considered": summary.considered,
         "skipped": summary.skipped,
     }
 
 
-def _settings() -> Any:
-    from dailypapers.config import Settings
-
-    return Settings()
-
-
-def sync_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
-    from dailypapers.ingest import hf_daily
-    from dailypapers.ingest.http import client_from_settings
-    from dailypapers.periods import today
-    from dailypapers.store.importer import Importer
-
-    settings = _settings()
-    if not settings.sync_url:
+def sync_job(app: Application, payload: dict[str, Any]) -> dict[str, Any]:
+    """Import the daily papers of the last days from ``sync_url`` (:meth:`Application.sync`); a source that
+    fails part-way raises, so the job is retried and resumes from its checkpoint."""
+    summary = app.sync(days=int(payload.get("days", SYNC_DAYS)))
+    if summary is None:
         return {"skipped": "no sync_url"}
-    last = today()
-    first = last - timedelta(days=int(payload.get("days", 2)) - 1)
-    with client_from_settings(settings, min_interval=1.0) as client:
-        summary = Importer(db).run(hf_daily.harvest_api(client, settings.sync_url, first, last))
     return summary.as_dict()
 
 
-def digest_job(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
-    from dailypapers.config import resolve_secret_key
-    from dailypapers.digest.run import run_digests
-
-    return run_digests(db, resolve_secret_key(_settings()))  # its mails carry signed links
+def digest_job(app: Application, payload: dict[str, Any]) -> dict[str, Any]:
+    """Compose the due digest editions and send the outbox."""
+    return app.send_digests()
 
 
-HANDLERS: dict[str, Handler] = {"index": index_job, "sync": sync_job, "digest": digest_job}
+JOBS: dict[str, Callable[[Application, dict[str, Any]], dict[str, Any]]] = {
+    "index": index_job,
+    "sync": sync_job,
+    "digest": digest_job,
+}
 
 
-def index_job_key(backend: str) -> str:
-    return f"index:{backend}"
+def handlers(app: Application) -> dict[str, Handler]:
+    """The job handlers of one worker, each calling ``app`` (built once, so the embedding model and the
+    settings are loaded once per worker, not per job)."""
+    return {kind: partial(_run, job, app) for kind, job in JOBS.items()}
+
+
+def _run(
+    job: Callable[[Application, dict[str, Any]], dict[str, Any]],
+    app: Application,
+    db: Database,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    return job(app, payload)
 
 
 def parse_schedule(spec: str) -> dict[str, timedelta]:
@@ -86,8 +87,8 @@ def parse_schedule(spec: str) -> dict[str, timedelta]:
         if not match:
             raise ValueError(f"bad schedule entry {part!r}: write task=N with s, m or h, e.g. digest=5m")
         name, number, unit = match.groups()
-        if name not in HANDLERS:
-            raise ValueError(f"unknown periodic task {name!r} (known: {', '.join(HANDLERS)})")
+        if name not in JOBS:
+            raise ValueError(f"unknown periodic task {name!r} (known: {', '.join(JOBS)})")
         seconds = float(number) * UNITS[unit]
         if seconds < 10:
             raise ValueError(f"{name}: at least 10 seconds between runs")

@@ -50,15 +50,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "postgres_only: about PostgreSQL itself (its tools, replication); left out of the --db sqlite run",
+    )
+    config.addinivalue_line(
+        "markers",
         "both_backends: about moving data between SQLite and PostgreSQL; "
         "may build databases of both kinds on either run",
     )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--db") != "postgresql":
-        return
-    kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+    other = "sqlite_only" if config.getoption("--db") == "postgresql" else "postgres_only"
+    kept = [item for item in items if item.get_closest_marker(other) is None]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

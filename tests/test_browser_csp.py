@@ -29,7 +29,8 @@ document.addEventListener("securitypolicyviolation", function (e) {
 POLICY_WORDS = re.compile(r"Content Security Policy|Content-Security-Policy|Permissions-Policy|Refused to")
 KATEX_STYLES_APPLIED = """() => {
   const boxes = Array.from(document.querySelectorAll(".abstract-text .katex .vlist"));
-  return boxes.length > 0 && boxes.every(b => b.style.height !== "" && parseFloat(getComputedStyle(b).height) > 0);
+  return boxes.length > 0 &&
+    boxes.every(b => b.style.height !== "" && parseFloat(getComputedStyle(b).height) > 0);
 }"""
 
 
@@ -151,7 +152,8 @@ REDOC_STUB = """
   const style = document.createElement("style");
   style.textContent = "redoc { display: block; }";
   document.head.appendChild(style);
-  const worker = new Worker(URL.createObjectURL(new Blob(["postMessage('ready')"], {type: "text/javascript"})));
+  const worker = new Worker(
+    URL.createObjectURL(new Blob(["postMessage('ready')"], {type: "text/javascript"})));
   worker.onmessage = function () {
     fetch(root.getAttribute("spec-url")).then(r => r.json()).then(spec => {
       root.textContent = spec.info.title;

@@ -119,7 +119,7 @@ def test_a_cached_page_is_served_from_memory_without_touching_the_data(settings,
             assert queries.n == before  # no SQL at all: not even the version (read once an hour here)
             assert second.content == first.content
             assert second.headers["etag"] == first.headers["etag"]
-        assert app.state.response_cache.stats.hits == 3
+        assert app.state.parts.response_cache.stats.hits == 3
 
 
 def test_with_interval_0_each_hit_reads_only_the_version(client, loaded_db):
@@ -154,7 +154,7 @@ def test_a_reimport_that_changes_nothing_keeps_the_cache(client, loaded_db):
     client.get("/api/daily_papers")
     import_files(loaded_db, HF_FILES)
     assert client.get("/api/daily_papers").headers["x-cache"] == "HIT"
-    assert client.app.state.response_cache.stats.invalidations == 0
+    assert client.app.state.parts.response_cache.stats.invalidations == 0
 
 
 def test_two_workers_on_one_database_both_see_a_change(app_settings, db):
@@ -203,7 +203,7 @@ def test_requests_with_a_session_cookie_or_credentials_bypass_the_cache(client):
     for headers in ({"Cookie": "lb=7; dp_session=abc"}, {"Authorization": "Bearer x"}):
         r = client.get("/api/daily_papers", headers=headers)
         assert r.status_code == 200 and "x-cache" not in r.headers
-    stats = client.app.state.response_cache.stats
+    stats = client.app.state.parts.response_cache.stats
     assert stats.bypasses == 2 and stats.stores == 1
     # and what they got was never stored: the next anonymous request is still the first entry
     assert client.get("/api/daily_papers").headers["x-cache"] == "HIT"
@@ -231,13 +231,13 @@ def test_errors_are_not_cached(client):
         for _ in range(2):
             r = client.get(path)
             assert r.status_code in (400, 404) and "x-cache" not in r.headers
-    assert client.app.state.response_cache.stats.stores == 0
+    assert client.app.state.parts.response_cache.stats.stores == 0
 
 
 def test_the_cache_can_be_switched_off(settings, loaded_db):
     no_cache = settings.model_copy(update={"response_cache": False})
     with TestClient(create_app(no_cache, database=loaded_db)) as c:
-        assert c.app.state.response_cache is None
+        assert c.app.state.parts.response_cache is None
         assert "x-cache" not in c.get("/api/daily_papers").headers
 
 

@@ -122,9 +122,9 @@ def test_demo_vectors_are_loaded_with_the_demo(db):
 
 
 def test_a_bulk_import_leaves_indexing_to_the_index_command(cli, env, monkeypatch):
-    import dailypapers.cli
+    import dailypapers.application
 
-    monkeypatch.setattr(dailypapers.cli, "AUTO_INDEX_MAX", 5)
+    monkeypatch.setattr(dailypapers.application, "AUTO_INDEX_MAX", 5)
     result = cli("ingest", "hf-daily", str(TEST_DATA / "hf_daily"))
     assert "12 papers lack a vector" in result.stderr and "dailypapers index" in result.stderr
     assert vectors(env) == {}

@@ -2,11 +2,13 @@
 failed harvest resumed from its checkpoint."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from typer.testing import CliRunner
 
 from dailypapers.cli import app
+from dailypapers.application import SourceFailed
 from tests.conftest import TEST_DATA
 from tests.support.local_server import LocalServer, Reply
 
@@ -116,3 +118,46 @@ def test_hf_daily_mirror_from_api(cli):
         )
     assert result.exit_code == 0, result.output
     assert summary(result)["new"] == 4
+
+
+def test_worker_sync_resumes_like_the_ingest_command(cli, monkeypatch):
+    """The worker's sync is the checkpointed harvest of `ingest hf-daily --api`: a sync that fails on the
+    second day keeps the first, and the command over the same days resumes after it."""
+    from dailypapers.application import Application
+    from dailypapers.config import Settings
+    from dailypapers.periods import today
+    from dailypapers.store.db import Database
+    from dailypapers.store.models import DailyEntry
+    from dailypapers.tasks import handlers
+
+    last = today()
+    first = last - timedelta(days=1)
+    recorded = json.loads((TEST_DATA / "hf_daily" / "2026-06-30.json").read_text())
+    down = {"on": True}
+
+    def respond(req):
+        if req.arg("date") == last.isoformat():
+            if down["on"]:
+                return Reply(500, "down")
+            return Reply(200, json.dumps(recorded[2:]), content_type="application/json")
+        return Reply(200, json.dumps(recorded[:2]), content_type="application/json")
+
+    with LocalServer(respond) as server:
+        monkeypatch.setenv("DAILYPAPERS_SYNC_URL", server.url)
+        monkeypatch.setenv("DAILYPAPERS_HF_MIN_INTERVAL", "0")
+        application = Application(Settings())
+        application.db.migrate()
+        with pytest.raises(SourceFailed):
+            handlers(application)["sync"](application.db, {})
+        asked = [r.arg("date") for r in server.requests]
+        assert asked.count(first.isoformat()) == 1 and last.isoformat() in asked
+        down["on"] = False
+        before = len(server.requests)
+        result = cli("ingest", "hf-daily", "--api", server.url, "--no-index", "--json")
+        assert result.exit_code == 0, result.output
+        assert "resuming" in result.stderr
+        assert [r.arg("date") for r in server.requests[before:]] == [last.isoformat()]
+        application.close()
+    with Database(Settings().resolved_database_url).session() as session:
+        listed = session.query(DailyEntry).count()
+    assert listed == len(recorded) == 4  # both days' papers, none twice

@@ -493,7 +493,7 @@ def test_submit_refusals(submitters, papers_db, arxiv):
     bob = submitters.account(papers_db, "bob")
     assert bob.post("/api/papers/submit", json={"paper": fresh_id(3)}).status_code == 201
     # a link to the paper's page on this site, or on Hugging Face, names it as well
-    site = submitters.app.state.settings.site_url
+    site = submitters.app.state.parts.application.settings.site_url
     r = bob.post("/api/papers/submit", json={"paper": f"{site}/papers/{fresh_id(4)}"})
     assert r.status_code == 201 and r.json()["paper"]["id"] == fresh_id(4)
     assert (

@@ -63,7 +63,8 @@ def loaded(db):
         ("DELETE FROM votes WHERE votes.user_id = ? AND votes.paper_id = ? RETURNING votes.paper_id", True),
         ("INSERT OR REPLACE INTO comments (body) VALUES (?)", True),
         (
-            "WITH gone AS (DELETE FROM collection_items WHERE paper_id = 1 RETURNING 1) SELECT count(*) FROM gone",
+            "WITH gone AS (DELETE FROM collection_items WHERE paper_id = 1 RETURNING 1) "
+            "SELECT count(*) FROM gone",
             True,
         ),
         ("UPDATE users SET display_name=? WHERE users.id = ?", True),
@@ -270,7 +271,7 @@ def test_a_cached_search_answer_is_renewed_right_after_indexing(settings, db):
         before = client.get(url)
         assert before.status_code == 200 and before.json() == []  # nothing indexed yet
         assert client.get(url).headers["x-cache"] == "HIT"
-        embed_missing(db, app.state.search.backend)
+        embed_missing(db, app.state.parts.application.search.backend)
         after = client.get(url)
         assert after.headers["x-cache"] == "MISS"
         assert after.json()[0]["paper"]["id"] == "2501.00002"

@@ -230,7 +230,7 @@ def test_a_new_address_needs_the_password_and_counts_only_after_its_link(site, d
     _, again = follow_confirm_page(site, link)  # following it twice is fine
     assert again.status_code == 200
     # a link for an address the account no longer asks for is refused
-    other = accounts.email_token(site.app.state.settings, user, "elsewhere@example.org")
+    other = accounts.email_token(site.app.state.parts.application.settings, user, "elsewhere@example.org")
     r = site.new().client.post("/api/auth/email/confirm", json={"token": other})
     assert r.status_code == 400 and r.json()["error"]
     # the account page asks the same way
@@ -355,7 +355,7 @@ def test_a_forged_or_tampered_confirmation_token_confirms_nothing(site, db):
     alice = site.session(user)
     asked = alice.patch("/api/me", json={"email": "alice.new@example.org", "password": PASSWORD})
     assert asked.status_code == 200, asked.text
-    real = accounts.email_token(site.app.state.settings, user, "alice.new@example.org")
+    real = accounts.email_token(site.app.state.parts.application.settings, user, "alice.new@example.org")
     tampered = real[:-2] + ("AA" if not real.endswith("AA") else "BB")
     from itsdangerous import URLSafeTimedSerializer
 

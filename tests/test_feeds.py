@@ -237,7 +237,7 @@ def test_organization_feed(client: TestClient, loaded_db: Database) -> None:
 def test_search_feed(client: TestClient, loaded_db: Database) -> None:
     feed = fetch(client, "/feeds/search.atom?q=diffusion")
     with loaded_db.session() as s:
-        results = client.app.state.search.search(s, "diffusion", limit=50)
+        results = client.app.state.parts.application.search.search(s, "diffusion", limit=50)
         papers = [results.papers[h.paper_id] for h in results.hits]
         latest = queries.latest_entries_for(s, [p.id for p in papers])
     assert len(papers) >= 2

@@ -79,12 +79,14 @@ def test_daily_layout_field_by_field():
     rec = papers(PLAIN)["0705.3347"]
     assert rec == PaperRecord(
         arxiv_id="0705.3347",
-        title="On critical normal sections for two-dimensional immersions in R^n and a Riemann-Hilbert problem",
+        title=(
+            "On critical normal sections for two-dimensional immersions in R^n and a Riemann-Hilbert problem"
+        ),
         abstract=(
-            "For orthonormal normal sections of two-dimensional immersions in R^4 we define torsion coefficients "
-            "and a functional for the total torsion. We discuss normal sections which are critical for this "
-            "functional. In particular, a global estimate for the torsion coefficients of a critical normal "
-            "section in terms of the curvature of the normal bundle is provided."
+            "For orthonormal normal sections of two-dimensional immersions in R^4 we define torsion "
+            "coefficients and a functional for the total torsion. We discuss normal sections which are "
+            "critical for this functional. In particular, a global estimate for the torsion coefficients "
+            "of a critical normal section in terms of the curvature of the normal bundle is provided."
         ),
         version=None,
         authors=["Steffen Froehlich", "Frank Mueller"],
@@ -108,7 +110,8 @@ def test_daily_authors_are_cleaned():
         "Felix Schulze",
         "Miles Simon",
     ]  # \"u, "Schulze,"
-    # ["Lorenzo Brandolese (1)", "Francois Vigneron (2) ((1) Universit\'e de\n  Lyon 1", "(2) Ecole ... CMLS)"]
+    # ["Lorenzo Brandolese (1)", "Francois Vigneron (2) ((1) Universit\'e de\n  Lyon 1",
+    #  "(2) Ecole ... CMLS)"]
     assert got["0706.1489"].authors == ["Lorenzo Brandolese", "Francois Vigneron"]
     assert got["1904.00644"].authors == ["Tommi Brander", "Torbjørn Ringholm"]  # Torbj{\o}rn
     assert listing_record(daily(authors=["A. One", "and B. Two"])).authors == ["A. One", "B. Two"]

@@ -261,8 +261,9 @@ def test_fast_cleaners_match_records_helpers(text: str):
 
 LINE = (
     '{"id":"%s","submitter":"A. Person","authors":"A. Person, B. Person","title":"Paper number %d on a '
-    'topic","comments":"%d pages","journal-ref":null,"doi":null,"report-no":null,"categories":"math.CO cs.DM",'
-    '"license":null,"abstract":"  %s\\n","versions":[{"version":"v1","created":"Mon, 2 Apr 2007 19:18:42 GMT"}],'
+    'topic","comments":"%d pages","journal-ref":null,"doi":null,"report-no":null,'
+    '"categories":"math.CO cs.DM","license":null,"abstract":"  %s\\n",'
+    '"versions":[{"version":"v1","created":"Mon, 2 Apr 2007 19:18:42 GMT"}],'
     '"update_date":"2008-11-13","authors_parsed":[["Person","A.",""],["Person","B.",""]]}\n'
 )
 

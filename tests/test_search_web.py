@@ -39,19 +39,19 @@ def settings(settings):
 def client(settings, db):
     Importer(db).run([*CORPUS, EVIL])
     app = create_app(settings, database=db)
-    embed_missing(db, app.state.search.backend)
+    embed_missing(db, app.state.parts.application.search.backend)
     with TestClient(app) as c:
         yield c
 
 
 def test_the_app_has_one_lazy_engine(settings, db):
     app = create_app(settings, database=db)
-    assert isinstance(app.state.search.backend, HashingBackend)
+    assert isinstance(app.state.parts.application.search.backend, HashingBackend)
     minilm = create_app(Settings(**{**settings.model_dump(), "embedding_backend": "minilm"}), database=db)
-    backend = minilm.state.search.backend
+    backend = minilm.state.parts.application.search.backend
     assert backend.threads == 1 and not backend.loaded  # nothing loads before the first query
     none = create_app(Settings(**{**settings.model_dump(), "embedding_backend": "none"}), database=db)
-    assert none.state.search.vectors is None
+    assert none.state.parts.application.search.vectors is None
 
 
 def api(client, query):

@@ -66,7 +66,7 @@ def test_a_first_start_writes_a_private_key_that_the_next_start_reuses(site_dir,
         assert alice.get("/api/me").json()["name"] == "alice"
     # a restart: new settings, a new app (which resolves the key itself), the same data folder
     with clients(community_settings(bare_settings(site_dir, database_url)), db) as restarted:
-        assert restarted.app.state.settings.secret_key == key
+        assert restarted.app.state.parts.application.settings.secret_key == key
         again = restarted.new()
         again.client.cookies.set(SESSION_COOKIE, cookie)
         assert again.get("/api/me").json()["name"] == "alice"  # the session survived the restart

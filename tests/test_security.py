@@ -225,7 +225,7 @@ def test_anonymous_posts_need_json_or_the_form_cookie(settings, papers_db):
         r = anonymous.post("/api/auth/login", data={**form, "csrf_token": foreign_token})
         assert r.status_code == 403
         # this site's own form cookie with its token passes the check (the route then wants JSON)
-        value, token = made.app.state.sessions.new_form()
+        value, token = made.app.state.parts.sessions.new_form()
         anonymous.cookies.set("dp_form", value)
         r = anonymous.post("/api/auth/login", data={**form, "csrf_token": token})
         assert r.status_code != 403
@@ -399,8 +399,8 @@ def test_foreign_tampered_revoked_and_old_session_cookies_are_ignored(world, pap
     made: Clients = world["clients"]
     with papers_db.session() as session:
         alice = session.scalar(select(User).where(User.username == "alice"))
-    settings = made.app.state.settings
-    sessions: Sessions = made.app.state.sessions
+    settings = made.app.state.parts.application.settings
+    sessions: Sessions = made.app.state.parts.sessions
     value, token, _ = sessions.issue(alice)
 
     foreign_settings = settings.model_copy(update={"secret_key": OTHER_SECRET})

@@ -178,7 +178,7 @@ def test_a_password_reset_ends_every_session(site, db):
     bob = device(site, login="bob")
     with db.session() as session:
         alice = session.scalar(select(User).where(User.username == "alice"))
-    token = accounts.reset_token(site.app.state.settings, alice)
+    token = accounts.reset_token(site.app.state.parts.application.settings, alice)
     done = site.new().client.post("/api/auth/reset/confirm", json={"token": token, "password": NEW_PASSWORD})
     assert done.status_code == 200, done.text
     assert not logged_in(laptop) and not logged_in(phone)

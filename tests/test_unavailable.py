@@ -134,7 +134,7 @@ def test_a_writer_holding_the_lock_gets_503_for_upvotes_and_logins(settings, pap
             voter = made.session(alice)
             anonymous = made.new()
             browser = made.new().client
-            form_cookie, form_token = made.app.state.sessions.new_form()
+            form_cookie, form_token = made.app.state.parts.sessions.new_form()
             browser.cookies.set("dp_form", form_cookie)
             with writer_holding_the_lock(papers_db):
                 upvote = voter.put(f"/api/papers/{PAPER}/upvote")

@@ -86,10 +86,13 @@ _DUMMY_HASH = _hasher.hash("a password nobody has, checked when the account does
 
 
 def hash_password(password: str) -> str:
+    """The argon2id hash of ``password`` (salted; what ``User.password_hash`` holds)."""
     return _hasher.hash(password)
 
 
 def password_matches(user: User, password: str | None) -> bool:
+    """Whether ``password`` verifies against the account's hash (False for a missing password or an
+    unreadable hash)."""
     try:
         return _hasher.verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
@@ -103,6 +106,8 @@ def _require_password(user: User, password: str | None, field: str) -> None:
 
 
 def clean_username(raw: str) -> str:
+    """``raw`` trimmed and lower-cased when it is a valid username and not reserved; else
+    :class:`BadRequest`."""
     name = (raw or "").strip().lower()
     if not USERNAME.match(name):
         raise BadRequest(
@@ -115,6 +120,8 @@ def clean_username(raw: str) -> str:
 
 
 def clean_display_name(raw: str | None, fallback: str = "") -> str:
+    """``raw`` (or ``fallback`` when blank) NFC-normalised and trimmed, without control characters;
+    :class:`BadRequest` when empty or over 100 characters."""
     name = unicodedata.normalize("NFC", (raw or "").strip()) or fallback
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")  # no control characters
     if not name:
@@ -125,6 +132,8 @@ def clean_display_name(raw: str | None, fallback: str = "") -> str:
 
 
 def check_password(password: str, *, username: str = "", email: str = "") -> str:
+    """``password`` itself when it is long enough, not too long, and neither the username nor the
+    address (or its local part); else :class:`BadRequest`."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise BadRequest(f"password: at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
@@ -277,6 +286,7 @@ def known_device_cookie(settings: Settings, cookie: str | None, user: User) -> s
 
 
 def user_by_name(session: Session, username: str) -> User | None:
+    """The account named ``username`` (trimmed and lower-cased), or None."""
     return session.scalar(select(User).where(User.username == (username or "").strip().lower()))
 
 
@@ -331,6 +341,8 @@ def change_password(
 
 
 def set_role(db: Database, username: str, role: str) -> User:
+    """Give the account ``username`` one of :data:`ROLES` (:class:`BadRequest` for another role,
+    :class:`NotFound` for an unknown name)."""
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     with db.transaction() as session:

@@ -49,6 +49,8 @@ def _insert(session: Session) -> Any:
 
 
 def paper_or_404(session: Session, arxiv_id: str) -> Paper:
+    """The stored paper of ``arxiv_id`` (any spelling :func:`canonical_arxiv_id` accepts); else
+    :class:`NotFound`."""
     try:
         canonical = canonical_arxiv_id(arxiv_id)[0]
     except InvalidArxivId:
@@ -64,6 +66,8 @@ def paper_or_404(session: Session, arxiv_id: str) -> Paper:
 
 @dataclass(frozen=True, slots=True)
 class VoteState:
+    """A paper's votes after a reader's change: whether they upvote it, and its total."""
+
     arxiv_id: str
     voted: bool
     upvotes: int  # the paper's total: the source's count plus the votes cast here, read after the change
@@ -104,6 +108,7 @@ def set_vote(db: Database, user: User, arxiv_id: str, voted: bool) -> VoteState:
 
 
 def voted_ids(session: Session, user_id: int, paper_ids: Iterable[int]) -> set[int]:
+    """The ids among ``paper_ids`` that ``user_id`` upvoted."""
     ids = list(set(paper_ids))
     if not ids:
         return set()
@@ -129,6 +134,7 @@ def recount_votes(db: Database) -> int:
 
 
 def submitted_today(session: Session, user_id: int, day: date) -> int:
+    """How many papers ``user_id`` submitted to the list of ``day``."""
     return (
         session.scalar(
             select(func.count())
@@ -234,6 +240,7 @@ def submit_paper(
 def user_submissions(
     db: Database, user_id: int, *, limit: int = 50, offset: int = 0
 ) -> tuple[list[DailyEntry], int]:
+    """The list entries ``user_id`` submitted, newest day first: one page and the total."""
     with db.session() as session:
         base = select(DailyEntry).where(DailyEntry.submitted_by_id == user_id)
         total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
@@ -274,6 +281,8 @@ def user_upvotes(db: Database, user_id: int, *, limit: int = 50, offset: int = 0
 
 
 def clean_comment(body: str | None) -> str:
+    """``body`` with newlines normalised, trimmed, without control characters but newline and tab;
+    :class:`BadRequest` when empty or over :data:`MAX_COMMENT` characters."""
     text = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     text = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
     if not text:
@@ -284,6 +293,7 @@ def clean_comment(body: str | None) -> str:
 
 
 def add_comment(db: Database, user: User, arxiv_id: str, body: str) -> Comment:
+    """Post ``body`` (cleaned) as ``user``'s comment on the paper; returns it with its author and paper."""
     text = clean_comment(body)
     with db.transaction() as session:
         paper = paper_or_404(session, arxiv_id)
@@ -373,6 +383,8 @@ def _clean_collection(name: str | None, description: str | None) -> tuple[str | 
 def create_collection(
     db: Database, user: User, name: str, description: str = "", public: bool = False
 ) -> Collection:
+    """A new collection of ``user``, private unless ``public`` (at most :data:`MAX_COLLECTIONS` per
+    account)."""
     clean_name, clean_description = _clean_collection(name, description or "")
     with db.transaction() as session:
         count = (
@@ -412,6 +424,7 @@ def update_collection(
     description: str | None = None,
     public: bool | None = None,
 ) -> Collection:
+    """Rename, describe, publish or unpublish one's own collection; what is None stays as it is."""
     clean_name, clean_description = _clean_collection(name, description)
     with db.transaction() as session:
         collection = _own_collection(session, user, collection_id)
@@ -426,6 +439,7 @@ def update_collection(
 
 
 def delete_collection(db: Database, user: User, collection_id: int) -> None:
+    """Delete one's own collection and its items (the papers stay)."""
     with db.transaction() as session:
         collection = _own_collection(session, user, collection_id)
         session.execute(delete(CollectionItem).where(CollectionItem.collection_id == collection.id))
@@ -467,6 +481,9 @@ def set_in_collection(
 
 @dataclass(slots=True)
 class CollectionView:
+    """A collection as a reader sees it: its owner, one page of its papers (latest added first) and
+    their total."""
+
     collection: Collection
     owner: User
     papers: list[Paper]
@@ -508,7 +525,8 @@ def get_collection(
 
 
 def user_collections(db: Database, owner_id: int, viewer: User | None = None) -> list[tuple[Collection, int]]:
-    """(collection, number of papers) of ``owner_id``: all of them for the owner, the public ones for others."""
+    """(collection, number of papers) of ``owner_id``: all of them for the owner, only the public ones
+    for anyone else."""
     with db.session() as session:
         sizes = (
             select(CollectionItem.collection_id, func.count().label("n"))
@@ -527,6 +545,7 @@ def user_collections(db: Database, owner_id: int, viewer: User | None = None) ->
 
 
 def collections_holding(session: Session, user_id: int, paper_id: int) -> set[int]:
+    """The ids of ``user_id``'s collections that hold ``paper_id``."""
     return set(
         session.scalars(
             select(CollectionItem.collection_id)
@@ -561,6 +580,8 @@ def set_mark(db: Database, user: User, arxiv_id: str, kind: str, on: bool) -> bo
 
 
 def marks_of(session: Session, user_id: int, paper_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The marks (``read``, ``not_interested``) ``user_id`` set, by paper, for those of ``paper_ids``
+    that have any."""
     ids = list(set(paper_ids))
     if not ids:
         return {}
@@ -575,4 +596,5 @@ def marks_of(session: Session, user_id: int, paper_ids: Iterable[int]) -> dict[i
 
 
 def latest_entry(paper: Paper) -> DailyEntry | None:
+    """The paper's most recent listing (latest day), or None when it was never listed."""
     return paper.entries[-1] if paper.entries else None

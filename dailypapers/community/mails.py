@@ -28,6 +28,7 @@ def _html(paragraphs: list[str]) -> str:
 
 
 def reset_link(settings: Settings, token: str) -> str:
+    """The address on this site that sets a new password with ``token``."""
     return _site(settings) + RESET_PATH + token
 
 
@@ -101,7 +102,8 @@ def address_in_use_mail(settings: Settings, holder: User) -> bytes:
             f"someone gave this address ({escape(address)}) for another account on "
             f'<a href="{escape(site)}">{escape(site)}</a>. It stays the address of your account '
             f"<strong>{escape(holder.username)}</strong>, and that other account gets nothing from it.",
-            f"If it was you, log in as <strong>{escape(holder.username)}</strong> instead; forgot your password? "
+            f"If it was you, log in as <strong>{escape(holder.username)}</strong> instead; "
+            "forgot your password? "
             f'<a href="{escape(reset)}">Reset it</a>.',
             '<span style="color:#555">If it was not you, there is nothing to do.</span>',
         ]

@@ -45,6 +45,8 @@ UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 @dataclass(frozen=True, slots=True)
 class Limit:
+    """At most ``count`` actions per ``period`` seconds (``0``: the action is off); shown as ``10/minute``."""
+
     count: int
     period: int  # seconds
 

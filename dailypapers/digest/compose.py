@@ -44,6 +44,7 @@ INSERT_BATCH = 500
 
 
 def local_now(sub: Subscription, now: datetime) -> datetime:
+    """``now`` in the subscriber's time zone (New York when tzdata no longer knows the zone)."""
     try:
         return now.astimezone(ZoneInfo(sub.timezone))
     except Exception:  # noqa: BLE001 — a zone that disappeared from tzdata: New York
@@ -51,6 +52,7 @@ def local_now(sub: Subscription, now: datetime) -> datetime:
 
 
 def edition_on(frequency: str, day: date) -> str:
+    """The edition holding ``day``: ``daily:YYYY-MM-DD``, or ``weekly:YYYY-Www`` (its ISO week)."""
     if frequency == "weekly":
         year, week, _ = day.isocalendar()
         return f"weekly:{year}-W{week:02d}"
@@ -70,6 +72,7 @@ def due_edition(sub: Subscription, now: datetime) -> str | None:
 
 
 def edition_day(edition: str) -> date:
+    """The first day of ``edition``: its date, or the Monday of its week."""
     kind, _, key = edition.partition(":")
     if kind == "weekly":
         year, week = key.split("-W")
@@ -79,6 +82,8 @@ def edition_day(edition: str) -> date:
 
 @dataclass
 class Item:
+    """One paper in a digest section: what the mail shows of it and, in "For you", why it was picked."""
+
     paper_id: int
     title: str
     url: str
@@ -92,6 +97,9 @@ class Item:
 
 @dataclass
 class Section:
+    """A titled list of items in a digest, with its rendered text and HTML (set when the mail is
+    composed)."""
+
     title: str
     items: list[Item]
     text: str = ""

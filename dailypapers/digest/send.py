@@ -49,6 +49,7 @@ def _pid_space() -> str:
 
 
 def sender_name() -> str:
+    """This process's name on the rows it claims: ``host:pid-namespace:pid``."""
     return f"{socket.gethostname()}:{_pid_space()}:{os.getpid()}"
 
 
@@ -84,6 +85,9 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class Claimed:
+    """An outbox row taken for sending: the mail, its try count, and whether its subscription is still
+    active (neither unsubscribed nor bounced)."""
+
     id: int
     to_address: str
     message: bytes
@@ -112,6 +116,9 @@ class SendSummary(Summary):
 
 
 class Sender:
+    """Claims due outbox rows under a lease in its name and delivers them over SMTP, recording each
+    outcome (:meth:`run` is the loop)."""
+
     def __init__(
         self,
         db: Database,

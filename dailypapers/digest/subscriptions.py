@@ -31,6 +31,9 @@ MAX_FILTERS = 20
 
 @dataclass(frozen=True, slots=True)
 class Preferences:
+    """What a subscriber chose: frequency, sections, category and organization filters, time zone
+    and send hour (:meth:`checked` validates and normalises them)."""
+
     frequency: str = "daily"
     trending: bool = True
     for_you: bool = False
@@ -83,6 +86,7 @@ def confirm_token(settings: Settings, sub: Subscription, prefs: Preferences | No
 
 
 def unsubscribe_token(settings: Settings, sub: Subscription) -> str:
+    """A link token that stops the mails of ``sub`` (it never expires)."""
     return _serializer(settings, "unsubscribe").dumps({"s": sub.id, "e": sub.email})
 
 
@@ -207,11 +211,15 @@ def confirm(db: Database, settings: Settings, token: str, now: datetime | None =
 
 
 def subscription_for_confirm(db: Database, settings: Settings, token: str) -> Subscription:
+    """The subscription a confirmation link names, unchanged (:class:`BadRequest` for an invalid or
+    expired link, :class:`NotFound` when the subscription is gone)."""
     with db.session() as session:
         return _load(session, settings, token, "confirm", CONFIRM_MAX_AGE)
 
 
 def subscription_for_unsubscribe(db: Database, settings: Settings, token: str) -> Subscription:
+    """The subscription an unsubscribe link names, unchanged (:class:`BadRequest` for an invalid
+    link, :class:`NotFound` when the subscription is gone)."""
     with db.session() as session:
         return _load(session, settings, token, "unsubscribe", None)
 

@@ -180,6 +180,7 @@ def _unwrap(doc: Any) -> list[Any]:
 
 
 def file_day(path: Path) -> date | None:
+    """The date a file's name holds (``2026-06-30.json``), or None without a valid one."""
     m = _DAY_NAME.search(path.name)
     if not m:
         return None

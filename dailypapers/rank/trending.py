@@ -62,6 +62,7 @@ def listed_at(entry: DailyEntry) -> datetime:
 
 
 def explain(entry: DailyEntry, reference: datetime) -> TrendingExplanation:
+    """Why ``entry`` scores what it does at ``reference``: its votes, listing time, age and score."""
     start = listed_at(entry)
     age = max((reference - start).total_seconds() / 3600.0, 0.0)
     votes = entry.total_upvotes

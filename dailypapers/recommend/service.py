@@ -52,6 +52,9 @@ MAX_INTERESTS = 50
 
 @dataclass(frozen=True, slots=True)
 class Profile:
+    """What the recommender knows of a reader: the liked papers with weight and reason, the papers
+    marked not interested, and the papers never to recommend (liked, picked or marked)."""
+
     positives: dict[
         int, tuple[float, str]
     ]  # paper id -> (weight, why: "upvoted", "saved", "picked", "cs.CL"…)
@@ -64,6 +67,7 @@ class Profile:
 
 
 def read_profile(session: Session, user_id: int) -> Profile:
+    """The :class:`Profile` of one reader (:func:`read_profiles`)."""
     return read_profiles(session, [user_id])[user_id]
 
 
@@ -99,7 +103,8 @@ def seed_papers(session: Session, kind: str, value: str, limit: int = SEEDS_PER_
 
 
 def set_interests(db: Database, user: User, picks: dict[str, list[str]]) -> int:
-    """Replace the reader's picked interests (``{"paper": [...], "author": [...], ...}``); returns how many."""
+    """Replace the reader's picked interests (``{"paper": [...], "author": [...], ...}``); returns how
+    many are kept once duplicates are dropped."""
     rows: list[tuple[str, str]] = []
     for kind, values in picks.items():
         if kind not in INTEREST_KINDS:
@@ -123,6 +128,8 @@ def set_interests(db: Database, user: User, picks: dict[str, list[str]]) -> int:
 
 
 def interests_of(session: Session, user_id: int) -> dict[str, list[str]]:
+    """The reader's picked interests by kind, oldest first (every kind of :data:`INTEREST_KINDS`,
+    empty when none is picked)."""
     found: dict[str, list[str]] = {k: [] for k in INTEREST_KINDS}
     for kind, value in session.execute(
         select(UserInterest.kind, UserInterest.value)
@@ -267,6 +274,8 @@ class CandidatePool:
 
 @dataclass(frozen=True, slots=True)
 class Pick:
+    """One recommended paper: its score and the liked paper it is closest to, with why it was liked."""
+
     paper_id: int
     score: float
     because_id: int | None  # the liked paper it is closest to
@@ -301,6 +310,8 @@ def recommend_profile(
     method: str | None = None,
     n_background: int = rec_model.N_BACKGROUND,
 ) -> list[Pick]:
+    """The best ``limit`` papers of ``pool`` for ``profile`` (:func:`recommend_for`); none when no
+    liked paper has a vector in the pool."""
     pool.refresh()
     if profile.empty or not len(pool.ids):
         return []
@@ -352,6 +363,8 @@ def recommend_profile(
 
 
 def reason_text(pick: Pick, titles: dict[int, str]) -> str:
+    """Why a paper was picked, in words: close to a paper the reader upvoted, saved or picked, or
+    from one of their interests."""
     title = titles.get(pick.because_id or -1, "")
     if pick.because_why in ("upvoted", "saved", "picked"):
         verb = {"upvoted": "you upvoted", "saved": "you saved", "picked": "you picked"}[pick.because_why]

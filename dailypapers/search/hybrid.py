@@ -60,6 +60,9 @@ class Hit:
 
 @dataclass(slots=True)
 class SearchResults:
+    """One page of hits with the number of candidates, the parsed query, the mode that ran (keyword
+    without an embedding model) and the page's papers by id."""
+
     hits: list[Hit]
     total: int  # candidates found (capped by CANDIDATES per ranking)
     parsed: ParsedQuery
@@ -69,6 +72,9 @@ class SearchResults:
 
 @dataclass(frozen=True, slots=True)
 class Filters:
+    """What a search is restricted to besides its words: publication dates, categories,
+    organizations."""
+
     date_from: date | None = None
     date_to: date | None = None
     categories: tuple[str, ...] = ()

@@ -183,6 +183,11 @@ class VectorSearch(_NearestByText):
         index = self._refresh()
         return index.search(vector, k) if index is not None and len(index) else []
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the index was read from the database at least once (the first search would not wait)."""
+        return self._checked > -1e18
+
     def __len__(self) -> int:
         index = self._refresh()
         return len(index) if index is not None else 0
@@ -204,6 +209,11 @@ class PgVectorSearch(_NearestByText):
     def __len__(self) -> int:
         with self.db.session() as session:
             return count_vectors(session, self.backend.name)
+
+    @property
+    def loaded(self) -> bool:
+        """Always: the index lives in the database."""
+        return True
 
 
 def make_vector_search(db: Database, backend: EmbeddingBackend) -> VectorSearch | PgVectorSearch:

@@ -74,6 +74,9 @@ class TableCheck:
 
 @dataclass(frozen=True)
 class CopyReport:
+    """The outcome of a copy: both databases (passwords hidden), each table compared, and the time
+    taken."""
+
     source: str  # URLs, passwords hidden
     target: str
     tables: list[TableCheck]
@@ -184,16 +187,31 @@ def checksums(
 ) -> dict[str, tuple[int, str]]:
     """``{table: (rows, sha256)}`` for every table of the models (or ``tables``), read from one snapshot;
     equal on two databases exactly when they hold the same rows."""
+    with _snapshot(db) as conn:
+        return checksums_in(
+            conn, postgres=db.is_postgres, tables=tables, batch_size=batch_size, on_progress=on_progress
+        )
+
+
+def checksums_in(
+    conn: Connection,
+    *,
+    postgres: bool,
+    tables: Sequence[Table] | None = None,
+    batch_size: int = BATCH_SIZE,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, tuple[int, str]]:
+    """:func:`checksums` read through ``conn``, in the transaction it is in (e.g. the snapshot a backup
+    exported)."""
     tables = list(Base.metadata.sorted_tables if tables is None else tables)
     sums = {}
-    with _snapshot(db) as conn:
-        for table in tables:
-            digest = _TableDigest(table)
-            for rows in _batches(conn, table, db.is_postgres, batch_size):
-                digest.add(rows)
-                if on_progress:
-                    on_progress(len(rows))
-            sums[table.name] = digest.result()
+    for table in tables:
+        digest = _TableDigest(table)
+        for rows in _batches(conn, table, postgres, batch_size):
+            digest.add(rows)
+            if on_progress:
+                on_progress(len(rows))
+        sums[table.name] = digest.result()
     return sums
 
 

@@ -18,8 +18,9 @@ Only links :func:`~dailypapers.urls.safe_http_url` accepts are stored: any other
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -281,10 +282,12 @@ class Importer:
 
 
 def load_checkpoint(session: Session, key: str) -> IngestCheckpoint | None:
+    """The saved checkpoint of the harvest named ``key``, or None."""
     return session.get(IngestCheckpoint, key)
 
 
 def save_checkpoint(session: Session, checkpoint: Checkpoint) -> None:
+    """Save ``checkpoint`` (new or updated row) in the caller's transaction."""
     row = session.get(IngestCheckpoint, checkpoint.key)
     if row is None:
         session.add(IngestCheckpoint(key=checkpoint.key, state=checkpoint.state, done=checkpoint.done))
@@ -336,22 +339,39 @@ def _organization_ids(session: Session, papers: Iterable[PaperRecord]) -> dict[s
 
 
 @functools.cache
-def _field_names(kind: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(kind))
+def _fields_of(kind: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The field names of a record type, and a function that reads their values from one record at once."""
+    names = tuple(f.name for f in fields(kind))
+    values = operator.attrgetter(*names)
+    return names, (values if len(names) > 1 else lambda rec: (values(rec),))
+
+
+@functools.cache
+def _is_record(kind: type) -> bool:
+    return hasattr(kind, "__dataclass_fields__")
+
+
+def _has_nul(texts: list[Any]) -> bool:
+    try:
+        return "\x00" in "".join(texts)
+    except TypeError:  # not only text
+        return any(isinstance(v, str) and "\x00" in v for v in texts)
 
 
 def drop_nul_characters(rec: Any) -> None:
     """Remove NUL characters from every text of ``rec`` and the records in it, in place: PostgreSQL
     stores none (in text or JSON), and no title, name or abstract means one."""
-    for name in _field_names(type(rec)):
-        value = getattr(rec, name)
+    names, values_of = _fields_of(type(rec))
+    for name, value in zip(names, values_of(rec)):
+        if value is None:
+            continue
         if isinstance(value, str):
             if "\x00" in value:
                 setattr(rec, name, value.replace("\x00", ""))
         elif isinstance(value, list):
-            if any(isinstance(v, str) and "\x00" in v for v in value):
+            if value and _has_nul(value):
                 setattr(rec, name, [v.replace("\x00", "") if isinstance(v, str) else v for v in value])
-        elif is_dataclass(value) and not isinstance(value, type):
+        elif _is_record(type(value)):  # a record in the record (not a record class)
             drop_nul_characters(value)
 
 

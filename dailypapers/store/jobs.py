@@ -31,6 +31,7 @@ Handler = Callable[[Database, dict[str, Any]], dict[str, Any] | None]
 
 
 def worker_name() -> str:
+    """This process's name on the jobs it claims: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -64,6 +65,8 @@ def enqueue(
 
 @dataclass
 class Claimed:
+    """A job taken by a worker: its id, kind, payload and which try this is."""
+
     id: int
     kind: str
     payload: dict[str, Any]
@@ -100,6 +103,7 @@ def claim(
 
 
 def complete(db: Database, job_id: int, result: Mapping[str, Any] | None = None) -> None:
+    """Mark job ``job_id`` done with ``result``, in a transaction of its own."""
     with db.transaction() as session:
         session.execute(
             update(Job)
@@ -133,6 +137,8 @@ def fail(
 
 @dataclass
 class WorkerSummary:
+    """Counts of one :func:`run_jobs` loop: jobs done, failed for good, queued again; done by kind."""
+
     done: int = 0
     failed: int = 0
     retried: int = 0

@@ -62,10 +62,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
     return datetime.now(timezone.utc)
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every table; constraints and indexes are named by
+    :data:`NAMING_CONVENTION`."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
@@ -327,6 +331,8 @@ class Collection(Base):
 
 
 class CollectionItem(Base):
+    """A paper in a collection (one row per pair), with when it was added."""
+
     __tablename__ = "collection_items"
 
     collection_id: Mapped[int] = mapped_column(

@@ -71,6 +71,7 @@ def list_entries(
 
 
 def paper_by_arxiv_id(session: Session, arxiv_id: str) -> Paper | None:
+    """The paper stored under exactly ``arxiv_id``, with its organization and listings; or None."""
     query = (
         select(Paper)
         .where(Paper.arxiv_id == arxiv_id)
@@ -80,6 +81,7 @@ def paper_by_arxiv_id(session: Session, arxiv_id: str) -> Paper | None:
 
 
 def organization_by_name(session: Session, name: str) -> Organization | None:
+    """The organization whose short name is exactly ``name``, or None."""
     return session.scalars(select(Organization).where(Organization.name == name)).first()
 
 

@@ -13,6 +13,7 @@ on it without sharing memory. Works the same on SQLite and PostgreSQL (a plain o
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -63,10 +64,22 @@ _VERB = re.compile(r"\s*(\w+)")
 _WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "TRUNCATE"})
 
 
+# Longest statement whose answer is kept: the same few statements come again and again (each batch of an
+# import, each page), while a long multi-row INSERT is rarely the same twice.
+_KEPT_SQL_LENGTH = 4096
+
+
 def changes_what_readers_see(sql: str) -> bool:
     """Whether one SQL statement writes what a page may show: an INSERT, UPDATE or DELETE (also in a
     ``WITH`` clause) on a table of :data:`READER_VISIBLE_TABLES`, unless it only sets
-    :data:`UNSEEN_COLUMNS`. Reads, and writes to other tables, do not."""
+    :data:`UNSEEN_COLUMNS`. Reads, and writes to other tables, do not. The answer for a statement of
+    up to 4,096 characters is kept (the last 1,024 of them), as statements repeat."""
+    if len(sql) > _KEPT_SQL_LENGTH:
+        return _changes_what_readers_see(sql)
+    return _kept_answers(sql)
+
+
+def _changes_what_readers_see(sql: str) -> bool:
     verb = _VERB.match(sql)
     if verb is None:
         return False
@@ -90,6 +103,9 @@ def changes_what_readers_see(sql: str) -> bool:
                 continue
         return True
     return False
+
+
+_kept_answers = functools.lru_cache(maxsize=1024)(_changes_what_readers_see)
 
 
 def bump_version(connection: Session | Connection) -> None:

@@ -19,9 +19,10 @@ from dailypapers.errors import BadRequest, NotFound
 from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.periods import Period, day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
-from dailypapers.search.hybrid import MODES, SORTS as SEARCH_SORTS, Filters, SearchEngine, SearchResults
+from dailypapers.search.hybrid import MODES, SORTS as SEARCH_SORTS, Filters, SearchResults
 from dailypapers.store import queries
 from dailypapers.store.models import Paper
+from dailypapers.web.deps import DB, Search
 from dailypapers.web.guards import MAX_VALUES_PER_PARAMETER
 from dailypapers.web.serializers import entry_json, paper_json, search_item_json
 
@@ -75,6 +76,7 @@ def paper_or_404(session: Any, arxiv_id: str) -> Any:
 def daily_papers(
     request: Request,
     response: Response,
+    db: DB,
     p: Annotated[str | None, Query(description="Page number, from 0.")] = None,
     limit: Annotated[str | None, Query(description="Papers per page, 1 to 100 (default 50).")] = None,
     date: Annotated[str | None, Query(description="Day, YYYY-MM-DD (default: the latest day).")] = None,
@@ -83,12 +85,15 @@ def daily_papers(
     submitter: Annotated[str | None, Query(description="Only papers submitted by this user.")] = None,
     sort: Annotated[str | None, Query(description="upvotes (default), publishedAt or trending.")] = None,
 ) -> list[dict[str, Any]]:
+    """Papers listed on a day, week or month (default: the latest day), most upvoted first unless `sort`
+    says otherwise; `sort=trending` without a period gives the trending listing. A `Link` header points to
+    the next page."""
     page = _int(p, "p", 0, 0, 100_000)
     size = _int(limit, "limit", 50, 1, 100)
     order = sort or "upvotes"
     if order not in SORTS:
         raise BadRequest(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         if order == "trending" and not (date or week or month):
             scored, total = trending.trending_entries(session, limit=size, offset=page * size)
             entries = [entry for entry, _ in scored]
@@ -165,13 +170,10 @@ def check_mode_sort(mode: str | None, sort: str | None) -> tuple[str, str]:
     return mode, sort
 
 
-def engine(request: Request) -> SearchEngine:
-    return request.app.state.search
-
-
 @router.get("/papers/search", summary="Search papers (hybrid: keywords and meaning)")
 def search_papers(
-    request: Request,
+    db: DB,
+    search: Search,
     q: Annotated[
         str,
         Query(
@@ -197,11 +199,13 @@ def search_papers(
         list[str] | None, Query(description="Organization name (repeatable: from any of them).")
     ] = None,
 ) -> list[dict[str, Any]]:
+    """Papers matching `q` (by keywords and meaning unless `mode` says otherwise) within the filters
+    given, most relevant first unless `sort` says otherwise."""
     size = _int(limit, "limit", 50, 1, 120)
     mode, order = check_mode_sort(mode, sort)
     filters = parse_filters(date_from, date_to, category, organization)
-    with request.app.state.db.session() as session:
-        results = engine(request).search(session, q, mode=mode, limit=size, filters=filters, sort=order)
+    with db.session() as session:
+        results = search.search(session, q, mode=mode, limit=size, filters=filters, sort=order)
         return search_items(session, results)
 
 
@@ -214,16 +218,17 @@ def search_items(session: Any, results: SearchResults) -> list[dict[str, Any]]:
 
 @router.get("/papers/{arxiv_id:path}/related", summary="Papers related to one paper")
 def related_papers(
-    request: Request,
+    db: DB,
+    search: Search,
     arxiv_id: str,
     limit: Annotated[str | None, Query(description="At most this many papers, 1 to 50 (default 10).")] = None,
 ) -> list[dict[str, Any]]:
     """The nearest papers by meaning (by shared title words without vectors), each with ``similarity``
     (cosine similarity, or null for a title-word match)."""
     size = _int(limit, "limit", 10, 1, 50)
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         paper = paper_or_404(session, arxiv_id)
-        hits = engine(request).related(session, paper, limit=size)
+        hits = search.related(session, paper, limit=size)
         papers = load_papers(session, [h.paper_id for h in hits])
         latest = queries.latest_entries_for(session, list(papers))
         body = []
@@ -265,12 +270,14 @@ def _encode_cursor(published: datetime | None, paper_id: int) -> str:
 def list_papers(
     request: Request,
     response: Response,
+    db: DB,
     cursor: Annotated[str | None, Query(description="From the Link header of the previous page.")] = None,
     limit: Annotated[str | None, Query(description="Papers per page, 1 to 100 (default 50).")] = None,
 ) -> list[dict[str, Any]]:
+    """Every stored paper, newest first; a `Link` header carries the cursor of the next page."""
     size = _int(limit, "limit", 50, 1, 100)
     after = _decode_cursor(cursor) if cursor else None
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         papers = queries.papers_page(session, after=after, limit=size + 1)
         body = [paper_json(paper) for paper in papers[:size]]
     if len(papers) > size:
@@ -280,8 +287,10 @@ def list_papers(
 
 
 @router.get("/papers/{arxiv_id:path}", summary="One paper")
-def get_paper(request: Request, arxiv_id: str) -> JSONResponse:
-    with request.app.state.db.session() as session:
+def get_paper(db: DB, arxiv_id: str) -> JSONResponse:
+    """The paper under any spelling of its arXiv id, with its trending score and the days it was
+    listed on."""
+    with db.session() as session:
         paper = paper_or_404(session, arxiv_id)
         latest = paper.entries[-1] if paper.entries else None
         body = paper_json(paper, latest)

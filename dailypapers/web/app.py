@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 from contextlib import asynccontextmanager
@@ -24,19 +25,19 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dailypapers import __version__
-from dailypapers.community.ratelimit import RateLimiter, parse_limits
+from dailypapers import __version__, metrics
+from dailypapers.application import Application
 from dailypapers.config import Settings, resolve_secret_key
-from dailypapers.recommend.service import CandidatePool
 from dailypapers.errors import DailyPapersError
-from dailypapers.search.embed import backend_for_setting
-from dailypapers.search.hybrid import SearchEngine
 from dailypapers.store.db import Database
 from dailypapers.store.state import current_version
 from dailypapers.urls import safe_href
 from dailypapers.web.auth import AuthMiddleware, Sessions, safe_next
 from dailypapers.web.cache import CacheMiddleware, ResponseCache
+from dailypapers.web.deps import WebParts, parts_of
+from dailypapers.web import metrics as web_metrics
 from dailypapers.web.guards import RequestGuard
+from dailypapers.web.metrics import MetricsMiddleware
 from dailypapers.web import security
 from dailypapers.web.text import comment_html
 
@@ -45,14 +46,16 @@ log = logging.getLogger("dailypapers.web")
 
 
 def wants_json(request: Request) -> bool:
+    """Whether an error on this request is answered as JSON (the API and feeds) rather than as a page."""
     path = request.url.path
     return path.startswith("/api/") or path.startswith("/feeds/") or path.endswith((".json", ".atom"))
 
 
 def error_response(request: Request, status: int, message: str) -> Response:
+    """An error answer: ``{"error": message}`` for the API and feeds, the error page for the site."""
     if wants_json(request):
         return JSONResponse({"error": message}, status_code=status)
-    templates: Jinja2Templates = request.app.state.templates
+    templates = parts_of(request).templates
     return templates.TemplateResponse(
         request, "error.html", {"status": status, "message": message}, status_code=status
     )
@@ -60,7 +63,8 @@ def error_response(request: Request, status: int, message: str) -> Response:
 
 def highlight(text: str | None) -> Markup:
     """Text with \\x02…\\x03 match markers as HTML: the text is escaped first, then each marked span
-    becomes ``<mark>…</mark>`` (markers that do not pair up are closed or dropped), so no data is ever raw HTML."""
+    becomes ``<mark>…</mark>`` (markers that do not pair up are closed or dropped), so no data is ever
+    raw HTML."""
     if not text:
         return Markup("")
     parts: list[str] = []
@@ -88,22 +92,12 @@ def viewer_context(request: Request) -> dict[str, Any]:
     return {"viewer": state.get("user"), "csrf_token": state.get("csrf_token") or ""}
 
 
-def make_fetcher(settings: Settings) -> Callable[[str], Any]:
-    """Fetch one paper from the arXiv API (for submissions of papers not stored yet)."""
-
-    def fetch(arxiv_id: str) -> Any:
-        from dailypapers.ingest import arxiv_api
-        from dailypapers.ingest.http import client_from_settings
-
-        with client_from_settings(settings, retries=1) as client:
-            return arxiv_api.fetch_paper(client, arxiv_id, base_url=settings.arxiv_api_url)
-
-    return fetch
-
-
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
-    settings = resolve_secret_key(settings or Settings())  # the key that signs, checked for the host
-    db = database or Database.from_settings(settings)
+    """A FastAPI app serving one :class:`Application` made from ``settings`` (default: the environment's;
+    the secret key resolved and checked for the host), on ``database`` when given."""
+    settings = resolve_secret_key(settings or Settings())
+    application = Application(settings, database=database, web=True)
+    db = application.db
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,9 +106,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             from dailypapers.demo import load_demo
 
             load_demo(db)
+        # the model and the vector index load beside the first requests; /readyz says when they are in
+        threading.Thread(target=_warm_up, args=(application,), name="warm-up", daemon=True).start()
         yield
-        if database is None:
-            db.dispose()
+        metrics.process_exited()
+        application.close()
 
     app = FastAPI(
         title="dailypapers",
@@ -122,21 +118,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         description="Daily papers, search and paper pages; compatible with the Hugging Face papers API.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.db = db
-    backend = backend_for_setting(settings.embedding_backend, web=True)
-    app.state.search = SearchEngine(db, backend)
-    app.state.recommender = CandidatePool(db, backend.name) if backend is not None else None
-    app.state.sessions = Sessions(settings, db)
-    app.state.limiter = RateLimiter(db, parse_limits(settings.rate_limits))
-    app.state.fetch_paper = make_fetcher(settings)
-    app.state.templates = Jinja2Templates(
-        directory=WEB_DIR / "templates", context_processors=[viewer_context]
-    )
-    app.state.templates.env.filters["highlight"] = highlight
-    app.state.templates.env.filters["comment_html"] = comment_html
-    app.state.templates.env.filters["safe_url"] = safe_href
-    app.state.templates.env.globals["site_url"] = settings.site_url.rstrip("/")
+    templates = Jinja2Templates(directory=WEB_DIR / "templates", context_processors=[viewer_context])
+    templates.env.filters["highlight"] = highlight
+    templates.env.filters["comment_html"] = comment_html
+    templates.env.filters["safe_url"] = safe_href
+    templates.env.globals["site_url"] = settings.site_url.rstrip("/")
+    application.search  # made before the first request (the model loads at start)
+    parts = app.state.parts = WebParts(application, templates, Sessions(settings, db))
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 
     @app.exception_handler(DailyPapersError)
@@ -171,8 +159,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         log.exception("unhandled error on %s", request.url.path)
         return error_response(request, 500, "something went wrong on our side; it has been logged")
 
-    from dailypapers.web import api, community_api, community_pages, feeds, pages, personal
+    from dailypapers.web import api, community_api, community_pages, feeds, health, pages, personal
 
+    app.include_router(health.router)
+    app.include_router(web_metrics.router)
     app.include_router(personal.api)
     app.include_router(community_api.router)  # before api: its GET /api/papers/{id} matches any path
     app.include_router(api.router)
@@ -180,13 +170,22 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(community_pages.router)
     app.include_router(personal.router)
     app.include_router(pages.router)
-    app.add_middleware(AuthMiddleware, db=db, sessions=app.state.sessions)
-    app.state.response_cache = None
+    app.add_middleware(AuthMiddleware, db=db, sessions=parts.sessions)
     if settings.response_cache:
-        app.state.response_cache = add_response_cache(app, db, settings)
+        parts.response_cache = add_response_cache(app, db, settings)
     app.add_middleware(RequestGuard, render=error_response)  # bounded query strings; 503 when the DB is out
-    security.install(app, settings)  # outermost: body limit and security headers on every answer
+    security.install(app, settings)  # body limit and security headers on every answer
+    if settings.metrics:
+        metrics.configure(settings)
+        app.add_middleware(MetricsMiddleware, pool=lambda: db.engine.pool)  # outermost: counts all
     return app
+
+
+def _warm_up(application: Application) -> None:
+    try:
+        application.warm_up()
+    except Exception:  # noqa: BLE001 - the first search will try again; /readyz tells
+        log.exception("warming up the search failed")
 
 
 def add_response_cache(app: FastAPI, db: Database, settings: Settings) -> ResponseCache:

@@ -12,8 +12,8 @@ field.
 Anonymous forms (log in, register, reset, subscribe) carry the token of a short-lived ``dp_form``
 cookie; anonymous JSON calls need none, as a cross-site page cannot send ``application/json`` without
 a CORS preflight, which this app never grants; nor do the mailed links whose URL carries a signed token
-(``TOKEN_PATHS``: confirming and ending a digest subscription). :class:`AuthMiddleware` enforces it before any route
-runs, so no state-changing route can forget it.
+(``TOKEN_PATHS``: confirming and ending a digest subscription). :class:`AuthMiddleware` enforces it
+before any route runs, so no state-changing route can forget it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from dailypapers.config import Settings
 from dailypapers.errors import Unauthorized
 from dailypapers.store.db import Database
 from dailypapers.store.models import User
+from dailypapers.web.deps import parts_of
 
 SESSION_COOKIE = "dp_session"
 FORM_COOKIE = "dp_form"
@@ -283,7 +284,8 @@ async def _read_body(receive: Any, limit: int) -> tuple[bytes | None, Any]:
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to go to after logging in (never another site: ``//evil`` or ``https://…`` become ``/``)."""
+    """A local path to go to after logging in (never another site: ``//evil`` or ``https://…`` become
+    ``/``)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
@@ -293,10 +295,12 @@ def safe_next(target: str | None) -> str:
 
 
 def current_user(request: Request) -> User | None:
+    """The logged-in user of this request (None when logged out)."""
     return getattr(request.state, "user", None)
 
 
 def require_user(request: Request) -> User:
+    """The logged-in user; :class:`Unauthorized` (a 401, or the log-in page for HTML) when logged out."""
     user = current_user(request)
     if user is None:
         raise Unauthorized("log in first")
@@ -312,7 +316,8 @@ def client_key(request: Request) -> str:
 
 
 def rate_limit(request: Request, action: str) -> None:
-    request.app.state.limiter.hit(action, client_key(request))
+    """Count one ``action`` of this client; :class:`TooManyRequests` beyond the configured limit."""
+    parts_of(request).application.limiter.hit(action, client_key(request))
 
 
 def current_session_id(request: Request) -> int | None:
@@ -323,7 +328,7 @@ def current_session_id(request: Request) -> int | None:
 def log_in(request: Request, response: Response, user: User) -> str:
     """Open a new session for ``user`` (ending the one the request came with, if any) and set its cookie
     on ``response``; returns the session's CSRF token."""
-    sessions: Sessions = request.app.state.sessions
+    sessions = parts_of(request).sessions
     previous = current_session_id(request)
     if previous is not None:
         user_sessions.end(sessions.db, previous)
@@ -350,7 +355,7 @@ def log_in(request: Request, response: Response, user: User) -> str:
 
 def forget_session(request: Request, response: Response) -> None:
     """Delete the session cookie on ``response`` (the session itself is ended elsewhere)."""
-    sessions: Sessions = request.app.state.sessions
+    sessions = parts_of(request).sessions
     response.delete_cookie(
         SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=sessions.secure(request.url.scheme)
     )
@@ -360,7 +365,7 @@ def log_out(request: Request, response: Response) -> None:
     """End the request's session in the database (every copy of its cookie) and delete the cookie."""
     session_id = current_session_id(request)
     if session_id is not None:
-        user_sessions.end(request.app.state.sessions.db, session_id)
+        user_sessions.end(parts_of(request).sessions.db, session_id)
         request.state.session_id = None
     forget_session(request, response)
 
@@ -371,7 +376,7 @@ def form_token(request: Request, response: Response) -> str:
     user_token = getattr(request.state, "csrf_token", None)
     if user_token:
         return user_token
-    sessions: Sessions = request.app.state.sessions
+    sessions = parts_of(request).sessions
     existing = request.cookies.get(FORM_COOKIE)
     token = sessions.form_token(existing) if existing else None
     if token:

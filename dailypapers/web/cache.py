@@ -15,8 +15,8 @@ behind one render. A change thus shows within ``check_interval`` plus one render
 What is cached: GET answers with status 200 on :data:`CACHED_PATHS`, keyed by scheme, host, path,
 query string (the Link header holds absolute URLs) and the request headers of :data:`KEY_HEADERS` (htmx
 asks for fragments of the same URL with them). Never: a request with a session cookie or an
-Authorization header, any other status, a response that sets a cookie, says ``no-store`` or ``private``, varies on a
-request header the key does not hold, or is already encoded. A handler that reads another request
+Authorization header, any other status, a response that sets a cookie, says ``no-store`` or ``private``,
+varies on a request header the key does not hold, or is already encoded. A handler that reads another request
 header to choose what it renders must add it to :data:`KEY_HEADERS`. Every cached answer carries an
 ETag (the app's own, else a hash of the body: the same in every worker) and gets a 304 for a matching
 ``If-None-Match``; text is also kept gzipped and sent so to clients that accept it. The memory bound
@@ -116,6 +116,7 @@ class CachedResponse:
     gzip_headers: list[tuple[bytes, bytes]]
     not_modified_headers: list[tuple[bytes, bytes]]
     size: int
+    route: Any = None  # the route that rendered it (metrics name a hit by its route template)
 
 
 def _compressible(content_type: bytes) -> bool:
@@ -366,6 +367,7 @@ class CacheMiddleware:
             if pending is not None and pending.get_loop() is asyncio.get_running_loop():
                 if stale is not None:  # someone is rendering the new one: the old one meanwhile
                     cache.stats.stale += 1
+                    scope["route"] = stale.route
                     await self._answer(stale, method, if_none_match, accept_encoding, b"STALE", send)
                     return
                 entry = await asyncio.shield(pending)  # someone is rendering it: wait for theirs
@@ -373,6 +375,7 @@ class CacheMiddleware:
                     entry = None
         if entry is not None:
             cache.stats.hits += 1
+            scope["route"] = entry.route
             await self._answer(entry, method, if_none_match, accept_encoding, b"HIT", send)
             return
         if method != "GET":
@@ -408,6 +411,9 @@ class CacheMiddleware:
                 await send(message)
                 return
             kind = message["type"]
+            if kind == "http.response.debug":  # a test client's view of the template: not the answer
+                await send(message)
+                return
             if kind == "http.response.start":
                 start = message
                 if message["status"] != 200:
@@ -448,6 +454,7 @@ class CacheMiddleware:
                 await send(start)
                 await send({"type": "http.response.body", "body": body})
                 return
+            entry.route = scope.get("route")
             cache.put(key, entry)
             await self._answer(entry, "GET", if_none_match, accept_encoding, b"MISS", send)
         finally:

@@ -6,8 +6,7 @@ Clients log in with ``POST /api/auth/login`` (or register), keep the ``dp_sessio
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -16,9 +15,7 @@ from pydantic import BaseModel, Field
 from dailypapers.addresses import clean_email
 from dailypapers.community import accounts, actions
 from dailypapers.community import sessions as user_sessions
-from dailypapers.community.mails import address_in_use_mail, confirm_email_mail, reset_mail
-from dailypapers.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
-from dailypapers.mail import MailError, check_server, send_one
+from dailypapers.errors import BadRequest, Forbidden, NotFound
 from dailypapers.web.api import _int
 from dailypapers.web.auth import (
     current_session_id,
@@ -29,16 +26,22 @@ from dailypapers.web.auth import (
     rate_limit,
     require_user,
 )
+from dailypapers.web.deps import DB, App, AppSettings, parts_of
 from dailypapers.web.serializers import collection_json, comment_json, entry_json, iso, paper_json, user_json
+
+if TYPE_CHECKING:
+    from dailypapers.application import Application
+    from dailypapers.store.db import Database
 
 router = APIRouter(prefix="/api", tags=["community"])
 # The id of a row in a path: at most PostgreSQL's INTEGER (2**31 - 1); a larger number names no row.
 RowId = Annotated[int, Path(ge=-(2**31), le=2**31 - 1)]
-log = logging.getLogger("dailypapers.web.community_api")
 DEVICE_COOKIE = "dp_device"  # signed: the accounts this browser logged in to (login throttling)
 
 
 class Registration(BaseModel):
+    """A new account: username, e-mail address, password and an optional display name."""
+
     username: str = Field(max_length=100)
     email: str = Field(max_length=400)
     password: str = Field(max_length=2048)
@@ -46,25 +49,35 @@ class Registration(BaseModel):
 
 
 class Login(BaseModel):
+    """A log-in: username or e-mail address, and password."""
+
     login: str = Field(max_length=400, description="Username or e-mail address.")
     password: str = Field(max_length=2048)
 
 
 class ResetRequest(BaseModel):
+    """The address of the account whose password is to be reset."""
+
     email: str = Field(max_length=400)
 
 
 class ResetConfirm(BaseModel):
+    """The token of a mailed reset link and the new password."""
+
     token: str = Field(max_length=1000)
     password: str = Field(max_length=2048)
 
 
 class PasswordChange(BaseModel):
+    """The current password and the new one."""
+
     current: str = Field(max_length=2048)
     new: str = Field(max_length=2048)
 
 
 class ProfileChange(BaseModel):
+    """A new display name and/or a new e-mail address (with the current password)."""
+
     displayName: str | None = Field(None, max_length=400)  # noqa: N815
     email: str | None = Field(
         None,
@@ -77,30 +90,44 @@ class ProfileChange(BaseModel):
 
 
 class EmailConfirm(BaseModel):
+    """The token of a mailed address-confirmation link."""
+
     token: str = Field(max_length=1000)
 
 
 class PasswordConfirm(BaseModel):
+    """The account's password, confirming a destructive action."""
+
     password: str = Field(max_length=2048)
 
 
 class RevokeAll(BaseModel):
+    """Which sessions a log-out everywhere ends."""
+
     keepCurrent: bool = Field(False, description="End every session but this one.")  # noqa: N815
 
 
 class Submission(BaseModel):
+    """The paper to submit."""
+
     paper: str = Field(max_length=500, description="arXiv id or URL (arXiv, Hugging Face or this site).")
 
 
 class CommentBody(BaseModel):
+    """The text of a comment."""
+
     body: str = Field(max_length=20000)
 
 
 class HideBody(BaseModel):
+    """Whether a comment is hidden."""
+
     hidden: bool = True
 
 
 class CollectionBody(BaseModel):
+    """A collection's name, description and visibility (only the fields given change)."""
+
     name: str | None = Field(None, max_length=1000)
     description: str | None = Field(None, max_length=10000)
     public: bool | None = None
@@ -121,9 +148,10 @@ def check_login(request: Request, login: str, password: str) -> Any:
     """The account of a login form or API login (rate limit, then the throttle, which knows this
     browser by its known-device cookie); both the page and the API log in through here."""
     rate_limit(request, "login")
+    application = parts_of(request).application
     return accounts.authenticate(
-        request.app.state.db,
-        request.app.state.settings,
+        application.db,
+        application.settings,
         login,
         password,
         client=client_address(request),
@@ -133,7 +161,8 @@ def check_login(request: Request, login: str, password: str) -> Any:
 
 def remember_device(request: Request, response: Response, user: Any) -> None:
     """Set the known-device cookie on ``response``: this browser logged in to ``user``."""
-    settings = request.app.state.settings
+    parts = parts_of(request)
+    settings = parts.application.settings
     value = accounts.known_device_cookie(settings, request.cookies.get(DEVICE_COOKIE), user)
     response.set_cookie(
         DEVICE_COOKIE,
@@ -142,71 +171,46 @@ def remember_device(request: Request, response: Response, user: Any) -> None:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.app.state.sessions.secure(request.url.scheme),
+        secure=parts.sessions.secure(request.url.scheme),
     )
-
-
-def send_address_mail(request: Request, user_id: int, *, quiet: bool = False) -> None:
-    """Mail the confirmation link of the account's pending address, or, when another account confirmed
-    that address, a notice to that account instead (the asker is told the same either way). A mail that
-    cannot be sent is a 503, or only logged when ``quiet`` (a registration goes on; the account page
-    offers to send the link again)."""
-    settings = request.app.state.settings
-    mail = accounts.pending_address_mail(request.app.state.db, settings, user_id)
-    if mail is None:
-        return
-    if mail.token is not None:
-        message = confirm_email_mail(settings, mail.user, mail.address, mail.token)
-    else:
-        if mail.holder is None:
-            raise RuntimeError("an address-in-use notice needs the holder's account")
-        message = address_in_use_mail(settings, mail.holder)
-    try:
-        send_one(settings, mail.address, message)
-    except MailError as exc:
-        if quiet:
-            log.warning("the mail about account %s's new address was not sent: %s", user_id, exc)
-            return
-        raise ServiceUnavailable("the confirmation mail could not be sent; try again later") from exc
 
 
 def change_profile(
     request: Request, user: Any, *, display_name: str | None, email: str | None, password: str | None
 ) -> Any:
-    """Change the display name and ask for a new address (mailing its link); for the page and the API."""
-    db = request.app.state.db
+    """Change the display name and ask for a new address (mailing its link); for the page and the API.
+    A new address is rate-limited as a password check and as a mail before anything changes."""
     if email is not None and clean_email(email) not in (user.email, user.pending_email):
         rate_limit(request, "login")  # a password is checked
         rate_limit(request, "verify")  # and a mail goes out
-    updated = accounts.update_profile(db, user.id, display_name=display_name, email=email, password=password)
-    if updated.pending_email and updated.pending_email != user.pending_email:
-        send_address_mail(request, user.id)
-    return updated
+    return parts_of(request).application.change_profile(
+        user, display_name=display_name, email=email, password=password
+    )
 
 
 # --- accounts ----------------------------------------------------------------------------------------
 
 
 @router.post("/auth/register", status_code=201, summary="Create an account (and log in)")
-def register(request: Request, response: Response, body: Registration) -> dict[str, Any]:
-    settings = request.app.state.settings
+def register(
+    request: Request, response: Response, body: Registration, settings: AppSettings, app: App
+) -> dict[str, Any]:
+    """Create an account, log it in and mail the link confirming its address; 403 when registration
+    is closed."""
     if not settings.registration_open:
         raise Forbidden("registration is closed on this site")
     rate_limit(request, "register")
-    user = accounts.register(
-        request.app.state.db,
-        username=body.username,
-        email=body.email,
-        password=body.password,
-        display_name=body.displayName,
+    user = app.register(
+        username=body.username, email=body.email, password=body.password, display_name=body.displayName
     )
-    send_address_mail(request, user.id, quiet=True)
     remember_device(request, response, user)
     return _me(request, user, log_in(request, response, user))
 
 
 @router.post("/auth/login", summary="Log in: sets the session cookie, returns the CSRF token")
 def login(request: Request, response: Response, body: Login) -> dict[str, Any]:
+    """Log in with a username or address and password; the answer carries the account and its
+    ``csrfToken``."""
     user = check_login(request, body.login, body.password)
     remember_device(request, response, user)
     return _me(request, user, log_in(request, response, user))
@@ -214,45 +218,38 @@ def login(request: Request, response: Response, body: Login) -> dict[str, Any]:
 
 @router.post("/auth/logout", status_code=204, summary="Log out")
 def logout(request: Request) -> Response:
+    """End the current session and delete its cookie."""
     response = Response(status_code=204)
     log_out(request, response)
     return response
 
 
 @router.post("/auth/reset", status_code=202, summary="Mail a password-reset link")
-def request_reset(request: Request, body: ResetRequest) -> dict[str, str]:
+def request_reset(request: Request, body: ResetRequest, app: App) -> dict[str, str]:
+    """Mail a reset link to the address if an account has it; the answer is the same either way."""
     rate_limit(request, "reset")
-    send_reset_mail(request, body.email)
+    app.request_password_reset(body.email)
     return {"message": "if an account has that address, a reset link is on its way"}
 
 
-def send_reset_mail(request: Request, email: str) -> None:
-    """Mail a reset link if an account has ``email`` (the answer is the same either way)."""
-    settings = request.app.state.settings
-    found = accounts.request_reset(request.app.state.db, settings, email)
-    try:
-        if found is None:  # a mail server that is down answers 503 for every address alike
-            check_server(settings)
-            return
-        send_one(settings, found.address, reset_mail(settings, found.user, found.token, to=found.address))
-    except MailError as exc:
-        raise ServiceUnavailable("the reset mail could not be sent; try again later") from exc
-
-
 @router.post("/auth/reset/confirm", summary="Set a new password with a reset token")
-def confirm_reset(request: Request, body: ResetConfirm) -> dict[str, str]:
+def confirm_reset(request: Request, body: ResetConfirm, app: App) -> dict[str, str]:
+    """Set a new password with the token of a mailed reset link; every session of the account ends."""
     rate_limit(request, "reset")
-    accounts.reset_password(request.app.state.db, request.app.state.settings, body.token, body.password)
+    app.reset_password(body.token, body.password)
     return {"message": "password changed; log in with the new one"}
 
 
 @router.get("/me", summary="The logged-in account")
 def me(request: Request) -> dict[str, Any]:
+    """The logged-in account, with the CSRF token its writes must send."""
     return _me(request, require_user(request))
 
 
 @router.patch("/me", summary="Change display name or e-mail address")
 def change_me(request: Request, body: ProfileChange) -> dict[str, Any]:
+    """Change the display name, or ask for a new address: it counts once the link mailed to it is
+    followed."""
     user = require_user(request)
     rate_limit(request, "write")
     updated = change_profile(
@@ -264,28 +261,31 @@ def change_me(request: Request, body: ProfileChange) -> dict[str, Any]:
 @router.post(
     "/me/email/resend", status_code=202, summary="Mail the link confirming the pending address again"
 )
-def resend_email_link(request: Request) -> dict[str, Any]:
+def resend_email_link(request: Request, app: App) -> dict[str, Any]:
+    """Mail the link confirming the pending address again; 400 when no address is pending."""
     user = require_user(request)
     if not user.pending_email:
         raise BadRequest("there is no address to confirm")
     rate_limit(request, "verify")
-    send_address_mail(request, user.id)
+    app.send_address_mail(user.id)
     return {"message": "check your inbox: a link confirms the address", "pendingEmail": user.pending_email}
 
 
 @router.post("/auth/email/confirm", summary="Confirm an address with the token of the mailed link")
-def confirm_email(request: Request, body: EmailConfirm) -> dict[str, Any]:
+def confirm_email(request: Request, body: EmailConfirm, db: DB, settings: AppSettings) -> dict[str, Any]:
+    """Make the address of a mailed confirmation link the account's address."""
     rate_limit(request, "reset")
-    user = accounts.confirm_email(request.app.state.db, request.app.state.settings, body.token)
+    user = accounts.confirm_email(db, settings, body.token)
     return {"message": "address confirmed", "email": user.email}
 
 
 @router.post("/me/password", summary="Change the password (ends the account's other sessions)")
-def change_password(request: Request, body: PasswordChange) -> dict[str, Any]:
+def change_password(request: Request, body: PasswordChange, db: DB) -> dict[str, Any]:
+    """Change the password, given the current one; the account's other sessions end."""
     user = require_user(request)
     rate_limit(request, "login")
     updated = accounts.change_password(
-        request.app.state.db, user.id, body.current, body.new, keep_session=current_session_id(request)
+        db, user.id, body.current, body.new, keep_session=current_session_id(request)
     )
     return _me(request, updated)
 
@@ -304,17 +304,19 @@ def session_json(row: Any, current: int | None) -> dict[str, Any]:
 
 
 @router.get("/me/sessions", summary="The account's active sessions, most recently seen first")
-def my_sessions(request: Request) -> list[dict[str, Any]]:
+def my_sessions(request: Request, db: DB) -> list[dict[str, Any]]:
+    """The account's active sessions, most recently seen first; ``current`` marks this one."""
     user = require_user(request)
     current = current_session_id(request)
-    return [session_json(row, current) for row in user_sessions.active(request.app.state.db, user.id)]
+    return [session_json(row, current) for row in user_sessions.active(db, user.id)]
 
 
 @router.delete("/me/sessions/{session_id}", status_code=204, summary="End one of the account's sessions")
-def revoke_session(request: Request, session_id: RowId) -> Response:
+def revoke_session(request: Request, session_id: RowId, db: DB) -> Response:
+    """End one of the account's sessions (ending this one also deletes its cookie)."""
     user = require_user(request)
     rate_limit(request, "write")
-    user_sessions.revoke(request.app.state.db, user.id, session_id)
+    user_sessions.revoke(db, user.id, session_id)
     response = Response(status_code=204)
     if session_id == current_session_id(request):
         forget_session(request, response)
@@ -323,51 +325,62 @@ def revoke_session(request: Request, session_id: RowId) -> Response:
 
 @router.post("/me/sessions/revoke-all", summary="Log out everywhere (keepCurrent: everywhere else)")
 def revoke_all_sessions(
-    request: Request, response: Response, body: RevokeAll | None = None
+    request: Request, response: Response, db: DB, body: RevokeAll | None = None
 ) -> dict[str, int]:
+    """End every session of the account (all but this one with ``keepCurrent``); answers how many
+    ended."""
     user = require_user(request)
     rate_limit(request, "write")
     keep = current_session_id(request) if body is not None and body.keepCurrent else None
-    ended = user_sessions.revoke_all(request.app.state.db, user.id, keep=keep)
+    ended = user_sessions.revoke_all(db, user.id, keep=keep)
     if keep is None:
         forget_session(request, response)
     return {"ended": ended}
 
 
 @router.delete("/me", status_code=204, summary="Delete the account and everything it wrote")
-def delete_me(request: Request, body: PasswordConfirm) -> Response:
+def delete_me(request: Request, body: PasswordConfirm, db: DB) -> Response:
+    """Delete the account and everything it wrote, given its password, and log out."""
     user = require_user(request)
     rate_limit(request, "login")
-    accounts.delete_account(request.app.state.db, user.id, body.password)
+    accounts.delete_account(db, user.id, body.password)
     response = Response(status_code=204)
     log_out(request, response)
     return response
 
 
 @router.get("/me/export", summary="Everything stored about the account, as JSON")
-def export_me(request: Request) -> JSONResponse:
+def export_me(request: Request, db: DB) -> JSONResponse:
+    """Everything stored about the account, as a JSON download."""
     user = require_user(request)
     return JSONResponse(
-        accounts.export_data(request.app.state.db, user.id),
+        accounts.export_data(db, user.id),
         headers={"Content-Disposition": f'attachment; filename="dailypapers-{user.username}.json"'},
     )
 
 
 @router.get("/me/upvotes", summary="Papers the account upvoted, most recent first")
-def my_upvotes(request: Request, p: str | None = None, limit: str | None = None) -> list[dict[str, Any]]:
+def my_upvotes(
+    request: Request, db: DB, p: str | None = None, limit: str | None = None
+) -> list[dict[str, Any]]:
+    """Papers the account upvoted, most recent first, ``limit`` (1–100, default 50) a page, page ``p``."""
     user = require_user(request)
     size = _int(limit, "limit", 50, 1, 100)
     page = _int(p, "p", 0, 0, 100_000)
-    papers, _ = actions.user_upvotes(request.app.state.db, user.id, limit=size, offset=page * size)
+    papers, _ = actions.user_upvotes(db, user.id, limit=size, offset=page * size)
     return [paper_json(paper) for paper in papers]
 
 
 @router.get("/me/submissions", summary="Papers the account submitted")
-def my_submissions(request: Request, p: str | None = None, limit: str | None = None) -> list[dict[str, Any]]:
+def my_submissions(
+    request: Request, db: DB, p: str | None = None, limit: str | None = None
+) -> list[dict[str, Any]]:
+    """The daily entries of the papers the account submitted, ``limit`` (1–100, default 50) a page,
+    page ``p``."""
     user = require_user(request)
     size = _int(limit, "limit", 50, 1, 100)
     page = _int(p, "p", 0, 0, 100_000)
-    entries, _ = actions.user_submissions(request.app.state.db, user.id, limit=size, offset=page * size)
+    entries, _ = actions.user_submissions(db, user.id, limit=size, offset=page * size)
     return [entry_json(entry) for entry in entries]
 
 
@@ -375,52 +388,55 @@ def my_submissions(request: Request, p: str | None = None, limit: str | None = N
 
 
 @router.post("/papers/submit", status_code=201, summary="Submit a paper to today's list")
-def submit(request: Request, body: Submission) -> dict[str, Any]:
+def submit(request: Request, body: Submission, app: App) -> dict[str, Any]:
+    """List a paper (arXiv id or URL) on today's page, fetched from arXiv when not stored yet; answers
+    its daily entry."""
     user = require_user(request)
     rate_limit(request, "submit")
-    entry = actions.submit_paper(
-        request.app.state.db, request.app.state.settings, user, body.paper, request.app.state.fetch_paper
-    )
-    return entry_json(entry)
+    return entry_json(app.submit(user, body.paper))
 
 
-def _vote(request: Request, arxiv_id: str, voted: bool) -> dict[str, Any]:
+def _vote(request: Request, app: Application, arxiv_id: str, voted: bool) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "vote")
-    state = actions.set_vote(request.app.state.db, user, arxiv_id, voted)
+    state = app.vote(user, arxiv_id, voted)
     return {"id": state.arxiv_id, "upvoted": state.voted, "upvotes": state.upvotes}
 
 
 @router.put("/papers/{arxiv_id:path}/upvote", summary="Upvote a paper (once per account)")
-def upvote(request: Request, arxiv_id: str) -> dict[str, Any]:
-    return _vote(request, arxiv_id, True)
+def upvote(request: Request, arxiv_id: str, app: App) -> dict[str, Any]:
+    """Upvote a paper (doing it again changes nothing); answers whether it is upvoted and its total."""
+    return _vote(request, app, arxiv_id, True)
 
 
 @router.delete("/papers/{arxiv_id:path}/upvote", summary="Take an upvote back")
-def remove_upvote(request: Request, arxiv_id: str) -> dict[str, Any]:
-    return _vote(request, arxiv_id, False)
+def remove_upvote(request: Request, arxiv_id: str, app: App) -> dict[str, Any]:
+    """Take an upvote back; answers whether the paper is upvoted and its total."""
+    return _vote(request, app, arxiv_id, False)
 
 
-def _mark(request: Request, arxiv_id: str, kind: str, on: bool) -> dict[str, Any]:
+def _mark(request: Request, db: Database, arxiv_id: str, kind: str, on: bool) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "write")
-    actions.set_mark(request.app.state.db, user, arxiv_id, kind, on)
+    actions.set_mark(db, user, arxiv_id, kind, on)
     return {"id": arxiv_id, "mark": kind, "on": on}
 
 
 @router.put("/papers/{arxiv_id:path}/marks/{kind}", summary="Mark a paper read or not_interested")
-def set_mark(request: Request, arxiv_id: str, kind: str) -> dict[str, Any]:
-    return _mark(request, arxiv_id, kind, True)
+def set_mark(request: Request, arxiv_id: str, kind: str, db: DB) -> dict[str, Any]:
+    """Mark a paper ``read`` or ``not_interested`` (recommendations leave out what is marked)."""
+    return _mark(request, db, arxiv_id, kind, True)
 
 
 @router.delete("/papers/{arxiv_id:path}/marks/{kind}", summary="Take a mark back")
-def clear_mark(request: Request, arxiv_id: str, kind: str) -> dict[str, Any]:
-    return _mark(request, arxiv_id, kind, False)
+def clear_mark(request: Request, arxiv_id: str, kind: str, db: DB) -> dict[str, Any]:
+    """Take a ``read`` or ``not_interested`` mark back."""
+    return _mark(request, db, arxiv_id, kind, False)
 
 
 @router.get("/papers/{arxiv_id:path}/comments", summary="Comments on a paper, oldest first")
-def list_comments(request: Request, arxiv_id: str) -> list[dict[str, Any]]:
-    db = request.app.state.db
+def list_comments(request: Request, arxiv_id: str, db: DB) -> list[dict[str, Any]]:
+    """The comments on a paper the reader may see, oldest first."""
     with db.session() as session:
         paper = actions.paper_or_404(session, arxiv_id)
         comments = actions.visible_comments(session, paper.id, current_user(request))
@@ -430,51 +446,55 @@ def list_comments(request: Request, arxiv_id: str) -> list[dict[str, Any]]:
 
 
 @router.post("/papers/{arxiv_id:path}/comments", status_code=201, summary="Comment on a paper")
-def add_comment(request: Request, arxiv_id: str, body: CommentBody) -> dict[str, Any]:
+def add_comment(request: Request, arxiv_id: str, body: CommentBody, db: DB) -> dict[str, Any]:
+    """Comment on a paper; answers the new comment."""
     user = require_user(request)
     rate_limit(request, "comment")
-    return comment_json(actions.add_comment(request.app.state.db, user, arxiv_id, body.body))
+    return comment_json(actions.add_comment(db, user, arxiv_id, body.body))
 
 
 @router.patch("/comments/{comment_id}", summary="Edit one's own comment")
-def edit_comment(request: Request, comment_id: RowId, body: CommentBody) -> dict[str, Any]:
+def edit_comment(request: Request, comment_id: RowId, body: CommentBody, db: DB) -> dict[str, Any]:
+    """Change the text of one's own comment; answers the comment."""
     user = require_user(request)
     rate_limit(request, "comment")
-    return comment_json(actions.edit_comment(request.app.state.db, user, comment_id, body.body))
+    return comment_json(actions.edit_comment(db, user, comment_id, body.body))
 
 
 @router.delete("/comments/{comment_id}", status_code=204, summary="Delete one's own comment")
-def delete_comment(request: Request, comment_id: RowId) -> Response:
+def delete_comment(request: Request, comment_id: RowId, db: DB) -> Response:
+    """Delete one's own comment."""
     user = require_user(request)
     rate_limit(request, "write")
-    actions.delete_comment(request.app.state.db, user, comment_id)
+    actions.delete_comment(db, user, comment_id)
     return Response(status_code=204)
 
 
 @router.post("/comments/{comment_id}/hide", summary="Hide or show a comment (moderators)")
-def hide_comment(request: Request, comment_id: RowId, body: HideBody) -> dict[str, Any]:
+def hide_comment(request: Request, comment_id: RowId, body: HideBody, db: DB) -> dict[str, Any]:
+    """Hide a comment from readers, or show it again (moderators only); answers the comment."""
     user = require_user(request)
     rate_limit(request, "write")
-    return comment_json(actions.hide_comment(request.app.state.db, user, comment_id, body.hidden))
+    return comment_json(actions.hide_comment(db, user, comment_id, body.hidden))
 
 
 # --- collections -------------------------------------------------------------------------------------
 
 
 @router.get("/collections", summary="The logged-in account's collections")
-def my_collections(request: Request) -> list[dict[str, Any]]:
+def my_collections(request: Request, db: DB) -> list[dict[str, Any]]:
+    """The logged-in account's collections, public and private, with their sizes."""
     user = require_user(request)
-    return [
-        collection_json(c, size=n) for c, n in actions.user_collections(request.app.state.db, user.id, user)
-    ]
+    return [collection_json(c, size=n) for c, n in actions.user_collections(db, user.id, user)]
 
 
 @router.post("/collections", status_code=201, summary="Create a collection (private unless public=true)")
-def create_collection(request: Request, body: CollectionBody) -> dict[str, Any]:
+def create_collection(request: Request, body: CollectionBody, db: DB) -> dict[str, Any]:
+    """Create a collection, private unless ``public`` is true; answers the collection."""
     user = require_user(request)
     rate_limit(request, "write")
     collection = actions.create_collection(
-        request.app.state.db, user, body.name or "", body.description or "", bool(body.public)
+        db, user, body.name or "", body.description or "", bool(body.public)
     )
     return collection_json(collection, size=0)
 
@@ -483,63 +503,63 @@ def create_collection(request: Request, body: CollectionBody) -> dict[str, Any]:
 def get_collection(
     request: Request,
     collection_id: RowId,
+    db: DB,
     limit: Annotated[str | None, Query()] = None,
     p: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
+    """A public collection, or one's own, with its papers, ``limit`` (1–200, default 100) a page, page
+    ``p``; 404 for anyone else's private one."""
     size = _int(limit, "limit", 100, 1, 200)
     page = _int(p, "p", 0, 0, 100_000)
-    view = actions.get_collection(
-        request.app.state.db, current_user(request), collection_id, limit=size, offset=page * size
-    )
+    view = actions.get_collection(db, current_user(request), collection_id, limit=size, offset=page * size)
     body = collection_json(view.collection, size=view.total, owner=view.owner)
     body["papers"] = [paper_json(paper) for paper in view.papers]
     return body
 
 
 @router.patch("/collections/{collection_id}", summary="Rename, describe, publish or hide a collection")
-def update_collection(request: Request, collection_id: RowId, body: CollectionBody) -> dict[str, Any]:
+def update_collection(request: Request, collection_id: RowId, body: CollectionBody, db: DB) -> dict[str, Any]:
+    """Change a collection's name, description or visibility (only the fields given); answers it."""
     user = require_user(request)
     rate_limit(request, "write")
     collection = actions.update_collection(
-        request.app.state.db,
-        user,
-        collection_id,
-        name=body.name,
-        description=body.description,
-        public=body.public,
+        db, user, collection_id, name=body.name, description=body.description, public=body.public
     )
     return collection_json(collection)
 
 
 @router.delete("/collections/{collection_id}", status_code=204, summary="Delete a collection")
-def delete_collection(request: Request, collection_id: RowId) -> Response:
+def delete_collection(request: Request, collection_id: RowId, db: DB) -> Response:
+    """Delete one of the account's collections (the papers stay)."""
     user = require_user(request)
     rate_limit(request, "write")
-    actions.delete_collection(request.app.state.db, user, collection_id)
+    actions.delete_collection(db, user, collection_id)
     return Response(status_code=204)
 
 
 @router.put("/collections/{collection_id}/papers/{arxiv_id:path}", summary="Add a paper to a collection")
-def add_to_collection(request: Request, collection_id: RowId, arxiv_id: str) -> dict[str, Any]:
+def add_to_collection(request: Request, collection_id: RowId, arxiv_id: str, db: DB) -> dict[str, Any]:
+    """Add a paper to one of the account's collections (adding it again changes nothing)."""
     user = require_user(request)
     rate_limit(request, "write")
-    collection = actions.set_in_collection(request.app.state.db, user, collection_id, arxiv_id, True)
+    collection = actions.set_in_collection(db, user, collection_id, arxiv_id, True)
     return {"collection": collection.id, "paper": arxiv_id, "present": True}
 
 
 @router.delete(
     "/collections/{collection_id}/papers/{arxiv_id:path}", summary="Take a paper out of a collection"
 )
-def remove_from_collection(request: Request, collection_id: RowId, arxiv_id: str) -> dict[str, Any]:
+def remove_from_collection(request: Request, collection_id: RowId, arxiv_id: str, db: DB) -> dict[str, Any]:
+    """Take a paper out of one of the account's collections."""
     user = require_user(request)
     rate_limit(request, "write")
-    collection = actions.set_in_collection(request.app.state.db, user, collection_id, arxiv_id, False)
+    collection = actions.set_in_collection(db, user, collection_id, arxiv_id, False)
     return {"collection": collection.id, "paper": arxiv_id, "present": False}
 
 
 @router.get("/users/{username}/collections", summary="A user's public collections")
-def public_collections(request: Request, username: str) -> list[dict[str, Any]]:
-    db = request.app.state.db
+def public_collections(request: Request, username: str, db: DB) -> list[dict[str, Any]]:
+    """A user's public collections (all of them when the reader is that user), with their sizes."""
     with db.session() as session:
         owner = accounts.user_by_name(session, username)
     if owner is None:

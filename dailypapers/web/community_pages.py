@@ -30,14 +30,8 @@ from dailypapers.web.auth import (
     require_user,
     safe_next,
 )
-from dailypapers.web.community_api import (
-    RowId,
-    change_profile,
-    check_login,
-    remember_device,
-    send_address_mail,
-    send_reset_mail,
-)
+from dailypapers.web.community_api import RowId, change_profile, check_login, remember_device
+from dailypapers.web.deps import DB, App, AppSettings, parts_of
 from dailypapers.web.pages import Card, Listing, _listing_response, _page_number, _paging, _render
 
 router = APIRouter(include_in_schema=False)
@@ -75,6 +69,7 @@ def _form_page(request: Request, template: str, context: dict[str, Any], status:
 
 @router.get("/account/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 — the usual name
+    """The log-in form (a reader already logged in goes on to ``next``)."""
     if current_user(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return _form_page(request, "account/login.html", {"next": safe_next(next), "nav": "login"})
@@ -87,6 +82,7 @@ def login_submit(
     password: Annotated[str, Form()] = "",  # nosec B107 # an empty form field, not a password
     next: Annotated[str, Form()] = "/",
 ) -> Response:  # noqa: A002
+    """Log in and go on to ``next``; a refused log-in shows the form again with the reason."""
     target = safe_next(next)
     try:
         user = check_login(request, login, password)
@@ -106,35 +102,33 @@ def login_submit(
 
 
 @router.get("/account/register", response_class=HTMLResponse)
-def register_page(request: Request) -> Response:
+def register_page(request: Request, settings: AppSettings) -> Response:
+    """The registration form (or the notice that registration is closed)."""
     if current_user(request) is not None:
         return RedirectResponse("/", status_code=303)
     return _form_page(
-        request,
-        "account/register.html",
-        {"nav": "register", "closed": not request.app.state.settings.registration_open},
+        request, "account/register.html", {"nav": "register", "closed": not settings.registration_open}
     )
 
 
 @router.post("/account/register", response_class=HTMLResponse)
 def register_submit(
     request: Request,
+    settings: AppSettings,
+    app: App,
     username: Annotated[str, Form()] = "",
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     display_name: Annotated[str, Form()] = "",
 ) -> Response:  # nosec B107 # an empty form field, not a password
+    """Create an account, mail the link confirming its address, log in and go to the account page."""
     values = {"username": username, "email": email, "display_name": display_name}
     try:
-        if not request.app.state.settings.registration_open:
+        if not settings.registration_open:
             raise Forbidden("registration is closed on this site")
         rate_limit(request, "register")
-        user = accounts.register(
-            request.app.state.db,
-            username=username,
-            email=email,
-            password=password,
-            display_name=display_name or None,
+        user = app.register(
+            username=username, email=email, password=password, display_name=display_name or None
         )
     except DailyPapersError as exc:
         page = _form_page(
@@ -145,7 +139,6 @@ def register_submit(
         )
         page.headers.update(exc.headers)
         return page
-    send_address_mail(request, user.id, quiet=True)
     response = RedirectResponse("/account?done=email", status_code=303)  # "check your inbox"
     remember_device(request, response, user)
     log_in(request, response, user)
@@ -154,6 +147,7 @@ def register_submit(
 
 @router.post("/account/logout")
 def logout_submit(request: Request) -> Response:
+    """Log out and go to the front page."""
     response = RedirectResponse("/", status_code=303)
     log_out(request, response)
     return response
@@ -161,14 +155,16 @@ def logout_submit(request: Request) -> Response:
 
 @router.get("/account/reset", response_class=HTMLResponse)
 def reset_page(request: Request) -> Response:
+    """The form asking for a password-reset link."""
     return _form_page(request, "account/reset.html", {})
 
 
 @router.post("/account/reset", response_class=HTMLResponse)
-def reset_submit(request: Request, email: Annotated[str, Form()] = "") -> Response:
+def reset_submit(request: Request, app: App, email: Annotated[str, Form()] = "") -> Response:
+    """Mail a reset link if an account has the address; the page says the same either way."""
     try:
         rate_limit(request, "reset")
-        send_reset_mail(request, email)
+        app.request_password_reset(email)
     except DailyPapersError as exc:
         page = _form_page(request, "account/reset.html", {"error": exc.message, "email": email}, exc.status)
         page.headers.update(exc.headers)
@@ -177,19 +173,26 @@ def reset_submit(request: Request, email: Annotated[str, Form()] = "") -> Respon
 
 
 @router.get("/account/reset/{token}", response_class=HTMLResponse)
-def reset_confirm_page(request: Request, token: str) -> Response:
+def reset_confirm_page(request: Request, token: str, db: DB, settings: AppSettings) -> Response:
+    """The new-password form of a mailed reset link (or why the link is not valid)."""
     try:
-        user = accounts.user_for_reset_token(request.app.state.db, request.app.state.settings, token)
+        user = accounts.user_for_reset_token(db, settings, token)
     except BadRequest as exc:
         return _form_page(request, "account/reset_confirm.html", {"invalid": exc.message}, 400)
     return _form_page(request, "account/reset_confirm.html", {"token": token, "username": user.username})
 
 
 @router.post("/account/reset/{token}", response_class=HTMLResponse)
-def reset_confirm_submit(request: Request, token: str, password: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
+def reset_confirm_submit(
+    request: Request,
+    token: str,
+    app: App,
+    password: Annotated[str, Form()] = "",  # nosec B107 # an empty form field, not a password
+) -> Response:
+    """Set the new password of a mailed reset link and log in."""
     try:
         rate_limit(request, "reset")
-        user = accounts.reset_password(request.app.state.db, request.app.state.settings, token, password)
+        user = app.reset_password(token, password)
     except DailyPapersError as exc:
         page = _form_page(
             request, "account/reset_confirm.html", {"token": token, "error": exc.message}, exc.status
@@ -206,7 +209,7 @@ def reset_confirm_submit(request: Request, token: str, password: Annotated[str, 
 
 def _account_context(request: Request, user: Any, **extra: Any) -> dict[str, Any]:
     """What the account page shows: the account as stored now and its active sessions."""
-    db = request.app.state.db
+    db = parts_of(request).application.db
     with db.session() as session:
         fresh = session.get(type(user), user.id)
     return {
@@ -220,6 +223,7 @@ def _account_context(request: Request, user: Any, **extra: Any) -> dict[str, Any
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request) -> HTMLResponse:
+    """The account page: profile, address, password, sessions and deletion."""
     user = require_user(request)
     return _render(
         request,
@@ -249,6 +253,7 @@ def profile_submit(
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
 ) -> Response:  # nosec B107 # an empty form field, not a password
+    """Change the display name (and ask for a new address, when one is given)."""
     return _account_action(
         request,
         lambda u: change_profile(
@@ -271,34 +276,34 @@ def email_submit(
 
 
 @router.post("/account/email/resend")
-def email_resend_submit(request: Request) -> Response:
+def email_resend_submit(request: Request, app: App) -> Response:
     """Mail the link confirming the pending address again (rate-limited: ``verify``)."""
 
     def resend(user: Any) -> None:
         if not user.pending_email:
             raise BadRequest("there is no address to confirm")
         rate_limit(request, "verify")
-        send_address_mail(request, user.id)
+        app.send_address_mail(user.id)
 
     return _account_action(request, resend, "resent")
 
 
 @router.get("/account/email/confirm/{token}", response_class=HTMLResponse)
-def email_confirm_page(request: Request, token: str) -> Response:
+def email_confirm_page(request: Request, token: str, db: DB, settings: AppSettings) -> Response:
     """The page of a mailed confirmation link: a button confirms (a GET, e.g. a mail scanner's, does not)."""
     try:
-        address = accounts.address_of_email_token(request.app.state.db, request.app.state.settings, token)
+        address = accounts.address_of_email_token(db, settings, token)
     except DailyPapersError as exc:
         return _form_page(request, "account/email_confirm.html", {"error": exc.message}, exc.status)
     return _form_page(request, "account/email_confirm.html", {"token": token, "address": address})
 
 
 @router.post("/account/email/confirm/{token}", response_class=HTMLResponse)
-def email_confirm_submit(request: Request, token: str) -> Response:
+def email_confirm_submit(request: Request, token: str, db: DB, settings: AppSettings) -> Response:
     """The confirmation page's button: the link's address becomes the account's."""
     try:
         rate_limit(request, "reset")
-        user = accounts.confirm_email(request.app.state.db, request.app.state.settings, token)
+        user = accounts.confirm_email(db, settings, token)
     except DailyPapersError as exc:
         page = _form_page(request, "account/email_confirm.html", {"error": exc.message}, exc.status)
         page.headers.update(exc.headers)
@@ -308,9 +313,9 @@ def email_confirm_submit(request: Request, token: str) -> Response:
 
 @router.post("/account/password")
 def password_submit(
-    request: Request, current: Annotated[str, Form()] = "", new: Annotated[str, Form()] = ""
+    request: Request, db: DB, current: Annotated[str, Form()] = "", new: Annotated[str, Form()] = ""
 ) -> Response:
-    db = request.app.state.db
+    """Change the password, given the current one (the account's other sessions end)."""
     keep = current_session_id(request)
     return _account_action(
         request, lambda u: accounts.change_password(db, u.id, current, new, keep_session=keep), "password"
@@ -318,10 +323,11 @@ def password_submit(
 
 
 @router.post("/account/sessions/{session_id}/revoke")
-def session_revoke_submit(request: Request, session_id: RowId) -> Response:
+def session_revoke_submit(request: Request, session_id: RowId, db: DB) -> Response:
+    """End one of the account's sessions (ending this one logs out)."""
     user = require_user(request)
     rate_limit(request, "write")
-    user_sessions.revoke(request.app.state.db, user.id, session_id)
+    user_sessions.revoke(db, user.id, session_id)
     if session_id == current_session_id(request):
         response = RedirectResponse("/", status_code=303)
         forget_session(request, response)
@@ -330,11 +336,14 @@ def session_revoke_submit(request: Request, session_id: RowId) -> Response:
 
 
 @router.post("/account/sessions/revoke-all")
-def sessions_revoke_all_submit(request: Request, keep_current: Annotated[str, Form()] = "") -> Response:
+def sessions_revoke_all_submit(
+    request: Request, db: DB, keep_current: Annotated[str, Form()] = ""
+) -> Response:
+    """End every session of the account (every other one with ``keep_current=1``)."""
     user = require_user(request)
     rate_limit(request, "write")
     keep = current_session_id(request) if keep_current == "1" else None
-    user_sessions.revoke_all(request.app.state.db, user.id, keep=keep)
+    user_sessions.revoke_all(db, user.id, keep=keep)
     if keep is not None:
         return RedirectResponse("/account?done=sessions#sessions", status_code=303)
     response = RedirectResponse("/", status_code=303)
@@ -343,11 +352,16 @@ def sessions_revoke_all_submit(request: Request, keep_current: Annotated[str, Fo
 
 
 @router.post("/account/delete")
-def delete_submit(request: Request, password: Annotated[str, Form()] = "") -> Response:  # nosec B107 # an empty form field, not a password
+def delete_submit(
+    request: Request,
+    db: DB,
+    password: Annotated[str, Form()] = "",  # nosec B107 # an empty form field, not a password
+) -> Response:
+    """Delete the account and everything it wrote, given its password, and log out."""
     user = require_user(request)
     try:
         rate_limit(request, "login")
-        accounts.delete_account(request.app.state.db, user.id, password)
+        accounts.delete_account(db, user.id, password)
     except DailyPapersError as exc:
         page = _render(
             request, "account/settings.html", _account_context(request, user, error=exc.message), exc.status
@@ -360,10 +374,11 @@ def delete_submit(request: Request, password: Annotated[str, Form()] = "") -> Re
 
 
 @router.get("/account/export.json")
-def export_download(request: Request) -> JSONResponse:
+def export_download(request: Request, db: DB) -> JSONResponse:
+    """Everything stored about the account, as a JSON download."""
     user = require_user(request)
     return JSONResponse(
-        accounts.export_data(request.app.state.db, user.id),
+        accounts.export_data(db, user.id),
         headers={"Content-Disposition": f'attachment; filename="dailypapers-{user.username}.json"'},
     )
 
@@ -388,12 +403,11 @@ def _paper_listing(
 
 
 @router.get("/account/upvotes", response_class=HTMLResponse)
-def my_upvotes_page(request: Request) -> HTMLResponse:
+def my_upvotes_page(request: Request, db: DB) -> HTMLResponse:
+    """The papers the account upvoted, most recent first."""
     user = require_user(request)
     page = _page_number(request)
-    papers, total = actions.user_upvotes(
-        request.app.state.db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE
-    )
+    papers, total = actions.user_upvotes(db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     cards = [Card(p, actions.latest_entry(p)) for p in papers]
     listing = _paper_listing(
         request, "My upvotes", cards, total, page, "You have not upvoted any paper yet.", personal="upvotes"
@@ -402,12 +416,11 @@ def my_upvotes_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/account/submissions", response_class=HTMLResponse)
-def my_submissions_page(request: Request) -> HTMLResponse:
+def my_submissions_page(request: Request, db: DB) -> HTMLResponse:
+    """The papers the account submitted."""
     user = require_user(request)
     page = _page_number(request)
-    entries, total = actions.user_submissions(
-        request.app.state.db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE
-    )
+    entries, total = actions.user_submissions(db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     listing = _paper_listing(
         request,
         "My submissions",
@@ -424,9 +437,9 @@ def my_submissions_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/submit", response_class=HTMLResponse)
-def submit_page(request: Request) -> HTMLResponse:
+def submit_page(request: Request, settings: AppSettings) -> HTMLResponse:
+    """The form that submits a paper to today's list."""
     require_user(request)
-    settings = request.app.state.settings
     return _render(
         request,
         "submit.html",
@@ -435,14 +448,14 @@ def submit_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/submit", response_class=HTMLResponse)
-def submit_submit(request: Request, paper: Annotated[str, Form()] = "") -> Response:
+def submit_submit(
+    request: Request, settings: AppSettings, app: App, paper: Annotated[str, Form()] = ""
+) -> Response:
+    """Submit a paper to today's list and go to its page; a refusal shows the form again."""
     user = require_user(request)
-    settings = request.app.state.settings
     try:
         rate_limit(request, "submit")
-        entry = actions.submit_paper(
-            request.app.state.db, settings, user, paper, request.app.state.fetch_paper
-        )
+        entry = app.submit(user, paper)
     except DailyPapersError as exc:
         page = _render(
             request,
@@ -468,18 +481,20 @@ def submit_submit(request: Request, paper: Annotated[str, Form()] = "") -> Respo
 def vote_submit(
     request: Request,
     arxiv_id: str,
+    app: App,
     vote: Annotated[str, Form()] = "add",
     day: Annotated[str, Form()] = "",
     wide: Annotated[str, Form()] = "",
 ) -> Response:
+    """Upvote a paper or take the upvote back; htmx gets the card's vote button as stored now."""
     user = require_user(request)
     if vote not in ("add", "remove"):
         raise BadRequest(f"vote must be add or remove, got {vote!r}")
     rate_limit(request, "vote")
-    state = actions.set_vote(request.app.state.db, user, arxiv_id, vote == "add")
+    state = app.vote(user, arxiv_id, vote == "add")
     if not _is_htmx(request):
         return _back(request, f"/papers/{state.arxiv_id}")
-    with request.app.state.db.session() as session:  # the card's count, as stored now
+    with app.db.session() as session:  # the card's count, as stored now
         paper = session.scalar(select(Paper).where(Paper.arxiv_id == state.arxiv_id))
         if paper is None:
             raise NotFound(f"no paper {state.arxiv_id}")
@@ -511,11 +526,16 @@ def vote_submit(
 
 @router.post("/papers/{arxiv_id:path}/mark")
 def mark_submit(
-    request: Request, arxiv_id: str, kind: Annotated[str, Form()] = "", on: Annotated[str, Form()] = "1"
+    request: Request,
+    arxiv_id: str,
+    db: DB,
+    kind: Annotated[str, Form()] = "",
+    on: Annotated[str, Form()] = "1",
 ) -> Response:
+    """Mark a paper ``read`` or ``not_interested`` (``on=0`` takes the mark back)."""
     user = require_user(request)
     rate_limit(request, "write")
-    actions.set_mark(request.app.state.db, user, arxiv_id, kind, on == "1")
+    actions.set_mark(db, user, arxiv_id, kind, on == "1")
     return _back(request, f"/papers/{arxiv_id}")
 
 
@@ -527,7 +547,7 @@ def _comments_answer(request: Request, arxiv_id: str, error: str = "", status: i
         if error:
             raise BadRequest(error)
         return RedirectResponse(f"/papers/{arxiv_id}#comments", status_code=303)
-    with request.app.state.db.session() as session:
+    with parts_of(request).application.db.session() as session:
         paper = actions.paper_or_404(session, arxiv_id)
         comments = actions.visible_comments(session, paper.id, current_user(request))
         return _render(
@@ -539,37 +559,43 @@ def _comments_answer(request: Request, arxiv_id: str, error: str = "", status: i
 
 
 @router.post("/papers/{arxiv_id:path}/comments", response_class=HTMLResponse)
-def comment_submit(request: Request, arxiv_id: str, body: Annotated[str, Form()] = "") -> Response:
+def comment_submit(request: Request, arxiv_id: str, db: DB, body: Annotated[str, Form()] = "") -> Response:
+    """Comment on a paper; htmx gets the paper's comments as stored now."""
     user = require_user(request)
     try:
         rate_limit(request, "comment")
-        comment = actions.add_comment(request.app.state.db, user, arxiv_id, body)
+        comment = actions.add_comment(db, user, arxiv_id, body)
     except BadRequest as exc:
         return _comments_answer(request, arxiv_id, exc.message, 400)
     return _comments_answer(request, comment.paper.arxiv_id)
 
 
 @router.post("/comments/{comment_id}/edit", response_class=HTMLResponse)
-def comment_edit(request: Request, comment_id: RowId, body: Annotated[str, Form()] = "") -> Response:
+def comment_edit(request: Request, comment_id: RowId, db: DB, body: Annotated[str, Form()] = "") -> Response:
+    """Change the text of one's own comment."""
     user = require_user(request)
     rate_limit(request, "comment")
-    comment = actions.edit_comment(request.app.state.db, user, comment_id, body)
+    comment = actions.edit_comment(db, user, comment_id, body)
     return _comments_answer(request, comment.paper.arxiv_id)
 
 
 @router.post("/comments/{comment_id}/delete", response_class=HTMLResponse)
-def comment_delete(request: Request, comment_id: RowId) -> Response:
+def comment_delete(request: Request, comment_id: RowId, db: DB) -> Response:
+    """Delete one's own comment."""
     user = require_user(request)
     rate_limit(request, "write")
-    arxiv_id = actions.delete_comment(request.app.state.db, user, comment_id)
+    arxiv_id = actions.delete_comment(db, user, comment_id)
     return _comments_answer(request, arxiv_id)
 
 
 @router.post("/comments/{comment_id}/hide", response_class=HTMLResponse)
-def comment_hide(request: Request, comment_id: RowId, hidden: Annotated[str, Form()] = "1") -> Response:
+def comment_hide(
+    request: Request, comment_id: RowId, db: DB, hidden: Annotated[str, Form()] = "1"
+) -> Response:
+    """Hide a comment from readers, or show it again with ``hidden=0`` (moderators only)."""
     user = require_user(request)
     rate_limit(request, "write")
-    comment = actions.hide_comment(request.app.state.db, user, comment_id, hidden == "1")
+    comment = actions.hide_comment(db, user, comment_id, hidden == "1")
     return _comments_answer(request, comment.paper.arxiv_id)
 
 
@@ -577,22 +603,24 @@ def comment_hide(request: Request, comment_id: RowId, hidden: Annotated[str, For
 
 
 @router.get("/collections", response_class=HTMLResponse)
-def collections_page(request: Request, paper: str = "") -> HTMLResponse:
+def collections_page(request: Request, db: DB, paper: str = "") -> HTMLResponse:
+    """The account's collections and the form creating one (``paper``: added to the new one)."""
     user = require_user(request)
-    mine = actions.user_collections(request.app.state.db, user.id, user)
+    mine = actions.user_collections(db, user.id, user)
     return _render(request, "collections.html", {"collections": mine, "nav": "collections", "paper": paper})
 
 
 @router.post("/collections", response_class=HTMLResponse)
 def collection_create(
     request: Request,
+    db: DB,
     name: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
     public: Annotated[str, Form()] = "",
     paper: Annotated[str, Form()] = "",
 ) -> Response:
+    """Create a collection (with ``paper`` in it, when given) and go to it."""
     user = require_user(request)
-    db = request.app.state.db
     try:
         rate_limit(request, "write")
         collection = actions.create_collection(db, user, name, description, public == "1")
@@ -618,8 +646,9 @@ def collection_create(
 
 @router.post("/collections/add")
 def collection_add_from_paper(
-    request: Request, paper: Annotated[str, Form()] = "", collection: Annotated[str, Form()] = ""
+    request: Request, db: DB, paper: Annotated[str, Form()] = "", collection: Annotated[str, Form()] = ""
 ) -> Response:
+    """Add a paper to one of the account's collections (``new``: go and create one with it)."""
     user = require_user(request)
     if collection == "new" or not collection:
         return RedirectResponse("/collections?" + urlencode({"paper": paper}), status_code=303)
@@ -628,13 +657,14 @@ def collection_add_from_paper(
     except ValueError:
         raise BadRequest(f"collection must be a number, got {collection!r}") from None
     rate_limit(request, "write")
-    actions.set_in_collection(request.app.state.db, user, collection_id, paper, True)
+    actions.set_in_collection(db, user, collection_id, paper, True)
     return _back(request, f"/collections/{collection_id}")
 
 
 @router.get("/collections/{collection_id}", response_class=HTMLResponse)
-def collection_page(request: Request, collection_id: RowId) -> HTMLResponse:
-    view = actions.get_collection(request.app.state.db, current_user(request), collection_id)
+def collection_page(request: Request, collection_id: RowId, db: DB) -> HTMLResponse:
+    """A public collection, or one's own, with its papers."""
+    view = actions.get_collection(db, current_user(request), collection_id)
     cards = [Card(p, actions.latest_entry(p)) for p in view.papers]
     viewer = current_user(request)
     return _render(
@@ -654,31 +684,37 @@ def collection_page(request: Request, collection_id: RowId) -> HTMLResponse:
 def collection_edit(
     request: Request,
     collection_id: RowId,
+    db: DB,
     name: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
     public: Annotated[str, Form()] = "",
 ) -> Response:
+    """Change a collection's name, description and visibility."""
     user = require_user(request)
     rate_limit(request, "write")
     actions.update_collection(
-        request.app.state.db, user, collection_id, name=name, description=description, public=public == "1"
+        db, user, collection_id, name=name, description=description, public=public == "1"
     )
     return RedirectResponse(f"/collections/{collection_id}", status_code=303)
 
 
 @router.post("/collections/{collection_id}/delete")
-def collection_delete(request: Request, collection_id: RowId) -> Response:
+def collection_delete(request: Request, collection_id: RowId, db: DB) -> Response:
+    """Delete one of the account's collections (the papers stay)."""
     user = require_user(request)
     rate_limit(request, "write")
-    actions.delete_collection(request.app.state.db, user, collection_id)
+    actions.delete_collection(db, user, collection_id)
     return RedirectResponse("/collections", status_code=303)
 
 
 @router.post("/collections/{collection_id}/remove")
-def collection_remove(request: Request, collection_id: RowId, paper: Annotated[str, Form()] = "") -> Response:
+def collection_remove(
+    request: Request, collection_id: RowId, db: DB, paper: Annotated[str, Form()] = ""
+) -> Response:
+    """Take a paper out of one of the account's collections."""
     user = require_user(request)
     rate_limit(request, "write")
-    actions.set_in_collection(request.app.state.db, user, collection_id, paper, False)
+    actions.set_in_collection(db, user, collection_id, paper, False)
     return RedirectResponse(f"/collections/{collection_id}", status_code=303)
 
 
@@ -686,8 +722,8 @@ def collection_remove(request: Request, collection_id: RowId, paper: Annotated[s
 
 
 @router.get("/users/{username}", response_class=HTMLResponse)
-def user_page(request: Request, username: str) -> HTMLResponse:
-    db = request.app.state.db
+def user_page(request: Request, username: str, db: DB) -> HTMLResponse:
+    """A user's page: their collections (only the public ones, to others) and latest submissions."""
     with db.session() as session:
         person = accounts.user_by_name(session, username)
     if person is None:

@@ -27,9 +27,11 @@ from dailypapers.errors import NotFound
 from dailypapers.periods import NEW_YORK, Period, day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
 from dailypapers.store import queries
+from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.urls import safe_http_url
 from dailypapers.web.api import check_mode_sort, parse_filters
+from dailypapers.web.deps import DB, AppSettings, Search
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
@@ -121,6 +123,7 @@ def item_updated(item: FeedItem) -> datetime:
 
 
 def item_upvotes(item: FeedItem) -> int:
+    """The upvotes an item shows: its listing's, else the paper's."""
     return item.entry.total_upvotes if item.entry is not None else item.paper.total_upvotes
 
 
@@ -200,10 +203,6 @@ def feed_response(request: Request, body: bytes) -> Response:
 # --- the feeds -----------------------------------------------------------------------------------------
 
 
-def _site(request: Request) -> str:
-    return str(request.app.state.settings.site_url)
-
-
 def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(0), NEW_YORK).astimezone(timezone.utc)
 
@@ -226,19 +225,19 @@ def _unique(entries: Iterable[DailyEntry]) -> list[FeedItem]:
 _FEED_DIR = {"day": "date", "week": "week", "month": "month"}
 
 
-def _period_body(request: Request, session: Session, period: Period, info: FeedInfo) -> bytes:
+def _period_body(site_url: str, session: Session, period: Period, info: FeedInfo) -> bytes:
     # Twice the cap, so that papers listed on several days of the period still leave 50 distinct ones.
     entries, _ = queries.list_entries(session, period.start, period.end, limit=2 * MAX_ENTRIES)
-    return render_feed(_site(request), info, _unique(entries))
+    return render_feed(site_url, info, _unique(entries))
 
 
-def _period_feed(request: Request, period: Period, title: str) -> Response:
+def _period_feed(request: Request, db: Database, site_url: str, period: Period, title: str) -> Response:
     directory, key = _FEED_DIR[period.kind], period.key
     info = FeedInfo(
         f"/feeds/{directory}/{key}.atom", f"/papers/{directory}/{key}", title, _start_of(period.start)
     )
-    with request.app.state.db.session() as session:
-        body = _period_body(request, session, period, info)
+    with db.session() as session:
+        body = _period_body(site_url, session, period, info)
     return feed_response(request, body)
 
 
@@ -248,15 +247,15 @@ def _period_feed(request: Request, period: Period, title: str) -> Response:
     responses=FEED_RESPONSES,
     summary="Atom feed of the latest day's papers",
 )
-def daily_feed(request: Request) -> Response:
+def daily_feed(request: Request, db: DB, settings: AppSettings) -> Response:
     """The latest list day on or before today (New York), most upvoted first."""
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         day = queries.latest_day(session, today())
         if day is None:
-            body = render_feed(_site(request), FeedInfo("/feeds/daily.atom", "/", "Daily Papers"), [])
+            body = render_feed(settings.site_url, FeedInfo("/feeds/daily.atom", "/", "Daily Papers"), [])
         else:
             info = FeedInfo("/feeds/daily.atom", "/", _day_title(day), _start_of(day))
-            body = _period_body(request, session, day_period(day), info)
+            body = _period_body(settings.site_url, session, day_period(day), info)
     return feed_response(request, body)
 
 
@@ -266,9 +265,10 @@ def daily_feed(request: Request) -> Response:
     responses=FEED_RESPONSES,
     summary="Atom feed of one day's papers",
 )
-def date_feed(request: Request, day: DayParam) -> Response:
+def date_feed(request: Request, db: DB, settings: AppSettings, day: DayParam) -> Response:
+    """The papers listed on the day, most upvoted first."""
     period = parse_day(day)
-    return _period_feed(request, period, _day_title(period.start))
+    return _period_feed(request, db, settings.site_url, period, _day_title(period.start))
 
 
 @router.get(
@@ -277,9 +277,10 @@ def date_feed(request: Request, day: DayParam) -> Response:
     responses=FEED_RESPONSES,
     summary="Atom feed of one ISO week's papers",
 )
-def week_feed(request: Request, week: WeekParam) -> Response:
+def week_feed(request: Request, db: DB, settings: AppSettings, week: WeekParam) -> Response:
+    """The papers listed in the week, each once, most upvoted first."""
     period = parse_week(week)
-    return _period_feed(request, period, f"Daily Papers — {period.label}")
+    return _period_feed(request, db, settings.site_url, period, f"Daily Papers — {period.label}")
 
 
 @router.get(
@@ -288,9 +289,10 @@ def week_feed(request: Request, week: WeekParam) -> Response:
     responses=FEED_RESPONSES,
     summary="Atom feed of one month's papers",
 )
-def month_feed(request: Request, month: MonthParam) -> Response:
+def month_feed(request: Request, db: DB, settings: AppSettings, month: MonthParam) -> Response:
+    """The papers listed in the month, each once, most upvoted first."""
     period = parse_month(month)
-    return _period_feed(request, period, f"Daily Papers — {period.label}")
+    return _period_feed(request, db, settings.site_url, period, f"Daily Papers — {period.label}")
 
 
 @router.get(
@@ -299,13 +301,13 @@ def month_feed(request: Request, month: MonthParam) -> Response:
     responses=FEED_RESPONSES,
     summary="Atom feed of trending papers",
 )
-def trending_feed(request: Request) -> Response:
+def trending_feed(request: Request, db: DB, settings: AppSettings) -> Response:
     """The trending listing, in its order."""
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         scored, _ = trending.trending_entries(session, limit=MAX_ENTRIES)
         items = [FeedItem(entry.paper, entry) for entry, _ in scored]
         body = render_feed(
-            _site(request), FeedInfo("/feeds/trending.atom", "/papers/trending", "Trending papers"), items
+            settings.site_url, FeedInfo("/feeds/trending.atom", "/papers/trending", "Trending papers"), items
         )
     return feed_response(request, body)
 
@@ -318,10 +320,12 @@ def trending_feed(request: Request) -> Response:
 )
 def organization_feed(
     request: Request,
+    db: DB,
+    settings: AppSettings,
     name: Annotated[str, Path(description="Organization name.", examples=["Tsinghua"])],
 ) -> Response:
     """The organization's papers, newest first."""
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         org = queries.organization_by_name(session, name)
         if org is None:
             raise NotFound(f"no organization {name!r}")
@@ -333,7 +337,7 @@ def organization_feed(
             f"/organizations/{quoted}",
             f"Papers by {org.fullname or org.name}",
         )
-        body = render_feed(_site(request), info, items)
+        body = render_feed(settings.site_url, info, items)
     return feed_response(request, body)
 
 
@@ -342,6 +346,9 @@ def organization_feed(
 )
 def search_feed(
     request: Request,
+    db: DB,
+    settings: AppSettings,
+    engine: Search,
     q: Annotated[
         str, Query(description="What to search for (the search box's syntax).", examples=["diffusion"])
     ] = "",
@@ -355,10 +362,8 @@ def search_feed(
     """The best ``MAX_ENTRIES`` results of the same search as ``/papers?q=``; an empty query is a 400."""
     mode, order = check_mode_sort(mode, sort)
     filters = parse_filters(date_from, date_to, category, organization)
-    with request.app.state.db.session() as session:
-        results = request.app.state.search.search(
-            session, q, mode=mode, limit=MAX_ENTRIES, filters=filters, sort=order
-        )
+    with db.session() as session:
+        results = engine.search(session, q, mode=mode, limit=MAX_ENTRIES, filters=filters, sort=order)
         papers = [results.papers[h.paper_id] for h in results.hits if h.paper_id in results.papers]
         latest = queries.latest_entries_for(session, [paper.id for paper in papers])
         items = [FeedItem(p, latest.get(p.id)) for p in papers]
@@ -366,5 +371,5 @@ def search_feed(
         info = FeedInfo(
             f"/feeds/search.atom?{query}", f"/papers?{query}", f"Search: {' '.join(xml_text(q).split())}"
         )
-        body = render_feed(_site(request), info, items)
+        body = render_feed(settings.site_url, info, items)
     return feed_response(request, body)

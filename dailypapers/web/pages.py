@@ -34,11 +34,13 @@ from dailypapers.periods import (
 )
 from dailypapers.rank import trending
 from dailypapers.rank.trending import TrendingExplanation
-from dailypapers.search.hybrid import MODES, SORTS, Hit
+from dailypapers.search.hybrid import MODES, SORTS, Hit, SearchEngine
 from dailypapers.web.api import check_mode_sort, load_papers, parse_filters
 from dailypapers.store import queries
+from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.urls import safe_http_url
+from dailypapers.web.deps import DB, AppSettings, Search, parts_of
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -60,12 +62,14 @@ class Card:
 
     @property
     def upvotes(self) -> int:
+        """The upvotes shown on the card."""
         if self.entry is not None:  # the listing's count from its source, plus the votes cast here
             return (self.entry.upvotes or 0) + (self.paper.community_upvotes or 0)
         return self.paper.total_upvotes
 
     @property
     def comments(self) -> int:
+        """The comments of the listing shown (0 without one)."""
         return self.entry.num_comments if self.entry is not None else 0
 
     @property
@@ -78,6 +82,8 @@ class Card:
 
 @dataclass(slots=True)
 class Tab:
+    """One of the tabs above a listing: its label, its URL and whether it is the page shown."""
+
     label: str
     url: str
     current: bool = False
@@ -158,13 +164,13 @@ def _viewer_context(request: Request, context: dict[str, Any]) -> None:
         ids.add(context["paper"].id)
     for c in context.get("cards") or ():
         ids.add(c.paper.id)
-    with request.app.state.db.session() as session:
+    with parts_of(request).application.db.session() as session:
         context["voted"] = actions.voted_ids(session, user.id, ids)
 
 
 def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     _viewer_context(request, context)
-    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+    response: HTMLResponse = parts_of(request).templates.TemplateResponse(
         request, template, context, status_code=status
     )
     response.headers["Vary"] = "HX-Request, HX-Target"
@@ -208,6 +214,7 @@ def period_url(period: Period) -> str:
 
 
 def feed_url(period: Period) -> str:
+    """A period's Atom feed: ``/feeds/date/2026-06-30.atom``, ``/feeds/week/2026-W27.atom``, …."""
     kind = {"day": "date", "week": "week", "month": "month"}[period.kind]
     return f"/feeds/{kind}/{period.key}.atom"
 
@@ -281,9 +288,9 @@ def _period_listing(request: Request, session: Session, period: Period, *, home:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
+def home(request: Request, db: DB) -> HTMLResponse:
     """The latest list day on or before today (New York)."""
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         day = queries.latest_day(session, today())
         if day is None:
             listing = Listing(
@@ -304,37 +311,41 @@ def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/papers", response_class=HTMLResponse)
-def papers_or_search(request: Request) -> HTMLResponse:
+def papers_or_search(request: Request, db: DB, engine: Search) -> HTMLResponse:
     """``/papers?q=…`` searches; ``/papers`` alone is the home page, as on Hugging Face."""
     if "q" not in request.query_params:
-        return home(request)
-    return search_page(request, request.query_params.get("q", ""))
+        return home(request, db)
+    return search_page(request, request.query_params.get("q", ""), db, engine)
 
 
-def _period_page(request: Request, period: Period) -> HTMLResponse:
-    with request.app.state.db.session() as session:
+def _period_page(request: Request, db: Database, period: Period) -> HTMLResponse:
+    with db.session() as session:
         return _listing_response(request, _period_listing(request, session, period))
 
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse)
-def day_page(request: Request, day: str) -> HTMLResponse:
-    return _period_page(request, parse_day(day))
+def day_page(request: Request, db: DB, day: str) -> HTMLResponse:
+    """The papers listed on one day (New York)."""
+    return _period_page(request, db, parse_day(day))
 
 
 @router.get("/papers/week/{week}", response_class=HTMLResponse)
-def week_page(request: Request, week: str) -> HTMLResponse:
-    return _period_page(request, parse_week(week))
+def week_page(request: Request, db: DB, week: str) -> HTMLResponse:
+    """The papers listed in one ISO week."""
+    return _period_page(request, db, parse_week(week))
 
 
 @router.get("/papers/month/{month}", response_class=HTMLResponse)
-def month_page(request: Request, month: str) -> HTMLResponse:
-    return _period_page(request, parse_month(month))
+def month_page(request: Request, db: DB, month: str) -> HTMLResponse:
+    """The papers listed in one month."""
+    return _period_page(request, db, parse_month(month))
 
 
 @router.get("/papers/trending", response_class=HTMLResponse)
-def trending_page(request: Request) -> HTMLResponse:
+def trending_page(request: Request, db: DB) -> HTMLResponse:
+    """The papers listed in the trending window, by trending score, with the formula."""
     page = _page_number(request)
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         scored, total = trending.trending_entries(session, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
         reference = trending.reference_time(session)
         more, first = _paging(request, page, total)
@@ -357,7 +368,7 @@ def trending_page(request: Request) -> HTMLResponse:
         return _listing_response(request, listing)
 
 
-def search_page(request: Request, q: str) -> HTMLResponse:
+def search_page(request: Request, q: str, db: Database, engine: SearchEngine) -> HTMLResponse:
     """Search results (hybrid by default) with filters; a query without words gets a friendly hint, not
     an error page. Bad filter values are a 400 page."""
     page = _page_number(request)
@@ -375,8 +386,7 @@ def search_page(request: Request, q: str) -> HTMLResponse:
         "category": ", ".join(filters.categories),
         "organization": ", ".join(filters.organizations),
     }
-    engine = request.app.state.search
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         hint = ""
         hits: list[Hit] = []
         papers: dict[int, Paper] = {}
@@ -437,9 +447,10 @@ def search_page(request: Request, q: str) -> HTMLResponse:
 
 
 @router.get("/organizations/{name}", response_class=HTMLResponse)
-def organization_page(request: Request, name: str) -> HTMLResponse:
+def organization_page(request: Request, db: DB, name: str) -> HTMLResponse:
+    """An organization's papers, newest first."""
     page = _page_number(request)
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         org = queries.organization_by_name(session, name)
         if org is None:
             raise NotFound(f"no organization named {name!r}")
@@ -505,44 +516,47 @@ def paper_markdown(paper: Paper, site_url: str = "") -> str:
 RELATED = 6
 
 
-def related_cards(request: Request, session: Session, paper: Paper) -> list[Card]:
+def related_cards(engine: SearchEngine, session: Session, paper: Paper) -> list[Card]:
     """Up to ``RELATED`` papers close to ``paper`` (engine.related), as cards carrying their hit."""
-    hits = request.app.state.search.related(session, paper, limit=RELATED)
+    hits = engine.related(session, paper, limit=RELATED)
     papers = load_papers(session, [h.paper_id for h in hits])
     latest = queries.latest_entries_for(session, list(papers))
     return [Card(papers[h.paper_id], latest.get(h.paper_id), hit=h) for h in hits if h.paper_id in papers]
 
 
 @router.get("/papers/{arxiv_id:path}.md", response_class=PlainTextResponse)
-def paper_markdown_page(request: Request, arxiv_id: str) -> Response:
+def paper_markdown_page(db: DB, settings: AppSettings, arxiv_id: str) -> Response:
+    """The paper as Markdown (:func:`paper_markdown`)."""
     canonical = _canonical_or_404(arxiv_id)
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         paper = queries.paper_by_arxiv_id(session, canonical)
         if paper is None:
             raise NotFound(f"no paper {canonical}")
-        text = paper_markdown(paper, request.app.state.settings.site_url.rstrip("/"))
+        text = paper_markdown(paper, settings.site_url.rstrip("/"))
     return Response(
         text, media_type="text/markdown; charset=utf-8", headers={"X-Content-Type-Options": "nosniff"}
     )
 
 
 @router.get("/papers/{arxiv_id:path}", response_class=HTMLResponse)
-def paper_page(request: Request, arxiv_id: str) -> HTMLResponse:
+def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLResponse:
+    """A paper's page: its abstract, links, trending score, related papers, comments and, for a
+    logged-in reader, their marks and collections."""
     canonical = _canonical_or_404(arxiv_id)
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         paper = queries.paper_by_arxiv_id(session, canonical)
         if paper is None:
             raise NotFound(f"no paper {canonical}")
         latest = paper.entries[-1] if paper.entries else None
         why = trending.explain(latest, trending.reference_time(session)) if latest is not None else None
-        related = related_cards(request, session, paper)
+        related = related_cards(engine, session, paper)
         viewer = getattr(request.state, "user", None)
         personal: dict[str, Any] = {"comments": actions.visible_comments(session, paper.id, viewer)}
         if viewer is not None:
             personal["marks"] = actions.marks_of(session, viewer.id, [paper.id]).get(paper.id, set())
             personal["holding"] = actions.collections_holding(session, viewer.id, paper.id)
         if viewer is not None:
-            personal["my_collections"] = actions.user_collections(request.app.state.db, viewer.id, viewer)
+            personal["my_collections"] = actions.user_collections(db, viewer.id, viewer)
         return _render(
             request,
             "paper.html",

