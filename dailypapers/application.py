@@ -186,6 +186,21 @@ class Application:
             checks["search"] = "loading the vector index"
         return checks
 
+    def replica_status(self) -> dict[str, Any] | None:
+        """The read replica as ``/readyz`` reports it, None without one: reachable or what is wrong, where
+        reads go now, and its lag behind the primary (bytes of WAL, seconds). Never part of readiness: while
+        the replica is down, the primary serves the reads."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        replica = self.db.replica
+        if replica is None:
+            return None
+        try:
+            primary = self.db.wal_position()
+        except SQLAlchemyError:
+            primary = None
+        return replica.status(primary)
+
     def http_client(self, **overrides: Any) -> PoliteClient:
         """A polite HTTP client with the configured interval, timeout and retries (``overrides`` win)."""
         return client_from_settings(self.settings, **overrides)

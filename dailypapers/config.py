@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "", description="SQLAlchemy URL. Empty: a SQLite file `dailypapers.db` under `data_dir`."
     )
+    database_replica_url: str = Field(
+        "",
+        description="PostgreSQL only: the URL of one streaming replica of `database_url`. Read-only "
+        "requests (pages, feeds, search, API GETs) read from it; writes and a reader's pages right after "
+        "their own write use the primary, as do all reads while the replica is down. Empty: no replica.",
+    )
+    database_replica_wait: float = Field(
+        0.5,
+        ge=0,
+        le=5,
+        description="Seconds a reader's page waits for the replica to replay that reader's latest write "
+        "before it is read from the primary instead.",
+    )
     secret_key: str = Field(
         "",
         description="Signs cookies, CSRF tokens and mailed links (at least 32 characters). Empty: read "
@@ -79,6 +92,19 @@ class Settings(BaseSettings):
         False,
         description="After an ingest, queue the embedding as a job for `dailypapers worker` (any "
         "machine, e.g. one with a GPU) instead of embedding in the ingest command; no 5,000-paper cap.",
+    )
+    database_pool_size: int = Field(
+        10, ge=3, le=1000, description="Database connections each process keeps open for reuse (at least 3)."
+    )
+    database_max_overflow: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="Connections a process may open beyond the pool when busy; a web process runs at most "
+        "pool size + overflow - 2 requests' database work at once, so none waits for a second connection.",
+    )
+    database_pool_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request waits for a free connection before it is answered 503."
     )
     sqlite_busy_timeout_ms: int = Field(5000, description="How long a SQLite writer waits for the lock.")
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv Atom API endpoint.")
@@ -233,6 +259,10 @@ class Settings(BaseSettings):
             problem = weak_key_problem(name, key, environment=self.environment, host=self.host)
             if problem:
                 raise ValueError(problem)
+        if self.database_replica_url:
+            problem = replica_url_problem(self.resolved_database_url, self.database_replica_url)
+            if problem:
+                raise ValueError(problem)
         return self
 
     @property
@@ -264,6 +294,29 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
 
         return make_url(self.resolved_database_url).get_backend_name()
+
+
+def replica_url_problem(primary_url: str, replica_url: str) -> str | None:
+    """Why ``replica_url`` cannot be the read replica of ``primary_url`` (one line), or None: both must
+    be PostgreSQL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    name = "DAILYPAPERS_DATABASE_REPLICA_URL"
+    try:
+        primary = make_url(primary_url).get_backend_name()
+    except ArgumentError:
+        return None  # the primary's own URL is reported where it is opened
+    if primary != "postgresql":
+        label = "SQLite" if primary == "sqlite" else primary
+        return f"{name} needs a PostgreSQL primary, but DAILYPAPERS_DATABASE_URL is {label}"
+    try:
+        replica = make_url(replica_url).get_backend_name()
+    except ArgumentError:
+        return f"{name} is not a database URL (expected postgresql+psycopg://…)"
+    if replica != "postgresql":
+        return f"{name} must be a PostgreSQL URL (postgresql+psycopg://…), not {replica}"
+    return None
 
 
 def is_loopback(host: str) -> bool:

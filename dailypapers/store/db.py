@@ -5,20 +5,26 @@
 with ``BEGIN IMMEDIATE`` so writers queue on SQLite's one write lock instead of failing half-way.
 Repositories take a session and never commit. A transaction that writes what readers see raises the
 data version before it commits, whoever wrote (:func:`dailypapers.store.state.watch_writes`).
+A PostgreSQL database may have a streaming replica (:mod:`dailypapers.store.replica`): the view of
+:meth:`Database.on_replica` reads from it, and everything else uses the primary.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from dailypapers.config import Settings
+from dailypapers.store.replica import Replica, lsn_number, note_commits
 from dailypapers.store.state import KEEP_VERSION, bump_if_changed, watch_writes
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -72,12 +78,35 @@ def upsert(target: Any, postgres: bool) -> Any:
     return (pg_insert if postgres else sqlite_insert)(target)
 
 
+@dataclass
+class _SharedReader:
+    """The read session open in this context, and whether it may still be handed out again."""
+
+    session: Session
+    fresh: bool = True
+
+
 class Database:
     """One database: its engine, a session factory, the unit-of-work scope and migrations."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 5000,
+        echo: bool = False,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        pool_timeout: float = 10.0,
+        replica_url: str | None = None,
+    ) -> None:
         self.url = make_url(url)
+        if replica_url and not self.is_postgres:
+            raise ValueError(f"a read replica needs a PostgreSQL primary, not {self.backend}")
         kwargs: dict[str, Any] = {"echo": echo}
+        if not self.is_sqlite or sqlite_file(self.url) is not None:  # a pool of connections to reuse
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
+        self.pool_capacity = pool_size + max_overflow
         if self.is_sqlite:
             path = sqlite_file(self.url)
             if path is not None:
@@ -92,13 +121,37 @@ class Database:
         else:
             self._write_engine = self.engine
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader: ContextVar[_SharedReader | None] = ContextVar(f"reader_{id(self)}", default=None)
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
         # a transaction that writes what readers see raises the data version before it commits
         watch_writes(self.engine, self._sessions, self._write_sessions)
+        self.replica = (
+            Replica(
+                replica_url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+            )
+            if replica_url
+            else None
+        )
+        self._reads_from: Replica | None = None  # on the view of on_replica(): where session() reads
+        self._replica_view: Database | None = None
+        if self.replica is not None:
+            note_commits(self.engine)  # so that a writer can be handed the primary's new position
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        """The database of ``settings``: its URL, SQLite lock timeout and pool sizes."""
+        return cls(
+            settings.resolved_database_url,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout,
+            replica_url=settings.database_replica_url or None,
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -115,29 +168,79 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A read session. It never commits: closing it rolls back anything changed, and leaves the
-        objects it loaded readable (detached) for templates and serializers."""
-        with self._sessions() as session:
-            yield session
+        objects it loaded readable (detached) for templates and serializers.
+
+        Asked for again inside an open one (same thread and task: a page that, while reading, calls a
+        function that reads), it is the same session: one request holds one pooled connection, never
+        two, so busy requests cannot each hold one connection while waiting for a second one (the pool
+        running dry). After a write in between (:meth:`transaction`), a new one is opened instead, so
+        what follows sees the write.
+
+        On the primary, except on the view of :meth:`on_replica`, which opens it on the replica while
+        the replica may serve reads (one already open in the context is shared all the same)."""
+        shared = self._reader.get()
+        if shared is not None and shared.fresh:
+            yield shared.session
+            return
+        opened = self._reads_from.open_session() if self._reads_from is not None else None
+        with opened if opened is not None else self._sessions() as session:
+            token = self._reader.set(_SharedReader(session))
+            try:
+                yield session
+            finally:
+                self._reader.reset(token)
+
+    def on_replica(self) -> Database:
+        """This database with its read sessions (:meth:`session`) on the replica, for reads that may be a
+        moment old; still on the primary while the replica is unreachable or behind its
+        :attr:`~dailypapers.store.replica.Replica.floor`. Writes (:meth:`transaction`,
+        :meth:`write_connection`) always go to the primary. Without a replica: this database itself."""
+        if self.replica is None or self._reads_from is not None:
+            return self
+        if self._replica_view is None:
+            view = copy.copy(self)
+            view._reads_from = self.replica
+            self._replica_view = view
+        return self._replica_view
+
+    def wal_position(self) -> int:
+        """The primary's current write-ahead log position (PostgreSQL): a replica that has replayed up to
+        it holds every transaction that committed before this call."""
+        with self.engine.connect() as connection:
+            return lsn_number(connection.execute(text("SELECT pg_current_wal_lsn()::text")).scalar_one())
 
     @contextmanager
     def transaction(self, *, keep_version: bool = False) -> Iterator[Session]:
         """The unit of work: commits when the block ends, rolls back if it raises. If it wrote what readers
         see, the data version goes up in it, once (:mod:`dailypapers.store.state`), unless
         ``keep_version``: for a copy of another database, whose rows bring their own data version."""
-        with (
-            self._write_sessions(info={KEEP_VERSION: True} if keep_version else None) as session,
-            session.begin(),
-        ):
-            yield session
+        try:
+            with (
+                self._write_sessions(info={KEEP_VERSION: True} if keep_version else None) as session,
+                session.begin(),
+            ):
+                yield session
+        finally:
+            self._written()
 
     @contextmanager
     def write_connection(self) -> Iterator[Any]:
         """A Core connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), for hot paths that
         need no ORM session: commits when the block ends (raising the data version first if it wrote
         what readers see), rolls back if it raises."""
-        with self._write_engine.begin() as connection:
-            yield connection
-            bump_if_changed(connection)
+        try:
+            with self._write_engine.begin() as connection:
+                yield connection
+                bump_if_changed(connection)
+        finally:
+            self._written()
+
+    def _written(self) -> None:
+        """A write ended in this context: an open read session is not shared any more (its snapshot may
+        predate the write)."""
+        shared = self._reader.get()
+        if shared is not None:
+            shared.fresh = False
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema up to ``revision`` with Alembic (the one history for every backend)."""
@@ -158,6 +261,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
 
 
 # made by migrations with raw SQL, described by no model: SQLite's FTS5 index (0003); PostgreSQL's

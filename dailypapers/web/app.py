@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -30,13 +31,14 @@ from dailypapers.application import Application
 from dailypapers.config import Settings, resolve_secret_key
 from dailypapers.errors import DailyPapersError
 from dailypapers.store.db import Database
-from dailypapers.store.state import current_version
+from dailypapers.store.replica import data_version
 from dailypapers.urls import safe_href
 from dailypapers.web.auth import AuthMiddleware, Sessions, safe_next
 from dailypapers.web.cache import CacheMiddleware, ResponseCache
 from dailypapers.web.deps import WebParts, parts_of
 from dailypapers.web import metrics as web_metrics
 from dailypapers.web.guards import RequestGuard
+from dailypapers.web.replica import ReadRouting
 from dailypapers.web.metrics import MetricsMiddleware
 from dailypapers.web import security
 from dailypapers.web.text import comment_html
@@ -101,6 +103,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the requests' threads: fewer than the pooled connections (the response cache's version read and
+        # a write after a read need one more), so a request never waits on the pool for ever
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, db.pool_capacity - 2)
         db.migrate()
         if settings.load_demo:
             from dailypapers.demo import load_demo
@@ -170,6 +175,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(community_pages.router)
     app.include_router(personal.router)
     app.include_router(pages.router)
+    if db.replica is not None:  # GETs read from the replica; a writer's next pages see their write
+        app.add_middleware(ReadRouting, db=db, settings=settings)
     app.add_middleware(AuthMiddleware, db=db, sessions=parts.sessions)
     if settings.response_cache:
         parts.response_cache = add_response_cache(app, db, settings)
@@ -189,11 +196,12 @@ def _warm_up(application: Application) -> None:
 
 
 def add_response_cache(app: FastAPI, db: Database, settings: Settings) -> ResponseCache:
-    """Put a :class:`ResponseCache` in front of the app; it follows the data version in ``db``."""
+    """Put a :class:`ResponseCache` in front of the app; it follows the data version in ``db`` (read where
+    the pages are read: from the replica while it serves reads, see
+    :func:`dailypapers.store.replica.data_version`)."""
 
     def read_version() -> int:
-        with db.session() as session:
-            return current_version(session)
+        return data_version(db)
 
     cache = ResponseCache(
         read_version,

@@ -14,7 +14,8 @@ behind one render. A change thus shows within ``check_interval`` plus one render
 
 What is cached: GET answers with status 200 on :data:`CACHED_PATHS`, keyed by scheme, host, path,
 query string (the Link header holds absolute URLs) and the request headers of :data:`KEY_HEADERS` (htmx
-asks for fragments of the same URL with them). Never: a request with a session cookie or an
+asks for fragments of the same URL with them). Never: a request with a session cookie, a ``dp_lsn``
+cookie (a write of its own that the read replica may not have yet: :mod:`dailypapers.web.replica`) or an
 Authorization header, any other status, a response that sets a cookie, says ``no-store`` or ``private``,
 varies on a request header the key does not hold, or is already encoded. A handler that reads another request
 header to choose what it renders must add it to :data:`KEY_HEADERS`. Every cached answer carries an
@@ -38,6 +39,7 @@ from typing import Any
 
 from dailypapers.web import auth
 from dailypapers.web.guards import report_unavailable
+from dailypapers.web.replica import LSN_COOKIE
 
 log = logging.getLogger("dailypapers.web.cache")
 
@@ -54,6 +56,9 @@ KEY_HEADERS = (b"hx-request", b"hx-target", b"hx-history-restore-request", b"hx-
 # A request carrying this cookie is a logged-in one: never answered from the cache (other cookies,
 # such as an anonymous form's CSRF cookie, do not change what a page shows).
 SESSION_COOKIE = (auth.SESSION_COOKIE + "=").encode()
+# Nor one carrying this: its own latest write may not be on the read replica yet (its pages come from the
+# primary until it is).
+OWN_WRITE_COOKIE = (LSN_COOKIE + "=").encode()
 # A response may say it varies on these (cookies and credentials never reach a cached answer).
 SAFE_VARY = frozenset({b"accept-encoding", b"cookie", b"authorization", *KEY_HEADERS})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -334,7 +339,9 @@ class CacheMiddleware:
         host = if_none_match = accept_encoding = None
         variant: list[str] = []
         for name, value in scope["headers"]:
-            if (name == b"cookie" and SESSION_COOKIE in value) or name == b"authorization":
+            if (
+                name == b"cookie" and (SESSION_COOKIE in value or OWN_WRITE_COOKIE in value)
+            ) or name == b"authorization":
                 cache.stats.bypasses += 1
                 await self.app(scope, receive, send)
                 return

@@ -5,7 +5,9 @@ A route declares what it uses — ``app: App``, ``db: DB``, ``settings: AppSetti
 The parts are made once by :func:`dailypapers.web.app.create_app` (an :class:`Application` and the web's
 own: templates, cookie sessions, the response cache) and kept in :class:`WebParts`. Helpers that are
 given the request itself (rate limits, log-in) use :func:`parts_of`. The dependencies are ``async`` so
-FastAPI runs them in the event loop, not in a thread each.
+FastAPI runs them in the event loop, not in a thread each. With a read replica, ``db`` of a GET or HEAD
+is the replica's view of the database (:func:`dailypapers.web.replica.reads_for`): its read sessions
+are on the replica unless the reader has a write it has not replayed yet; writes still go to the primary.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dailypapers.config import Settings
 from dailypapers.search.hybrid import SearchEngine
 from dailypapers.store.db import Database
 from dailypapers.store.models import User
+from dailypapers.web.replica import reads_for
 
 if TYPE_CHECKING:
     from dailypapers.web.auth import Sessions
@@ -52,7 +55,10 @@ async def _settings(connection: HTTPConnection) -> Settings:
 
 
 async def _db(connection: HTTPConnection) -> Database:
-    return parts_of(connection).application.db
+    db = parts_of(connection).application.db
+    if db.replica is None:
+        return db
+    return await reads_for(connection, db)
 
 
 async def _search(connection: HTTPConnection) -> SearchEngine:

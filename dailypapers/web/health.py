@@ -2,7 +2,9 @@
 
 ``GET /healthz``: the process answers (no database read). ``GET /readyz``: the database answers, its
 schema is at this version's newest migration and the search index is loaded; 200 when all hold, 503 with
-what is wrong otherwise (:meth:`dailypapers.application.Application.readiness`).
+what is wrong otherwise (:meth:`dailypapers.application.Application.readiness`). With a read replica,
+``replica`` reports it too (reachable, lag); it never makes the site unready, as the primary serves the
+reads while the replica is down.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz", summary="Readiness: database, schema and search index", response_model=None)
 def readyz(app: App) -> Any:
-    """200 ``{"status": "ready", "checks": {...}}`` when the site can serve; 503 with the failing checks."""
+    """200 ``{"status": "ready", "checks": {...}}`` when the site can serve; 503 with the failing checks.
+    With a read replica, ``replica`` says how it is, whatever the status."""
     checks = app.readiness()
     ready = all(value == "ok" for value in checks.values())
-    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+    replica = app.replica_status()
+    if replica is not None:
+        body["replica"] = replica
     return JSONResponse(body, status_code=200 if ready else 503, headers=NO_STORE)
