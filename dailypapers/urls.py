@@ -26,6 +26,11 @@ _BAD_ASCII = re.compile(r"[\x00-\x20\x7f\\]")
 _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zs", "Zl", "Zp"})
 # A host name: dot-separated labels of letters, digits, ``-`` and ``_`` (any script), an optional final dot.
 _HOST_LABEL = re.compile(r"\w+(?:-+\w+)*")
+# The usual link, which the full check would keep as it is: ASCII host labels, a port of at most four
+# digits, then printable ASCII but the backslash. Most links an import sees are new to the cache.
+_PLAIN_URL = re.compile(
+    r"(?i:https?)://\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)*\.?(?::[0-9]{1,4})?(?:[/?#][!-\[\]-~]*)?", re.ASCII
+)
 
 
 def _clean_text(url: str) -> bool:
@@ -64,6 +69,8 @@ def safe_http_url(value: Any) -> str | None:
     """
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH + 64:
         return None
+    if len(value) <= MAX_URL_LENGTH and _PLAIN_URL.fullmatch(value):
+        return value
     return _checked(value)
 
 
