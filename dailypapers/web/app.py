@@ -37,6 +37,7 @@ from dailypapers.web.auth import AuthMiddleware, Sessions, safe_next
 from dailypapers.web.cache import CacheMiddleware, ResponseCache
 from dailypapers.web.deps import WebParts, parts_of
 from dailypapers.web import metrics as web_metrics
+from dailypapers.web import personal_cache
 from dailypapers.web.guards import RequestGuard
 from dailypapers.web.replica import ReadRouting
 from dailypapers.web.metrics import MetricsMiddleware
@@ -91,7 +92,22 @@ def viewer_context(request: Request) -> dict[str, Any]:
     """What every template knows about the reader: ``viewer`` (the logged-in user or None) and the
     ``csrf_token`` its forms carry."""
     state = request.scope.get("state") or {}
-    return {"viewer": state.get("user"), "csrf_token": state.get("csrf_token") or ""}
+    user = state.get("user")
+    if user is not None and state.get(personal_cache.GENERIC):  # the copy every reader shares: markers
+        return {
+            "viewer": personal_cache.GenericViewer(user.role),
+            "csrf_token": personal_cache.CSRF,
+            "viewer_hue": personal_cache.HUE,
+            "viewer_initial": personal_cache.INITIAL,
+            "generic": True,
+        }
+    name = (user.display_name or "") if user is not None else ""
+    return {
+        "viewer": user,
+        "csrf_token": state.get("csrf_token") or "",
+        "viewer_hue": len(name) % 8,
+        "viewer_initial": name[:1].upper(),
+    }
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -128,6 +144,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     templates.env.filters["comment_html"] = comment_html
     templates.env.filters["safe_url"] = safe_href
     templates.env.globals["site_url"] = settings.site_url.rstrip("/")
+    templates.env.globals["vote_marker"] = personal_cache.vote_marker
+    templates.env.globals["vote_else"] = personal_cache.VOTE_ELSE
+    templates.env.globals["vote_end"] = personal_cache.VOTE_END
     application.search  # made before the first request (the model loads at start)
     parts = app.state.parts = WebParts(application, templates, Sessions(settings, db))
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
@@ -177,9 +196,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(pages.router)
     if db.replica is not None:  # GETs read from the replica; a writer's next pages see their write
         app.add_middleware(ReadRouting, db=db, settings=settings)
-    app.add_middleware(AuthMiddleware, db=db, sessions=parts.sessions)
     if settings.response_cache:
-        parts.response_cache = add_response_cache(app, db, settings)
+        cache = parts.response_cache = make_response_cache(db, settings)
+        # inside the session check: list pages for logged-in readers, shared and made personal
+        parts.shared_copies = personal_cache.SharedCopies()
+        app.add_middleware(
+            personal_cache.PersonalPages, db=db, version=cache.current_version, copies=parts.shared_copies
+        )
+    app.add_middleware(AuthMiddleware, db=db, sessions=parts.sessions)
+    if parts.response_cache is not None:
+        app.add_middleware(CacheMiddleware, cache=parts.response_cache)
     app.add_middleware(RequestGuard, render=error_response)  # bounded query strings; 503 when the DB is out
     security.install(app, settings)  # body limit and security headers on every answer
     if settings.metrics:
@@ -195,9 +221,9 @@ def _warm_up(application: Application) -> None:
         log.exception("warming up the search failed")
 
 
-def add_response_cache(app: FastAPI, db: Database, settings: Settings) -> ResponseCache:
-    """Put a :class:`ResponseCache` in front of the app; it follows the data version in ``db`` (read where
-    the pages are read: from the replica while it serves reads, see
+def make_response_cache(db: Database, settings: Settings) -> ResponseCache:
+    """A :class:`ResponseCache` for the app (:func:`create_app` puts it in front); it follows the data
+    version in ``db``, read where the pages are read: from the replica while it serves reads (see
     :func:`dailypapers.store.replica.data_version`)."""
 
     def read_version() -> int:
@@ -209,5 +235,4 @@ def add_response_cache(app: FastAPI, db: Database, settings: Settings) -> Respon
         max_bytes=settings.cache_max_bytes,
         max_age=settings.cache_max_age,
     )
-    app.add_middleware(CacheMiddleware, cache=cache)
     return cache

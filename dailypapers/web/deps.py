@@ -29,6 +29,7 @@ from dailypapers.web.replica import reads_for
 if TYPE_CHECKING:
     from dailypapers.web.auth import Sessions
     from dailypapers.web.cache import ResponseCache
+    from dailypapers.web.personal_cache import SharedCopies
 
 
 @dataclass
@@ -39,6 +40,7 @@ class WebParts:
     templates: Jinja2Templates
     sessions: Sessions
     response_cache: ResponseCache | None = None
+    shared_copies: SharedCopies | None = None  # list pages for logged-in readers
 
 
 def parts_of(connection: HTTPConnection) -> WebParts:

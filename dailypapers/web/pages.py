@@ -40,6 +40,7 @@ from dailypapers.store import queries
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.urls import safe_http_url
+from dailypapers.web.personal_cache import GENERIC
 from dailypapers.web.deps import DB, AppSettings, Search, parts_of
 
 router = APIRouter(include_in_schema=False)
@@ -152,8 +153,8 @@ def _fragment_target(request: Request) -> str | None:
 def _viewer_context(request: Request, context: dict[str, Any]) -> None:
     """For a logged-in reader: which of the papers on the page they upvoted (``voted``)."""
     user = getattr(request.state, "user", None)
-    if user is None or "voted" in context:
-        return
+    if user is None or "voted" in context or getattr(request.state, GENERIC, False):
+        return  # (the copy shared by every reader holds both forms of each button)
     ids: set[int] = set()
     listing = context.get("listing")
     if listing is not None:
