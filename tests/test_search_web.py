@@ -218,3 +218,12 @@ def test_any_query_text_is_answered_without_a_server_error(client, q):
         assert r.status_code < 500, (path, q, r.text[:300])
     r = client.get("/api/papers/search?q=" + quote(q.encode("utf-8", "surrogatepass"), safe=""))
     assert r.status_code < 500, (q, r.text[:300])
+
+
+def test_control_characters_in_filters_are_dropped_not_a_server_error(client):
+    for url in (
+        "/feeds/search.atom?q=attention&organization=a%00b",
+        "/api/papers/search?q=attention&category=cs%00.CL",
+        "/papers?q=attention&organization=%00",
+    ):
+        assert client.get(url).status_code == 200, url

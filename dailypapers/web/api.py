@@ -3,6 +3,8 @@ nesting), so ``huggingface_hub.HfApi(endpoint=...)`` and other clients work unch
 
 from __future__ import annotations
 
+import re
+
 import base64
 import binascii
 from datetime import date as Date
@@ -124,6 +126,9 @@ def daily_papers(
     return body
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def parse_filters(
     date_from: str | None = None,
     date_to: str | None = None,
@@ -146,7 +151,9 @@ def parse_filters(
 
     def clean(values: list[str] | None, name: str) -> tuple[str, ...]:
         # "cs.CL, cs.LG" in one field (the search form) is two values; each is one SQL condition
-        parts = (part.strip() for value in values or () for part in (value or "").split(","))
+        # control characters name nothing (and PostgreSQL refuses NUL in text): dropped
+        text = (_CONTROL.sub("", value or "") for value in values or ())
+        parts = (part.strip() for value in text for part in value.split(","))
         unique = tuple(dict.fromkeys(part for part in parts if part))
         if len(unique) > MAX_VALUES_PER_PARAMETER:
             raise BadRequest(f"{name}: at most {MAX_VALUES_PER_PARAMETER} values, got {len(unique)}")
