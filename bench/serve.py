@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,17 +364,32 @@ class Server:
             self.process = subprocess.Popen(
                 cmd, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(self.base + PATHS[0], timeout=5) as r:
                     if r.status == 200:
+                        self._wait_ready(deadline)
                         return self
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Until ``/readyz`` says the search model and index are loaded (a load balancer waits for it too);
+        a version without ``/readyz`` (404) is ready when it answers."""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.base + "/readyz", timeout=5):
+                    return
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:
         if self.process is None or self.process.poll() is not None:

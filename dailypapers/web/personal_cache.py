@@ -13,6 +13,7 @@ yet, and a site without a response cache pass straight through.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -109,6 +110,8 @@ class SharedCopies:
         self.max_entries = max_entries
         self.copies: OrderedDict[tuple[Any, ...], _Copy] = OrderedDict()
         self.hits = self.renders = 0
+        # a copy being rendered: the other readers asking for it meanwhile wait for it (one render, not many)
+        self.inflight: dict[tuple[Any, ...], asyncio.Future[_Copy | None]] = {}
 
     def get(self, key: tuple[Any, ...]) -> _Copy | None:
         """The copy under ``key`` (marked recently used), or None."""
@@ -161,13 +164,24 @@ class PersonalPages:
         variant = tuple(v for n, v in scope["headers"] if n in _VARIANT_HEADERS)
         key = (scope["path"], scope["query_string"], variant, user.role, version)
         copy = self.store.get(key)
+        pending = self.store.inflight.get(key)
+        if copy is None and pending is not None and pending.get_loop() is asyncio.get_running_loop():
+            copy = await asyncio.shield(pending)
         if copy is None:
-            copy = await self._render(scope, receive)
+            future: asyncio.Future[_Copy | None] = asyncio.get_running_loop().create_future()
+            self.store.inflight[key] = future
+            try:
+                copy = await self._render(scope, receive)
+                if copy is not None and copy.status == 200:
+                    self.store.put(key, copy)
+            finally:
+                if self.store.inflight.get(key) is future:
+                    del self.store.inflight[key]
+                if not future.done():
+                    future.set_result(copy if copy is not None and copy.status == 200 else None)
             if copy is None:  # not a page to keep after all (streamed, or not text): rendered normally
                 await self.app(scope, receive, send)
                 return
-            if copy.status == 200:
-                self.store.put(key, copy)
         voted: set[int] = set()
         if copy.paper_ids:
             voted = await anyio.to_thread.run_sync(self._voted, user.id, copy.paper_ids)
