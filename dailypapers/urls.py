@@ -26,11 +26,23 @@ _BAD_ASCII = re.compile(r"[\x00-\x20\x7f\\]")
 _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zs", "Zl", "Zp"})
 # A host name: dot-separated labels of letters, digits, ``-`` and ``_`` (any script), an optional final dot.
 _HOST_LABEL = re.compile(r"\w+(?:-+\w+)*")
-# The usual link, which the full check would keep as it is: ASCII host labels, a port of at most four
-# digits, then printable ASCII but the backslash. Most links an import sees are new to the cache.
-_PLAIN_URL = re.compile(
-    r"(?i:https?)://\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)*\.?(?::[0-9]{1,4})?(?:[/?#][!-\[\]-~]*)?", re.ASCII
+# The start of the usual link, up to its path, query or fragment: ASCII host labels, a port of at most
+# four digits.
+_PLAIN_START = re.compile(
+    r"(?i:https?)://\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)*\.?(?::[0-9]{1,4})?(?=[/?#]|\Z)", re.ASCII
 )
+
+
+def _plain(url: str) -> bool:
+    """Whether ``url`` is the usual link, which the full check keeps as it is: printable ASCII without
+    spaces or backslashes, starting as :data:`_PLAIN_START` says. Much faster than the full check."""
+    return (
+        url.isascii()
+        and url.isprintable()
+        and " " not in url
+        and "\\" not in url
+        and _PLAIN_START.match(url) is not None
+    )
 
 
 def _clean_text(url: str) -> bool:
@@ -69,8 +81,6 @@ def safe_http_url(value: Any) -> str | None:
     """
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH + 64:
         return None
-    if len(value) <= MAX_URL_LENGTH and _PLAIN_URL.fullmatch(value):
-        return value
     return _checked(value)
 
 
@@ -78,7 +88,11 @@ def safe_http_url(value: Any) -> str | None:
 def _checked(value: str) -> str | None:
     """The check itself, on text; cached, as imports and pages see the same links again and again."""
     url = value.strip()
-    if not url or len(url) > MAX_URL_LENGTH or not _SCHEME.match(url) or not _clean_text(url):
+    if not url or len(url) > MAX_URL_LENGTH:
+        return None
+    if _plain(url):  # most links an import sees are new to the cache
+        return url
+    if not _SCHEME.match(url) or not _clean_text(url):
         return None
     try:
         parts = urlsplit(url)
