@@ -13,6 +13,7 @@ never loads the embedding model.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -112,6 +113,8 @@ class Application:
         self.db = database if database is not None else Database.from_settings(settings)
         self._owns_db = database is None
         self.web = web
+        self.warmed = threading.Event()  # set once :meth:`warm_up` has finished, however it ended
+        self._warming: threading.Thread | None = None
 
     def close(self) -> None:
         """Release the database connections (when this application opened the database)."""
@@ -156,11 +159,27 @@ class Application:
     def warm_up(self) -> None:
         """Load what the first search would otherwise wait for: the embedding model (one query embedded)
         and this process's vector index."""
-        engine = self.search
-        if engine.backend is not None:
-            engine.backend.embed(["warm up"])
-        if engine.vectors is not None:
-            len(engine.vectors)
+        try:
+            engine = self.search
+            if engine.backend is not None:
+                engine.backend.embed(["warm up"])
+            if engine.vectors is not None:
+                len(engine.vectors)
+        finally:
+            self.warmed.set()
+
+    def warm_up_in_background(self) -> None:
+        """:meth:`warm_up` on a thread of its own, once per application however often it is asked
+        (:attr:`warmed` tells when it is done); a failure is logged, the first search tries again."""
+        if self._warming is None:
+            self._warming = threading.Thread(target=self._warm_up_logged, name="warm-up", daemon=True)
+            self._warming.start()
+
+    def _warm_up_logged(self) -> None:
+        try:
+            self.warm_up()
+        except Exception:  # noqa: BLE001 - the first search will try again; /readyz tells
+            log.exception("warming up the search failed")
 
     def readiness(self) -> dict[str, str]:
         """What a load balancer asks before sending traffic: ``database`` reachable, ``schema`` at this

@@ -21,6 +21,7 @@ from dailypapers.store.state import bump_version, current_version
 from dailypapers.web.app import create_app
 from dailypapers.web.cache import CacheMiddleware, ResponseCache, accepts_gzip, etag_matches, is_cached_path
 from tests.conftest import TEST_DATA
+from tests.support.settle import settled
 
 HF_FILES = sorted((TEST_DATA / "hf_daily").glob("*.json"))  # the last one is the latest day, 2026-06-30
 
@@ -109,6 +110,7 @@ def test_bump_version_counts_up_in_the_callers_transaction_and_recreates_a_missi
 def test_a_cached_page_is_served_from_memory_without_touching_the_data(settings, loaded_db):
     app = create_app(settings.model_copy(update={"cache_check_interval": 3600.0}), database=loaded_db)
     with TestClient(app) as c:
+        settled(c)
         queries = QueryCounter(loaded_db)
         for path in ("/api/daily_papers", "/api/daily_papers?date=2024-06-03", "/api/papers/2606.26740"):
             first = c.get(path)
@@ -123,7 +125,7 @@ def test_a_cached_page_is_served_from_memory_without_touching_the_data(settings,
 
 
 def test_with_interval_0_each_hit_reads_only_the_version(client, loaded_db):
-    client.get("/api/daily_papers")
+    settled(client).get("/api/daily_papers")
     queries = QueryCounter(loaded_db)
     assert client.get("/api/daily_papers").headers["x-cache"] == "HIT"
     assert queries.n == 1 and "site_state" in queries.statements[0]

@@ -19,6 +19,7 @@ from dailypapers.store.importer import Importer
 from dailypapers.web.app import create_app
 from dailypapers.web.pages import PAGE_SIZE
 from tests.conftest import TEST_DATA
+from tests.support.settle import settled
 from tests.support.browser import MATH_ID, math_entry
 
 STATIC = Path(__file__).resolve().parent.parent / "dailypapers" / "web" / "static"
@@ -491,7 +492,7 @@ def test_queries_per_page_do_not_grow_with_the_cards(settings, db, small, large)
     def count(*args: object) -> None:
         statements.append(str(args[2]))
 
-    client.get(small)  # warm up: the first request opens the connection (pragmas)
+    settled(client).get(small)  # warm up: the first request opens the connection (pragmas)
     event.listen(db.engine, "before_cursor_execute", count)
     try:
         client.get(small)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -128,7 +127,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
             load_demo(db)
         # the model and the vector index load beside the first requests; /readyz says when they are in
-        threading.Thread(target=_warm_up, args=(application,), name="warm-up", daemon=True).start()
+        application.warm_up_in_background()
         yield
         metrics.process_exited()
         application.close()
@@ -212,13 +211,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         metrics.configure(settings)
         app.add_middleware(MetricsMiddleware, pool=lambda: db.engine.pool)  # outermost: counts all
     return app
-
-
-def _warm_up(application: Application) -> None:
-    try:
-        application.warm_up()
-    except Exception:  # noqa: BLE001 - the first search will try again; /readyz tells
-        log.exception("warming up the search failed")
 
 
 def make_response_cache(db: Database, settings: Settings) -> ResponseCache:

@@ -14,6 +14,8 @@ from xml.sax.saxutils import escape
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from tests.support.settle import settled
 from sqlalchemy import func, select
 
 from dailypapers.community import accounts
@@ -127,7 +129,7 @@ class Clients:
         """A client of its own (cookie jar), seen by the app as coming from ``address`` if given."""
         extra: dict[str, Any] = {"client": (address, 50000)} if address else {}
         client = self._stack.enter_context(TestClient(self.app, base_url=base_url or self.base_url, **extra))
-        return Api(client)
+        return Api(settled(client))
 
     def user(self, username: str, *, password: str = PASSWORD) -> Api:
         """A client logged in as the existing account ``username`` through ``POST /api/auth/login``."""
