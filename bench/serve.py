@@ -99,9 +99,13 @@ def make_readers(db: Database, data_dir: Path) -> None:
             .order_by(DailyEntry.upvotes.desc())
         ).all()
     iso = day.isocalendar()
-    # (not a paper page: this database has no vectors, so its related papers would embed the paper's text
-    # on every view, which an indexed site never does)
-    LOGGED_IN_PATHS[:] = ["/", f"/papers/week/{iso.year}-W{iso.week:02d}", "/papers/trending"]
+    # the day's first paper's page: its related papers are found when its shared copy is rendered
+    LOGGED_IN_PATHS[:] = [
+        "/",
+        f"/papers/week/{iso.year}-W{iso.week:02d}",
+        "/papers/trending",
+        f"/papers/{listed[0]}",
+    ]
     settings = resolve_secret_key(Settings(data_dir=data_dir, _env_file=None))
     sessions = Sessions(settings, db)
     now = utcnow()

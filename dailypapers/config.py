@@ -202,6 +202,15 @@ class Settings(BaseSettings):
         14, ge=1, description="Only papers published on arXiv within this many days can be submitted."
     )
     session_days: int = Field(30, ge=1, description="Days a login stays valid.")
+    session_check_interval: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description=(
+            "Seconds a worker keeps a login it found before asking the database again: a logout or "
+            "revocation in another worker process takes effect within this (0: every request asks)."
+        ),
+    )
     registration_open: bool = Field(True, description="Whether anyone may create an account.")
 
     recommend_window_days: int = Field(

@@ -16,6 +16,7 @@ from dailypapers.community import accounts
 from dailypapers.periods import today
 from dailypapers.store.models import Collection, Comment, DailyEntry, Paper, PaperMark, User, Vote
 from tests.support.browser import free_port
+from tests.support.settle import eventually
 from tests.support.community import (
     LATEST_DAY,
     OTHER_PAPER,
@@ -705,9 +706,12 @@ def test_cli_user_create_and_role_give_moderation_rights(database_env, settings,
         assert plain.post(f"/api/comments/{other['id']}/hide", json={"hidden": True}).status_code == 403
 
         assert cli("user", "role", "plain", "moderator").exit_code == 0
+        # another process: the site learns of it within session_check_interval
+        assert eventually(lambda: plain.get("/api/me").json()["role"] == "moderator")
         assert plain.post(f"/api/comments/{other['id']}/hide", json={"hidden": True}).status_code == 200
         assert "an admin's note" in bodies(plain)  # moderators see hidden comments
         assert cli("user", "role", "plain", "user").exit_code == 0
+        assert eventually(lambda: plain.get("/api/me").json()["role"] == "user")
         assert "an admin's note" not in bodies(plain)
         assert plain.post(f"/api/comments/{other['id']}/hide", json={"hidden": False}).status_code == 403
         bad = runner.invoke(cli_app, ["user", "role", "plain", "superuser"])

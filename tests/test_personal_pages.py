@@ -1,5 +1,6 @@
-"""List pages for logged-in readers: one shared rendering, filled in per reader — their name, their
-CSRF token, their pressed upvote buttons, and nobody else's."""
+"""List pages and paper pages for logged-in readers: one shared rendering, filled in per reader — their
+name, their CSRF token, their pressed upvote buttons, their own comments' buttons, their marks and
+collections, and nobody else's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import re
 from sqlalchemy import select
 
 from dailypapers.store.models import DailyEntry, Paper
-from tests.support.community import clients, community_settings, load_papers
+from dailypapers.web.personal_cache import WROTE_COOKIE
+from tests.support.community import PAPER, clients, community_settings, load_papers
 
 VOTE = re.compile(r'action="/papers/([^"/]+)/vote".*?class="votes vote-button[^"]*?( voted)?"', re.S)
 TOKEN = re.compile(r'name="csrf_token" value="([^"]*)"')
@@ -16,6 +18,17 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 def _pressed(html: str) -> set[str]:
     return {m.group(1) for m in VOTE.finditer(html) if m.group(2)}
+
+
+def _live(who, made) -> bool:
+    """Whether the reader's next list page is rendered for them alone (their write is seconds old); then
+    forgets that write's cookie, as its few seconds pass."""
+    copies = made.app.state.parts.shared_copies
+    used = (copies.renders, copies.hits)
+    cookie = who.client.cookies.get(WROTE_COOKIE)
+    page = who.client.get("/")
+    who.client.cookies.delete(WROTE_COOKIE)
+    return cookie == "1" and page.status_code == 200 and (copies.renders, copies.hits) == used
 
 
 def _latest(db) -> list[str]:
@@ -36,6 +49,8 @@ def test_each_reader_gets_their_own_name_token_and_votes_from_one_shared_renderi
         bob = made.account(db, "bob", display_name="Bob")
         assert alice.put(f"/api/papers/{listed[0]}/upvote").status_code == 200
         assert bob.put(f"/api/papers/{listed[1]}/upvote").status_code == 200
+        for who in (alice, bob):  # a write's next pages are rendered anew for a few seconds
+            assert _live(who, made)
         copies = made.app.state.parts.shared_copies
         renders = copies.renders
         for _ in range(3):
@@ -56,6 +71,8 @@ def test_each_reader_gets_their_own_name_token_and_votes_from_one_shared_renderi
         assert alice.put(f"/api/papers/{listed[1]}/upvote").status_code == 200
         html = alice.client.get("/").text
         assert _pressed(html) == {listed[0], listed[1]}
+        assert _live(alice, made)
+        assert _pressed(html) == {listed[0], listed[1]}
         assert _pressed(bob.client.get("/").text) == {listed[1]}
         # a form posted with the filled-in token is accepted (the token is the reader's own)
         token = TOKEN.findall(html)[0]
@@ -71,9 +88,66 @@ def test_other_pages_and_anonymous_readers_are_not_shared(settings, db):
         alice = made.account(db, "alice")
         copies = made.app.state.parts.shared_copies
         before = copies.renders
-        assert alice.client.get(f"/papers/{listed[0]}").status_code == 200  # a paper page: personal
+        assert alice.client.get("/for-you").status_code in (200, 303)  # personal through and through
         assert alice.client.get("/papers?q=attention").status_code == 200  # a search
         assert made.new().client.get("/").status_code == 200  # anonymous: the response cache's
         assert copies.renders == before
         assert alice.client.get("/papers/trending").status_code == 200
         assert copies.renders == before + 1
+
+
+def _forget_write(*readers) -> None:
+    for who in readers:  # the few seconds after a reader's write pass
+        who.client.cookies.delete(WROTE_COOKIE)
+
+
+def test_a_paper_page_is_shared_and_each_reader_sees_only_their_own_comments_marks_and_collections(
+    settings, db
+):
+    load_papers(db)
+    with clients(community_settings(settings), db) as made:
+        alice = made.account(db, "alice", display_name="Alice")
+        bob = made.account(db, "bob", display_name="Bob")
+        carol = made.account(db, "carol", display_name="Carol")
+        mod = made.account(db, "mod", role="moderator", display_name="Mo")
+        mine = alice.post(f"/api/papers/{PAPER}/comments", json={"body": "alice was here"}).json()
+        bobs = bob.post(f"/api/papers/{PAPER}/comments", json={"body": "bob says hi"}).json()
+        assert mod.post(f"/api/comments/{bobs['id']}/hide", json={"hidden": True}).status_code == 200
+        assert alice.put(f"/api/papers/{PAPER}/marks/read").status_code == 200
+        box = alice.post("/api/collections", json={"name": "Alice's private shelf"}).json()
+        assert alice.put(f"/api/collections/{box['id']}/papers/{PAPER}").status_code in (200, 204)
+        assert alice.put(f"/api/papers/{PAPER}/upvote").status_code == 200
+        _forget_write(alice, bob, mod)
+        copies = made.app.state.parts.shared_copies
+        renders = copies.renders
+        pages = {}
+        for _ in range(2):
+            for name, who in (("alice", alice), ("bob", bob), ("carol", carol)):
+                page = who.client.get(f"/papers/{PAPER}")
+                assert page.status_code == 200 and "<!--dp:" not in page.text
+                assert set(TOKEN.findall(page.text)) == {who.csrf}
+                pages[name] = page.text
+        assert copies.renders == renders + 1  # one rendering for the three readers (one role)
+        alice_page, bob_page, carol_page = pages["alice"], pages["bob"], pages["carol"]
+        # edit buttons on one's own comments only
+        assert f'action="/comments/{mine["id"]}/edit"' in alice_page
+        assert f'action="/comments/{mine["id"]}/edit"' not in bob_page + carol_page
+        assert f'action="/comments/{bobs["id"]}/edit"' in bob_page
+        # a hidden comment: its author still sees it; nobody else does
+        assert "bob says hi" in bob_page and "hidden by a moderator" in bob_page
+        assert "bob says hi" not in alice_page and "bob says hi" not in carol_page
+        # marks, collections and the upvote: alice's alone
+        assert "✓ Read" in alice_page and "✓ Read" not in bob_page + carol_page
+        assert "Alice&#39;s private shelf" in alice_page
+        assert "private shelf" not in bob_page + carol_page
+        assert _pressed(alice_page) == {PAPER} and _pressed(bob_page) == _pressed(carol_page) == set()
+        # a moderator's copy is another one: the hidden comment, with a button to show it again
+        mod_page = mod.client.get(f"/papers/{PAPER}").text
+        assert "bob says hi" in mod_page and f'action="/comments/{bobs["id"]}/hide"' in mod_page
+        assert f'action="/comments/{mine["id"]}/edit"' not in mod_page
+        assert copies.renders == renders + 2
+        # a mark changes no data version: the next page reads the reader's marks anew all the same
+        assert alice.delete(f"/api/papers/{PAPER}/marks/read").status_code in (200, 204)
+        _forget_write(alice)
+        again = alice.client.get(f"/papers/{PAPER}").text
+        assert "✓ Read" not in again and "Mark as read" in again

@@ -9,12 +9,14 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import delete, event, func, select, update
 
 from dailypapers.community import accounts
-from dailypapers.community.sessions import SEEN_EVERY, device_label
+from dailypapers.community.sessions import SEEN_EVERY, device_label, may_end_sessions
+from dailypapers.store.db import Database
 from dailypapers.store.models import User, UserSession, utcnow
 from dailypapers.web.auth import SESSION_COOKIE
+from tests.support.settle import eventually
 from tests.support.community import PASSWORD, Api, Clients, clients, community_settings, make_users
 
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -57,6 +59,11 @@ def logged_in(api: Api) -> bool:
     r = api.get("/api/me")
     assert r.status_code in (200, 401), r.text
     return r.status_code == 200
+
+
+def user_id(db, username: str) -> int:
+    with db.session() as session:
+        return session.scalar(select(User.id).where(User.username == username))
 
 
 def session_rows(db, username: str) -> int:
@@ -212,33 +219,61 @@ def test_an_expired_session_is_refused_and_purged_at_the_next_login(site, db):
     assert session_rows(db, "alice") == 0 and session_rows(db, "bob") == 1
 
 
-def test_the_middleware_finds_a_session_in_one_query_and_records_visits_rarely(site, db):
-    laptop = device(site)
-    statements: list[str] = []
+@pytest.mark.parametrize("interval", [0.0, 60.0])
+def test_the_middleware_finds_a_session_in_one_query_and_records_visits_rarely(settings, db, interval):
+    make_users(db, ["alice"])
+    with clients(community_settings(settings, session_check_interval=interval), db) as made:
+        laptop = device(made)
+        statements: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(" ".join(statement.split()).lower())
+        def record(conn, cursor, statement, parameters, context, executemany):
+            statements.append(" ".join(statement.split()).lower())
 
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        for _ in range(3):
-            assert laptop.get("/api/me").status_code == 200
-        reads = [s for s in statements if "user_sessions" in s]
-        assert len(reads) == 3 and all(s.startswith("select") and "join users" in s for s in reads), reads
-        assert not [s for s in statements if s.startswith("update")]
-        with db.transaction() as session:  # the last visit was a while ago
-            long_ago = utcnow() - SEEN_EVERY - timedelta(seconds=9)
-            session.execute(update(UserSession).values(last_seen_at=long_ago))
-        statements.clear()
-        for _ in range(3):
-            assert laptop.get("/api/me").status_code == 200
-        updates = [s for s in statements if s.startswith("update")]
-        assert len(updates) == 1 and "user_sessions" in updates[0], statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            for _ in range(3):
+                assert laptop.get("/api/me").status_code == 200
+            reads = [s for s in statements if "user_sessions" in s]
+            # asked once per request, or once while the worker keeps what it found
+            assert len(reads) == (3 if interval == 0 else 1), reads
+            assert all(s.startswith("select") and "join users" in s for s in reads), reads
+            assert not [s for s in statements if s.startswith("update")]
+            with db.transaction() as session:  # the last visit was a while ago
+                long_ago = utcnow() - SEEN_EVERY - timedelta(seconds=9)
+                session.execute(update(UserSession).values(last_seen_at=long_ago))
+            made.app.state.parts.sessions.resumer.forget()  # (a visit is never recorded behind its back)
+            statements.clear()
+            for _ in range(3):
+                assert laptop.get("/api/me").status_code == 200
+            updates = [s for s in statements if s.startswith("update")]
+            assert len(updates) == 1 and "user_sessions" in updates[0], statements
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
     with db.session() as session:
         seen = session.scalar(select(UserSession.last_seen_at))
     assert utcnow() - seen < SEEN_EVERY
+
+
+def test_a_session_ended_by_another_process_stops_opening_pages_within_the_interval(settings, db):
+    """Another process (another worker, the CLI) writes through its own engine: this worker learns of
+    it when what it kept of the session is older than ``session_check_interval``; its own writes at
+    once."""
+    make_users(db, ["alice", "bob"])
+    with clients(community_settings(settings, session_check_interval=0.5), db) as made:
+        alice, bob = device(made), device(made, login="bob")
+        assert logged_in(alice) and logged_in(bob)
+        other = Database(str(db.url))  # another process's engine: nothing here hears its writes
+        try:
+            with other.transaction() as session:
+                session.execute(delete(UserSession).where(UserSession.user_id == user_id(db, "alice")))
+        finally:
+            other.dispose()
+        assert eventually(lambda: not logged_in(alice), within=3.0)
+        assert logged_in(bob)
+        synced = copy_of(made, bob)
+        assert logged_in(synced)
+        assert bob.post("/api/auth/logout").status_code == 204  # this process's own write: no wait
+        assert not logged_in(synced)
 
 
 @pytest.mark.parametrize(
@@ -269,10 +304,31 @@ def test_the_cli_ends_every_session_of_one_account_or_of_everyone(site, db, data
     runner = CliRunner()
     one = runner.invoke(app, ["user", "logout-all", "alice"], catch_exceptions=False)
     assert one.exit_code == 0 and "2 sessions ended" in one.output
-    assert not logged_in(alice) and not logged_in(alice_phone) and logged_in(bob)
+    # another process: seen once what the site kept of the sessions is older than session_check_interval
+    assert eventually(lambda: not logged_in(alice) and not logged_in(alice_phone))
+    assert logged_in(bob)
     unknown = runner.invoke(app, ["user", "logout-all", "nobody"], catch_exceptions=False)
     assert unknown.exit_code == 1 and "no such account" in unknown.output
     again = device(site)
     everyone = runner.invoke(app, ["user", "logout-all"], catch_exceptions=False)
     assert everyone.exit_code == 0 and "2 sessions ended" in everyone.output
-    assert not logged_in(again) and not logged_in(bob)
+    assert eventually(lambda: not logged_in(again) and not logged_in(bob))
+
+
+@pytest.mark.parametrize(
+    "sql, ends",
+    [
+        ("DELETE FROM user_sessions WHERE user_sessions.id = ?", True),
+        ('DELETE FROM "users" WHERE id = 3', True),
+        ("UPDATE users SET role=? WHERE users.id = ?", True),
+        ("UPDATE users SET display_name=%(display_name)s WHERE users.id = %(id_1)s", True),
+        ("UPDATE users SET last_login_at=? WHERE users.id = ?", False),
+        ("UPDATE user_sessions SET last_seen_at=? WHERE user_sessions.id = ?", False),
+        ("UPDATE user_sessions SET expires_at=? WHERE user_sessions.id = ?", True),
+        ("INSERT INTO user_sessions (token_hash, user_id) VALUES (?, ?)", False),
+        ("SELECT * FROM user_sessions", False),
+        ("DELETE FROM votes WHERE user_id = ?", False),
+    ],
+)
+def test_which_writes_make_a_worker_forget_the_sessions_it_kept(sql, ends):
+    assert may_end_sessions(sql) is ends

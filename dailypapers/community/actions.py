@@ -8,12 +8,13 @@ only in the transaction whose insert (or delete) took effect (``INSERT … ON CO
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -347,8 +348,11 @@ def hide_comment(db: Database, user: User, comment_id: int, hidden: bool = True)
         return comment
 
 
-def visible_comments(session: Session, paper_id: int, viewer: User | None) -> list[Comment]:
-    """The comments on a paper that ``viewer`` may read, oldest first."""
+def visible_comments(
+    session: Session, paper_id: int, viewer: User | None, *, hidden_too: bool = False
+) -> list[Comment]:
+    """The comments on a paper that ``viewer`` may read, oldest first (all of them with ``hidden_too``:
+    for a page that shows hidden ones to their authors only)."""
     query = (
         select(Comment)
         .where(Comment.paper_id == paper_id)
@@ -359,7 +363,9 @@ def visible_comments(session: Session, paper_id: int, viewer: User | None) -> li
     return [
         c
         for c in comments
-        if not c.hidden or (viewer is not None and (viewer.is_moderator or viewer.id == c.user_id))
+        if hidden_too
+        or not c.hidden
+        or (viewer is not None and (viewer.is_moderator or viewer.id == c.user_id))
     ]
 
 
@@ -527,35 +533,21 @@ def get_collection(
 def user_collections(db: Database, owner_id: int, viewer: User | None = None) -> list[tuple[Collection, int]]:
     """(collection, number of papers) of ``owner_id``: all of them for the owner, only the public ones
     for anyone else."""
-    with db.session() as session:
-        sizes = (
-            select(CollectionItem.collection_id, func.count().label("n"))
-            .group_by(CollectionItem.collection_id)
-            .subquery()
-        )
-        query = (
-            select(Collection, func.coalesce(sizes.c.n, 0))
-            .outerjoin(sizes, sizes.c.collection_id == Collection.id)
-            .where(Collection.user_id == owner_id)
-            .order_by(Collection.updated_at.desc(), Collection.id.desc())
-        )
-        if viewer is None or viewer.id != owner_id:
-            query = query.where(Collection.public.is_(True))
-        return [(c, n) for c, n in session.execute(query).all()]
-
-
-def collections_holding(session: Session, user_id: int, paper_id: int) -> set[int]:
-    """The ids of ``user_id``'s collections that hold ``paper_id``."""
-    return set(
-        session.scalars(
-            select(CollectionItem.collection_id)
-            .join(Collection, Collection.id == CollectionItem.collection_id)
-            .where(Collection.user_id == user_id, CollectionItem.paper_id == paper_id)
-        )
+    size = (
+        select(func.count())
+        .select_from(CollectionItem)
+        .where(CollectionItem.collection_id == Collection.id)
+        .scalar_subquery()
     )
-
-
-# --- marks -------------------------------------------------------------------------------------------
+    query = (
+        select(Collection, size)
+        .where(Collection.user_id == owner_id)
+        .order_by(Collection.updated_at.desc(), Collection.id.desc())
+    )
+    if viewer is None or viewer.id != owner_id:
+        query = query.where(Collection.public.is_(True))
+    with db.session() as session:
+        return [(c, n) for c, n in session.execute(query).all()]
 
 
 def set_mark(db: Database, user: User, arxiv_id: str, kind: str, on: bool) -> bool:
@@ -593,6 +585,61 @@ def marks_of(session: Session, user_id: int, paper_ids: Iterable[int]) -> dict[i
     ):
         found.setdefault(paper_id, set()).add(kind)
     return found
+
+
+@dataclass(frozen=True)
+class ShelfChoice:
+    """One of the reader's collections, as a paper's page offers it: ``holds`` whether the paper is in."""
+
+    id: int
+    name: str
+    holds: bool
+
+
+@dataclass(frozen=True)
+class PaperPersonal:
+    """What a paper's page shows of the reader alone: the paper's id, their marks on it, their
+    collections (most recently changed first)."""
+
+    arxiv_id: str
+    marks: frozenset[str]
+    collections: tuple[ShelfChoice, ...]
+
+
+@functools.cache
+def _paper_personal_queries() -> tuple[Select[Any], Select[Any]]:
+    """The two statements of :func:`paper_personal`, built once (a page view runs them, not builds them)."""
+    user, paper = bindparam("user_id"), bindparam("paper_id")
+    marks = (
+        select(Paper.arxiv_id, PaperMark.kind)
+        .outerjoin(PaperMark, (PaperMark.paper_id == Paper.id) & (PaperMark.user_id == user))
+        .where(Paper.id == paper)
+    )
+    holds = (
+        select(CollectionItem.collection_id)
+        .where(CollectionItem.collection_id == Collection.id, CollectionItem.paper_id == paper)
+        .exists()
+    )
+    shelves = (
+        select(Collection.id, Collection.name, holds)
+        .where(Collection.user_id == user)
+        .order_by(Collection.updated_at.desc(), Collection.id.desc())
+    )
+    return marks, shelves
+
+
+def paper_personal(session: Session, user_id: int, paper_id: int) -> PaperPersonal | None:
+    """The reader's marks on a paper and their collections (two queries); None for an unknown paper."""
+    marks, shelves = _paper_personal_queries()
+    params = {"user_id": user_id, "paper_id": paper_id}
+    rows = session.execute(marks, params).all()
+    if not rows:
+        return None
+    return PaperPersonal(
+        rows[0][0],
+        frozenset(kind for _, kind in rows if kind is not None),
+        tuple(ShelfChoice(i, name, bool(held)) for i, name, held in session.execute(shelves, params)),
+    )
 
 
 def latest_entry(paper: Paper) -> DailyEntry | None:

@@ -10,13 +10,18 @@ request. Expired rows are purged whenever someone logs in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -109,7 +114,9 @@ def start(
         address=(address or "")[:ADDRESS_LENGTH],
     )
     with db.transaction() as session:
-        session.execute(delete(UserSession).where(UserSession.expires_at <= now))
+        session.execute(
+            delete(UserSession).where(UserSession.expires_at <= now).execution_options(**ONLY_EXPIRED)
+        )
         session.add(row)
         session.flush()
         return Started(token, row.id)
@@ -128,6 +135,129 @@ def resume(db: Database, token: str, now: datetime | None = None) -> Resumed | N
     if row is None or row.expires_at <= now:
         return None
     return Resumed(row.id, row.User, now - row.last_seen_at >= SEEN_EVERY)
+
+
+# Writes that may end a session or change what it opens: deleting sessions or accounts, changing an
+# account (its role, name, password) or a session (but its last visit). Logging in inserts: nothing kept
+# can be wrong after an insert.
+_ACCOUNT_WRITE = re.compile(r'^\s*(?:DELETE\s+FROM|(UPDATE))\s+"?(users|user_sessions)"?\s(.*)', re.I | re.S)
+_SET = re.compile(r"SET\s+(.*?)(?:\s+(?:WHERE|FROM|RETURNING)\s|$)", re.I | re.S)
+_UNSEEN = {"users": frozenset({"last_login_at"}), "user_sessions": frozenset({"last_seen_at"})}
+COMMIT_GRACE = 2.0  # seconds after such a write begins to commit during which nothing found is kept
+_ENDS = "dailypapers.may_end_sessions"  # in Connection.info while its transaction has such a write
+_ONLY_EXPIRED = "dailypapers_only_expired_sessions"
+# the execution options of a statement that deletes expired sessions only (nothing kept needs forgetting)
+ONLY_EXPIRED = {_ONLY_EXPIRED: True}
+
+
+@functools.lru_cache(maxsize=256)
+def may_end_sessions(sql: str) -> bool:
+    """Whether a statement may end a session or change the account it opens (see :class:`Resumer`)."""
+    match = _ACCOUNT_WRITE.match(sql)
+    if match is None:
+        return False
+    if match.group(1):  # an UPDATE: of which columns?
+        assigned = _SET.match(match.group(3).lstrip())
+        columns = {c.lower() for c in re.findall(r'"?(\w+)"?\s*=', assigned.group(1))} if assigned else None
+        if columns and columns <= _UNSEEN[match.group(2).lower()]:
+            return False
+    return True
+
+
+@dataclass(slots=True)
+class _Kept:
+    session_id: int
+    user: User
+    expires_at: datetime
+    last_seen_at: datetime
+    until: float  # time.monotonic() after which the database is asked again
+
+
+class Resumer:
+    """Finds sessions like :func:`resume`, keeping each one found for ``ttl`` seconds so that a reader's
+    next requests ask the database nothing. A write in this process that may end a session or change an
+    account (a logout, a revocation, a role or name changed, an account deleted) forgets all that was
+    kept when it commits; one in another process (another worker, the CLI) takes effect here within
+    ``ttl``. ``ttl`` 0: every request asks the database."""
+
+    def __init__(self, db: Database, ttl: float, max_entries: int = 10_000) -> None:
+        self.db = db
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._quiet_until = 0.0  # nothing is kept before: a write that may end sessions is committing
+        self.hits = self.misses = 0
+        if ttl > 0:
+            event.listen(db.engine, "begin", self._begin)
+            event.listen(db.engine, "before_cursor_execute", self._look)
+            event.listen(db.engine, "commit", self._commit)
+
+    def forget(self) -> None:
+        """Drop everything kept (a finding under way is not kept either)."""
+        with self._lock:
+            self._generation += 1
+            self._kept.clear()
+
+    def resume(self, token: str, now: datetime | None = None) -> Resumed | None:
+        """The live session of ``token`` and its account, or None (see :func:`resume`)."""
+        if self.ttl <= 0:
+            return resume(self.db, token, now)
+        now = now or utcnow()
+        key = hash_token(token)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and time.monotonic() < kept.until:
+                if kept.expires_at <= now:
+                    return None
+                seen_long_ago = now - kept.last_seen_at >= SEEN_EVERY
+                if seen_long_ago:
+                    kept.last_seen_at = now  # this request records the visit
+                self.hits += 1
+                return Resumed(kept.session_id, kept.user, seen_long_ago)
+            generation = self._generation
+            self.misses += 1
+        with self.db.session() as session:
+            row = session.execute(
+                select(UserSession.id, UserSession.expires_at, UserSession.last_seen_at, User)
+                .join(User, User.id == UserSession.user_id)
+                .where(UserSession.token_hash == key)
+            ).first()
+        if row is None or row.expires_at <= now:
+            return None
+        seen_long_ago = now - row.last_seen_at >= SEEN_EVERY
+        with self._lock:
+            if generation == self._generation and time.monotonic() >= self._quiet_until:
+                self._kept[key] = _Kept(
+                    row.id,
+                    row.User,
+                    row.expires_at,
+                    now if seen_long_ago else row.last_seen_at,
+                    time.monotonic() + self.ttl,
+                )
+                self._kept.move_to_end(key)
+                while len(self._kept) > self.max_entries:
+                    self._kept.popitem(last=False)
+        return Resumed(row.id, row.User, seen_long_ago)
+
+    def _begin(self, connection: Connection) -> None:
+        connection.info.pop(_ENDS, None)
+
+    def _look(
+        self, connection: Connection, _cursor: Any, statement: str, _params: Any, context: Any, *_args: Any
+    ) -> None:
+        if context is not None and context.execution_options.get(_ONLY_EXPIRED):
+            return  # ends only what no request is let in by (an expired session)
+        if not connection.info.get(_ENDS) and may_end_sessions(statement):
+            connection.info[_ENDS] = True
+
+    def _commit(self, connection: Connection) -> None:
+        # before the database commits: what is read until it has must not be kept either
+        if connection.info.pop(_ENDS, False):
+            with self._lock:
+                self._quiet_until = time.monotonic() + COMMIT_GRACE
+            self.forget()
 
 
 def touch(db: Database, session_id: int, now: datetime | None = None) -> None:

@@ -8,6 +8,7 @@ of it all, unless ``response_cache`` is off, sits the response cache (:mod:`dail
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -146,6 +147,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     templates.env.globals["vote_marker"] = personal_cache.vote_marker
     templates.env.globals["vote_else"] = personal_cache.VOTE_ELSE
     templates.env.globals["vote_end"] = personal_cache.VOTE_END
+    templates.env.globals["own_marker"] = personal_cache.own_marker
+    templates.env.globals["own_else"] = personal_cache.OWN_ELSE
+    templates.env.globals["own_end"] = personal_cache.OWN_END
+    templates.env.globals["personal_marker"] = personal_cache.personal_marker
     application.search  # made before the first request (the model loads at start)
     parts = app.state.parts = WebParts(application, templates, Sessions(settings, db))
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
@@ -200,7 +205,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # inside the session check: list pages for logged-in readers, shared and made personal
         parts.shared_copies = personal_cache.SharedCopies()
         app.add_middleware(
-            personal_cache.PersonalPages, db=db, version=cache.current_version, copies=parts.shared_copies
+            personal_cache.PersonalPages,
+            db=db,
+            version=cache.current_version,
+            copies=parts.shared_copies,
+            check_interval=settings.cache_check_interval,
+            block=functools.partial(pages.personal_block, templates),
         )
     app.add_middleware(AuthMiddleware, db=db, sessions=parts.sessions)
     if parts.response_cache is not None:

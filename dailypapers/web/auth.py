@@ -72,6 +72,7 @@ class Sessions:
         self._session = URLSafeTimedSerializer(keys, salt="dailypapers.session")
         self._form = URLSafeTimedSerializer(keys, salt="dailypapers.form")
         self._csrf_keys = [hashlib.sha256(("csrf:" + key).encode()).digest() for key in keys]
+        self.resumer = user_sessions.Resumer(db, settings.session_check_interval)
 
     def issue(self, user: User, *, user_agent: str | None = None, address: str | None = None) -> Issued:
         """Open a new session of ``user`` (a database row) and sign its cookie."""
@@ -89,8 +90,9 @@ class Sessions:
         return token if isinstance(token, str) else None
 
     def resume(self, token: str) -> user_sessions.Resumed | None:
-        """The live session of ``token`` and its account, or None (one database query)."""
-        return user_sessions.resume(self.db, token)
+        """The live session of ``token`` and its account, or None (one database query, none for a
+        session found within ``session_check_interval`` seconds)."""
+        return self.resumer.resume(token)
 
     def csrf(self, nonce: str) -> str:
         """The CSRF token of a session token or form nonce, under the current key."""

@@ -8,6 +8,7 @@ Templates are rendered while the session is open, so nothing lazy-loads on a det
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from dailypapers.community import actions
@@ -38,7 +40,7 @@ from dailypapers.search.hybrid import MODES, SORTS, Hit, SearchEngine
 from dailypapers.web.api import check_mode_sort, load_papers, parse_filters
 from dailypapers.store import queries
 from dailypapers.store.db import Database
-from dailypapers.store.models import DailyEntry, Paper
+from dailypapers.store.models import DailyEntry, Paper, User
 from dailypapers.urls import safe_http_url
 from dailypapers.web.personal_cache import GENERIC
 from dailypapers.web.deps import DB, AppSettings, Search, parts_of
@@ -539,6 +541,25 @@ def paper_markdown_page(db: DB, settings: AppSettings, arxiv_id: str) -> Respons
     )
 
 
+def personal_block(
+    templates: Jinja2Templates, session: Session, viewer: User, paper_id: int, csrf: str
+) -> bytes:
+    """A logged-in reader's block on a paper's page (their marks and collections): rendered into their
+    own page, and for the copy of the page every reader shares, per request
+    (:class:`dailypapers.web.personal_cache.PersonalPages` fills it in)."""
+    mine = actions.paper_personal(session, viewer.id, paper_id)
+    if mine is None:
+        return b""
+    return _personal_block_html(templates, mine, csrf)
+
+
+@functools.lru_cache(maxsize=4096)
+def _personal_block_html(templates: Jinja2Templates, mine: actions.PaperPersonal, csrf: str) -> bytes:
+    """The block rendered (the same reader's same marks and collections: the same bytes, kept)."""
+    context = {"mine": mine, "csrf_token": csrf}
+    return templates.env.get_template("_paper_personal.html").render(context).encode()
+
+
 @router.get("/papers/{arxiv_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLResponse:
     """A paper's page: its abstract, links, trending score, related papers, comments and, for a
@@ -552,12 +573,14 @@ def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLR
         why = trending.explain(latest, trending.reference_time(session)) if latest is not None else None
         related = related_cards(engine, session, paper)
         viewer = getattr(request.state, "user", None)
-        personal: dict[str, Any] = {"comments": actions.visible_comments(session, paper.id, viewer)}
-        if viewer is not None:
-            personal["marks"] = actions.marks_of(session, viewer.id, [paper.id]).get(paper.id, set())
-            personal["holding"] = actions.collections_holding(session, viewer.id, paper.id)
-        if viewer is not None:
-            personal["my_collections"] = actions.user_collections(db, viewer.id, viewer)
+        personal: dict[str, Any]
+        if viewer is not None and request.scope["state"].get(GENERIC):
+            # the copy every reader with this role shares: each comment, marked whose it is; no block
+            personal = {"comments": actions.visible_comments(session, paper.id, viewer, hidden_too=True)}
+        else:
+            personal = {"comments": actions.visible_comments(session, paper.id, viewer)}
+            if viewer is not None:
+                personal["mine"] = actions.paper_personal(session, viewer.id, paper.id)
         return _render(
             request,
             "paper.html",

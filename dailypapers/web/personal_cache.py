@@ -6,14 +6,18 @@ forms, and whether each upvote button is pressed. :class:`PersonalPages` (inside
 such a page once per data version, role and URL with *markers* in those spots — HTML comments, which no
 escaped data can contain — and keeps it; every request then fills the markers in for its reader: the
 token and name from their session, the pressed buttons from one query of their votes among the page's
-papers. Nothing of one reader is ever in the kept copy, so no reader can be shown another's name or votes.
-Other pages, other methods, anonymous requests, a reader whose own write the replica has not replayed
-yet, and a site without a response cache pass straight through.
+papers (kept per reader and copy: a vote raises the data version, which is in the copy's key). The copy
+is kept cut at its markers, so filling it in is one join. Nothing of one reader is ever in the kept copy,
+so no reader can be shown another's name or votes. Other pages, other methods, anonymous requests, a
+reader whose own write is a few seconds old (``dp_wrote``, set by their write: another worker may read
+the data version up to ``cache_check_interval`` late) or that the replica has not replayed yet, and a
+site without a response cache pass straight through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -38,12 +42,17 @@ CSRF = Markup("<!--dp:csrf-->")
 NAME = Markup("<!--dp:name-->")
 INITIAL = Markup("<!--dp:initial-->")
 HUE = Markup("<!--dp:hue-->")
-_VOTES = re.compile(r"<!--dp:v:(\d+)-->(.*?)<!--dp:e-->(.*?)<!--dp:z-->", re.DOTALL)
-_SPOTS = re.compile(r"<!--dp:(csrf|name|initial|hue)-->")
 _VOTE_IDS = re.compile(rb"<!--dp:v:(\d+)-->")
 _LIST_PATHS = re.compile(
     r"^/(?:papers/(?:date|week|month)/[^/]+|papers/trending|papers|organizations/[^/]+)?$"
 )
+# a paper's page (``/papers/2406.12345``, ``/papers/hep-th/9901001``), not its Markdown or a list
+_PAPER_PATH = re.compile(
+    r"^/papers/(?!(?:date|week|month)/|trending$)[A-Za-z0-9.\-]+(?:/[0-9]{7})?(?:v[0-9]+)?(?<!\.md)$"
+)
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+WROTE_COOKIE = "dp_wrote"  # a reader's own write is a few seconds old: their pages are not shared copies
+WROTE = (WROTE_COOKIE + "=").encode()
 _VARIANT_HEADERS = (b"hx-request", b"hx-target", b"hx-history-restore-request", b"hx-boosted")
 
 
@@ -53,8 +62,25 @@ def vote_marker(paper_id: int) -> Markup:
     return Markup(f"<!--dp:v:{int(paper_id)}-->")  # nosec B704 # an int in a fixed comment
 
 
-VOTE_ELSE = Markup("<!--dp:e-->")
-VOTE_END = Markup("<!--dp:z-->")
+VOTE_ELSE = Markup("<!--dp:ve-->")
+VOTE_END = Markup("<!--dp:vz-->")
+
+
+def own_marker(user_id: int) -> Markup:
+    """Where something of account ``user_id``'s begins in the shared copy (a comment's edit button, a
+    comment only its author still sees): what its author is shown follows, then :data:`OWN_ELSE` and
+    what everyone else is shown, then :data:`OWN_END`."""
+    return Markup(f"<!--dp:o:{int(user_id)}-->")  # nosec B704 # an int in a fixed comment
+
+
+OWN_ELSE = Markup("<!--dp:oe-->")
+OWN_END = Markup("<!--dp:oz-->")
+
+
+def personal_marker(paper_id: int) -> Markup:
+    """Where a paper page's block of the reader's own (their marks, their collections) goes: rendered
+    per request by the ``block`` function :class:`PersonalPages` was given."""
+    return Markup(f"<!--dp:p:{int(paper_id)}-->")  # nosec B704 # an int in a fixed comment
 
 
 @dataclass
@@ -82,33 +108,104 @@ def is_list_page(path: str, query: bytes) -> bool:
     return not (path == "/papers" and re.search(rb"(?:^|&)q=", query))
 
 
+def is_shared_page(path: str, query: bytes) -> bool:
+    """Whether ``path`` is a page a shared copy serves: a list page or a paper's page."""
+    return is_list_page(path, query) or bool(_PAPER_PATH.match(path))
+
+
 def personalize(body: str, *, csrf: str, name: str, voted: set[int]) -> str:
     """The shared copy filled in for one reader."""
+    return fill(split(body.encode()), csrf=csrf, name=name, voted=voted).decode()
+
+
+# A shared copy cut at its markers, once, when it is kept: literal bytes, a spot's name, a vote's paper
+# id with its pressed and unpressed forms, an account's id with what it sees and what others see (pieces
+# again: a form carries the CSRF token), or a paper page's personal block; filling it in is then one join,
+# whatever the page's size.
+Part = bytes | str
+Piece = Part | tuple[str, int, list[Part], list[Part]] | tuple[str, int]
+_BLOCK = re.compile(rb"<!--dp:(v|o):(\d+)-->(.*?)<!--dp:\1e-->(.*?)<!--dp:\1z-->|<!--dp:p:(\d+)-->", re.S)
+_SPOT = re.compile(rb"<!--dp:(csrf|name|initial|hue)-->")
+
+
+def _spots(text: bytes) -> list[Part]:
+    pieces: list[Part] = []
+    at = 0
+    for match in _SPOT.finditer(text):
+        pieces += [text[at : match.start()], match.group(1).decode()]
+        at = match.end()
+    pieces.append(text[at:])
+    return pieces
+
+
+def split(body: bytes) -> list[Piece]:
+    """``body`` (a shared copy) cut into the pieces :func:`fill` joins."""
+    pieces: list[Piece] = []
+    at = 0
+    for match in _BLOCK.finditer(body):
+        pieces += _spots(body[at : match.start()])
+        if match.group(5) is not None:
+            pieces.append(("p", int(match.group(5))))
+        else:
+            kind = match.group(1).decode()
+            pieces.append((kind, int(match.group(2)), _spots(match.group(3)), _spots(match.group(4))))
+        at = match.end()
+    pieces += _spots(body[at:])
+    return pieces
+
+
+def fill(
+    pieces: list[Piece],
+    *,
+    csrf: str,
+    name: str,
+    voted: set[int] | frozenset[int],
+    user_id: int | None = None,
+    blocks: dict[int, bytes] | None = None,
+) -> bytes:
+    """The page of one reader: the pieces of a shared copy with their token, name, pressed buttons, what
+    is theirs (``user_id``) and their personal ``blocks`` (by paper id)."""
     spots = {
-        "csrf": str(escape(csrf)),
-        "name": str(escape(name)),
-        "initial": str(escape(name[:1].upper())),
-        "hue": str(len(name) % 8),
+        "csrf": str(escape(csrf)).encode(),
+        "name": str(escape(name)).encode(),
+        "initial": str(escape(name[:1].upper())).encode(),
+        "hue": str(len(name) % 8).encode(),
     }
-    chosen = _VOTES.sub(lambda m: m.group(2) if int(m.group(1)) in voted else m.group(3), body)
-    return _SPOTS.sub(lambda m: spots[m.group(1)], chosen)
+    out: list[bytes] = []
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            out.append(piece)
+        elif isinstance(piece, str):
+            out.append(spots[piece])
+        elif piece[0] == "p":
+            out.append((blocks or {}).get(piece[1], b""))
+        else:
+            kind, number, yes, no = piece  # type: ignore[misc]
+            chosen = number in voted if kind == "v" else number == user_id
+            for part in yes if chosen else no:
+                out.append(part if isinstance(part, bytes) else spots[part])
+    return b"".join(out)
 
 
 @dataclass
 class _Copy:
     status: int
     headers: list[tuple[bytes, bytes]]
-    body: str
-    paper_ids: list[int]
+    pieces: list[Piece]
+    paper_ids: list[int]  # whose upvote buttons it has
+    blocks: list[int]  # the papers whose personal block it has
 
 
 class SharedCopies:
     """The shared copies of one process (LRU), keyed by path, query, htmx variant, role and data version;
     ``hits`` and ``renders`` count how they were used."""
 
-    def __init__(self, max_entries: int = 512) -> None:
+    def __init__(self, max_entries: int = 512, max_readers: int = 8192) -> None:
         self.max_entries = max_entries
+        self.max_readers = max_readers
         self.copies: OrderedDict[tuple[Any, ...], _Copy] = OrderedDict()
+        # (reader, copy key) -> the reader's votes among the copy's papers (LRU)
+        self.voted: OrderedDict[tuple[Any, ...], frozenset[int]] = OrderedDict()
         self.hits = self.renders = 0
         # a copy being rendered: the other readers asking for it meanwhile wait for it (one render, not many)
         self.inflight: dict[tuple[Any, ...], asyncio.Future[_Copy | None]] = {}
@@ -120,6 +217,20 @@ class SharedCopies:
             self.copies.move_to_end(key)
             self.hits += 1
         return copy
+
+    def voted_get(self, key: tuple[Any, ...]) -> frozenset[int] | None:
+        """A reader's votes among a copy's papers, as read before under the same data version, or None."""
+        voted = self.voted.get(key)
+        if voted is not None:
+            self.voted.move_to_end(key)
+        return voted
+
+    def voted_put(self, key: tuple[Any, ...], voted: frozenset[int]) -> None:
+        """Keep a reader's votes among a copy's papers, dropping the least recently used beyond
+        ``max_readers``."""
+        self.voted[key] = voted
+        while len(self.voted) > self.max_readers:
+            self.voted.popitem(last=False)
 
     def put(self, key: tuple[Any, ...], copy: _Copy) -> None:
         """Keep ``copy``, dropping the least recently used beyond ``max_entries``."""
@@ -139,8 +250,22 @@ class PersonalPages:
         db: Database,
         version: Callable[[], Awaitable[int | None]],
         copies: SharedCopies,
+        check_interval: float = 1.0,
+        block: Callable[[Any, Any, int, str], bytes] | None = None,
     ) -> None:
         self.app = app
+        # (read session, reader, paper id, CSRF token) -> the reader's block on that paper's page
+        self.block = block
+        # a reader's few rows, read right here on SQLite (a local file, WAL: a read never waits for a
+        # writer; a millisecond, less than a thread's hand-over costs under load); on PostgreSQL (the
+        # network) on a thread
+        self.inline = db.is_sqlite
+        # after a reader's write, their list pages are rendered anew this long: another worker may go on
+        # seeing the data version before it for up to ``check_interval``
+        self.fresh_for = math.ceil(check_interval) + 1 if check_interval > 0 else 0
+        self._wrote_cookie = (
+            f"{WROTE_COOKIE}=1; Max-Age={self.fresh_for}; Path=/; HttpOnly; SameSite=Lax".encode()
+        )
         self.db = db
         self.version = version
         self.store = copies
@@ -148,12 +273,15 @@ class PersonalPages:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state") or {}
         user = state.get("user")
+        if scope["type"] == "http" and user is not None and scope["method"] in UNSAFE and self.fresh_for:
+            await self.app(scope, receive, self._marking_writes(send))
+            return
         if (
             scope["type"] != "http"
             or scope["method"] != "GET"
             or user is None
-            or not is_list_page(scope["path"], scope["query_string"])
-            or any(n == b"cookie" and OWN_WRITE_COOKIE in v for n, v in scope["headers"])
+            or not is_shared_page(scope["path"], scope["query_string"])
+            or any(n == b"cookie" and (OWN_WRITE_COOKIE in v or WROTE in v) for n, v in scope["headers"])
         ):
             await self.app(scope, receive, send)
             return
@@ -182,20 +310,44 @@ class PersonalPages:
             if copy is None:  # not a page to keep after all (streamed, or not text): rendered normally
                 await self.app(scope, receive, send)
                 return
-        voted: set[int] = set()
-        if copy.paper_ids:
-            voted = await anyio.to_thread.run_sync(self._voted, user.id, copy.paper_ids)
-        body = personalize(
-            copy.body, csrf=state.get("csrf_token") or "", name=user.display_name or "", voted=voted
-        ).encode()
+        csrf, name = state.get("csrf_token") or "", user.display_name or ""
+        # a reader's votes change the data version, which is in the key: kept until it moves on; their
+        # marks and collections do not, so a personal block is read on every request
+        voted = self.store.voted_get((user.id, key)) if copy.paper_ids else frozenset()
+        blocks: dict[int, bytes] = {}
+        if voted is None or copy.blocks:
+            wanted = (user, csrf, copy.paper_ids if voted is None else [], copy.blocks)
+            if self.inline:
+                read, blocks = self._personal(*wanted)
+            else:
+                read, blocks = await anyio.to_thread.run_sync(self._personal, *wanted)
+            if voted is None:
+                voted = frozenset(read)
+                self.store.voted_put((user.id, key), voted)
+        body = fill(copy.pieces, csrf=csrf, name=name, voted=voted, user_id=user.id, blocks=blocks)
         headers = [(n, v) for n, v in copy.headers if n != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": copy.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _voted(self, user_id: int, paper_ids: list[int]) -> set[int]:
+    def _marking_writes(self, send: Send) -> Send:
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                headers = [*message.get("headers", []), (b"set-cookie", self._wrote_cookie)]
+                message = dict(message, headers=headers)
+            await send(message)
+
+        return marked
+
+    def _personal(
+        self, user: Any, csrf: str, paper_ids: list[int], block_ids: list[int]
+    ) -> tuple[set[int], dict[int, bytes]]:
+        """The reader's votes among ``paper_ids`` and their personal blocks of ``block_ids`` (one thread,
+        one read session)."""
         with self.db.session() as session:
-            return voted_ids(session, user_id, paper_ids)
+            voted = voted_ids(session, user.id, paper_ids) if paper_ids else set()
+            blocks = {i: self.block(session, user, i, csrf) for i in block_ids} if self.block else {}
+        return voted, blocks
 
     async def _render(self, scope: Scope, receive: Receive) -> _Copy | None:
         """The shared copy of this page: the app renders it with markers for the reader's spots."""
@@ -228,4 +380,6 @@ class PersonalPages:
         raw = b"".join(chunks)
         self.store.renders += 1
         ids = sorted({int(i) for i in _VOTE_IDS.findall(raw)})
-        return _Copy(start["status"], headers, raw.decode("utf-8"), ids)
+        pieces = split(raw)
+        blocks = [p[1] for p in pieces if isinstance(p, tuple) and p[0] == "p"]
+        return _Copy(start["status"], headers, pieces, ids, blocks)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from starlette.testclient import TestClient
 
 
@@ -11,3 +14,14 @@ def settled(client: TestClient, timeout: float = 120.0) -> TestClient:
     application = client.app.state.parts.application  # type: ignore[attr-defined]
     assert application.warmed.wait(timeout), "the app's warm-up did not finish"
     return client
+
+
+def eventually(check: Callable[[], bool], within: float = 5.0) -> bool:
+    """Whether ``check()`` holds within ``within`` seconds (asked every 50 ms): for what another process
+    changed, which a worker learns within an interval of its settings."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
