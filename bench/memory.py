@@ -20,6 +20,9 @@ with ~108k real papers and their MiniLM vectors, on SQLite and on PostgreSQL sid
    words from real titles, and Atom feeds; ``--connections`` keep-alive connections at once (threads),
    in blocks of 1,000 requests. VmRSS is read after start-up and one warm-up request, after each block,
    and VmHWM (the peak) at the end.
+   ``--glibc-arenas`` runs SQLite once more with ``MALLOC_ARENA_MAX`` at glibc's own limit (8 arenas per
+   core; the server leaves an operator's setting alone), labelled ``sqlite*``, to show what the server's
+   cap of 2 arenas saves.
 4. Prints RSS at the start, after half and after all requests, the peak, the growth over the second half
    (a leak shows as steady growth there) and the verdict against the target (peak <= 1 GiB per worker);
    then RSS after every block, its anonymous and file-backed parts at the end, and the mean latency of
@@ -239,6 +242,7 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     worker_pid: int = 0
     worker_is: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __enter__(self) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -249,6 +253,7 @@ class Server:
             DAILYPAPERS_LOAD_DEMO="false",
             DAILYPAPERS_EMBEDDING_BACKEND="minilm",
         )
+        env.update(self.extra_env)
         cmd = [sys.executable, "-m", "dailypapers.cli", "serve", "--host", "127.0.0.1"]
         cmd += ["--port", str(self.port), "--workers", "1", "--no-access-log"]
         self.log = self.data_dir / "server.log"
@@ -360,14 +365,19 @@ class Measured:
 
 
 def measure(
-    backend: str, url: str, data_dir: Path, requests: list[tuple[str, str]], connections: int
+    backend: str,
+    url: str,
+    data_dir: Path,
+    requests: list[tuple[str, str]],
+    connections: int,
+    extra_env: dict[str, str] | None = None,
 ) -> Measured:
     db = Database(url)
     with db.session() as s:
         papers = s.scalar(select(func.count()).select_from(Paper)) or 0
         vectors = s.scalar(select(func.count()).select_from(PaperVector)) or 0
     db.dispose()
-    with Server(url, data_dir) as server:
+    with Server(url, data_dir, extra_env=extra_env or {}) as server:
         pid = server.worker_pid
         warm = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         status, _ = fetch(warm, "/")
@@ -519,6 +529,12 @@ def main() -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--connections", type=int, default=8, help="Requests in flight at once.")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--glibc-arenas",
+        action="store_true",
+        help="Also run SQLite with glibc's own malloc arena limit (8 per core), as before the server "
+        "capped its arenas, side by side.",
+    )
     args = parser.parse_args()
     if not (args.shared / "hf_daily_papers").is_dir():
         print(f"shared data not found under {args.shared}", file=sys.stderr)
@@ -543,6 +559,11 @@ def main() -> int:
         )
         if args.backend in ("sqlite", "both"):
             results.append(measure("sqlite", sqlite_url, tmp / "data-sqlite", requests, args.connections))
+        if args.glibc_arenas and args.backend in ("sqlite", "both"):
+            glibc = {"MALLOC_ARENA_MAX": str(8 * (os.cpu_count() or 1))}
+            results.append(
+                measure("sqlite*", sqlite_url, tmp / "data-sqlite-glibc", requests, args.connections, glibc)
+            )
         if args.backend in ("postgresql", "both"):
             pg_url, pg_server = start_postgres(tmp)
             copy_to_postgres(sqlite_url, pg_url)

@@ -83,7 +83,6 @@ def test_each_reader_gets_their_own_name_token_and_votes_from_one_shared_renderi
 
 def test_other_pages_and_anonymous_readers_are_not_shared(settings, db):
     load_papers(db)
-    listed = _latest(db)
     with clients(community_settings(settings), db) as made:
         alice = made.account(db, "alice")
         copies = made.app.state.parts.shared_copies

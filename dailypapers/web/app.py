@@ -26,7 +26,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dailypapers import __version__, metrics
+from dailypapers import __version__, malloc, metrics
 from dailypapers.application import Application
 from dailypapers.config import Settings, resolve_secret_key
 from dailypapers.errors import DailyPapersError
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     """A FastAPI app serving one :class:`Application` made from ``settings`` (default: the environment's;
     the secret key resolved and checked for the host), on ``database`` when given."""
     settings = resolve_secret_key(settings or Settings())
+    malloc.limit_arenas()  # a serving process's threads would otherwise each keep memory of their own
     application = Application(settings, database=database, web=True)
     db = application.db
 
