@@ -19,15 +19,34 @@ ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt's parameter, from glibc's malloc.h
 
 
-def limit_arenas(arenas: int = ARENAS) -> bool:
-    """Cap this process's malloc arenas at ``arenas``; whether the cap was set."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return False
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        libc.mallopt  # noqa: B018 - musl and others have no mallopt: not glibc
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def trim() -> bool:
+    """Give the memory glibc's heap holds free back to the system (``malloc_trim``): after a burst of
+    short-lived allocations, such as loading the vector index batch by batch. Whether any was given."""
+    libc = _glibc()
+    if libc is None:
         return False
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim.restype = ctypes.c_int
+    return libc.malloc_trim(0) == 1
+
+
+def limit_arenas(arenas: int = ARENAS) -> bool:
+    """Cap this process's malloc arenas at ``arenas``; whether the cap was set."""
+    libc = _glibc()
+    if libc is None or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return mallopt(_M_ARENA_MAX, arenas) == 1

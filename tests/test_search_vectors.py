@@ -14,6 +14,7 @@ from dailypapers.search.vectors import (
     VectorIndex,
     ann_available,
     build_index,
+    empty_index,
     load_index,
 )
 from tests.support.needs import require
@@ -133,6 +134,20 @@ def test_build_index_threshold() -> None:
         assert isinstance(build_index(np.arange(10), unit(10, 4), exact_below=10), AnnIndex)
     with pytest.raises(ValueError):
         build_index([1], np.zeros(4))
+
+
+@pytest.mark.usefixtures("hnswlib_installed")
+def test_an_index_filled_batch_by_batch_equals_one_built_at_once() -> None:
+    dim, n = 32, 3000
+    vectors, ids = unit(n, dim), np.arange(n) * 3 + 1
+    streamed = empty_index(dim, n, exact_below=1000, ef=64)
+    assert isinstance(streamed, AnnIndex) and streamed._index.get_max_elements() == n  # room made once
+    for start in range(0, n, 700):
+        streamed.add(ids[start : start + 700], vectors[start : start + 700])
+    assert len(streamed) == n
+    exact = build_index(ids, vectors)
+    assert recall_at_10(streamed, exact, unit(50, dim, seed=3)) >= 0.95
+    assert isinstance(empty_index(dim, 999, exact_below=1000), ExactIndex)
 
 
 def test_load_refuses_unknown_folders(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ from datetime import datetime
 import numpy as np
 
 from dailypapers.search.embed import EmbeddingBackend, paper_text
-from dailypapers.search.vectors import EXACT_BELOW, AnnIndex, ExactIndex, ann_available, build_index
+from dailypapers import malloc
+from dailypapers.search.vectors import EXACT_BELOW, AnnIndex, ExactIndex, ann_available, empty_index
 from dailypapers.store.db import Database
 from dailypapers.store.vectors import (  # count_missing and vector_index_name: the backfill's, named here too
     count_missing as count_missing,
@@ -167,11 +168,15 @@ class VectorSearch(_NearestByText):
                     isinstance(self._index, ExactIndex) and count >= self.exact_below and ann_available()
                 )
                 if self._index is None or count < indexed_count or grew_past_exact:
-                    chunks = list(iter_vectors(session, model))
-                    if chunks:
-                        ids = np.concatenate([c[0] for c in chunks])
-                        vectors = np.concatenate([c[1] for c in chunks])
-                        self._index = build_index(ids, vectors, exact_below=self.exact_below)
+                    # batch by batch into an index sized for them all: never two copies of the vectors
+                    index: ExactIndex | AnnIndex | None = None
+                    for ids, vectors in iter_vectors(session, model):
+                        if index is None:
+                            index = empty_index(vectors.shape[1], count, exact_below=self.exact_below)
+                        index.add(ids, vectors)
+                    if index is not None:
+                        self._index = index
+                    malloc.trim()  # the batches' memory, back to the system
                 elif (count, newest) != (indexed_count, indexed_newest):
                     for ids, vectors in iter_vectors(session, model, since=indexed_newest):
                         self._index.add(ids, vectors)

@@ -167,6 +167,7 @@ class AnnIndex:
         ef_construction: int = DEFAULT_EF_CONSTRUCTION,
         ef: int = DEFAULT_EF,
         threads: int = 0,
+        capacity: int = 1024,
         _index: Any = None,
     ) -> None:
         import hnswlib
@@ -175,7 +176,7 @@ class AnnIndex:
         self.threads = threads  # for add(); 0: all cores. A search uses one thread.
         if _index is None:
             _index = hnswlib.Index(space="ip", dim=dim)
-            _index.init_index(max_elements=1024, ef_construction=ef_construction, M=m)
+            _index.init_index(max_elements=max(1, capacity), ef_construction=ef_construction, M=m)
         self._index = _index
         self._index.set_ef(ef)
 
@@ -282,6 +283,16 @@ def build_index(
         index = AnnIndex(vectors.shape[1], **ann_options)
     index.add(ids, vectors)
     return index
+
+
+def empty_index(
+    dim: int, expected: int, *, exact_below: int = EXACT_BELOW, **ann_options: Any
+) -> ExactIndex | AnnIndex:
+    """An empty index of the kind :func:`build_index` picks for ``expected`` vectors, made room for:
+    vectors streamed into it in batches never have to be held all at once besides it."""
+    if expected >= exact_below and ann_available():
+        return AnnIndex(dim, capacity=expected, **ann_options)
+    return ExactIndex(dim)
 
 
 def load_index(path: str | Path) -> ExactIndex | AnnIndex:
