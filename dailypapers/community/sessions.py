@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import random
 import re
 import secrets
 import threading
@@ -234,7 +235,9 @@ class Resumer:
                     row.User,
                     row.expires_at,
                     now if seen_long_ago else row.last_seen_at,
-                    time.monotonic() + self.ttl,
+                    # spread over the second half of ``ttl``: sessions found together (a restart, a
+                    # burst) are not all read again at the same instant
+                    time.monotonic() + self.ttl * (0.5 + random.random() / 2),  # nosec B311 # not a secret
                 )
                 self._kept.move_to_end(key)
                 while len(self._kept) > self.max_entries:
