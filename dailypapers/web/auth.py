@@ -170,7 +170,7 @@ class AuthMiddleware:
         raw = cookies.get(SESSION_COOKIE)
         if raw:
             token = self.sessions.read(raw)
-            found = await self._resume(token) if token else None
+            found = await anyio.to_thread.run_sync(self.sessions.resume, token) if token else None
             if token is None or found is None:
                 stale_session = True
             else:
@@ -215,14 +215,6 @@ class AuthMiddleware:
         await self.app(scope, receive, send_wrapper)
         if found is not None and found.seen_long_ago:  # after the response: no reader waits for this write
             await anyio.to_thread.run_sync(user_sessions.touch, self.db, found.session_id)
-
-    async def _resume(self, token: str) -> user_sessions.Resumed | None:
-        # a session kept a moment ago needs no database at all; one to read is read on a thread, but on
-        # SQLite (a local file, WAL: a read never waits for a writer) right here: an indexed row read
-        # costs less than a thread's hand-over does under load
-        if self.db.is_sqlite:
-            return self.sessions.resume(token)
-        return await anyio.to_thread.run_sync(self.sessions.resume, token)
 
     async def _check_csrf(
         self,
