@@ -23,6 +23,7 @@ from dailypapers.store.replica import data_version
 from dailypapers.store.state import current_version
 from dailypapers.web.replica import LSN_COOKIE
 from tests.support.community import PAPER, clients, community_settings, load_papers, make_user
+from tests.support import settle
 from tests.support.replica import StreamingPair
 
 CATCH_UP_SECONDS = 30  # the longest a test waits for the replica to show what the primary has
@@ -86,12 +87,7 @@ def touches(db: Database) -> Iterator[list[str]]:
 
 def eventually(check: Callable[[], bool]) -> bool:
     """Whether ``check`` holds within :data:`CATCH_UP_SECONDS` (asked again every 50 ms)."""
-    deadline = time.monotonic() + CATCH_UP_SECONDS
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return settle.eventually(check, within=CATCH_UP_SECONDS)
 
 
 @pytest.mark.postgres_only
