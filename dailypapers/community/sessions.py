@@ -189,7 +189,6 @@ class Resumer:
         self._lock = threading.Lock()
         self._generation = 0
         self._quiet_until = 0.0  # nothing is kept before: a write that may end sessions is committing
-        self.hits = self.misses = 0
         if ttl > 0:
             event.listen(db.engine, "begin", self._begin)
             event.listen(db.engine, "before_cursor_execute", self._look)
@@ -215,10 +214,8 @@ class Resumer:
                 seen_long_ago = now - kept.last_seen_at >= SEEN_EVERY
                 if seen_long_ago:
                     kept.last_seen_at = now  # this request records the visit
-                self.hits += 1
                 return Resumed(kept.session_id, kept.user, seen_long_ago)
             generation = self._generation
-            self.misses += 1
         with self.db.session() as session:
             row = session.execute(
                 select(UserSession.id, UserSession.expires_at, UserSession.last_seen_at, User)

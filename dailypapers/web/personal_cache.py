@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 
 from dailypapers.community.actions import voted_ids
 from dailypapers.store.db import Database
+from dailypapers.web.auth import UNSAFE
 from dailypapers.web.cache import OWN_WRITE_COOKIE
 
 Scope = MutableMapping[str, Any]
@@ -42,7 +43,6 @@ CSRF = Markup("<!--dp:csrf-->")
 NAME = Markup("<!--dp:name-->")
 INITIAL = Markup("<!--dp:initial-->")
 HUE = Markup("<!--dp:hue-->")
-_VOTE_IDS = re.compile(rb"<!--dp:v:(\d+)-->")
 _LIST_PATHS = re.compile(
     r"^/(?:papers/(?:date|week|month)/[^/]+|papers/trending|papers|organizations/[^/]+)?$"
 )
@@ -50,7 +50,6 @@ _LIST_PATHS = re.compile(
 _PAPER_PATH = re.compile(
     r"^/papers/(?!(?:date|week|month)/|trending$)[A-Za-z0-9.\-]+(?:/[0-9]{7})?(?:v[0-9]+)?(?<!\.md)$"
 )
-UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WROTE_COOKIE = "dp_wrote"  # a reader's own write is a few seconds old: their pages are not shared copies
 WROTE = (WROTE_COOKIE + "=").encode()
 _VARIANT_HEADERS = (b"hx-request", b"hx-target", b"hx-history-restore-request", b"hx-boosted")
@@ -111,11 +110,6 @@ def is_list_page(path: str, query: bytes) -> bool:
 def is_shared_page(path: str, query: bytes) -> bool:
     """Whether ``path`` is a page a shared copy serves: a list page or a paper's page."""
     return is_list_page(path, query) or bool(_PAPER_PATH.match(path))
-
-
-def personalize(body: str, *, csrf: str, name: str, voted: set[int]) -> str:
-    """The shared copy filled in for one reader."""
-    return fill(split(body.encode()), csrf=csrf, name=name, voted=voted).decode()
 
 
 # A shared copy cut at its markers, once, when it is kept: literal bytes, a spot's name, a vote's paper
@@ -379,7 +373,8 @@ class PersonalPages:
             return None
         raw = b"".join(chunks)
         self.store.renders += 1
-        ids = sorted({int(i) for i in _VOTE_IDS.findall(raw)})
         pieces = split(raw)
-        blocks = [p[1] for p in pieces if isinstance(p, tuple) and p[0] == "p"]
+        marked = [p for p in pieces if isinstance(p, tuple)]
+        ids = sorted({p[1] for p in marked if p[0] == "v"})
+        blocks = [p[1] for p in marked if p[0] == "p"]
         return _Copy(start["status"], headers, pieces, ids, blocks)
