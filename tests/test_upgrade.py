@@ -4,6 +4,7 @@ page and API answer a reader uses shows the old data, and its accounts log in an
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Iterator
@@ -11,11 +12,13 @@ from datetime import date
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from dailypapers.cli import app as cli_app
 from dailypapers.store.copy import head_revision
 from dailypapers.store.db import Database
+from dailypapers.store.vectors import pg_nearest, pg_vector_literal, vector_index_name, vector_of
 from tests.support.community import clients, community_settings
 from tests.support.upgrade import UPGRADE_DATA, DUMP_PASSWORD, Dump, load_dump, read_dump, row_counts
 
@@ -105,6 +108,37 @@ def test_db_upgrade_brings_the_release_to_the_newest_revision_keeping_every_row(
         "bob": "user",
         "carol": "user",
     }
+
+
+@pytest.mark.postgres_only
+def test_the_upgrade_makes_the_vector_index_half_precision_and_searches_through_it(release_0011):
+    db, dump = release_0011
+    model = dump.rows("paper_vectors")[0]["model"]
+    digest = hashlib.sha1(model.encode(), usedforsecurity=False).hexdigest()[:12]
+    with db.session() as session:
+        indexes = dict(
+            session.execute(
+                text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'paper_vectors'")
+            ).all()
+        )
+        hnsw = {name: d for name, d in indexes.items() if "hnsw" in d}
+        assert list(hnsw) == [vector_index_name(model)] == [f"ix_paper_vectors_hnsw_{digest}_h"]
+        assert "halfvec_cosine_ops" in hnsw[vector_index_name(model)]
+        session.execute(text("SET LOCAL enable_seqscan = off"))  # 29 rows: make the planner show its choice
+        target = dump.rows("paper_vectors")[3]["paper_id"]
+        query = vector_of(session, target, model)
+        nearest = pg_nearest(session, model, query, 5)
+        plan = " ".join(
+            session.execute(
+                text(
+                    "EXPLAIN SELECT paper_id FROM paper_vectors WHERE model = :m AND embedding IS NOT NULL "
+                    "ORDER BY embedding::halfvec(64) <=> CAST(:q AS halfvec(64)) LIMIT 5"
+                ),
+                {"m": model, "q": pg_vector_literal(query)},
+            ).scalars()
+        )
+    assert vector_index_name(model) in plan
+    assert nearest[0] == (target, pytest.approx(1.0, abs=1e-3))
 
 
 def test_every_page_and_api_answer_shows_the_releases_data(release_0011, settings):

@@ -103,30 +103,43 @@ def replace_vectors(
     insert_vectors(session, model, ids, digests, vectors)
 
 
+def _model_digest(model: str) -> str:
+    return hashlib.sha1(model.encode(), usedforsecurity=False).hexdigest()[:12]
+
+
 def vector_index_name(model: str) -> str:
-    """The name of the HNSW index over one model's vectors on PostgreSQL."""
-    return "ix_paper_vectors_hnsw_" + hashlib.sha1(model.encode(), usedforsecurity=False).hexdigest()[:12]
+    """The name of the HNSW index over one model's vectors on PostgreSQL (half precision)."""
+    return "ix_paper_vectors_hnsw_" + _model_digest(model) + "_h"
+
+
+def _full_precision_index_name(model: str) -> str:
+    # 0.1.0 indexed ``embedding::vector(dim)``: twice the memory for the same ranking
+    return "ix_paper_vectors_hnsw_" + _model_digest(model)
 
 
 def ensure_vector_index(db: Database, model: str, dim: int) -> bool:
-    """On PostgreSQL: the HNSW index (cosine) over one model's pgvector embeddings, made if missing
-    (an expression index on ``embedding::vector(dim)`` for that model's rows). Returns whether it was
-    made now; a no-op on SQLite, whose index lives in the process."""
+    """On PostgreSQL: the HNSW index (cosine) over one model's pgvector embeddings, made if missing.
+
+    It is an expression index on ``embedding::halfvec(dim)`` for that model's rows: half the memory of
+    a full-precision index (what must stay in shared buffers), and the vectors were float16 to begin
+    with (the blob SQLite searches is float16 too). A full-precision index left by an older release is
+    dropped once the new one exists. Returns whether an index was made now; a no-op on SQLite, whose
+    index lives in the process."""
     if not db.is_postgres:
         return False
     name = vector_index_name(model)
     with db.transaction() as session:
         exists = session.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar_one()
-        if exists:
-            return False
-        session.execute(
-            text(
-                f"CREATE INDEX IF NOT EXISTS {name} ON paper_vectors USING hnsw "
-                f"((embedding::vector({int(dim)})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
-                f"WHERE model = {_model_literal(model)}"
+        if not exists:
+            session.execute(
+                text(
+                    f"CREATE INDEX IF NOT EXISTS {name} ON paper_vectors USING hnsw "
+                    f"((embedding::halfvec({int(dim)})) halfvec_cosine_ops) "
+                    f"WITH (m = 16, ef_construction = 64) WHERE model = {_model_literal(model)}"
+                )
             )
-        )
-    return True
+        session.execute(text(f"DROP INDEX IF EXISTS {_full_precision_index_name(model)}"))
+    return not exists
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -205,11 +218,11 @@ def pg_nearest(
     """On PostgreSQL: the ``k`` papers whose ``model`` vectors are nearest ``vector`` (cosine), as
     (paper id, similarity), through the model's HNSW index."""
     dim = int(np.asarray(vector).shape[-1])
-    cast = f"embedding::vector({dim})"
+    cast = f"embedding::halfvec({dim})"  # the expression the HNSW index is built on
     sql = (
-        f"SELECT paper_id, 1 - ({cast} <=> CAST(:q AS vector({dim}))) AS similarity "  # nosec B608 # bound parameters
+        f"SELECT paper_id, 1 - ({cast} <=> CAST(:q AS halfvec({dim}))) AS similarity "  # nosec B608 # bound parameters
         f"FROM paper_vectors WHERE model = {_model_literal(model)} AND embedding IS NOT NULL "
-        f"ORDER BY {cast} <=> CAST(:q AS vector({dim})) LIMIT :k"
+        f"ORDER BY {cast} <=> CAST(:q AS halfvec({dim})) LIMIT :k"
     )
     # HNSW returns at most ef_search rows: ask for at least k
     session.execute(text(f"SET LOCAL hnsw.ef_search = {max(ef_search, min(int(k), 1000))}"))

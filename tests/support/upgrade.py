@@ -15,6 +15,7 @@ rebuilt here (pgvector's ``paper_vectors.embedding`` and its index, the id seque
 from __future__ import annotations
 
 import base64
+import hashlib
 import gzip
 import json
 import warnings
@@ -41,7 +42,7 @@ from sqlalchemy.exc import SAWarning
 
 from dailypapers.store.copy import _reset_sequences
 from dailypapers.store.db import Database
-from dailypapers.store.vectors import ensure_vector_index, from_blobs, pg_vector_literal
+from dailypapers.store.vectors import from_blobs, pg_vector_literal
 from tests.conftest import TEST_DATA
 
 UPGRADE_DATA = TEST_DATA / "upgrade"
@@ -160,7 +161,7 @@ def _decoded_rows(table: Table, columns: list[str], rows: list[list[Any]], sqlit
 
 def _fill_pg_vectors(db: Database, rows: list[dict[str, Any]]) -> None:
     """pgvector's ``embedding`` of each ``paper_vectors`` row, from its float16 blob (as the release's
-    indexing wrote it), and the HNSW index of each model."""
+    indexing wrote it), and the HNSW index of each model as the release made it."""
     dims: dict[str, int] = {}
     with db.transaction(keep_version=True) as session:
         for row in rows:
@@ -173,8 +174,16 @@ def _fill_pg_vectors(db: Database, rows: list[dict[str, Any]]) -> None:
                 {"embedding": pg_vector_literal(vector), "paper_id": row["paper_id"], "model": row["model"]},
             )
             dims[row["model"]] = row["dim"]
-    for model, dim in sorted(dims.items()):
-        ensure_vector_index(db, model, dim)
+    with db.transaction(keep_version=True) as session:
+        for model, dim in sorted(dims.items()):  # the index as 0.1.0 made it: full precision
+            digest = hashlib.sha1(model.encode(), usedforsecurity=False).hexdigest()[:12]
+            name = "ix_paper_vectors_hnsw_" + digest
+            session.execute(
+                text(
+                    f"CREATE INDEX {name} ON paper_vectors USING hnsw ((embedding::vector({int(dim)})) "
+                    f"vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE model = '{model}'"
+                )
+            )
 
 
 def load_dump(db: Database, dump: Dump) -> None:

