@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.web.personal_cache import WROTE_COOKIE
@@ -95,9 +96,12 @@ def test_other_pages_and_anonymous_readers_are_not_shared(settings, db):
         assert copies.renders == before + 1
 
 
-def _forget_write(*readers) -> None:
-    for who in readers:  # the few seconds after a reader's write pass
+def _forget_write(made, *readers) -> None:
+    """The few seconds after a reader's write pass: the ``dp_wrote`` cookie is gone, and so are the logins
+    the workers kept (re-read every ``session_check_interval``, less than the cookie lasts)."""
+    for who in readers:
         who.client.cookies.delete(WROTE_COOKIE)
+    made.app.state.parts.sessions.resumer.forget()
 
 
 def test_a_paper_page_is_shared_and_each_reader_sees_only_their_own_comments_marks_and_collections(
@@ -116,7 +120,7 @@ def test_a_paper_page_is_shared_and_each_reader_sees_only_their_own_comments_mar
         box = alice.post("/api/collections", json={"name": "Alice's private shelf"}).json()
         assert alice.put(f"/api/collections/{box['id']}/papers/{PAPER}").status_code in (200, 204)
         assert alice.put(f"/api/papers/{PAPER}/upvote").status_code == 200
-        _forget_write(alice, bob, mod)
+        _forget_write(made, alice, bob, mod)
         copies = made.app.state.parts.shared_copies
         renders = copies.renders
         pages = {}
@@ -145,8 +149,34 @@ def test_a_paper_page_is_shared_and_each_reader_sees_only_their_own_comments_mar
         assert "bob says hi" in mod_page and f'action="/comments/{bobs["id"]}/hide"' in mod_page
         assert f'action="/comments/{mine["id"]}/edit"' not in mod_page
         assert copies.renders == renders + 2
-        # a mark changes no data version: the next page reads the reader's marks anew all the same
+        # a mark changes no data version: her next page shows it all the same (rendered for her alone
+        # while the write is fresh), and so does the shared copy once her kept login is read anew
         assert alice.delete(f"/api/papers/{PAPER}/marks/read").status_code in (200, 204)
-        _forget_write(alice)
+        fresh = alice.client.get(f"/papers/{PAPER}").text
+        assert "✓ Read" not in fresh and "Mark as read" in fresh
+        _forget_write(made, alice)
         again = alice.client.get(f"/papers/{PAPER}").text
         assert "✓ Read" not in again and "Mark as read" in again
+
+
+@pytest.mark.parametrize("interval", [0.0, 60.0])
+def test_a_readers_block_on_a_paper_page_is_read_once_per_kept_login(settings, db, interval):
+    load_papers(db)
+    with clients(community_settings(settings, session_check_interval=interval), db) as made:
+        bob = made.account(db, "bob", display_name="Bob")
+        assert bob.put(f"/api/papers/{PAPER}/marks/read").status_code == 200
+        _forget_write(made, bob)
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            statements.append(" ".join(statement.split()).lower())
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            pages = [bob.client.get(f"/papers/{PAPER}").text for _ in range(3)]
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        assert all("✓ Read" in page for page in pages)
+        marks = [s for s in statements if "paper_marks" in s]
+        # every request reads it without kept logins; with them, once while the login is kept
+        assert len(marks) == (3 if interval == 0 else 1), marks

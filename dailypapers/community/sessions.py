@@ -20,14 +20,14 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, delete, event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from dailypapers.errors import NotFound
-from dailypapers.store.db import Database
+from dailypapers.store.db import SHORT_READ, Database
 from dailypapers.store.models import User, UserSession, utcnow
 
 TOKEN_BYTES = 32
@@ -200,23 +200,36 @@ class Resumer:
             self._generation += 1
             self._kept.clear()
 
+    def kept(self, token: str, now: datetime | None = None) -> Resumed | None | Literal[False]:
+        """What :meth:`resume` answers for ``token`` when that needs no database: the session kept (or
+        None, when it expired since), else False. Never blocks (no lock, no I/O): the event loop asks
+        this first, and goes to a thread for :meth:`resume` only when it answers False."""
+        if self.ttl <= 0:
+            return False
+        kept = self._kept.get(hash_token(token))  # one dict read: atomic under the GIL
+        if kept is None or time.monotonic() >= kept.until:
+            return False
+        now = now or utcnow()
+        if kept.expires_at <= now:
+            return None
+        seen_long_ago = now - kept.last_seen_at >= SEEN_EVERY
+        if seen_long_ago:
+            kept.last_seen_at = now  # this request records the visit (two at once: both write it, harmless)
+        return Resumed(kept.session_id, kept.user, seen_long_ago)
+
     def resume(self, token: str, now: datetime | None = None) -> Resumed | None:
         """The live session of ``token`` and its account, or None (see :func:`resume`)."""
         if self.ttl <= 0:
             return resume(self.db, token, now)
         now = now or utcnow()
         key = hash_token(token)
+        found = self.kept(token, now)
+        if found is not False:
+            return found
         with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None and time.monotonic() < kept.until:
-                if kept.expires_at <= now:
-                    return None
-                seen_long_ago = now - kept.last_seen_at >= SEEN_EVERY
-                if seen_long_ago:
-                    kept.last_seen_at = now  # this request records the visit
-                return Resumed(kept.session_id, kept.user, seen_long_ago)
             generation = self._generation
         with self.db.session() as session:
+            session.connection(execution_options=SHORT_READ)
             row = session.execute(
                 select(UserSession.id, UserSession.expires_at, UserSession.last_seen_at, User)
                 .join(User, User.id == UserSession.user_id)

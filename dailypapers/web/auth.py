@@ -23,7 +23,7 @@ import hmac
 import json
 import secrets
 from http.cookies import SimpleCookie
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs
 
 import anyio
@@ -88,6 +88,11 @@ class Sessions:
         except BadSignature:
             return None
         return token if isinstance(token, str) else None
+
+    def kept(self, token: str) -> user_sessions.Resumed | None | Literal[False]:
+        """:meth:`resume`'s answer when it needs no database (a session found within
+        ``session_check_interval`` seconds), else False; never blocks."""
+        return self.resumer.kept(token)
 
     def resume(self, token: str) -> user_sessions.Resumed | None:
         """The live session of ``token`` and its account, or None (one database query, none for a
@@ -170,7 +175,11 @@ class AuthMiddleware:
         raw = cookies.get(SESSION_COOKIE)
         if raw:
             token = self.sessions.read(raw)
-            found = await anyio.to_thread.run_sync(self.sessions.resume, token) if token else None
+            # a session kept a moment ago is answered right here; only one to read from the database
+            # goes to a thread
+            found = self.sessions.kept(token) if token else None
+            if found is False:
+                found = await anyio.to_thread.run_sync(self.sessions.resume, token)
             if token is None or found is None:
                 stale_session = True
             else:

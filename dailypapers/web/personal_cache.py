@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import anyio
 from markupsafe import Markup, escape
 
 from dailypapers.community.actions import voted_ids
-from dailypapers.store.db import Database
+from dailypapers.store.db import SHORT_READ, Database
 from dailypapers.web.auth import UNSAFE
 from dailypapers.web.cache import OWN_WRITE_COOKIE
 
@@ -52,6 +53,7 @@ _PAPER_PATH = re.compile(
 )
 WROTE_COOKIE = "dp_wrote"  # a reader's own write is a few seconds old: their pages are not shared copies
 WROTE = (WROTE_COOKIE + "=").encode()
+_BLOCKS_PER_LOGIN = 256  # personal blocks kept for one login (a reader opens a few papers a second at most)
 _VARIANT_HEADERS = (b"hx-request", b"hx-target", b"hx-history-restore-request", b"hx-boosted")
 
 
@@ -263,6 +265,9 @@ class PersonalPages:
         self.db = db
         self.version = version
         self.store = copies
+        # account object (as the session resumer keeps it) -> (CSRF token, paper id -> personal block)
+        self._blocks: weakref.WeakKeyDictionary[Any, tuple[str, dict[int, bytes]]]
+        self._blocks = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state") or {}
@@ -306,15 +311,21 @@ class PersonalPages:
                 return
         csrf, name = state.get("csrf_token") or "", user.display_name or ""
         # a reader's votes change the data version, which is in the key: kept until it moves on; their
-        # marks and collections do not, so a personal block is read on every request
+        # marks and collections do not: a personal block is kept with the login it was read under
+        # (:meth:`_kept_blocks`)
         voted = self.store.voted_get((user.id, key)) if copy.paper_ids else frozenset()
-        blocks: dict[int, bytes] = {}
-        if voted is None or copy.blocks:
-            wanted = (user, csrf, copy.paper_ids if voted is None else [], copy.blocks)
+        kept = self._kept_blocks(user, csrf)
+        blocks = {i: kept[i] for i in copy.blocks if i in kept}
+        missing = [i for i in copy.blocks if i not in blocks]
+        if voted is None or missing:
+            wanted = (user, csrf, copy.paper_ids if voted is None else [], missing)
             if self.inline:
-                read, blocks = self._personal(*wanted)
+                read, fresh = self._personal(*wanted)
             else:
-                read, blocks = await anyio.to_thread.run_sync(self._personal, *wanted)
+                read, fresh = await anyio.to_thread.run_sync(self._personal, *wanted)
+            blocks.update(fresh)
+            if len(kept) < _BLOCKS_PER_LOGIN:
+                kept.update(fresh)
             if voted is None:
                 voted = frozenset(read)
                 self.store.voted_put((user.id, key), voted)
@@ -323,6 +334,18 @@ class PersonalPages:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": copy.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def _kept_blocks(self, user: Any, csrf: str) -> dict[int, bytes]:
+        """The personal blocks read for this login (paper id -> block), kept as long as the account
+        object is: the session resumer keeps one for ``check_interval`` seconds and then reads a new
+        one, so a block is at most that old. A reader's own write meanwhile shows at once all the same:
+        it sets the ``dp_wrote`` cookie, and their pages skip the shared copies (and these blocks) for
+        longer than the interval. Without kept logins (interval 0) every request reads its block."""
+        blocks = self._blocks.get(user)
+        if blocks is None or blocks[0] != csrf:
+            blocks = (csrf, {})
+            self._blocks[user] = blocks
+        return blocks[1]
 
     def _marking_writes(self, send: Send) -> Send:
         async def marked(message: Message) -> None:
@@ -339,6 +362,7 @@ class PersonalPages:
         """The reader's votes among ``paper_ids`` and their personal blocks of ``block_ids`` (one thread,
         one read session)."""
         with self.db.session() as session:
+            session.connection(execution_options=SHORT_READ)
             voted = voted_ids(session, user.id, paper_ids) if paper_ids else set()
             blocks = {i: self.block(session, user, i, csrf) for i in block_ids} if self.block else {}
         return voted, blocks
