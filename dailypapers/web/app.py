@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
