@@ -6,6 +6,7 @@ only every few minutes."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -276,6 +277,39 @@ def test_a_session_ended_by_another_process_stops_opening_pages_within_the_inter
         assert not logged_in(synced)
 
 
+def test_a_worker_reads_one_number_per_interval_and_each_login_again_only_once_it_moves(settings, db):
+    make_users(db, ["alice", "bob"])
+    with clients(community_settings(settings, session_check_interval=0.2), db) as made:
+        alice, bob = device(made), device(made, login="bob")
+        assert logged_in(alice) and logged_in(bob)
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            statements.append(" ".join(statement.split()).lower())
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            for _ in range(3):  # intervals pass; nothing that may end a login happens
+                time.sleep(0.25)
+                assert logged_in(alice) and logged_in(bob)
+            logins = [s for s in statements if "from user_sessions" in s]
+            numbers = [s for s in statements if "sessions_version" in s and s.startswith("select")]
+            assert logins == [] and 1 <= len(numbers) <= 3, statements
+            statements.clear()
+            other = Database(str(db.url))  # another process changes bob's name: the number moves
+            try:
+                with other.transaction() as session:
+                    session.execute(update(User).where(User.username == "bob").values(display_name="Robert"))
+            finally:
+                other.dispose()
+            assert eventually(lambda: bob.get("/api/me").json().get("fullname") == "Robert", within=3.0)
+            assert logged_in(alice)
+            logins = [s for s in statements if "from user_sessions" in s]
+            assert 1 <= len(logins) <= 4, logins  # each login read again (once per worker, at most twice)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+
+
 @pytest.mark.parametrize(
     "agent, label",
     [
@@ -319,6 +353,8 @@ def test_the_cli_ends_every_session_of_one_account_or_of_everyone(site, db, data
     "sql, ends",
     [
         ("DELETE FROM user_sessions WHERE user_sessions.id = ?", True),
+        ("DELETE FROM user_sessions", True),  # everyone's
+        ("DELETE FROM users_archive WHERE id = 3", False),
         ('DELETE FROM "users" WHERE id = 3', True),
         ("UPDATE users SET role=? WHERE users.id = ?", True),
         ("UPDATE users SET display_name=%(display_name)s WHERE users.id = %(id_1)s", True),

@@ -10,7 +10,6 @@ request. Expired rows are purged whenever someone logs in.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import random
 import re
@@ -28,6 +27,9 @@ from sqlalchemy.orm import Session
 
 from dailypapers.errors import NotFound
 from dailypapers.store.db import SHORT_READ, Database
+from dailypapers.store.state import ONLY_EXPIRED as ONLY_EXPIRED
+from dailypapers.store.state import ends_sessions, sessions_version
+from dailypapers.store.state import may_end_sessions as may_end_sessions
 from dailypapers.store.models import User, UserSession, utcnow
 
 TOKEN_BYTES = 32
@@ -138,31 +140,11 @@ def resume(db: Database, token: str, now: datetime | None = None) -> Resumed | N
     return Resumed(row.id, row.User, now - row.last_seen_at >= SEEN_EVERY)
 
 
-# Writes that may end a session or change what it opens: deleting sessions or accounts, changing an
-# account (its role, name, password) or a session (but its last visit). Logging in inserts: nothing kept
-# can be wrong after an insert.
-_ACCOUNT_WRITE = re.compile(r'^\s*(?:DELETE\s+FROM|(UPDATE))\s+"?(users|user_sessions)"?\s(.*)', re.I | re.S)
-_SET = re.compile(r"SET\s+(.*?)(?:\s+(?:WHERE|FROM|RETURNING)\s|$)", re.I | re.S)
-_UNSEEN = {"users": frozenset({"last_login_at"}), "user_sessions": frozenset({"last_seen_at"})}
 COMMIT_GRACE = 2.0  # seconds after such a write begins to commit during which nothing found is kept
-_ENDS = "dailypapers.may_end_sessions"  # in Connection.info while its transaction has such a write
-_ONLY_EXPIRED = "dailypapers_only_expired_sessions"
-# the execution options of a statement that deletes expired sessions only (nothing kept needs forgetting)
-ONLY_EXPIRED = {_ONLY_EXPIRED: True}
-
-
-@functools.lru_cache(maxsize=256)
-def may_end_sessions(sql: str) -> bool:
-    """Whether a statement may end a session or change the account it opens (see :class:`Resumer`)."""
-    match = _ACCOUNT_WRITE.match(sql)
-    if match is None:
-        return False
-    if match.group(1):  # an UPDATE: of which columns?
-        assigned = _SET.match(match.group(3).lstrip())
-        columns = {c.lower() for c in re.findall(r'"?(\w+)"?\s*=', assigned.group(1))} if assigned else None
-        if columns and columns <= _UNSEEN[match.group(2).lower()]:
-            return False
-    return True
+_FORGET = "dailypapers.resumer.forget"  # in Connection.info while its transaction may end a session
+# the longest a login found is kept while the sessions version stands still: a change made in the
+# database by hand (not through dailypapers, so the version did not move) shows within this
+KEEP_AT_MOST = 60.0
 
 
 @dataclass(slots=True)
@@ -172,14 +154,20 @@ class _Kept:
     expires_at: datetime
     last_seen_at: datetime
     until: float  # time.monotonic() after which the database is asked again
+    version: int  # the sessions version read before this login was
 
 
 class Resumer:
-    """Finds sessions like :func:`resume`, keeping each one found for ``ttl`` seconds so that a reader's
-    next requests ask the database nothing. A write in this process that may end a session or change an
-    account (a logout, a revocation, a role or name changed, an account deleted) forgets all that was
-    kept when it commits; one in another process (another worker, the CLI) takes effect here within
-    ``ttl``. ``ttl`` 0: every request asks the database."""
+    """Finds sessions like :func:`resume`, keeping each one found so that a reader's next requests ask
+    the database nothing.
+
+    Every write that may end a session or change an account (a logout, a revocation, a role, name or
+    password changed, an account deleted: :func:`~dailypapers.store.state.may_end_sessions`) raises the
+    sessions version in its transaction, whichever process makes it. This process reads that one number
+    at most once per ``ttl`` seconds and keeps every login it found while the number stands still (up to
+    :data:`KEEP_AT_MOST`); when it moves, each login is read again. So a revocation in another process
+    (another worker, the CLI) takes effect here within ``ttl``, and one in this process when it commits
+    (all that was kept is forgotten then). ``ttl`` 0: every request asks the database."""
 
     def __init__(self, db: Database, ttl: float, max_entries: int = 10_000) -> None:
         self.db = db
@@ -189,6 +177,9 @@ class Resumer:
         self._lock = threading.Lock()
         self._generation = 0
         self._quiet_until = 0.0  # nothing is kept before: a write that may end sessions is committing
+        self._version = -1  # the sessions version last read
+        self._version_until = 0.0  # time.monotonic() until which it is trusted
+        self._version_lock = threading.Lock()
         if ttl > 0:
             event.listen(db.engine, "begin", self._begin)
             event.listen(db.engine, "before_cursor_execute", self._look)
@@ -207,7 +198,13 @@ class Resumer:
         if self.ttl <= 0:
             return False
         kept = self._kept.get(hash_token(token))  # one dict read: atomic under the GIL
-        if kept is None or time.monotonic() >= kept.until:
+        moment = time.monotonic()
+        if (
+            kept is None
+            or moment >= kept.until
+            or moment >= self._version_until
+            or kept.version != self._version
+        ):
             return False
         now = now or utcnow()
         if kept.expires_at <= now:
@@ -228,6 +225,10 @@ class Resumer:
             return found
         with self._lock:
             generation = self._generation
+        version = self._current_version()
+        found = self.kept(token, now)  # the number stood still: what was kept holds
+        if found is not False:
+            return found
         with self.db.session() as session:
             session.connection(execution_options=SHORT_READ)
             row = session.execute(
@@ -245,29 +246,45 @@ class Resumer:
                     row.User,
                     row.expires_at,
                     now if seen_long_ago else row.last_seen_at,
-                    # spread over the second half of ``ttl``: sessions found together (a restart, a
-                    # burst) are not all read again at the same instant
-                    time.monotonic() + self.ttl * (0.5 + random.random() / 2),  # nosec B311 # not a secret
+                    # spread over the second half: sessions found together (a restart) are not all
+                    # read again at the same instant
+                    time.monotonic() + KEEP_AT_MOST * (0.5 + random.random() / 2),  # nosec B311 # not a secret
+                    version,
                 )
                 self._kept.move_to_end(key)
                 while len(self._kept) > self.max_entries:
                     self._kept.popitem(last=False)
         return Resumed(row.id, row.User, seen_long_ago)
 
+    def _current_version(self) -> int:
+        """The sessions version, read again when the last reading is older than ``ttl`` (one thread
+        reads; the others wait for its answer)."""
+        if time.monotonic() < self._version_until:
+            return self._version
+        with self._version_lock:
+            if time.monotonic() < self._version_until:
+                return self._version
+            started = time.monotonic()
+            with self.db.session() as session:
+                session.connection(execution_options=SHORT_READ)
+                version = sessions_version(session)
+            self._version = version
+            self._version_until = started + self.ttl
+            return version
+
     def _begin(self, connection: Connection) -> None:
-        connection.info.pop(_ENDS, None)
+        connection.info.pop(_FORGET, None)
 
     def _look(
         self, connection: Connection, _cursor: Any, statement: str, _params: Any, context: Any, *_args: Any
     ) -> None:
-        if context is not None and context.execution_options.get(_ONLY_EXPIRED):
-            return  # ends only what no request is let in by (an expired session)
-        if not connection.info.get(_ENDS) and may_end_sessions(statement):
-            connection.info[_ENDS] = True
+        # (an expired session's purge is marked ONLY_EXPIRED: it ends what no request is let in by)
+        if not connection.info.get(_FORGET) and ends_sessions(statement, context):
+            connection.info[_FORGET] = True
 
     def _commit(self, connection: Connection) -> None:
         # before the database commits: what is read until it has must not be kept either
-        if connection.info.pop(_ENDS, False):
+        if connection.info.pop(_FORGET, False):
             with self._lock:
                 self._quiet_until = time.monotonic() + COMMIT_GRACE
             self.forget()

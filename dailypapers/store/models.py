@@ -189,6 +189,9 @@ class SiteState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+    # up by one in every transaction that may end a login or change its account
+    # (:func:`dailypapers.store.state.may_end_sessions`): web workers keep logins while it stands still
+    sessions_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class PaperVector(Base):

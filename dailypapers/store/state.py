@@ -108,15 +108,59 @@ def _changes_what_readers_see(sql: str) -> bool:
 _kept_answers = functools.lru_cache(maxsize=1024)(_changes_what_readers_see)
 
 
-def bump_version(connection: Session | Connection) -> None:
-    """Raise the data version by one, inside the caller's transaction (never commits). Called for every
-    transaction that changed what readers see by the hooks of :func:`watch_writes`."""
+# --- the sessions version: what may end a login ----------------------------------------------------
+
+# Writes that may end a session or change what it opens: deleting sessions or accounts, changing an
+# account (its role, name, password) or a session (but its last visit). Logging in inserts: nothing kept
+# can be wrong after an insert.
+_ACCOUNT_WRITE = re.compile(
+    r'^\s*(?:DELETE\s+FROM|(UPDATE))\s+"?(users|user_sessions)"?(?:\s(.*)|;?\s*$)', re.I | re.S
+)
+_ACCOUNT_SET = re.compile(r"SET\s+(.*?)(?:\s+(?:WHERE|FROM|RETURNING)\s|$)", re.I | re.S)
+_ACCOUNT_UNSEEN = {"users": frozenset({"last_login_at"}), "user_sessions": frozenset({"last_seen_at"})}
+_ENDS = "dailypapers.may_end_sessions"  # in Connection.info while its transaction has such a write
+_ONLY_EXPIRED = "dailypapers_only_expired_sessions"
+# the execution options of a statement that deletes expired sessions only (no kept login is wrong after)
+ONLY_EXPIRED = {_ONLY_EXPIRED: True}
+
+
+@functools.lru_cache(maxsize=256)
+def may_end_sessions(sql: str) -> bool:
+    """Whether a statement may end a session or change the account it opens: a DELETE from ``users`` or
+    ``user_sessions``, or an UPDATE of them that sets more than the last login or visit."""
+    match = _ACCOUNT_WRITE.match(sql)
+    if match is None:
+        return False
+    if match.group(1):  # an UPDATE: of which columns?
+        assigned = _ACCOUNT_SET.match((match.group(3) or "").lstrip())
+        columns = {c.lower() for c in re.findall(r'"?(\w+)"?\s*=', assigned.group(1))} if assigned else None
+        if columns and columns <= _ACCOUNT_UNSEEN[match.group(2).lower()]:
+            return False
+    return True
+
+
+def ends_sessions(statement: str, context: Any) -> bool:
+    """:func:`may_end_sessions`, unless the statement runs with :data:`ONLY_EXPIRED`."""
+    if context is not None and context.execution_options.get(_ONLY_EXPIRED):
+        return False
+    return may_end_sessions(statement)
+
+
+def bump_version(connection: Session | Connection, *, data: bool = True, sessions: bool = False) -> None:
+    """Raise the data version (``data``) and the sessions version (``sessions``) by one, inside the
+    caller's transaction (never commits). Called by the hooks of :func:`watch_writes` before a
+    transaction that changed what readers see, or may have ended a login, commits."""
     table = SiteState.__table__
-    result = connection.execute(
-        update(table).where(table.c.id == STATE_ID).values(version=table.c.version + 1)
-    )
+    values: dict[str, Any] = {}
+    if data:
+        values["version"] = table.c.version + 1
+    if sessions:
+        values["sessions_version"] = table.c.sessions_version + 1
+    if not values:
+        return
+    result = connection.execute(update(table).where(table.c.id == STATE_ID).values(**values))
     if result.rowcount == 0:  # the row is missing (deleted by hand): recreate it
-        connection.execute(insert(table).values(id=STATE_ID, version=1))
+        connection.execute(insert(table).values(id=STATE_ID, version=1, sessions_version=1))
 
 
 def current_version(session: Session) -> int:
@@ -124,13 +168,20 @@ def current_version(session: Session) -> int:
     return session.scalar(select(SiteState.version).where(SiteState.id == STATE_ID)) or 0
 
 
+def sessions_version(session: Session) -> int:
+    """The sessions version now (see :func:`may_end_sessions`)."""
+    return session.scalar(select(SiteState.sessions_version).where(SiteState.id == STATE_ID)) or 0
+
+
 def bump_if_changed(connection: Connection) -> bool:
     """Before a commit: raise the data version once if this transaction of ``connection`` wrote what
-    readers see; returns whether it did."""
-    if not connection.info.pop(_CHANGED, False):
-        return False
-    bump_version(connection)
-    return True
+    readers see, and the sessions version once if it may have ended a login; returns whether the data
+    version went up."""
+    changed = connection.info.pop(_CHANGED, False)
+    ends = connection.info.pop(_ENDS, False)
+    if changed or ends:
+        bump_version(connection, data=changed, sessions=ends)
+    return changed
 
 
 def watch_writes(engine: Engine, *session_factories: sessionmaker[Session]) -> None:
@@ -141,11 +192,16 @@ def watch_writes(engine: Engine, *session_factories: sessionmaker[Session]) -> N
     @event.listens_for(engine, "begin")
     def _new_transaction(connection: Connection) -> None:
         connection.info.pop(_CHANGED, None)
+        connection.info.pop(_ENDS, None)
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _look(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    def _look(
+        connection: Connection, _cursor: Any, statement: str, _params: Any, context: Any, *_args: Any
+    ) -> None:
         if not connection.info.get(_CHANGED) and changes_what_readers_see(statement):
             connection.info[_CHANGED] = True
+        if not connection.info.get(_ENDS) and ends_sessions(statement, context):
+            connection.info[_ENDS] = True
 
     for factory in session_factories:
         event.listen(factory, "after_begin", _remember_connection)
