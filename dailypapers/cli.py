@@ -747,7 +747,15 @@ def serve(
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # with --workers, the parent kills a worker that does not answer its ping within this many
+        # seconds, starting ones included: uvicorn's 5 s killed workers still importing on a busy
+        # 2-core machine (a new worker spawns, imports the app for 3-13 s, is killed, again), and each
+        # replacement left requests waiting seconds
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
     )
+
+
+WORKER_HEALTHCHECK_TIMEOUT = 60
 
 
 @app.command()
