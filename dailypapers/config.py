@@ -207,8 +207,9 @@ class Settings(BaseSettings):
         ge=0,
         le=60,
         description=(
-            "Seconds a worker keeps a login it found before asking the database again: a logout or "
-            "revocation in another worker process takes effect within this (0: every request asks)."
+            "Seconds between two checks, per worker, of whether any login may have ended (a logout, a "
+            "revoked session, an account changed): one in another worker process or the CLI takes effect "
+            "within this (0: every request reads its login)."
         ),
     )
     registration_open: bool = Field(True, description="Whether anyone may create an account.")
