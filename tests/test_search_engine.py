@@ -292,6 +292,35 @@ def test_a_too_broad_every_word_match_is_ranked_within_titles(engine, monkeypatc
     assert search(engine, "video", mode="keyword")[0] == ["2501.00003"]  # the one with it in its title
 
 
+@pytest.mark.postgres_only
+def test_postgresql_ranks_a_broad_match_through_the_title_index(engine, monkeypatch):
+    from sqlalchemy import event
+
+    from dailypapers.search import fulltext, hybrid
+
+    analyze(engine.db)
+    monkeypatch.setattr(fulltext, "COMMON_DOCS", 1)
+    monkeypatch.setattr(fulltext, "BROAD_MATCHES", 1)
+    monkeypatch.setattr(hybrid, "KEYWORD_FALLBACK_BELOW", 1)
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "ts_rank" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine.db.engine, "before_cursor_execute", record)
+    try:
+        assert search(engine, "video", mode="keyword")[0] == ["2501.00003"]
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", record)
+    ((statement, parameters),) = seen
+    assert "ts_filter(p.search_tsv, '{a}') @@" in statement and "p.search_tsv @@ q.q" not in statement
+    with engine.db.engine.connect() as conn:  # 6 papers: the planner is told to use an index if it can
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        plan = " ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    assert "ix_papers_search_tsv_title" in plan, plan  # made by migration 0014
+
+
 def test_the_any_word_fallback_leaves_out_common_words(corpus, backend, monkeypatch):
     from dailypapers.search import fulltext
 

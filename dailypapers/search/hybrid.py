@@ -201,7 +201,7 @@ def keyword_side(
     column = None
     if strict_query.terms and all(known[t] > fulltext.COMMON_DOCS for t in strict_query.terms):
         # every word is common, so all of them together may still match a large part of the collection
-        if fulltext.match_count(session, strict_query, fulltext.BROAD_MATCHES + 1) > fulltext.BROAD_MATCHES:
+        if fulltext.broad(session, strict_query, known, counts):
             column = "title"
     strict = fulltext.keyword_hits(session, strict_query, limit=CANDIDATES, column=column, **filters)
     if len(strict) >= KEYWORD_FALLBACK_BELOW:
