@@ -11,6 +11,7 @@ request. Expired rows are purged whenever someone logs in.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import re
 import secrets
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Connection, delete, event, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from dailypapers.errors import NotFound
@@ -31,6 +32,8 @@ from dailypapers.store.state import ONLY_EXPIRED as ONLY_EXPIRED
 from dailypapers.store.state import ends_sessions, sessions_version
 from dailypapers.store.state import may_end_sessions as may_end_sessions
 from dailypapers.store.models import User, UserSession, utcnow
+
+log = logging.getLogger("dailypapers.community.sessions")
 
 TOKEN_BYTES = 32
 SEEN_EVERY = timedelta(minutes=5)  # how stale ``last_seen_at`` may get before a request writes it
@@ -180,6 +183,7 @@ class Resumer:
         self._version = -1  # the sessions version last read
         self._version_until = 0.0  # time.monotonic() until which it is trusted
         self._version_lock = threading.Lock()
+        self._reading_ahead = False
         if ttl > 0:
             event.listen(db.engine, "begin", self._begin)
             event.listen(db.engine, "before_cursor_execute", self._look)
@@ -256,13 +260,13 @@ class Resumer:
                     self._kept.popitem(last=False)
         return Resumed(row.id, row.User, seen_long_ago)
 
-    def _current_version(self) -> int:
+    def _current_version(self, *, ahead: bool = False) -> int:
         """The sessions version, read again when the last reading is older than ``ttl`` (one thread
-        reads; the others wait for its answer)."""
-        if time.monotonic() < self._version_until:
+        reads; the others wait for its answer); ``ahead``: already once it is older than half of it."""
+        if time.monotonic() < self._version_until - (self.ttl / 2 if ahead else 0):
             return self._version
         with self._version_lock:
-            if time.monotonic() < self._version_until:
+            if time.monotonic() < self._version_until - (self.ttl / 2 if ahead else 0):
                 return self._version
             started = time.monotonic()
             with self.db.session() as session:
@@ -271,6 +275,29 @@ class Resumer:
             self._version = version
             self._version_until = started + self.ttl
             return version
+
+    def claim_reading_ahead(self) -> bool:
+        """Whether the sessions version should be read again soon (half the interval has passed) and no
+        one is reading it yet; if so the caller has claimed the reading and runs :meth:`read_ahead` on a
+        thread, while kept logins go on being answered: no request waits for that reading (otherwise
+        every request of the instant the interval ends would, on a thread each). Called from one thread
+        (the event loop)."""
+        if self.ttl <= 0 or self._reading_ahead:
+            return False
+        if time.monotonic() < self._version_until - self.ttl / 2:
+            return False
+        self._reading_ahead = True
+        return True
+
+    def read_ahead(self) -> None:
+        """Read the sessions version now (blocking: on a thread), as claimed by
+        :meth:`claim_reading_ahead`."""
+        try:
+            self._current_version(ahead=True)
+        except SQLAlchemyError:  # the next request that needs the version reads it, and reports
+            log.debug("reading the sessions version ahead failed", exc_info=True)
+        finally:
+            self._reading_ahead = False
 
     def _begin(self, connection: Connection) -> None:
         connection.info.pop(_FORGET, None)

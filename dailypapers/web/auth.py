@@ -18,6 +18,7 @@ before any route runs, so no state-changing route can forget it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -159,6 +160,7 @@ class AuthMiddleware:
         self.app = app
         self.db = db
         self.sessions = sessions
+        self._ahead: asyncio.Future[None] | None = None  # the sessions version being read ahead
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -180,6 +182,9 @@ class AuthMiddleware:
             found = self.sessions.kept(token) if token else None
             if found is False:
                 found = await anyio.to_thread.run_sync(self.sessions.resume, token)
+            elif self.sessions.resumer.claim_reading_ahead():  # in the background: nobody waits for it
+                resumer = self.sessions.resumer
+                self._ahead = asyncio.get_running_loop().run_in_executor(None, resumer.read_ahead)
             if token is None or found is None:
                 stale_session = True
             else:
