@@ -27,7 +27,6 @@ loading, growing and index building are done).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -250,20 +249,17 @@ def million(pg: Database, args: argparse.Namespace, backend: EmbeddingBackend) -
     )
     rng = random.Random(args.seed)
     titles = [t for _, t in real]
-    picked = rng.sample(titles, args.queries - args.queries // 2)
-    queries = [" ".join(t.split()[: rng.randint(2, 4)]) for t in picked]
-    claims = args.shared / "scifact" / "queries.jsonl"
-    lines = [json.loads(line)["text"] for line in claims.open(encoding="utf-8") if line.strip()]
-    queries += rng.sample(lines, args.queries // 2)
+    queries = search_bench.queries_from(titles, args.shared, args.queries, rng)
     papers = rng.sample([i for i, _ in real], args.queries)
     print(
         f"{len(queries)} queries (title words and SciFact claims), {len(papers)} real papers for related; "
         "query embedding included (as a web process: numpy, one thread)"
     )
     engine = SearchEngine(pg, backend)
-    other = random.Random(args.seed + 1)  # warm-up queries made the same way, none of them timed
-    warm_queries = [" ".join(t.split()[: other.randint(2, 4)]) for t in other.sample(titles, 150)]
-    warm_queries += other.sample([c for c in lines if c not in queries], 150)
+    # warm-up queries made the same way, none of them timed
+    timed = set(queries)
+    others = search_bench.queries_from(titles, args.shared, 300, random.Random(args.seed + 1))
+    warm_queries = [q for q in others if q not in timed]
     warm(pg, engine, papers, warm_queries)
     print_latency({f"pg {total // 1000}k": latency(engine, pg, queries, papers)}, MILLION_TARGETS)
 

@@ -103,6 +103,11 @@ def load_vectors(db: Database, shared: Path) -> tuple[int, int, float]:
 def make_queries(db: Database, shared: Path, n: int, rng: random.Random) -> list[str]:
     with db.session() as session:
         titles = [t for (t,) in session.execute(select(Paper.title))]
+    return queries_from(titles, shared, n, rng)
+
+
+def queries_from(titles: list[str], shared: Path, n: int, rng: random.Random) -> list[str]:
+    """``n`` queries: the first 2-4 words of random titles (half) and SciFact claims (half)."""
     picked = rng.sample(titles, n - n // 2)
     queries = [" ".join(t.split()[: rng.randint(2, 4)]) for t in picked]
     claims_file = shared / "scifact" / "queries.jsonl"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from itertools import islice
 from pathlib import Path
 
@@ -21,8 +19,8 @@ from dailypapers.search.embed import (
     get_backend,
     paper_text,
 )
-from tests.conftest import ROOT, need_shared_data
-from tests.support.needs import require
+from tests.conftest import need_shared_data
+from tests.support.needs import imported_by, require
 
 
 def test_paper_text_collapses_whitespace() -> None:
@@ -34,15 +32,12 @@ def test_paper_text_collapses_whitespace() -> None:
 
 
 def test_importing_loads_no_model() -> None:
-    heavy = "('torch', 'sentence_transformers', 'model2vec', 'transformers', 'hnswlib')"
     code = (
-        "import sys, dailypapers.search.embed as e, dailypapers.search.vectors; "
+        "import dailypapers.search.embed as e, dailypapers.search.vectors; "
         "b = e.get_backend('minilm'); "
-        "assert b.dim == 384 and not b.loaded; "
-        f"print(sorted(m for m in {heavy} if m in sys.modules))"
+        "assert b.dim == 384 and not b.loaded"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "[]"
+    assert imported_by(code, ("torch", "sentence_transformers", "model2vec", "transformers", "hnswlib")) == []
 
 
 def test_hashing_backend() -> None:

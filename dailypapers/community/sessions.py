@@ -263,10 +263,11 @@ class Resumer:
     def _current_version(self, *, ahead: bool = False) -> int:
         """The sessions version, read again when the last reading is older than ``ttl`` (one thread
         reads; the others wait for its answer); ``ahead``: already once it is older than half of it."""
-        if time.monotonic() < self._version_until - (self.ttl / 2 if ahead else 0):
+        early = self.ttl / 2 if ahead else 0.0
+        if time.monotonic() < self._version_until - early:
             return self._version
         with self._version_lock:
-            if time.monotonic() < self._version_until - (self.ttl / 2 if ahead else 0):
+            if time.monotonic() < self._version_until - early:
                 return self._version
             started = time.monotonic()
             with self.db.session() as session:
