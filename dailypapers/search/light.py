@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
 _EPS = 1e-12  # config.json's layer_norm_eps
+# what runs the encoder layers: (hidden states, attention bias) -> last hidden states
+Encoder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -117,18 +120,30 @@ class LightMiniLM:
         self.tokenizer.enable_truncation(max_length=min(MAX_TOKENS, self.positions.shape[0]))
         self.tokenizer.enable_padding(pad_id=int(config.get("pad_token_id", 0)), pad_token="[PAD]")  # noqa: S106 # nosec B106 # a token, not a password
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 embeddings of ``texts`` (padded to the longest of them)."""
+    def encode(self, texts: list[str], encoder: Encoder | None = None) -> np.ndarray:
+        """Unit-length float32 embeddings of ``texts`` (padded to the longest of them); ``encoder`` runs
+        the layers instead of numpy (:mod:`dailypapers.search.onnx_minilm`)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
-        batch, length = ids.shape
+        length = ids.shape[1]
         x = self.words[ids] + self.positions[:length]
         x = _layer_norm(x, self.emb_ln_w, self.emb_ln_b)
         # padding gets no attention: a large negative score before the softmax
-        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        bias = np.ascontiguousarray(((1.0 - mask) * np.float32(-1e9))[:, None, None, :], dtype=np.float32)
+        x = (encoder or self.layers_forward)(np.ascontiguousarray(x, dtype=np.float32), bias)
+        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
+
+    def layers_forward(self, x: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """The encoder layers: ``x`` (batch, length, hidden) after the embeddings' LayerNorm, ``bias``
+        (batch, 1, 1, length) added to the attention scores; the last hidden states."""
+        if not self.layers:
+            raise RuntimeError("this model's layers were handed to another runtime")
+        batch, length, _ = x.shape
         scale = np.float32(1.0 / math.sqrt(self.head_dim))
         for layer in self.layers:
             qkv = x @ layer.qkv + layer.qkv_b  # (batch, length, 3 * hidden)
@@ -143,6 +158,4 @@ class LightMiniLM:
             h = x @ layer.up + layer.up_b
             h = 0.5 * h * (1.0 + _erf(h * np.float32(1.0 / math.sqrt(2.0))))
             x = _layer_norm(h @ layer.down + layer.down_b + x, layer.ln2_w, layer.ln2_b)
-        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
+        return x
