@@ -238,9 +238,8 @@ def million(pg: Database, args: argparse.Namespace, backend: EmbeddingBackend) -
             {"n": vector_index_name(MINILM_NAME)},
         )
         # the queries and papers of a reused database are the same as when it was made: the real papers
-        real = list(
-            s.execute(text("SELECT id, title FROM papers WHERE arxiv_id NOT LIKE 'v%' ORDER BY id")).tuples()
-        )
+        ours = text("SELECT id, title FROM papers WHERE arxiv_id NOT LIKE 'v%' ORDER BY id")
+        real = [(i, t) for i, t in s.execute(ours)]
     print(
         f"{total:,} papers; HNSW index {'built in ' + format(build, '.0f') + ' s' if made else 'there'} "
         f"({'half precision' if 'halfvec' in (kind or '') else 'full precision'}); database "
@@ -253,7 +252,7 @@ def million(pg: Database, args: argparse.Namespace, backend: EmbeddingBackend) -
     papers = rng.sample([i for i, _ in real], args.queries)
     print(
         f"{len(queries)} queries (title words and SciFact claims), {len(papers)} real papers for related; "
-        "query embedding included (as a web process: numpy, one thread)"
+        "query embedding included (as a web process: ONNX Runtime, one thread)"
     )
     engine = SearchEngine(pg, backend)
     # warm-up queries made the same way, none of them timed
@@ -403,7 +402,7 @@ def main() -> int:
         papers = rng.sample(all_ids, args.queries)
         print(
             f"\n{len(queries)} queries as in bench/search.py; {len(papers)} papers for related; "
-            f"query embedding included (as a web process: numpy, one thread)"
+            f"query embedding included (as a web process: ONNX Runtime, one thread)"
         )
         rows = {name: latency(engines[name], dbs[name], queries, papers) for name in dbs}
         print_latency(rows)

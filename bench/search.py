@@ -8,8 +8,8 @@ and the embedding throughput of ``dailypapers index``'s path against the raw mod
    ``paper_vectors`` rows (model ``all-MiniLM-L6-v2``, ``text_hash`` as semantic.py computes it), so the
    index is the app's own (HNSW above 20,000 vectors).
 2. ``SearchEngine.search`` latency, one query at a time, for keyword, semantic and hybrid (the query's
-   embedding included, as a web process embeds it: numpy, no torch, one thread; its time beside torch's
-   first), over real-ish queries: the
+   embedding included, as a web process embeds it: ONNX Runtime, no torch, one thread; its time beside
+   numpy's and torch's first), over real-ish queries: the
    first 2-4 words of random listing titles and SciFact claims (half each); and ``SearchEngine.related``
    for random papers. p50/p99 against the targets (hybrid p50 <= 25 ms, p99 <= 60 ms; related p50 <= 10 ms).
 3. Embedding throughput of ``embed_missing`` (the ``dailypapers index`` path: read, embed, write, commit)
@@ -38,7 +38,13 @@ from sqlalchemy import select  # noqa: E402
 
 from dailypapers.ingest import listings  # noqa: E402
 from dailypapers.ingest.records import PaperRecord, canonical_arxiv_id  # noqa: E402
-from dailypapers.search.embed import MINILM_NAME, MiniLMBackend, backend_for_setting, paper_text  # noqa: E402
+from dailypapers.search.embed import (  # noqa: E402
+    MINILM_NAME,
+    LightMiniLMBackend,
+    MiniLMBackend,
+    backend_for_setting,
+    paper_text,
+)
 from dailypapers.search import fulltext, hybrid  # noqa: E402
 from dailypapers.search.evaluate import search_box_text, store_vectors  # noqa: E402
 from dailypapers.search.fusion import reciprocal_rank_fusion  # noqa: E402
@@ -139,31 +145,34 @@ def verdict(name: str, p50: float, p99: float) -> str:
 
 
 def query_embedding(queries: list[str]) -> None:
-    """The web process's query embedding (numpy, no torch) against torch's, one thread each, alternating
-    query by query, and how far apart their vectors are."""
-    light = backend_for_setting("minilm", web=True)
-    torch_path = MiniLMBackend(threads=1)
+    """Query embedding on each runtime, one thread each, alternating query by query: torch
+    (sentence-transformers), the layers in numpy and on ONNX Runtime (what a web process uses when it is
+    installed); how far their vectors are from torch's."""
+    runtimes = {
+        "torch (threads=1)": MiniLMBackend(threads=1),
+        "numpy (1 BLAS thread)": LightMiniLMBackend(threads=1, runtime="numpy"),
+        "ONNX Runtime (1 thread)": LightMiniLMBackend(threads=1, runtime="onnx"),
+    }
     for q in queries[:10]:
-        light.embed([q])
-        torch_path.embed([q])
-    times: dict[str, list[float]] = {"torch (threads=1)": [], "light (numpy, 1 BLAS thread)": []}
-    cosines = []
+        for backend in runtimes.values():
+            backend.embed([q])
+    times: dict[str, list[float]] = {label: [] for label in runtimes}
+    cosines: dict[str, list[float]] = {label: [] for label in runtimes}
     for q in queries:
-        start = time.perf_counter()
-        a = torch_path.embed([q])
-        times["torch (threads=1)"].append((time.perf_counter() - start) * 1000)
-        start = time.perf_counter()
-        b = light.embed([q])
-        times["light (numpy, 1 BLAS thread)"].append((time.perf_counter() - start) * 1000)
-        cosines.append(float((a * b).sum()))
+        vectors = {}
+        for label, backend in runtimes.items():
+            start = time.perf_counter()
+            vectors[label] = backend.embed([q])
+            times[label].append((time.perf_counter() - start) * 1000)
+        for label in runtimes:
+            cosines[label].append(float((vectors[label] * vectors["torch (threads=1)"]).sum()))
     print(f"query embedding, {len(queries)} queries:")
     base = pct(times["torch (threads=1)"], 50)
     for label, ts in times.items():
         print(
-            f"  {label:<30} p50 {pct(ts, 50):6.2f} ms  p99 {pct(ts, 99):6.2f} ms  "
-            f"({pct(ts, 50) / base:.2f}x torch's p50)"
+            f"  {label:<26} p50 {pct(ts, 50):6.2f} ms  p99 {pct(ts, 99):6.2f} ms  "
+            f"({pct(ts, 50) / base:.2f}x torch's p50)  cosine to torch min {min(cosines[label]):.6f}"
         )
-    print(f"  cosine light vs torch: min {min(cosines):.6f}, mean {statistics.fmean(cosines):.6f}")
 
 
 def latency(db: Database, shared: Path, n_queries: int, rng: random.Random) -> None:
