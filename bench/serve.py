@@ -14,6 +14,12 @@ median requests/s, p50 and p99 latency, the worst p99 of a round and all errors 
 between configurations, and the verdict against the target (>= 1,500 req/s, p99 <= 100 ms, no errors,
 at 50 connections, on this 2-core machine). The load generator runs on the same machine and takes CPU
 from the server, as it would in any single-box measurement.
+
+Logged-in readers (``logged in, 2 workers``: 50 sessions, each request the next reader's cookie) load the
+home page, a week, trending and a paper page, ``--logged-in-duration`` seconds each (10: in a 3-second
+run the 50 connections opening at once decide the p99). Beside them, the floor: bench/floor_app.py, a
+bare ASGI app under the same uvicorn, 2 workers and load generator, answering with as many bytes as each
+page had: what the machine and the load generator give any page of that size.
 """
 
 from __future__ import annotations
@@ -463,6 +469,13 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=3, help="Rounds over all configurations (medians).")
     parser.add_argument("--warmup", type=float, default=1.0, help="Seconds of load before each measurement.")
+    parser.add_argument(
+        "--logged-in-duration",
+        type=float,
+        default=10.0,
+        help="Seconds measured per logged-in path: 50 connections opening at once weigh on a short run's "
+        "p99 (see bench/floor_app.py).",
+    )
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--only", action="append", help="Run only the configs whose label contains this.")
@@ -502,6 +515,11 @@ def main() -> int:
             for config in configs:
                 try:
                     results, cast = measure(config, url, tmp, db, load, args)
+                    if config.logged_in:
+                        sizes = {p: r.bytes_read / max(1, r.requests) for p, r in results.items()}
+                        seconds = args.logged_in_duration
+                        for path, result in measure_floor(sizes, tmp, load, args, seconds).items():
+                            samples.setdefault((FLOOR, path), []).append(result)
                 except (RuntimeError, subprocess.SubprocessError) as exc:
                     failures[config.label] = str(exc).strip().splitlines()[-1]
                     continue
@@ -517,7 +535,8 @@ def main() -> int:
         )
         print(header)
         print("-" * len(header))
-        for config in configs:
+        floor = Config(FLOOR, cache=False, workers=2, logged_in=True)
+        for config in [*configs, *([floor] if any(c.logged_in for c in configs) else [])]:
             if config.label in failures:
                 print(f"{config.label:<32} FAILED: {failures[config.label]}")
             for path in config.paths:
@@ -533,7 +552,9 @@ def main() -> int:
                 )
         print(
             f"(medians of {args.rounds} interleaved rounds; worst: the highest p99 of a round; errors: all "
-            f"rounds; votes cast in the 1 vote/s rounds: {sum(votes.get(c.label, 0) for c in configs)})"
+            f"rounds; votes cast in the 1 vote/s rounds: {sum(votes.get(c.label, 0) for c in configs)}; "
+            f"logged-in paths and their floor measured {args.logged_in_duration:g} s each; {FLOOR}: "
+            "bench/floor_app.py, the same number of bytes per answer and nothing else)"
         )
         print()
         _ratios(figures)
@@ -560,6 +581,7 @@ def measure(
     headers = {"Accept-Encoding": "gzip"} if config.gzip else {}
     cookies = READER_COOKIES if config.logged_in else None
     results = {}
+    seconds = args.logged_in_duration if config.logged_in else args.duration
     with Server(config, url, tmp) as server:
         voter = Voter(db, config.writes_per_s) if config.writes_per_s else None
         if voter:
@@ -567,7 +589,7 @@ def measure(
         try:
             for path in config.paths:
                 load(server.base + path, args.connections, args.warmup, headers, cookies)
-                results[path] = load(server.base + path, args.connections, args.duration, headers, cookies)
+                results[path] = load(server.base + path, args.connections, seconds, headers, cookies)
             if config.logged_in:
                 check_own_votes(server.base)
         finally:
@@ -575,6 +597,46 @@ def measure(
                 voter.stop.set()
                 voter.join()
     return results, voter.votes if voter else 0
+
+
+FLOOR = "floor: bare app, same bodies"
+
+
+def measure_floor(
+    sizes: dict[str, float], tmp: Path, load: Any, args: argparse.Namespace, seconds: float
+) -> dict[str, Result]:
+    """bench/floor_app.py under the same uvicorn, workers and load, answering with as many bytes as each
+    logged-in page had (``sizes``: path -> bytes): what the machine and the load generator alone give."""
+    results = {}
+    for path, size in sizes.items():
+        port = free_port()
+        env = dict(os.environ, FLOOR_BYTES=str(round(size)))
+        cmd = [
+            sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(ROOT / "bench"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--no-access-log",
+            "--log-level", "warning",
+        ]  # fmt: skip
+        with (tmp / f"floor-{port}.log").open("wb") as log:
+            process = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(base + path, timeout=5):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise RuntimeError("the floor app did not start") from None
+                    time.sleep(0.2)
+            load(base + path, args.connections, args.warmup, {}, None)
+            results[path] = load(base + path, args.connections, seconds, {}, None)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(15)
+    return results
 
 
 def _load() -> str:
