@@ -260,3 +260,56 @@ def test_the_releases_accounts_log_in_and_find_their_votes_collections_and_subsc
         carol = made.user("carol", password=DUMP_PASSWORD)
         assert "carol@example.org" in _text(carol.get("/account"))  # still waiting for its link
         assert carol.get("/api/me").json()["email"] is None
+
+
+@pytest.mark.postgres_only
+def test_the_upgrade_brings_each_search_vector_back_into_its_row(postgres):
+    """Migration 0015: a paper whose search vector PostgreSQL had moved out of its row (TOAST) has it in
+    the row afterwards, and a paper added after the upgrade keeps its own there from the start."""
+    from dailypapers.store.models import Paper
+
+    url = postgres.new_database(migrated=False)
+    db = Database(url)
+    try:
+        db.migrate("0014")
+        words = " ".join(f"term{i} variant{i * 7} measure{i * 13}" for i in range(160))  # ~2.5 kB vector
+
+        def add(arxiv_id: str) -> None:
+            with db.transaction() as session:
+                session.add(Paper(arxiv_id=arxiv_id, version=1, title=f"Long {arxiv_id}", abstract=words))
+
+        def out_of_row() -> dict[str, bool]:
+            with db.session() as session:
+                rows = session.execute(
+                    text("SELECT arxiv_id, pg_column_toast_chunk_id(search_tsv) IS NOT NULL FROM papers")
+                )
+                return {arxiv_id: out for arxiv_id, out in rows}
+
+        add("2501.90001")
+        assert out_of_row() == {"2501.90001": True}  # before: in the TOAST relation
+        db.migrate()
+        add("2501.90002")
+        assert out_of_row() == {"2501.90001": False, "2501.90002": False}
+        with db.session() as session:
+            options = session.scalar(text("SELECT reloptions FROM pg_class WHERE oid = 'papers'::regclass"))
+            storage = session.scalar(
+                text(
+                    "SELECT attstorage FROM pg_attribute WHERE attrelid = 'papers'::regclass "
+                    "AND attname = 'search_tsv'"
+                )
+            )
+            # the column's statistics target (keyword search reads word counts from them) survives
+            target = session.scalar(
+                text(
+                    "SELECT attstattarget FROM pg_attribute WHERE attrelid = 'papers'::regclass "
+                    "AND attname = 'search_tsv'"
+                )
+            )
+            found = session.execute(
+                text("SELECT arxiv_id FROM papers WHERE search_tsv @@ plainto_tsquery('english', 'term42')")
+            ).scalars()
+            assert sorted(found) == ["2501.90001", "2501.90002"]
+        assert "toast_tuple_target=8160" in options and storage == "m" and target == 10000
+    finally:
+        db.dispose()
+        postgres.drop_database(url)

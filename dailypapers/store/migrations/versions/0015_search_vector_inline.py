@@ -26,10 +26,11 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("ALTER TABLE papers SET (toast_tuple_target = 8160)")
-    op.execute("ALTER TABLE papers ALTER COLUMN search_tsv SET STORAGE MAIN")
     # a type change through an expression rewrites every row (and rebuilds the table's indexes): each
-    # value the TOAST relation held comes back into its row under the new settings
+    # value the TOAST relation held comes back into its row under the new target
     op.execute("ALTER TABLE papers ALTER COLUMN search_tsv TYPE tsvector USING search_tsv || ''::tsvector")
+    # and resets the column's storage and statistics target: set after it
+    op.execute("ALTER TABLE papers ALTER COLUMN search_tsv SET STORAGE MAIN")
     op.execute("ALTER TABLE papers ALTER COLUMN search_tsv SET STATISTICS 10000")  # as migration 0007
     op.execute("ANALYZE papers")
 
