@@ -1,4 +1,5 @@
-"""``dailypapers eval``: search quality on public test collections (see :mod:`dailypapers.search.evaluate`).
+"""``dailypapers eval``: search quality on public test collections (see :mod:`dailypapers.search.evaluate`)
+and recommendation quality on a reader set (:mod:`dailypapers.recommend.evaluate`).
 
 Registered in the main CLI with one line: ``app.add_typer(eval_app, name="eval")``.
 
@@ -6,6 +7,7 @@ Registered in the main CLI with one line: ``app.add_typer(eval_app, name="eval")
     dailypapers eval beir ../shared/data/scifact --split train --mode keyword --json
     dailypapers eval beir ../shared/data/scifact --mode keyword --database-url postgresql+psycopg://…
     dailypapers eval related ../shared/data/ir_classic/cacm
+    dailypapers eval recommend my-readers/ --json
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from rich.console import Console
 from rich.table import Table
 
 eval_app = typer.Typer(
-    help="Measure search quality on public test collections (BEIR layout).", no_args_is_help=True
+    help="Measure search quality on public test collections (BEIR layout) and recommendations on readers' "
+    "likes.",
+    no_args_is_help=True,
 )
 
 _MODES = ("keyword", "semantic", "hybrid", "all")
@@ -190,4 +194,49 @@ def related(
     typer.echo(
         f"{directory.name}: related {key} = {result[key]:.4f} over {result['citing_docs']:,} "
         f"citing papers ({result['links']:,} links)"
+    )
+
+
+@eval_app.command("recommend")
+def recommend(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR",
+            help="corpus.jsonl (_id, title, text, date, optional authors and categories) and readers.jsonl "
+            "(reader, likes, optional dislikes, targets, since).",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="minilm, hashing or static.")] = "minilm",
+    cache: Annotated[Path | None, typer.Option("--cache", help="Folder of cached corpus vectors.")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", help=_DATABASE_HELP)] = None,
+) -> None:
+    """nDCG@20 and hit rate@20 of the recommender behind "For you", each reader's likes against their
+    later targets."""
+    from dailypapers.recommend import evaluate as rec_evaluate
+    from dailypapers.search.evaluate import DEFAULT_CACHE
+
+    _dir(directory, "corpus.jsonl")
+    _dir(directory, "readers.jsonl")
+    database_url = _database_url(database_url)
+    with _database_errors(database_url):
+        try:
+            result = rec_evaluate.evaluate_recommend(
+                directory,
+                backend=_backend(backend),
+                database_url=database_url,
+                cache_dir=cache if cache is not None else DEFAULT_CACHE,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="DIR") from None
+    err = Console(stderr=True)
+    for problem in result.problems:
+        err.print(f"skipped: {problem}", markup=False, highlight=False)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+        return
+    typer.echo(
+        f"{directory.name}: ndcg@20 = {result.ndcg:.4f}, hr@20 = {result.hit_rate:.4f} over "
+        f"{result.readers:,} readers ({result.docs:,} papers)"
     )
