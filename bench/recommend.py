@@ -277,9 +277,14 @@ def sklearn_linear(kind: str, C: float) -> Method:
 
 def fit_tfidf(corpus: Corpus):
     """arxiv-sanity-lite's features: word uni+bigrams, 20,000 of them, min_df 5, max_df 0.1."""
+    return tfidf_vectorizer().fit_transform(corpus.texts).tocsr()
+
+
+def tfidf_vectorizer():
+    """arxiv-sanity-lite's TfidfVectorizer settings (also bench/recommend_hf.py's)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vectorizer = TfidfVectorizer(
+    return TfidfVectorizer(
         input="content",
         encoding="utf-8",
         decode_error="replace",
@@ -298,7 +303,6 @@ def fit_tfidf(corpus: Corpus):
         min_df=5,
         dtype=np.float32,
     )
-    return vectorizer.fit_transform(corpus.texts).tocsr()
 
 
 def tfidf_svm(

@@ -111,29 +111,13 @@ def make_readers(
 
 def tfidf_rankings(papers: dict[str, dict], readers: list[dict], seed: int = 0) -> dict[str, list[str]]:
     """arxiv-sanity-lite's tf-idf + per-reader LinearSVC, the top ``K`` of each reader's candidates."""
-    from recommend import _one_thread
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from recommend import _one_thread, tfidf_vectorizer
     from sklearn.svm import LinearSVC
 
     ids = list(papers)
     row = {d: i for i, d in enumerate(ids)}
     texts = [f"{papers[d]['title']}. {papers[d]['text']}" for d in ids]
-    vectorizer = TfidfVectorizer(
-        strip_accents="unicode",
-        lowercase=True,
-        analyzer="word",
-        stop_words="english",
-        token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b",
-        ngram_range=(1, 2),
-        max_features=20000,
-        norm="l2",
-        use_idf=True,
-        smooth_idf=True,
-        sublinear_tf=True,
-        max_df=0.1,
-        min_df=5,
-        dtype=np.float32,
-    )
+    vectorizer = tfidf_vectorizer()
     X = vectorizer.fit_transform(texts).tocsr()
     dates = np.array([papers[d]["date"] for d in ids])
     out = {}

@@ -42,6 +42,10 @@ def encoder_graph(model: LightMiniLM) -> bytes:
         nodes.append(helper.make_node(op, inputs, [output], **attrs))
         return output
 
+    def layer_norm(x: str, weight: np.ndarray, bias: np.ndarray, name: str) -> str:
+        inputs = [x, const(name + "_w", weight), const(name + "_b", bias)]
+        return node("LayerNormalization", inputs, name, axis=-1, epsilon=1e-12)  # layer_norm_eps
+
     heads, head_dim, hidden = model.heads, model.head_dim, model.hidden
     qkv_shape = const("qkv_shape", np.array([0, 0, 3, heads, head_dim], dtype=np.int64))
     ctx_shape = const("ctx_shape", np.array([0, 0, hidden], dtype=np.int64))
@@ -49,7 +53,6 @@ def encoder_graph(model: LightMiniLM) -> bytes:
     half = const("half", np.array(0.5, dtype=np.float32))
     one = const("one", np.array(1.0, dtype=np.float32))
     inv_sqrt2 = const("inv_sqrt2", np.array(1.0 / math.sqrt(2.0), dtype=np.float32))
-    eps = 1e-12
     x = "x"
     for i, layer in enumerate(model.layers):
         p = f"l{i}_"
@@ -71,14 +74,7 @@ def encoder_graph(model: LightMiniLM) -> bytes:
         ctx = node("Reshape", [ctx, ctx_shape], p + "ctx_r")
         out = node("MatMul", [ctx, const(p + "out_w", layer.out)], p + "out_mm")
         out = node("Add", [out, const(p + "out_b", layer.out_b)], p + "out")
-        res = node("Add", [out, x], p + "res1")
-        x = node(
-            "LayerNormalization",
-            [res, const(p + "ln1_w", layer.ln1_w), const(p + "ln1_b", layer.ln1_b)],
-            p + "ln1",
-            axis=-1,
-            epsilon=eps,
-        )
+        x = layer_norm(node("Add", [out, x], p + "res1"), layer.ln1_w, layer.ln1_b, p + "ln1")
         h = node("MatMul", [x, const(p + "up_w", layer.up)], p + "up_mm")
         h = node("Add", [h, const(p + "up_b", layer.up_b)], p + "up")
         # exact GELU: 0.5 h (1 + erf(h / sqrt 2))
@@ -89,14 +85,7 @@ def encoder_graph(model: LightMiniLM) -> bytes:
         g = node("Mul", [g, half], p + "gelu")
         d = node("MatMul", [g, const(p + "down_w", layer.down)], p + "down_mm")
         d = node("Add", [d, const(p + "down_b", layer.down_b)], p + "down")
-        res = node("Add", [d, x], p + "res2")
-        x = node(
-            "LayerNormalization",
-            [res, const(p + "ln2_w", layer.ln2_w), const(p + "ln2_b", layer.ln2_b)],
-            p + "ln2",
-            axis=-1,
-            epsilon=eps,
-        )
+        x = layer_norm(node("Add", [d, x], p + "res2"), layer.ln2_w, layer.ln2_b, p + "ln2")
     nodes.append(helper.make_node("Identity", [x], ["y"]))
     graph = helper.make_graph(
         nodes,
