@@ -219,18 +219,20 @@ def evaluate_recommend(
     )
     try:
         db, id_of = indexed.db, indexed.id_of_doc
-        with db.transaction() as session:
-            for doc_id, paper in corpus.items():
-                session.execute(
-                    update(Paper)
-                    .where(Paper.id == id_of[doc_id])
-                    .values(
-                        published_at=datetime(paper.day.year, paper.day.month, paper.day.day, tzinfo=UTC),
-                        authors=list(paper.authors),
-                        categories=list(paper.categories),
-                        primary_category=paper.categories[0] if paper.categories else None,
-                    )
-                )
+        with db.transaction() as session:  # one statement, executed per row by primary key
+            session.execute(
+                update(Paper),
+                [
+                    {
+                        "id": id_of[doc_id],
+                        "published_at": datetime(paper.day.year, paper.day.month, paper.day.day, tzinfo=UTC),
+                        "authors": list(paper.authors),
+                        "categories": list(paper.categories),
+                        "primary_category": paper.categories[0] if paper.categories else None,
+                    }
+                    for doc_id, paper in corpus.items()
+                ],
+            )
         users: dict[str, int] = {}
         with db.transaction() as session:
             for n, reader in enumerate(readers):

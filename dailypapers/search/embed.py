@@ -182,9 +182,7 @@ class LightMiniLMBackend(_LazyModel):
     @staticmethod
     def onnx_available() -> bool:
         """Whether ONNX Runtime and the ``onnx`` package (which writes the graph) are installed."""
-        import importlib.util
-
-        return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+        return installed("onnxruntime", "onnx")
 
     def _load(self) -> Any:
         from dailypapers.search.light import LightMiniLM
@@ -302,14 +300,19 @@ class HashingBackend:
         return normalize_rows(out)
 
 
-def torch_installed() -> bool:
-    """Whether sentence-transformers and torch are installed (looked up, not imported)."""
+def installed(*modules: str) -> bool:
+    """Whether every one of ``modules`` is installed (looked up, not imported)."""
     import importlib.util
 
     try:
-        return all(importlib.util.find_spec(m) is not None for m in ("sentence_transformers", "torch"))
+        return all(importlib.util.find_spec(m) is not None for m in modules)
     except (ImportError, ValueError):  # a module set to None in sys.modules: not importable
         return False
+
+
+def torch_installed() -> bool:
+    """Whether sentence-transformers and torch are installed."""
+    return installed("sentence_transformers", "torch")
 
 
 def _minilm(**options: Any) -> EmbeddingBackend:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time as dtime
@@ -403,8 +403,11 @@ def keyword_hits(
     return [KeywordHit(r.id, -float(r.rank), "", "") for r in session.execute(text(sql), params)]
 
 
-def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[int, tuple[str, str]]:
-    """(title, abstract snippet) with \x02…\x03 around the query's words, for the papers ``ids``."""
+def highlights(
+    session: Session, parsed: ParsedQuery, ids: list[int], *, papers: Mapping[int, Any] | None = None
+) -> dict[int, tuple[str, str]]:
+    """(title, abstract snippet) with \x02…\x03 around the query's words, for the papers ``ids``.
+    PostgreSQL marks them in Python, from ``papers`` (id -> a loaded paper) where given."""
     if not ids:
         return {}
     placeholders = ", ".join(str(int(i)) for i in ids)
@@ -413,11 +416,13 @@ def highlights(session: Session, parsed: ParsedQuery, ids: list[int]) -> dict[in
         lexemes = marks.query_lexemes((*_loose_words(parsed), *parsed.phrases))
         if not lexemes:
             return {}
-        sql = f"SELECT id, title, coalesce(abstract, '') AS abstract FROM papers WHERE id IN ({placeholders})"  # nosec B608 # integers
-        return {
-            r.id: (marks.mark_all(r.title, lexemes), marks.snippet(r.abstract, lexemes))
-            for r in session.execute(text(sql))
-        }
+        loaded = papers or {}
+        texts = {i: (loaded[i].title, loaded[i].abstract or "") for i in ids if i in loaded}
+        missing = ", ".join(str(int(i)) for i in ids if i not in texts)
+        if missing:
+            sql = f"SELECT id, title, coalesce(abstract, '') AS abstract FROM papers WHERE id IN ({missing})"  # nosec B608 # integers
+            texts.update((r.id, (r.title, r.abstract)) for r in session.execute(text(sql)))
+        return {i: (marks.mark_all(t, lexemes), marks.snippet(a, lexemes)) for i, (t, a) in texts.items()}
     expression = any_term_fts5(parsed)
     if expression is None:
         return {}

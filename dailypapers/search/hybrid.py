@@ -148,7 +148,7 @@ class SearchEngine:
             page = hits[offset : offset + limit]
             papers = _load(session, [h.paper_id for h in page])
             page = [h for h in page if h.paper_id in papers]
-            _mark(session, parsed, page)
+            _mark(session, parsed, page, papers)
             return SearchResults(page, total, parsed, mode, papers)
         papers = _load(session, [h.paper_id for h in hits])
         hits = [h for h in hits if h.paper_id in papers]
@@ -162,7 +162,7 @@ class SearchEngine:
         elif sort == "upvotes":
             hits.sort(key=lambda h: -papers[h.paper_id].total_upvotes)
         page = hits[offset : offset + limit]
-        _mark(session, parsed, page)
+        _mark(session, parsed, page, papers)
         return SearchResults(page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page})
 
     def related(self, session: Session, paper: Paper, *, limit: int = 10) -> list[Hit]:
@@ -235,9 +235,10 @@ def _fuse(keyword: list[fulltext.KeywordHit], semantic: list[tuple[int, float]],
     return hits
 
 
-def _mark(session: Session, parsed: ParsedQuery, page: list[Hit]) -> None:
-    """Highlighted title and snippet for the page's keyword matches (one query for the page)."""
-    marked = fulltext.highlights(session, parsed, [h.paper_id for h in page if h.keyword_rank is not None])
+def _mark(session: Session, parsed: ParsedQuery, page: list[Hit], papers: dict[int, Paper]) -> None:
+    """Highlighted title and snippet for the page's keyword matches (at most one query for the page)."""
+    ids = [h.paper_id for h in page if h.keyword_rank is not None]
+    marked = fulltext.highlights(session, parsed, ids, papers=papers)
     for hit in page:
         if hit.paper_id in marked:
             hit.title_marked, hit.snippet_marked = marked[hit.paper_id]
