@@ -15,8 +15,11 @@ candidates:
 - ``shipped``: :func:`dailypapers.recommend.evaluate.evaluate_recommend`, the product's path (accounts,
   upvotes, ``recommend_for``), all-MiniLM-L6-v2 vectors (cached under data/cache/embeddings);
 - ``tfidf+svm``: arxiv-sanity-lite's recipe (bench/recommend.py: tf-idf of title + abstract fitted on the
-  whole set, a per-reader LinearSVC against 2,000 sampled candidates). No author feature is used by
-  either, so a reader's own name cannot leak into the ranking.
+  whole set, a per-reader LinearSVC against 2,000 sampled candidates).
+
+The shipped path counts co-authors of the liked papers; each reader's own name (the author name the
+account claimed on a paper, else its full name; ``name`` in ``readers.jsonl``) never counts, as the
+product never counts a reader's own name.
 
 Prints nDCG@20 and hit rate@20 of both, their ratio and the paired 95% bootstrap interval of the
 difference, against the target (shipped >= 1.10x tf-idf + SVM). Needs scikit-learn for the baseline.
@@ -43,6 +46,8 @@ from dailypapers.recommend.evaluate import K, evaluate_recommend  # noqa: E402
 from dailypapers.search.evaluate import ndcg_at_k  # noqa: E402
 
 TARGET = 1.10
+NAMES: dict[str, str] = {}  # account -> the author name it claimed on a paper
+FULL_NAMES: dict[str, str] = {}  # account -> its full name
 CURATORS = 2  # the accounts with the most submissions, left out
 BOOTSTRAP = 10_000
 
@@ -71,6 +76,11 @@ def read_dump(folder: Path) -> tuple[dict[str, dict], dict[str, list[tuple[str, 
             if not isinstance(title, str) or not isinstance(text, str) or not (title + text).strip():
                 broken += 1
                 continue
+            for a in paper.get("authors") or []:
+                claimed = a.get("user") if isinstance(a, dict) else None
+                if isinstance(claimed, dict) and isinstance(claimed.get("user"), str):
+                    if isinstance(a.get("name"), str) and a["name"].strip():
+                        NAMES.setdefault(claimed["user"], a["name"].strip())
             if arxiv_id not in papers:
                 authors = [a.get("name") for a in paper.get("authors") or [] if isinstance(a, dict)]
                 papers[arxiv_id] = {
@@ -83,6 +93,8 @@ def read_dump(folder: Path) -> tuple[dict[str, dict], dict[str, list[tuple[str, 
                 by = paper.get("submittedOnDailyBy") or entry.get("submittedBy")  # newer and older files
                 if isinstance(by, dict) and isinstance(by.get("user"), str):
                     submitted[by["user"]].append((day, arxiv_id))
+                    if isinstance(by.get("fullname"), str) and by["fullname"].strip():
+                        FULL_NAMES.setdefault(by["user"], by["fullname"].strip())
     return papers, submitted, broken
 
 
@@ -98,14 +110,18 @@ def make_readers(
         items = sorted(items)
         half = len(items) // 2
         likes, targets = items[:half], items[half:]
-        readers.append(
-            {
-                "reader": user,
-                "likes": [i for _, i in likes],
-                "targets": [i for _, i in targets],
-                "since": targets[0][0],
-            }
-        )
+        reader = {
+            "reader": user,
+            "likes": [i for _, i in likes],
+            "targets": [i for _, i in targets],
+            "since": targets[0][0],
+        }
+        # the reader's own name, which the recommender never counts as a co-author: the author name the
+        # account claimed on some paper, else the account's full name
+        name = NAMES.get(user) or FULL_NAMES.get(user)
+        if name:
+            reader["name"] = name[:100]
+        readers.append(reader)
     return readers, curators
 
 

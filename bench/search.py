@@ -247,7 +247,7 @@ def latency(db: Database, shared: Path, n_queries: int, rng: random.Random) -> N
         def hybrid_ids(q: str) -> int:
             parsed = parse_query(search_box_text(q))
             kw = [h.paper_id for h in hybrid.keyword_side(session, parsed, {}, engine.term_counts)]
-            sem = [i for i, _ in engine.vectors.search_text(parsed.semantic_text, hybrid.CANDIDATES)]
+            sem = [i for i, _ in engine.vectors.search_text(parsed.semantic_text, hybrid.SEMANTIC_CANDIDATES)]
             return len(reciprocal_rank_fusion([kw, sem], k=hybrid.RRF_K)[:20])
 
         for q in queries[:10]:

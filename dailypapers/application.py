@@ -394,15 +394,21 @@ class Application:
         batch_size: int = 64,
         limit: int | None = None,
         on_progress: Progress | None = None,
+        refit_terms: bool = False,
     ) -> IndexSummary:
-        """Embed the papers lacking a current vector (each batch committed: a killed run resumes). The
-        vectors are reader-visible rows, so the data version goes up with each batch."""
+        """Embed the papers lacking a current vector (each batch committed: a killed run resumes), then
+        bring the recommender's term features up to date (:func:`~dailypapers.recommend.terms.update_terms`:
+        the lexicon fitted when due or ``refit_terms``). The vectors are reader-visible rows, so the
+        data version goes up with each batch."""
+        from dailypapers.recommend.terms import update_terms
         from dailypapers.search.semantic import embed_missing
 
         backend = self.embedding_backend(name)
         started = time.perf_counter()
         summary = embed_missing(self.db, backend, batch_size=batch_size, on_progress=on_progress, limit=limit)
         metrics.count_embedded(summary.embedded, time.perf_counter() - started)
+        terms = update_terms(self.db, refit=refit_terms)
+        summary.described, summary.vocabulary = terms.described, terms.vocabulary
         return summary
 
     # --- accounts, with the mails that follow ---------------------------------------------------------

@@ -212,6 +212,7 @@ def run_index(
     limit: int | None = None,
     as_json: bool = False,
     console: Console | None = None,
+    refit_terms: bool = False,
 ) -> Any:
     """:meth:`Application.index` with a progress bar and a summary table (or JSON)."""
     try:
@@ -221,7 +222,9 @@ def run_index(
     missing = application.missing_vectors(backend_name)
     total = min(missing, limit) if limit is not None else missing
     with progress(f"index {backend.name}", total or None) as advance:
-        summary = application.index(backend_name, batch_size=batch_size, on_progress=advance, limit=limit)
+        summary = application.index(
+            backend_name, batch_size=batch_size, on_progress=advance, limit=limit, refit_terms=refit_terms
+        )
     counts = summary.as_dict()
     console = console or out
     if as_json:
@@ -267,16 +270,32 @@ def index(
     limit: Annotated[
         int | None, typer.Option(min=1, help="Embed at most this many papers, then stop.")
     ] = None,
+    refit_terms: Annotated[
+        bool,
+        typer.Option(
+            "--refit-terms",
+            help="Fit the recommender's vocabulary again on every paper (it is refitted by itself when "
+            "the papers have grown by half since the last fit) and describe every paper with it.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Embed papers that lack a current vector, for semantic search (resumable; run it again to go on)."""
+    """Embed papers that lack a current vector, for semantic search, and describe their words for the
+    recommender (resumable; run it again to go on)."""
     settings = _settings()
     name = backend or settings.embedding_backend
     if name == "none":
         raise typer.BadParameter(
             "the embedding backend is `none`; pick one with --backend", param_hint="--backend"
         )
-    run_index(open_application(settings), name, batch_size=batch_size, limit=limit, as_json=as_json)
+    run_index(
+        open_application(settings),
+        name,
+        batch_size=batch_size,
+        limit=limit,
+        as_json=as_json,
+        refit_terms=refit_terms,
+    )
 
 
 @app.command("worker")

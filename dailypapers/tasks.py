@@ -32,15 +32,11 @@ UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
 def index_job(app: Application, payload: dict[str, Any]) -> dict[str, Any]:
-    """Embed every paper lacking a current vector under ``payload["backend"]`` (default: the setting)."""
+    """Embed every paper lacking a current vector under ``payload["backend"]`` (default: the setting), and
+    describe their words (:meth:`Application.index`)."""
     name = str(payload.get("backend") or app.settings.embedding_backend)
     summary = app.index(name, batch_size=int(payload.get("batch_size", 64)))
-    return {
-        "backend": app.embedding_backend(name).name,
-        "embedded": summary.embedded,
-        "considered": summary.considered,
-        "skipped": summary.skipped,
-    }
+    return {"backend": app.embedding_backend(name).name, **summary.as_dict()}
 
 
 def sync_job(app: Application, payload: dict[str, Any]) -> dict[str, Any]:

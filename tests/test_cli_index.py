@@ -66,17 +66,21 @@ def test_index_is_resumable_and_embeds_each_paper_once(cli, env):
     assert vectors(env) == {}
     first = cli("index", "--limit", "5", "--batch-size", "2", "--json")
     assert summary(first)["embedded"] == 5
+    # the term features are cheap: every paper is described on the first run (12 papers are too few
+    # for any term to qualify: an empty vocabulary)
+    assert summary(first)["described"] == 12 and summary(first)["vocabulary"] == 0
     done = vectors(env)
     assert len(done) == 5
     second = cli("index", "--json")  # as after a kill: goes on from there
-    assert summary(second) == {"considered": 12, "embedded": 7, "skipped": 5}
+    assert summary(second) == {"considered": 12, "embedded": 7, "skipped": 5, "described": 0, "vocabulary": 0}
     after = vectors(env)
     assert len(after) == 12
     assert {k: after[k] for k in done} == done  # the first five were not embedded again
     third = cli("index", "--json")
-    assert summary(third) == {"considered": 12, "embedded": 0, "skipped": 12}
+    done_again = {"considered": 12, "embedded": 0, "skipped": 12, "described": 0, "vocabulary": 0}
+    assert summary(third) == done_again
     table = cli("index")
-    assert summary_table(table.stdout) == {"considered": 12, "embedded": 0, "skipped": 12}
+    assert summary_table(table.stdout) == done_again
 
 
 def test_index_refuses_an_unknown_backend(env):
@@ -87,7 +91,13 @@ def test_index_refuses_an_unknown_backend(env):
 def test_ingest_then_indexes(cli, env):
     result = cli("ingest", "hf-daily", str(TEST_DATA / "hf_daily"))
     assert "index hashing-64" in result.stdout
-    assert summary_tables(result.stdout)[1] == {"considered": 12, "embedded": 12, "skipped": 0}
+    assert summary_tables(result.stdout)[1] == {
+        "considered": 12,
+        "embedded": 12,
+        "skipped": 0,
+        "described": 12,
+        "vocabulary": 0,
+    }
     assert len(vectors(env)) == 12
     as_json = cli("ingest", "hf-daily", str(TEST_DATA / "hf_daily"), "--json")
     assert summary(as_json)["unchanged"] == 12  # stdout is still one JSON object

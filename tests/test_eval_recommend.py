@@ -126,3 +126,26 @@ def test_bad_lines_are_reported_by_number_and_the_rest_is_measured(
 def test_a_folder_without_its_files_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "recommend", str(tmp_path)], env={"COLUMNS": "300"})
     assert result.exit_code == 2 and "has no corpus.jsonl" in result.output, result.output
+
+
+def test_a_readers_own_name_is_never_a_co_author(tmp_path: Path, database_url: str | None) -> None:
+    """Two readers like the same paper by "Author B"; a later paper on another topic is by Author B too.
+    For the reader named Author B that is their own name and counts for nothing; for the other it is
+    a co-author of a liked paper. A name that is not text is reported."""
+    corpus = _corpus()
+    for paper in corpus:
+        if paper["_id"] == "c5":
+            paper["authors"] = ["Author C", "Author B"]
+    readers = [
+        {"reader": "self", "name": "author  b", "likes": ["b0"], "targets": ["b4"], "since": SINCE},
+        {"reader": "other", "likes": ["b0"], "targets": ["b4"], "since": SINCE},
+        {"reader": "odd", "name": 5, "likes": ["b0"], "targets": ["b4"], "since": SINCE},
+    ]
+    folder = _write(tmp_path / "set", corpus, readers)
+    result = evaluate_recommend(folder, backend=HashingBackend(64), cache_dir=None, database_url=database_url)
+    assert result.readers == 2
+    assert any("reader 'odd': name must be text" in p for p in result.problems), result.problems
+    other, own = result.rankings["other"], result.rankings["self"]
+    # every b paper is by Author B too: c5 comes right after them, lifted by its co-author
+    assert [d for d in other if not d.startswith("b")][0] == "c5", other
+    assert own.index("c5") > other.index("c5"), (own, other)

@@ -168,5 +168,7 @@ def test_ingest_queues_the_embedding_and_the_worker_runs_it(database_env, monkey
             "embedded": 12,
             "considered": 12,
             "skipped": 0,
+            "described": 12,
+            "vocabulary": 0,
         }
     db.dispose()

@@ -2,12 +2,14 @@
 
 A folder holds ``corpus.jsonl`` (one paper a line: ``_id``, ``title``, ``text``, ``date`` YYYY-MM-DD,
 optional ``authors`` and ``categories``, lists of strings) and ``readers.jsonl`` (one reader a line:
-``reader``, ``likes``, optional ``dislikes``, ``targets``, ``since`` YYYY-MM-DD; each list holds corpus
-``_id``s). The corpus goes into a database of its own through the ordinary importer and is embedded by
-the path of ``dailypapers index`` (:func:`dailypapers.search.evaluate.index_corpus`, vectors cached as
-for ``eval beir``). Each reader becomes an account whose likes are upvotes and whose dislikes are "not
-interested" marks, and is recommended to by :func:`dailypapers.recommend.service.recommend_for`, what
-"For you" runs, among the corpus papers dated on or after their ``since``, less their likes and dislikes.
+``reader``, ``likes``, optional ``dislikes``, ``targets``, ``since`` YYYY-MM-DD, ``name``; each list
+holds corpus ``_id``s). The corpus goes into a database of its own through the ordinary importer and is
+embedded by the path of ``dailypapers index`` (:func:`dailypapers.search.evaluate.index_corpus`, vectors
+cached as for ``eval beir``; then the term features, :func:`dailypapers.recommend.terms.update_terms`).
+Each reader becomes an account (named ``name`` when given: the recommender never counts a reader's own
+name as a co-author) whose likes are upvotes and whose dislikes are "not interested" marks, and is
+recommended to by :func:`dailypapers.recommend.service.recommend_for`, what "For you" runs, among the
+corpus papers dated on or after their ``since``, less their likes and dislikes.
 Relevance is binary (a target is relevant); nDCG@20 as in ``eval beir`` (BEIR's definition), hit
 rate@20 whether any target is in the top 20. A line that cannot be read is reported by number and left
 out; it never stops the evaluation.
@@ -26,6 +28,7 @@ from typing import Any
 from sqlalchemy import update
 
 from dailypapers.recommend.service import CandidatePool, recommend_for
+from dailypapers.recommend.terms import update_terms
 from dailypapers.search.embed import EmbeddingBackend
 from dailypapers.search.evaluate import DEFAULT_CACHE, index_corpus, ndcg_at_k
 from dailypapers.store.models import Paper, PaperMark, User, Vote
@@ -60,6 +63,7 @@ class Reader:
     dislikes: tuple[str, ...]
     targets: tuple[str, ...]
     since: date
+    full_name: str = ""  # the reader's own name ("name"), never counted as a co-author
 
 
 @dataclass
@@ -180,8 +184,11 @@ def read_readers(path: Path, corpus: dict[str, CorpusPaper], problems: list[str]
             since = _day(r.get("since"), "since")
             if unknown:
                 problems.append(f"{where}: reader {name!r}: {unknown} ids not in the corpus, left out")
+            full_name = r.get("name") or ""
+            if not isinstance(full_name, str) or len(full_name) > 100:
+                raise RecordError(f"reader {name!r}: name must be text of at most 100 characters")
             seen.add(name)
-            readers.append(Reader(name, known["likes"], known["dislikes"], targets, since))
+            readers.append(Reader(name, known["likes"], known["dislikes"], targets, since, full_name.strip()))
         except RecordError as exc:
             problems.append(f"{where}: {exc}")
     return readers
@@ -238,7 +245,11 @@ def evaluate_recommend(
             for n, reader in enumerate(readers):
                 # "!" is no argon2 hash: no password opens these accounts of a scratch database
                 locked = "!"  # noqa: S105 # nosec B105 # not a password
-                user = User(username=f"reader{n}", display_name=reader.name[:100], password_hash=locked)
+                user = User(
+                    username=f"reader{n}",
+                    display_name=(reader.full_name or reader.name)[:100],
+                    password_hash=locked,
+                )
                 session.add(user)
                 session.flush()
                 users[reader.name] = user.id
@@ -253,6 +264,7 @@ def evaluate_recommend(
                     )
                 for doc_id in reader.dislikes:
                     session.add(PaperMark(user_id=user.id, paper_id=id_of[doc_id], kind="not_interested"))
+        update_terms(db)  # what `dailypapers index` does after the vectors
         pool = CandidatePool(db, backend.name, refresh_every=1e9)
         ndcgs: dict[str, float] = {}
         rankings: dict[str, list[str]] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 from dailypapers.errors import BadRequest
 from dailypapers.ingest.records import parse_arxiv_ref
 from dailypapers.recommend import model as rec_model
+from dailypapers.recommend.coauthors import AuthorIndex, shared_authors
+from dailypapers.recommend.lexical import WIDTH, Lexicon, TermMatrix, unpack
 from dailypapers.store.db import Database
 from dailypapers.store.models import (
     INTEREST_KINDS,
@@ -43,6 +45,7 @@ from dailypapers.store.models import (
     Vote,
     utcnow,
 )
+from dailypapers.store.terms import current_lexicon, iter_terms, terms_version
 from dailypapers.store.vectors import iter_vectors
 
 SEEDS_PER_INTEREST = 10
@@ -60,6 +63,7 @@ class Profile:
     ]  # paper id -> (weight, why: "upvoted", "saved", "picked", "cs.CL"…)
     negatives: list[int]
     excluded: set[int]
+    names: tuple[str, ...] = ()  # the reader's own (display name, username): no author feature counts them
 
     @property
     def empty(self) -> bool:
@@ -167,9 +171,11 @@ def popular(session: Session, kind: str, limit: int = 30) -> list[tuple[str, int
 
 
 class CandidatePool:
-    """Every paper vector of one model, in memory: ids (int64), vectors (float32, unit length) and each
-    paper's publication time. Reloaded when the newest ``embedded_at`` moves (checked at most every
-    ``refresh_every`` seconds), so one process serves many readers from one copy."""
+    """Every paper vector of one model, in memory: ids (int64), vectors (float32, unit length), each
+    paper's publication time and, once the lexicon is fitted, its term features (``terms``, row for row;
+    a paper not yet described has none). Reloaded when the newest ``embedded_at`` or the described
+    papers move (checked at most every ``refresh_every`` seconds), so one process serves many readers
+    from one copy."""
 
     def __init__(self, db: Database, model: str, *, refresh_every: float = 60.0) -> None:
         self.db = db
@@ -183,6 +189,10 @@ class CandidatePool:
         self.published = np.zeros(0, dtype="datetime64[s]")
         self._row: dict[int, int] = {}
         self._derived: dict[tuple[Any, ...], Any] = {}  # background samples, windows: until the next reload
+        self.terms: TermMatrix | None = None
+        self.authors: AuthorIndex | None = None
+        self.lexicon: Lexicon | None = None
+        self._terms_version: tuple[int | None, int] | None = None
 
     def refresh(self) -> CandidatePool:
         now = time.monotonic()
@@ -208,15 +218,16 @@ class CandidatePool:
                     if withdrawn and len(ids):
                         keep = ~np.isin(ids, np.fromiter(withdrawn, dtype=np.int64))
                         ids, vectors = ids[keep], vectors[keep]
-                    published = dict(
-                        session.execute(
-                            select(Paper.id, Paper.published_at).where(
-                                Paper.id.in_(
-                                    select(PaperVector.paper_id).where(PaperVector.model == self.model)
-                                )
-                            )
-                        ).all()
-                    )
+                    published: dict[int, Any] = {}
+                    authors: dict[int, list[str]] = {}
+                    for paper_id, when, names in session.execute(
+                        select(Paper.id, Paper.published_at, Paper.authors).where(
+                            Paper.id.in_(select(PaperVector.paper_id).where(PaperVector.model == self.model))
+                        )
+                    ):
+                        published[paper_id] = when
+                        authors[paper_id] = [n for n in names or () if isinstance(n, str)]
+                    self.authors = AuthorIndex([authors.get(int(i), ()) for i in ids])
                     self.published = np.array(
                         [
                             np.datetime64(published.get(int(i)).replace(tzinfo=None), "s")
@@ -230,17 +241,74 @@ class CandidatePool:
                     self._row = {int(i): r for r, i in enumerate(ids)}
                     self._derived = {}
                     self._newest = newest
+                    self._terms_version = None
+                version = terms_version(session)
+                if version != self._terms_version:
+                    self._load_terms(session, version)
             self._checked = now
         return self
+
+    def _load_terms(self, session: Session, version: tuple[int | None, int]) -> None:
+        """The term features of the pool's papers, row for row (zero rows for those without)."""
+        lexicon_id, _ = version
+        self._derived = {k: v for k, v in self._derived.items() if k[0] != "terms"}
+        if lexicon_id is None or not len(self.ids):
+            self.terms, self.lexicon, self._terms_version = None, None, version
+            return
+        if self.lexicon is None or self._terms_version is None or self._terms_version[0] != lexicon_id:
+            row = current_lexicon(session)
+            if row is None or row[0] != lexicon_id:
+                return  # refitted meanwhile: the next check loads the new one
+            self.lexicon = Lexicon.from_json(row[1])
+        if not len(self.lexicon):  # too few papers for any term to qualify
+            self.terms, self._terms_version = None, version
+            return
+        ids = np.zeros((len(self.ids), WIDTH), dtype=np.uint16)
+        weights = np.zeros((len(self.ids), WIDTH), dtype=np.float32)
+        for chunk, blobs in iter_terms(session, lexicon_id):
+            at = np.searchsorted(self.ids, chunk)
+            for r, paper_id, blob in zip(at.tolist(), chunk.tolist(), blobs):
+                if r < len(self.ids) and self.ids[r] == paper_id:
+                    term_ids, term_weights = unpack(blob)
+                    n = min(len(term_ids), WIDTH)
+                    ids[r, :n] = term_ids[:n]
+                    weights[r, :n] = term_weights[:n]
+        self.terms = TermMatrix(ids, weights, len(self.lexicon))
+        self._terms_version = version
 
     def background(self, size: int, seed: int = 0) -> np.ndarray:
         """A fixed random sample of ``size`` pool vectors: the "everything else" a reader's classifier
         learns against (drawn from the whole pool, not from the few candidates of a digest edition)."""
         key = ("background", size, seed)
         if key not in self._derived:
-            rows = rec_model.sample_background(len(self.ids), min(size, len(self.ids)), seed)
-            self._derived[key] = self.vectors[rows]
+            self._derived[key] = self.vectors[self._background_rows(size, seed)]
         return self._derived[key]
+
+    def _background_rows(self, size: int, seed: int) -> np.ndarray:
+        return rec_model.sample_background(len(self.ids), min(size, len(self.ids)), seed)
+
+    def background_terms(self, size: int, seed: int = 0) -> TermMatrix | None:
+        """The term features of :meth:`background`'s papers."""
+        if self.terms is None:
+            return None
+        key = ("terms", "background", size, seed)
+        if key not in self._derived:
+            self._derived[key] = self.terms[self._background_rows(size, seed)]
+        return self._derived[key]
+
+    def window_terms(self, days: int) -> TermMatrix | None:
+        """The term features of :meth:`window_matrix`'s papers, kept like it."""
+        if self.terms is None:
+            return None
+        key = ("terms", "window", days)
+        if key not in self._derived:
+            rows, _ = self.window_matrix(days)
+            self._derived[key] = self.terms if len(rows) == len(self.ids) else self.terms[rows]
+        return self._derived[key]
+
+    def row_numbers(self, paper_ids: list[int]) -> np.ndarray:
+        """The pool rows of those of ``paper_ids`` that have a vector, in their order."""
+        return np.array([self._row[p] for p in paper_ids if p in self._row], dtype=np.int64)
 
     def rows(self, paper_ids: list[int]) -> tuple[list[int], np.ndarray]:
         """(the ids that have a vector, their vectors)."""
@@ -281,6 +349,8 @@ class Pick:
     because_id: int | None  # the liked paper it is closest to
     because_why: str  # "upvoted", "saved", "picked", or the interest it came from
     similarity: float
+    words: tuple[str, ...] = ()  # the terms that raised its score most (when term features are in)
+    coauthors: tuple[str, ...] = ()  # its authors who are on papers the reader liked
 
 
 def recommend_for(
@@ -309,6 +379,8 @@ def recommend_profile(
     only: list[int] | None = None,
     method: str | None = None,
     n_background: int = rec_model.N_BACKGROUND,
+    lexical_weight: float = rec_model.LEXICAL_WEIGHT,
+    coauthor_weight: float = rec_model.COAUTHOR_WEIGHT,
 ) -> list[Pick]:
     """The best ``limit`` papers of ``pool`` for ``profile`` (:func:`recommend_for`); none when no
     liked paper has a vector in the pool."""
@@ -320,19 +392,37 @@ def recommend_profile(
         return []
     weights = np.array([profile.positives[p][0] for p in pos_ids], dtype=np.float32)
     _, negatives = pool.rows(profile.negatives)
+    candidate_terms = None
     if only is not None:
         rows = np.array(
             [pool._row[p] for p in only if p in pool._row and p not in profile.excluded], dtype=np.int64
         )
         candidates = pool.vectors[rows]
+        if pool.terms is not None:
+            candidate_terms = pool.terms[rows]
     else:
         rows, candidates = pool.window_matrix(window_days)
+        candidate_terms = pool.window_terms(window_days)
     if not len(rows):
         return []
     k = min(len(rows), limit + len(profile.excluded))
-    options = {}
-    if (method or rec_model.DEFAULT_METHOD) != "similarity":
+    options: dict[str, Any] = {}
+    trained = (method or rec_model.DEFAULT_METHOD) != "similarity"
+    if trained:
         options["background"] = pool.background(n_background)
+    if pool.terms is not None and candidate_terms is not None and lexical_weight > 0:
+        options["terms"] = rec_model.Terms(
+            positives=pool.terms[pool.row_numbers(pos_ids)],
+            candidates=candidate_terms,
+            background=pool.background_terms(n_background) if trained else None,
+            negatives=pool.terms[pool.row_numbers(profile.negatives)] if profile.negatives else None,
+            lexicon=pool.lexicon,
+        )
+    liked_authors: dict[int, float] = {}
+    if pool.authors is not None and coauthor_weight > 0:
+        liked_authors = pool.authors.liked_counts(pool.row_numbers(pos_ids), weights, exclude=profile.names)
+        if liked_authors:
+            options["coauthors"] = pool.authors.scores(liked_authors)[rows]
     result = rec_model.recommend(
         positives,
         candidates,
@@ -340,6 +430,8 @@ def recommend_profile(
         positive_weights=weights,
         k=k,
         method=method,
+        lexical_weight=lexical_weight,
+        coauthor_weight=coauthor_weight,
         **options,
     )
     picks: list[Pick] = []
@@ -355,10 +447,29 @@ def recommend_profile(
                 because,
                 profile.positives[because][1],
                 float(result.nearest_similarity[r]),
+                tuple(result.words[r]) if result.words is not None else (),
             )
         )
         if len(picks) >= limit:
             break
+    if liked_authors and picks:
+        with pool.db.session() as session:
+            names = dict(
+                session.execute(
+                    select(Paper.id, Paper.authors).where(Paper.id.in_([p.paper_id for p in picks]))
+                ).all()
+            )
+        picks = [
+            replace(
+                p,
+                coauthors=tuple(
+                    shared_authors(
+                        [n for n in names.get(p.paper_id) or () if isinstance(n, str)], liked_authors
+                    )[:2]
+                ),
+            )
+            for p in picks
+        ]
     return picks
 
 
@@ -368,8 +479,14 @@ def reason_text(pick: Pick, titles: dict[int, str]) -> str:
     title = titles.get(pick.because_id or -1, "")
     if pick.because_why in ("upvoted", "saved", "picked"):
         verb = {"upvoted": "you upvoted", "saved": "you saved", "picked": "you picked"}[pick.because_why]
-        return f"close to “{title}”, which {verb}"
-    return f"close to “{title}”, from your interest in {pick.because_why}"
+        reason = f"close to “{title}”, which {verb}"
+    else:
+        reason = f"close to “{title}”, from your interest in {pick.because_why}"
+    if pick.coauthors:
+        reason += "; by " + " and ".join(pick.coauthors) + ", on papers you liked"
+    if pick.words:
+        reason += "; shares the words " + ", ".join(f"“{w}”" for w in pick.words)
+    return reason
 
 
 def read_profiles(session: Session, user_ids: list[int]) -> dict[int, Profile]:
@@ -395,6 +512,12 @@ def read_profiles(session: Session, user_ids: list[int]) -> dict[int, Profile]:
             select(PaperMark.user_id, PaperMark.paper_id, PaperMark.kind).where(PaperMark.user_id.in_(chunk))
         ):
             marks[user_id].append((paper_id, kind))
+        own_names = {
+            u: (display, username)
+            for u, display, username in session.execute(
+                select(User.id, User.display_name, User.username).where(User.id.in_(chunk))
+            )
+        }
         interests: dict[int, list[tuple[str, str]]] = {u: [] for u in chunk}
         for user_id, kind, value in session.execute(
             select(UserInterest.user_id, UserInterest.kind, UserInterest.value).where(
@@ -419,7 +542,7 @@ def read_profiles(session: Session, user_ids: list[int]) -> dict[int, Profile]:
                     pos.setdefault(paper_id, (SEED_WEIGHT, value))
             for paper_id in negatives:
                 pos.pop(paper_id, None)
-            profiles[user_id] = Profile(pos, negatives, excluded)
+            profiles[user_id] = Profile(pos, negatives, excluded, own_names.get(user_id, ()))
     return profiles
 
 

@@ -31,6 +31,7 @@ Sort = Literal["relevance", "date", "upvotes"]
 MODES = ("hybrid", "keyword", "semantic")
 SORTS = ("relevance", "date", "upvotes")
 CANDIDATES = 200  # per ranking, before fusion and paging
+SEMANTIC_CANDIDATES = 100  # nearest vectors fused (see below)
 RRF_K = 60
 KEYWORD_FALLBACK_BELOW = 10
 
@@ -133,7 +134,7 @@ class SearchEngine:
         if mode in ("hybrid", "semantic") and parsed.semantic_text.strip() and self.vectors is not None:
             # embed the query and search the vectors on another thread while the keyword side runs
             # (the model, hnswlib and the database all release the GIL)
-            nearest = self._pool().submit(self.vectors.search_text, parsed.semantic_text, CANDIDATES)
+            nearest = self._pool().submit(self.vectors.search_text, parsed.semantic_text, SEMANTIC_CANDIDATES)
         if mode in ("hybrid", "keyword") and parsed.has_text:
             keyword = keyword_side(session, parsed, kwargs, self.term_counts)
         if nearest is not None:

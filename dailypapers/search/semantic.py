@@ -49,6 +49,8 @@ class IndexSummary(Summary):
     considered: int = 0
     embedded: int = 0
     skipped: int = 0  # already had a current vector
+    described: int = 0  # papers whose term features were (re)computed (dailypapers.recommend.terms)
+    vocabulary: int = 0  # terms in the current lexicon (0 before the first fit)
 
 
 def embed_missing(

@@ -212,6 +212,31 @@ class PaperVector(Base):
     __table_args__ = (Index("ix_paper_vectors_model_embedded_at", "model", "embedded_at"),)
 
 
+class Lexicon(Base):
+    """A vocabulary the recommender describes papers' words with (:mod:`dailypapers.recommend.lexical`):
+    its terms and their idf as JSON, fitted on ``papers`` papers. The newest row is the current one; a
+    refit adds a row and re-describes every paper."""
+
+    __tablename__ = "lexicons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    papers: Mapped[int] = mapped_column(Integer)
+    vocabulary: Mapped[str] = mapped_column(Text)
+    fitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PaperTerms(Base):
+    """A paper's heaviest terms under one lexicon (term numbers and weights, packed) and the hash of
+    the text they describe: a changed title or abstract, or a new lexicon, describes it again."""
+
+    __tablename__ = "paper_terms"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    lexicon_id: Mapped[int] = mapped_column(ForeignKey("lexicons.id", ondelete="CASCADE"), index=True)
+    terms: Mapped[bytes] = mapped_column(LargeBinary)
+    text_hash: Mapped[str] = mapped_column(String(32))
+
+
 class Job(Base):
     """Work for ``dailypapers worker``: one row per task (embed new papers, later e-mails to send).
     Workers claim rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite: one writer at a time), so

@@ -67,6 +67,7 @@ def recommendations(
         item = search_item_json(paper, latest.get(paper.id))
         item["reason"] = rec.reason_text(pick, titles)
         item["score"] = round(pick.score, 4)
+        item["words"] = list(pick.words)
         because = papers.get(pick.because_id or -1)
         item["because"] = (
             {"id": because.arxiv_id, "title": because.title, "similarity": round(pick.similarity, 4)}
