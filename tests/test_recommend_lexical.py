@@ -131,11 +131,12 @@ def test_words_rank_a_paper_that_embeddings_alone_miss() -> None:
     assert plain.scores[0] == plain.scores[1]
     for method in ("similarity", "blend"):
         terms = model.Terms(positives=pos, candidates=cand, background=cand, lexicon=lex)
-        rec = model.recommend(positives, candidates, k=2, method=method, terms=terms)
+        rec = model.recommend(positives, candidates, k=len(texts), method=method, terms=terms)
         assert rec.scores[1] > rec.scores[0]
-        assert rec.words is not None
-        first = rec.words[list(rec.top).index(1)] if 1 in rec.top else []
-        assert first and set(first) <= {"sparse", "attention", "sparse attention"}
+        assert rec.words is not None and len(rec.words) == len(texts)
+        shared = rec.words[list(rec.top).index(1)]
+        assert shared and set(shared) <= {"sparse", "attention", "sparse attention"}
+        assert rec.words[list(rec.top).index(0)] == []  # nothing in common
     with pytest.raises(ValueError, match="one row per"):
         model.recommend(
             positives, candidates, terms=model.Terms(positives=pos[:1], candidates=cand, background=cand)

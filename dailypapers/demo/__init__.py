@@ -29,14 +29,18 @@ def load_demo(
     vectors: bool = True,
 ) -> ImportSummary | None:
     """Import the demo papers; with ``only_if_empty`` (the first start) do nothing if any paper exists.
-    With ``vectors``, also store the bundled MiniLM vectors (see :func:`load_demo_vectors`)."""
+    With ``vectors``, also store the bundled MiniLM vectors (see :func:`load_demo_vectors`) and describe
+    the papers' words for the recommender (:func:`~dailypapers.recommend.terms.update_terms`)."""
     if only_if_empty:
         with db.session() as session:
             if session.scalar(select(func.count()).select_from(Paper)):
                 return None
     summary = Importer(db, on_progress=on_progress).run(iter_file(DEMO_FILE, source="hf"))
     if vectors:
+        from dailypapers.recommend.terms import update_terms
+
         load_demo_vectors(db)
+        update_terms(db)
     return summary
 
 

@@ -414,7 +414,7 @@ def recommend_profile(
         options["terms"] = rec_model.Terms(
             positives=pool.terms[pool.row_numbers(pos_ids)],
             candidates=candidate_terms,
-            background=pool.background_terms(n_background) if trained else None,
+            background=pool.background_terms(n_background),
             negatives=pool.terms[pool.row_numbers(profile.negatives)] if profile.negatives else None,
             lexicon=pool.lexicon,
         )
