@@ -68,7 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dailypapers.recommend import model  # noqa: E402
-from dailypapers.recommend.coauthors import AuthorIndex  # noqa: E402
+from dailypapers.recommend.coauthors import AuthorIndex, liked_counts  # noqa: E402
 from dailypapers.recommend.lexical import Lexicon, TermMatrix  # noqa: E402
 
 K = 20
@@ -113,6 +113,7 @@ class Corpus:
     lexicon: Lexicon | None = field(default=None, repr=False)
     terms: TermMatrix | None = field(default=None, repr=False)
     author_index: AuthorIndex | None = field(default=None, repr=False)
+    row_authors: list[list[str]] = field(default_factory=list, repr=False)
     reader: str = ""  # the author standing in for the reader now (left out of the author feature)
 
 
@@ -193,7 +194,8 @@ def load_corpus(shared: Path) -> Corpus:
         for key in authors_of[old]:
             authors[key].append(pos)
     math_rows = np.flatnonzero([bool(authors_of[old]) for old in order])
-    author_index = AuthorIndex([sorted(authors_of[old]) for old in order])
+    row_authors = [sorted(authors_of[old]) for old in order]
+    author_index = AuthorIndex(row_authors)
     return Corpus(
         vectors=np.ascontiguousarray(all_vectors[order], dtype=np.float32),
         days=days_arr[order],
@@ -203,6 +205,7 @@ def load_corpus(shared: Path) -> Corpus:
         n_cs=len(order) - n_math,
         math_rows=math_rows,
         author_index=author_index,
+        row_authors=row_authors,
     )
 
 
@@ -255,7 +258,8 @@ def default_method(corpus: Corpus, likes: np.ndarray, start: int) -> np.ndarray:
     ``dailypapers index`` fits it on the papers there are), the background sampled from the candidates."""
     candidates = corpus.vectors[start:]
     background = model.sample_background(len(candidates), model.N_BACKGROUND, 0)
-    liked = corpus.author_index.liked_counts(likes, exclude=[corpus.reader])  # never the reader's own name
+    # never the reader's own name
+    liked = liked_counts([corpus.row_authors[r] for r in likes], exclude=[corpus.reader])
     terms = model.Terms(
         positives=corpus.terms[likes],
         candidates=corpus.terms[start:],

@@ -180,9 +180,18 @@ def main() -> int:
     )
     from dailypapers.search.embed import get_backend
 
-    shipped = evaluate_recommend(folder, backend=get_backend("minilm"))
+    backend = get_backend("minilm")
+    shipped = evaluate_recommend(folder, backend=backend)
     for problem in shipped.problems:
         print("skipped:", problem)
+    # the same path with one part of the model off at a time
+    parts = {
+        "  without co-authors": evaluate_recommend(folder, backend=backend, weights={"coauthor_weight": 0.0}),
+        "  without words": evaluate_recommend(folder, backend=backend, weights={"lexical_weight": 0.0}),
+        "  embeddings only": evaluate_recommend(
+            folder, backend=backend, weights={"coauthor_weight": 0.0, "lexical_weight": 0.0}
+        ),
+    }
     baseline = tfidf_rankings(papers, readers, args.seed)
     names = [r["reader"] for r in readers if r["reader"] in shipped.per_reader]
     targets = {r["reader"]: dict.fromkeys(r["targets"], 1.0) for r in readers}
@@ -202,6 +211,9 @@ def main() -> int:
     print(f"\n{len(names)} readers, candidates: every paper listed from their split day on, less their likes")
     print(f"{'method':<26} {'nDCG@20':>8} {'HR@20':>7}")
     print(f"{'shipped (For you path)':<26} {ours.mean():>8.3f} {ours_hr:>7.3f}")
+    for label, part in parts.items():
+        part_hr = np.mean([hit(part.rankings[n], n) for n in names])
+        print(f"{label:<26} {np.mean([part.per_reader[n] for n in names]):>8.3f} {part_hr:>7.3f}")
     print(f"{'tfidf+svm (arxiv-sanity)':<26} {theirs.mean():>8.3f} {theirs_hr:>7.3f}")
     verdict = "meets" if ratio >= TARGET else "MISSES"
     print(

@@ -155,7 +155,7 @@ def test_author_keys_fold_accents_case_dots_and_hyphens() -> None:
 
 
 def test_coauthor_scores_count_liked_papers_and_never_the_readers_own_name() -> None:
-    from dailypapers.recommend.coauthors import AuthorIndex, shared_authors
+    from dailypapers.recommend.coauthors import AuthorIndex, liked_counts, same_person, shared_authors
 
     papers = [
         ["Ada Lovelace", "Charles Babbage"],  # 0 liked
@@ -166,16 +166,21 @@ def test_coauthor_scores_count_liked_papers_and_never_the_readers_own_name() -> 
         [],  # 5
     ]
     index = AuthorIndex(papers)
-    counts = index.liked_counts([0, 1], exclude=["ada lovelace"])
+    counts = liked_counts([papers[0], papers[1]], exclude=["ada lovelace"])
     scores = index.scores(counts)
     assert scores[2] == pytest.approx(np.log(2))  # Babbage on one liked paper
     assert scores[3] == pytest.approx(np.log(2))  # Somerville; Lovelace is the reader: nothing
     assert scores[4] == scores[5] == 0.0
-    with_self = index.scores(index.liked_counts([0, 1]))
+    with_self = index.scores(liked_counts([papers[0], papers[1]]))
     assert with_self[3] == pytest.approx(np.log(2) + np.log(3))
     assert shared_authors(papers[3], counts) == ["Mary Somerville"]
-    weighted = index.scores(index.liked_counts([0, 1], [0.5, 1.0], exclude=["Ada Lovelace"]))
+    weighted = index.scores(liked_counts([papers[0], papers[1]], [0.5, 1.0], exclude=["Ada Lovelace"]))
     assert weighted[2] == pytest.approx(np.log(1.5))
+    # the reader's own name however it is spelt: run together, in another order
+    for own in ("AdaLovelace", "Lovelace Ada", "ADA LOVELACE"):
+        assert same_person(own, "Ada Lovelace")
+        assert liked_counts([papers[1]], exclude=[own]) == liked_counts([["Mary Somerville"]])
+    assert not same_person("Ada Lovelace", "Ada Byron") and not same_person("", "Ada Lovelace")
 
 
 def test_coauthor_scores_join_the_blend() -> None:

@@ -54,19 +54,6 @@ class AuthorIndex:
     def keys_of(self, row: int) -> np.ndarray:
         return self.flat[self.indptr[row] : self.indptr[row + 1]]
 
-    def liked_counts(
-        self, rows: Sequence[int], weights: Sequence[float] | None = None, exclude: Iterable[str] = ()
-    ) -> dict[int, float]:
-        """Per author key (hashed), the weighted number of ``rows`` (liked papers) it is on; the names in
-        ``exclude`` (the reader's own) left out."""
-        skip = {key_hash(author_key(n)) for n in exclude if n and n.strip()}
-        counts: dict[int, float] = {}
-        for r, w in zip(rows, weights if weights is not None else [1.0] * len(rows)):
-            for k in self.keys_of(int(r)).tolist():
-                if k not in skip:
-                    counts[k] = counts.get(k, 0.0) + float(w)
-        return counts
-
     def scores(self, counts: dict[int, float]) -> np.ndarray:
         """Every row's sum of ``ln(1 + count)`` over its authors (float32, zero for most)."""
         out = np.zeros(self.n, dtype=np.float32)
@@ -80,6 +67,37 @@ class AuthorIndex:
             if b > a:
                 out[self.sorted_rows[a:b]] += g
         return out
+
+
+def same_person(name: str, other: str) -> bool:
+    """Whether two spellings may name one person, as generously as the reader's own name needs (it must
+    never count as a co-author): equal keys, equal without spaces ("YuandongPu", "Yuandong Pu") or the
+    same words in another order ("Huang Wei", "Wei Huang")."""
+    a, b = author_key(name).split(), author_key(other).split()
+    if not a or not b:
+        return False
+    return "".join(a) == "".join(b) or sorted(a) == sorted(b)
+
+
+def liked_counts(
+    liked_authors: Sequence[Sequence[str]],
+    weights: Sequence[float] | None = None,
+    exclude: Iterable[str] = (),
+) -> dict[int, float]:
+    """Per author key (hashed), the weighted number of liked papers (each given by its author names) the
+    author is on; any name that may be one of ``exclude`` (the reader's own: :func:`same_person`) left
+    out."""
+    own = [n for n in exclude if n and n.strip()]
+    counts: dict[int, float] = {}
+    for names, w in zip(liked_authors, weights if weights is not None else [1.0] * len(liked_authors)):
+        keys = {
+            key_hash(author_key(n))
+            for n in names
+            if isinstance(n, str) and n.strip() and not any(same_person(n, o) for o in own)
+        }
+        for k in keys:
+            counts[k] = counts.get(k, 0.0) + float(w)
+    return counts
 
 
 def shared_authors(names: Iterable[str], counts: dict[int, float]) -> list[str]:

@@ -202,8 +202,10 @@ def evaluate_recommend(
     cache_dir: Path | None = DEFAULT_CACHE,
     on_progress: Callable[[int], None] | None = None,
     method: str | None = None,
+    weights: dict[str, float] | None = None,
 ) -> RecommendResult:
-    """nDCG@20 and hit rate@20 of the shipped recommender on ``folder`` (see the module)."""
+    """nDCG@20 and hit rate@20 of the shipped recommender on ``folder`` (see the module); ``weights``
+    (``lexical_weight``, ``coauthor_weight``) replace the model's, to measure what each part brings."""
     folder = Path(folder)
     problems: list[str] = []
     for name in ("corpus.jsonl", "readers.jsonl"):
@@ -271,7 +273,9 @@ def evaluate_recommend(
         hits: list[float] = []
         for reader in readers:
             candidates = [id_of[d] for d, p in corpus.items() if p.day >= reader.since]
-            picks = recommend_for(db, pool, users[reader.name], limit=K, only=candidates, method=method)
+            picks = recommend_for(
+                db, pool, users[reader.name], limit=K, only=candidates, method=method, **(weights or {})
+            )
             ranking = rankings[reader.name] = [indexed.doc_of_id[p.paper_id] for p in picks]
             relevant = {t: 1.0 for t in reader.targets}
             ndcgs[reader.name] = ndcg_at_k(ranking, relevant, K)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from dailypapers.errors import BadRequest
 from dailypapers.ingest.records import parse_arxiv_ref
 from dailypapers.recommend import model as rec_model
-from dailypapers.recommend.coauthors import AuthorIndex, shared_authors
+from dailypapers.recommend.coauthors import AuthorIndex, liked_counts, shared_authors
 from dailypapers.recommend.lexical import WIDTH, Lexicon, TermMatrix, unpack
 from dailypapers.store.db import Database
 from dailypapers.store.models import (
@@ -362,12 +362,23 @@ def recommend_for(
     window_days: int = 0,
     only: list[int] | None = None,
     method: str | None = None,
+    lexical_weight: float = rec_model.LEXICAL_WEIGHT,
+    coauthor_weight: float = rec_model.COAUTHOR_WEIGHT,
 ) -> list[Pick]:
     """The reader's best ``limit`` papers: among ``only`` (paper ids, e.g. an edition's papers) or the
     whole pool (within ``window_days``), leaving out what they have seen, voted or dismissed."""
     with db.session() as session:
         profile = read_profile(session, user_id)
-    return recommend_profile(pool, profile, limit=limit, window_days=window_days, only=only, method=method)
+    return recommend_profile(
+        pool,
+        profile,
+        limit=limit,
+        window_days=window_days,
+        only=only,
+        method=method,
+        lexical_weight=lexical_weight,
+        coauthor_weight=coauthor_weight,
+    )
 
 
 def recommend_profile(
@@ -420,7 +431,13 @@ def recommend_profile(
         )
     liked_authors: dict[int, float] = {}
     if pool.authors is not None and coauthor_weight > 0:
-        liked_authors = pool.authors.liked_counts(pool.row_numbers(pos_ids), weights, exclude=profile.names)
+        with pool.db.session() as session:
+            names = dict(session.execute(select(Paper.id, Paper.authors).where(Paper.id.in_(pos_ids))).all())
+        liked_authors = liked_counts(
+            [[n for n in names.get(p) or () if isinstance(n, str)] for p in pos_ids],
+            weights,
+            exclude=profile.names,
+        )
         if liked_authors:
             options["coauthors"] = pool.authors.scores(liked_authors)[rows]
     result = rec_model.recommend(
