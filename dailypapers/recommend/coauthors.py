@@ -69,14 +69,36 @@ class AuthorIndex:
         return out
 
 
+def _forms(words: list[str]) -> set[str]:
+    """A name's words run together, in either order, and as surname + initials either way round."""
+    if len(words) == 1:
+        return {words[0]}
+    given, surname = words[:-1], words[-1]
+    initials = "".join(w[0] for w in given)
+    return {
+        "".join(words),
+        "".join(reversed(words)),
+        surname + initials,
+        initials + surname,
+        words[0] + "".join(w[0] for w in words[1:]),
+    }
+
+
 def same_person(name: str, other: str) -> bool:
     """Whether two spellings may name one person, as generously as the reader's own name needs (it must
-    never count as a co-author): equal keys, equal without spaces ("YuandongPu", "Yuandong Pu") or the
-    same words in another order ("Huang Wei", "Wei Huang")."""
-    a, b = author_key(name).split(), author_key(other).split()
+    never count as a co-author, and an account's name is often spelt otherwise than on papers): equal
+    keys; equal without spaces or digits ("YuandongPu", "Yuandong Pu"); the same words in another order
+    ("Huang Wei"); a surname with initials ("SunZX", "Zhongxiang Sun"); or a one-word name of three
+    letters or more that is one of the other's words ("Duan", "Jiafei Duan")."""
+    a = [w for w in "".join(c for c in author_key(name) if not c.isdigit()).split() if w]
+    b = [w for w in "".join(c for c in author_key(other) if not c.isdigit()).split() if w]
     if not a or not b:
         return False
-    return "".join(a) == "".join(b) or sorted(a) == sorted(b)
+    if sorted(a) == sorted(b) or _forms(a) & _forms(b):
+        return True
+    if len(a) == 1 and len(a[0]) >= 3 and a[0] in b:
+        return True
+    return len(b) == 1 and len(b[0]) >= 3 and b[0] in a
 
 
 def liked_counts(

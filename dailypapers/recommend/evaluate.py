@@ -18,6 +18,7 @@ out; it never stops the evaluation.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -244,11 +245,19 @@ def evaluate_recommend(
             )
         users: dict[str, int] = {}
         with db.transaction() as session:
+            taken: set[str] = set()
             for n, reader in enumerate(readers):
                 # "!" is no argon2 hash: no password opens these accounts of a scratch database
                 locked = "!"  # noqa: S105 # nosec B105 # not a password
+                # the reader's id as the username where it can be one: an account's own names (display
+                # name and username) never count as co-authors
+                username = re.sub(r"[^a-z0-9_-]", "", reader.name.lower())[:40]
+                suffix = n
+                while not username or username in taken:
+                    username, suffix = f"reader-{suffix}", suffix + len(readers)
+                taken.add(username)
                 user = User(
-                    username=f"reader{n}",
+                    username=username,
                     display_name=(reader.full_name or reader.name)[:100],
                     password_hash=locked,
                 )
