@@ -64,6 +64,7 @@ class Profile:
     negatives: list[int]
     excluded: set[int]
     names: tuple[str, ...] = ()  # the reader's own (display name, username): no author feature counts them
+    liked_authors: dict[int, list[str]] | None = None  # positive paper id -> its authors, when read
 
     @property
     def empty(self) -> bool:
@@ -431,13 +432,12 @@ def recommend_profile(
         )
     liked_authors: dict[int, float] = {}
     if pool.authors is not None and coauthor_weight > 0:
-        with pool.db.session() as session:
-            names = dict(session.execute(select(Paper.id, Paper.authors).where(Paper.id.in_(pos_ids))).all())
-        liked_authors = liked_counts(
-            [[n for n in names.get(p) or () if isinstance(n, str)] for p in pos_ids],
-            weights,
-            exclude=profile.names,
-        )
+        known = profile.liked_authors
+        if known is None:
+            with pool.db.session() as session:
+                rows_ = session.execute(select(Paper.id, Paper.authors).where(Paper.id.in_(pos_ids))).all()
+            known = {p: [n for n in names or () if isinstance(n, str)] for p, names in rows_}
+        liked_authors = liked_counts([known.get(p, []) for p in pos_ids], weights, exclude=profile.names)
         if liked_authors:
             options["coauthors"] = pool.authors.scores(liked_authors)[rows]
     result = rec_model.recommend(
@@ -560,7 +560,18 @@ def read_profiles(session: Session, user_ids: list[int]) -> dict[int, Profile]:
             for paper_id in negatives:
                 pos.pop(paper_id, None)
             profiles[user_id] = Profile(pos, negatives, excluded, own_names.get(user_id, ()))
-    return profiles
+    # the authors of every liked paper, for the co-author feature: a few queries for all these readers
+    wanted = sorted({p for profile in profiles.values() for p in profile.positives})
+    authors: dict[int, list[str]] = {}
+    for start in range(0, len(wanted), 5000):
+        for paper_id, names in session.execute(
+            select(Paper.id, Paper.authors).where(Paper.id.in_(wanted[start : start + 5000]))
+        ):
+            authors[paper_id] = [n for n in names or () if isinstance(n, str)]
+    return {
+        user_id: replace(profile, liked_authors={p: authors.get(p, []) for p in profile.positives})
+        for user_id, profile in profiles.items()
+    }
 
 
 # Digests rank for every reader in one run: the similarity method needs no training (~0.1 ms a reader
