@@ -34,7 +34,7 @@ from sqlalchemy import func, insert, select, update
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dailypapers.community.accounts import hash_password  # noqa: E402
-from dailypapers.config import Settings  # noqa: E402
+from dailypapers.config import Settings, resolve_secret_key  # noqa: E402
 from dailypapers.demo import load_demo  # noqa: E402
 from dailypapers.digest.compose import Composer  # noqa: E402
 from dailypapers.digest.run import run_digests  # noqa: E402
@@ -166,6 +166,7 @@ def main() -> None:
         site_url="https://papers.example.org",
         _env_file=None,
     )
+    settings = resolve_secret_key(settings)  # signs the unsubscribe links
     db = Database.from_settings(settings)
     db.migrate()
     setup(db, args.subscribers)

@@ -16,6 +16,7 @@ Numpy only; :class:`AuthorIndex` holds a pool's papers' authors as hashed keys (
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Sequence
 from itertools import chain
@@ -90,15 +91,21 @@ def same_person(name: str, other: str) -> bool:
     keys; equal without spaces or digits ("YuandongPu", "Yuandong Pu"); the same words in another order
     ("Huang Wei"); a surname with initials ("SunZX", "Zhongxiang Sun"); or a one-word name of three
     letters or more that is one of the other's words ("Duan", "Jiafei Duan")."""
-    a = [w for w in "".join(c for c in author_key(name) if not c.isdigit()).split() if w]
-    b = [w for w in "".join(c for c in author_key(other) if not c.isdigit()).split() if w]
-    if not a or not b:
+    a, b = _shape(name), _shape(other)
+    if not a[0] or not b[0]:
         return False
-    if sorted(a) == sorted(b) or _forms(a) & _forms(b):
+    if a[1] == b[1] or a[2] & b[2]:
         return True
-    if len(a) == 1 and len(a[0]) >= 3 and a[0] in b:
+    if len(a[0]) == 1 and len(a[0][0]) >= 3 and a[0][0] in b[0]:
         return True
-    return len(b) == 1 and len(b[0]) >= 3 and b[0] in a
+    return len(b[0]) == 1 and len(b[0][0]) >= 3 and b[0][0] in a[0]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _shape(name: str) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """A name's words (digits out), the same sorted, and its :func:`_forms` (cached: names repeat)."""
+    words = [w for w in "".join(c for c in author_key(name) if not c.isdigit()).split() if w]
+    return tuple(words), tuple(sorted(words)), frozenset(_forms(words)) if words else frozenset()
 
 
 def liked_counts(
