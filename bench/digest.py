@@ -150,6 +150,11 @@ def main() -> None:
         help="recommendation method: similarity (the digests' default), blend or logreg",
     )
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--embeddings-only",
+        action="store_true",
+        help="the personal sections without words and co-authors (the recommender before them)",
+    )
     args = parser.parse_args()
     print("command: " + " ".join([".venv/bin/python", "bench/digest.py", *sys.argv[1:]]))
 
@@ -184,7 +189,14 @@ def main() -> None:
     cpu_before = before.ru_utime + before.ru_stime
     started = time.perf_counter()
     composer = Composer(
-        db, settings, digest_picks(db, CandidatePool(db, MINILM_NAME), method=args.method or DIGEST_METHOD)
+        db,
+        settings,
+        digest_picks(
+            db,
+            CandidatePool(db, MINILM_NAME),
+            method=args.method or DIGEST_METHOD,
+            **({"lexical_weight": 0.0, "coauthor_weight": 0.0} if args.embeddings_only else {}),
+        ),
     )
     result = run_digests(db, settings, edition=EDITION, connections=args.connections, composer=composer)
     total = time.perf_counter() - started

@@ -24,6 +24,7 @@ from itertools import chain
 import numpy as np
 
 
+@functools.lru_cache(maxsize=262_144)
 def author_key(name: str) -> str:
     """``name`` folded for comparison: accents stripped, lower case, dots and hyphens out, spaces single."""
     folded = unicodedata.normalize("NFKD", name.lower())
@@ -63,10 +64,13 @@ class AuthorIndex:
         keys = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         gains = np.log1p(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
         lo = np.searchsorted(self.sorted_keys, keys, side="left")
-        hi = np.searchsorted(self.sorted_keys, keys, side="right")
-        for a, b, g in zip(lo.tolist(), hi.tolist(), gains.tolist()):
-            if b > a:
-                out[self.sorted_rows[a:b]] += g
+        lengths = np.searchsorted(self.sorted_keys, keys, side="right") - lo
+        total = int(lengths.sum())
+        if total:
+            # every position lo[i] .. lo[i] + lengths[i] - 1 at once
+            ends = np.cumsum(lengths)
+            positions = np.arange(total) - np.repeat(ends - lengths, lengths) + np.repeat(lo, lengths)
+            np.add.at(out, self.sorted_rows[positions], np.repeat(gains, lengths).astype(np.float32))
         return out
 
 
@@ -85,6 +89,7 @@ def _forms(words: list[str]) -> set[str]:
     }
 
 
+@functools.lru_cache(maxsize=262_144)
 def same_person(name: str, other: str) -> bool:
     """Whether two spellings may name one person, as generously as the reader's own name needs (it must
     never count as a co-author, and an account's name is often spelt otherwise than on papers): equal
@@ -117,13 +122,16 @@ def liked_counts(
     author is on; any name that may be one of ``exclude`` (the reader's own: :func:`same_person`) left
     out."""
     own = [n for n in exclude if n and n.strip()]
+    mine: dict[str, bool] = {}  # author name -> whether it is the reader's (names repeat across likes)
+
+    def is_mine(name: str) -> bool:
+        if name not in mine:
+            mine[name] = any(same_person(name, o) for o in own)
+        return mine[name]
+
     counts: dict[int, float] = {}
     for names, w in zip(liked_authors, weights if weights is not None else [1.0] * len(liked_authors)):
-        keys = {
-            key_hash(author_key(n))
-            for n in names
-            if isinstance(n, str) and n.strip() and not any(same_person(n, o) for o in own)
-        }
+        keys = {key_hash(author_key(n)) for n in names if isinstance(n, str) and n.strip() and not is_mine(n)}
         for k in keys:
             counts[k] = counts.get(k, 0.0) + float(w)
     return counts

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dailypapers.search.marks import PG_STOPWORDS
+
 MAX_TERMS = 20_000
 MIN_DF = 5
 MAX_DF = 0.1  # share of papers
@@ -41,14 +43,8 @@ MAX_VOCABULARY = 65_535  # term numbers are stored as 16-bit
 
 _TOKEN = re.compile(r"\b[a-z_][a-z0-9_]+\b")
 # English function words (PostgreSQL's english.stop, as search uses) and the words of any abstract
-STOPWORDS = frozenset(
+STOPWORDS = PG_STOPWORDS | frozenset(
     """
-i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
-herself it its itself they them their theirs themselves what which who whom this that these those am is
-are was were be been being have has had having do does did doing a an the and but if or because as until
-while of at by for with about against between into through during before after above below to from up
-down in out on off over under again further then once here there when where why how all any both each
-few more most other some such no nor not only own same so than too very s t can will just don should now
 also may might must would could shall us via within without upon among whether either neither yet thus
 hence however therefore although though whereas well even much many one two three new based using used
 use show shows shown paper propose proposed present approach method methods results result

@@ -393,6 +393,7 @@ def recommend_profile(
     n_background: int = rec_model.N_BACKGROUND,
     lexical_weight: float = rec_model.LEXICAL_WEIGHT,
     coauthor_weight: float = rec_model.COAUTHOR_WEIGHT,
+    candidate_authors: dict[int, Any] | None = None,
 ) -> list[Pick]:
     """The best ``limit`` papers of ``pool`` for ``profile`` (:func:`recommend_for`); none when no
     liked paper has a vector in the pool."""
@@ -431,6 +432,7 @@ def recommend_profile(
             lexicon=pool.lexicon,
         )
     liked_authors: dict[int, float] = {}
+    coauthor_scores = None
     if pool.authors is not None and coauthor_weight > 0:
         known = profile.liked_authors
         if known is None:
@@ -439,7 +441,8 @@ def recommend_profile(
             known = {p: [n for n in names or () if isinstance(n, str)] for p, names in rows_}
         liked_authors = liked_counts([known.get(p, []) for p in pos_ids], weights, exclude=profile.names)
         if liked_authors:
-            options["coauthors"] = pool.authors.scores(liked_authors)[rows]
+            coauthor_scores = pool.authors.scores(liked_authors)
+            options["coauthors"] = coauthor_scores[rows]
     result = rec_model.recommend(
         positives,
         candidates,
@@ -469,13 +472,19 @@ def recommend_profile(
         )
         if len(picks) >= limit:
             break
-    if liked_authors and picks:
-        with pool.db.session() as session:
-            names = dict(
-                session.execute(
-                    select(Paper.id, Paper.authors).where(Paper.id.in_([p.paper_id for p in picks]))
-                ).all()
-            )
+    if coauthor_scores is not None:  # only picks by a co-author need their names read
+        by_coauthor = [p for p in picks if coauthor_scores[pool._row[p.paper_id]] > 0]
+    else:
+        by_coauthor = []
+    if liked_authors and by_coauthor:
+        names = candidate_authors
+        if names is None:
+            with pool.db.session() as session:
+                names = dict(
+                    session.execute(
+                        select(Paper.id, Paper.authors).where(Paper.id.in_([p.paper_id for p in by_coauthor]))
+                    ).all()
+                )
         picks = [
             replace(
                 p,
@@ -485,6 +494,8 @@ def recommend_profile(
                     )[:2]
                 ),
             )
+            if p in by_coauthor
+            else p
             for p in picks
         ]
     return picks
@@ -590,6 +601,8 @@ def digest_picks(
     limit: int = 5,
     method: str | None = DIGEST_METHOD,
     n_background: int = DIGEST_BACKGROUND,
+    lexical_weight: float = rec_model.LEXICAL_WEIGHT,
+    coauthor_weight: float = rec_model.COAUTHOR_WEIGHT,
 ) -> Any:
     """The ``personal`` function of :class:`~dailypapers.digest.compose.Composer`: each reader's best
     papers among an edition's candidates, with the reason in words (``DIGEST_METHOD``)."""
@@ -597,9 +610,21 @@ def digest_picks(
     def personal(user_ids: list[int], candidate_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
         with db.session() as session:
             profiles = read_profiles(session, user_ids)
+            # the edition's authors once, for the co-author reasons (not a query per reader)
+            authors = dict(
+                session.execute(select(Paper.id, Paper.authors).where(Paper.id.in_(candidate_ids))).all()
+            )
             picks = {
                 u: recommend_profile(
-                    pool, p, limit=limit, only=candidate_ids, method=method, n_background=n_background
+                    pool,
+                    p,
+                    limit=limit,
+                    only=candidate_ids,
+                    method=method,
+                    n_background=n_background,
+                    candidate_authors=authors,
+                    lexical_weight=lexical_weight,
+                    coauthor_weight=coauthor_weight,
                 )
                 for u, p in profiles.items()
             }
