@@ -418,7 +418,8 @@ def recommend_profile(
         candidate_terms = pool.window_terms(window_days)
     if not len(rows):
         return []
-    k = min(len(rows), limit + len(profile.excluded))
+    # among ``only`` the excluded papers are out already; in the pool they are still there to skip
+    k = min(len(rows), limit + (0 if only is not None else len(profile.excluded)))
     options: dict[str, Any] = {}
     trained = (method or rec_model.DEFAULT_METHOD) != "similarity"
     if trained:
