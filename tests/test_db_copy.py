@@ -14,6 +14,7 @@ from dailypapers.cli import app
 from dailypapers.ingest import hf_daily
 from dailypapers.search.embed import HashingBackend
 from dailypapers.search.hybrid import SearchEngine
+from dailypapers.recommend.terms import update_terms
 from dailypapers.search.semantic import embed_missing, vector_index_name
 from dailypapers.store.copy import CopyError, checksums, copy_database
 from dailypapers.store.db import Database
@@ -29,9 +30,10 @@ TABLES = [t.name for t in Base.metadata.sorted_tables]
 
 
 def fill(db: Database) -> None:
-    """The test papers, their vectors, a checkpoint, a job and a raised data version."""
+    """The test papers, their vectors and term features, a checkpoint, a job and a raised data version."""
     Importer(db).run(hf_daily.iter_path(TEST_DATA / "hf_daily"))
     embed_missing(db, BACKEND)
+    update_terms(db)  # a lexicon and each paper's (here empty: too few papers) term features
     with db.transaction() as session:
         # vectors embedded at other moments: each row keeps its own time
         first = session.scalars(select(PaperVector).order_by(PaperVector.paper_id).limit(3)).all()
@@ -125,6 +127,8 @@ def test_sqlite_file_to_postgresql_is_lossless_searchable_and_writable(sqlite_so
         "papers": 12,
         "daily_entries": 12,
         "paper_vectors": 12,
+        "lexicons": 1,
+        "paper_terms": 12,
         "ingest_checkpoints": 5,
         "jobs": 1,
         "site_state": 1,
@@ -142,7 +146,7 @@ def test_sqlite_file_to_postgresql_is_lossless_searchable_and_writable(sqlite_so
         "user_sessions": 0,
         "login_failures": 0,
     }
-    assert steps["copy papers"] == 12 and steps["verify"] == report.rows == 47
+    assert steps["copy papers"] == 12 and steps["verify"] == report.rows == 60
     assert checksums(target) == checksums(sqlite_source)
     assert ids(target) == ids(sqlite_source)
     with sqlite_source.session() as session:
@@ -283,7 +287,7 @@ def test_cli_copies_and_prints_the_summary(sqlite_source, new_postgres):
     for name in TABLES:
         assert name in result.stdout
     assert result.stdout.count("match") == len(TABLES) and "differs" not in result.stdout
-    assert "47 rows in 20 tables copied" in result.stdout
+    assert "60 rows in 22 tables copied" in result.stdout
     assert "copy papers" in result.stderr  # the progress bars
     assert checksums(target) == checksums(sqlite_source)
 
@@ -296,7 +300,7 @@ def test_cli_json_summary(sqlite_source, tmp_path):
     result = copy_cli("--from", str(sqlite_source.url), "--to", f"sqlite:///{tmp_path / 'copy.db'}", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["ok"] is True and summary["rows"] == 47
+    assert summary["ok"] is True and summary["rows"] == 60
     assert summary["tables"]["papers"]["source_rows"] == summary["tables"]["papers"]["target_rows"] == 12
     assert all(t["match"] for t in summary["tables"].values())
     assert list(summary["tables"]) == TABLES
