@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dailypapers.recommend.lexical import Lexicon, pack
+from dailypapers.search.semantic import text_hash
 from dailypapers.store import terms as store
 from dailypapers.store.db import Database
 from dailypapers.summaries import Summary
@@ -32,12 +33,6 @@ class TermsSummary(Summary):
 def text_of(title: str, abstract: str | None) -> str:
     """The text a paper's terms describe: title and abstract."""
     return f"{title}. {abstract or ''}"
-
-
-def _hash(text: str) -> str:
-    import hashlib
-
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def fit(db: Database) -> tuple[int, Lexicon]:
@@ -95,7 +90,7 @@ def update_terms(
         out = []
         for paper_id, title, abstract, stored in rows:
             text = text_of(title, abstract)
-            digest = _hash(text)
+            digest = text_hash(text)
             if stored == digest:
                 summary.skipped += 1
                 continue
