@@ -184,6 +184,45 @@ def test_coauthor_scores_count_liked_papers_and_never_the_readers_own_name() -> 
         assert not same_person(other, "Ada Lovelace"), other
 
 
+def test_the_readers_own_names_are_matched_as_same_person_would() -> None:
+    from dailypapers.recommend.coauthors import OwnName, liked_counts, same_person
+
+    names = [
+        "Ada Lovelace",
+        "AdaLovelace",
+        "Lovelace Ada",
+        "LovelaceA",
+        "Lovelace",
+        "ada-lovelace42",
+        "Ada Byron",
+        "",
+        " ",
+        "Al",
+        "Lovelace Babbage Smith",
+        "Adam Lovelaces",
+        "Zhongxiang Sun",
+        "SunZX",
+        "Duan",
+        "Jiafei Duan",
+        "Wei Huang",
+        "Huang Wei",
+        "J. Smith",
+        "John Smith",
+        "42",
+    ]
+    for own in (["Ada Lovelace"], ["Duan", "jiafeiduan"], ["SunZX"], ["Wei Huang", ""], [], ["42"]):
+        reader = OwnName(own)
+        for name in names:
+            expected = any(same_person(name, o) for o in own if o and o.strip())
+            assert reader.matches(name) == expected, (own, name)
+        # a paper counts every author but the reader's, whether or not it shares a word with them
+        for paper in (names, ["Alan Turing", "Grace Hopper"], ["Ada Byron", "Alan Turing"]):
+            kept = [n for n in paper if not any(same_person(n, o) for o in own if o and o.strip())]
+            expected = liked_counts([kept])
+            assert liked_counts([paper], exclude=own) == expected, (own, paper)
+    assert not OwnName([" ", "42"])  # nothing to match: the fast path skips the tests
+
+
 def test_coauthor_scores_join_the_blend() -> None:
     rng = np.random.default_rng(2)
     positives = rng.standard_normal((3, 8)).astype(np.float32)

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from dailypapers.config import Settings
 from dailypapers.mail import Mailer
@@ -38,6 +38,7 @@ from dailypapers.summaries import Summary
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 6
 BATCH = 50
+_statements: dict[tuple[str, ...], Any] = {}  # the outbox updates, by the columns they set
 
 
 def _pid_space() -> str:
@@ -190,10 +191,21 @@ class Sender:
             return claimed
 
     def _set(self, delivery_id: int, **values: Any) -> None:
-        """One row's new state, committed at once (a Core statement: this runs once per mail)."""
-        table = DigestDelivery.__table__
+        """One row's new state, committed at once (a Core statement, built once per set of columns and
+        reused: this runs once per mail)."""
+        statement = _statements.get(tuple(sorted(values)))
+        if statement is None:
+            table = DigestDelivery.__table__
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("row_id"))
+                .values({name: bindparam(f"new_{name}") for name in values})
+            )
+            _statements[tuple(sorted(values))] = statement
         with self.db.write_connection() as connection:
-            connection.execute(update(table).where(table.c.id == delivery_id).values(**values))
+            connection.execute(
+                statement, {"row_id": delivery_id, **{f"new_{k}": v for k, v in values.items()}}
+            )
 
     def send_batch(self, mailer: Mailer, batch: list[Claimed]) -> SendSummary:
         summary = SendSummary()

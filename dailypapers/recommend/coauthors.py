@@ -113,6 +113,34 @@ def _shape(name: str) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]
     return tuple(words), tuple(sorted(words)), frozenset(_forms(words)) if words else frozenset()
 
 
+class OwnName:
+    """The reader's own names, ready to test many author names against (:func:`same_person` with any of
+    them, each test a few set lookups)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        shapes = [_shape(n) for n in names if n and n.strip()]
+        shapes = [s for s in shapes if s[0]]
+        self.sorted_words = {s[1] for s in shapes}
+        self.forms = frozenset().union(*(s[2] for s in shapes))
+        self.words = frozenset(w for s in shapes for w in s[0])
+        self.single = frozenset(s[0][0] for s in shapes if len(s[0]) == 1 and len(s[0][0]) >= 3)
+        # a name can match only if one of its words or forms is one of these (see ``_paper``)
+        self.tokens = self.words | self.forms
+
+    def __bool__(self) -> bool:
+        return bool(self.sorted_words)
+
+    def matches(self, name: str) -> bool:
+        words, sorted_words, forms = _shape(name)
+        if not words:
+            return False
+        if sorted_words in self.sorted_words or not forms.isdisjoint(self.forms):
+            return True
+        if len(words) == 1 and len(words[0]) >= 3 and words[0] in self.words:
+            return True
+        return bool(self.single) and not self.single.isdisjoint(words)
+
+
 def liked_counts(
     liked_authors: Sequence[Sequence[str]],
     weights: Sequence[float] | None = None,
@@ -121,20 +149,34 @@ def liked_counts(
     """Per author key (hashed), the weighted number of liked papers (each given by its author names) the
     author is on; any name that may be one of ``exclude`` (the reader's own: :func:`same_person`) left
     out."""
-    own = [n for n in exclude if n and n.strip()]
-    mine: dict[str, bool] = {}  # author name -> whether it is the reader's (names repeat across likes)
-
-    def is_mine(name: str) -> bool:
-        if name not in mine:
-            mine[name] = any(same_person(name, o) for o in own)
-        return mine[name]
-
+    own = OwnName(exclude)
     counts: dict[int, float] = {}
     for names, w in zip(liked_authors, weights if weights is not None else [1.0] * len(liked_authors)):
-        keys = {key_hash(author_key(n)) for n in names if isinstance(n, str) and n.strip() and not is_mine(n)}
+        keys, tokens = _paper(tuple(n for n in names if isinstance(n, str)))
+        if own and not own.tokens.isdisjoint(tokens):  # the reader may be on it: name by name
+            keys = frozenset(
+                key_hash(author_key(n))
+                for n in names
+                if isinstance(n, str) and n.strip() and not own.matches(n)
+            )
         for k in keys:
             counts[k] = counts.get(k, 0.0) + float(w)
     return counts
+
+
+@functools.lru_cache(maxsize=16_384)
+def _paper(names: tuple[str, ...]) -> tuple[frozenset[int], frozenset[str]]:
+    """One paper's author keys (hashed), and every word and form of its names: a reader's name can be
+    among them only if one of its words or forms is (:meth:`OwnName.matches`' tests each need one), so a
+    paper whose tokens miss the reader's is counted whole, without a test per name (papers repeat across
+    readers; cached)."""
+    keys = frozenset(key_hash(author_key(n)) for n in names if n.strip())
+    tokens: set[str] = set()
+    for n in names:
+        words, _, forms = _shape(n)
+        tokens.update(words)
+        tokens.update(forms)
+    return keys, frozenset(tokens)
 
 
 def shared_authors(names: Iterable[str], counts: dict[int, float]) -> list[str]:
