@@ -52,6 +52,15 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _blas_beside_senders() -> Any:
+    """Composing holds BLAS to one thread: its products are small, and idle BLAS threads spin on the
+    cores the senders need (10,000 digests on two cores: 85 s with two BLAS threads, 64 s with one;
+    ``bench/digest.py``)."""
+    from dailypapers.recommend.model import one_blas_thread
+
+    return one_blas_thread()
+
+
 def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
@@ -103,7 +112,8 @@ def _run_threaded(
 
     def compose() -> None:
         try:
-            box["composed"] = composer.compose(edition_date=edition).as_dict()
+            with _blas_beside_senders():
+                box["composed"] = composer.compose(edition_date=edition).as_dict()
         except BaseException as exc:  # noqa: BLE001 — raised below, after the sending stopped
             box["error"] = exc
         finally:
@@ -132,7 +142,9 @@ def _run_forked(
         _die_with_parent()
         db.engine.dispose(close=False)  # the parent's connections stay the parent's
         try:
-            results.put(("composed", "ok", composer.compose(edition_date=edition).as_dict()))
+            with _blas_beside_senders():
+                composed = composer.compose(edition_date=edition).as_dict()
+            results.put(("composed", "ok", composed))
         except BaseException as exc:  # noqa: BLE001 — reported by the parent
             results.put(("composed", "error", f"{type(exc).__name__}: {exc}"))
 

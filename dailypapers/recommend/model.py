@@ -433,9 +433,10 @@ def fit_logistic(
 
 
 @contextlib.contextmanager
-def _one_thread():
-    """Holds BLAS to one thread while fitting, when threadpoolctl is installed: a fit this small runs
-    several times slower with two threads contending for two busy cores."""
+def one_blas_thread():
+    """Holds BLAS to one thread (this process), when threadpoolctl is installed: a fit this small runs
+    several times slower with two threads contending for two busy cores, and BLAS threads waiting for
+    work spin on cores that other processes (a digest run's senders) need."""
     global _controller
     try:
         if _controller is None:
@@ -466,7 +467,7 @@ def _logistic_direction(
     rows, labels, weights = training_set(
         positives, candidates, negatives, positive_weights, negative_weights, background, n_background, seed
     )
-    with _one_thread():
+    with one_blas_thread():
         coef, _ = fit_logistic(rows, labels, weights, C)
     return coef
 
@@ -679,7 +680,7 @@ def lexical_direction(
 
     pw = _weights(positive_weights, len(terms.positives), "positive_weights")
     if trained:
-        with _one_thread():
+        with one_blas_thread():
             return fit_terms(
                 terms.positives, terms.background, negatives=terms.negatives, positive_weights=pw, C=C
             )
