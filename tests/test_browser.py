@@ -65,6 +65,15 @@ def test_reader_journey(site, browser):
     assert "$E=mc^2$" not in page.locator("h1").inner_text()
     screenshot(page, "03-paper-with-math")
 
+    page.locator(".author-list a", has_text="Albert Einstein").click()  # every author name is a link
+    page.wait_for_url(site + "/authors/Albert%20Einstein")
+    assert page.locator("h1").inner_text() == "Albert Einstein"
+    assert page.locator(f".cards [id='card-{MATH_ID}']").count() == 1
+    assert page.locator(".author-links a", has_text="Ada Lovelace").count() == 1  # the co-author
+    screenshot(page, "03b-author")
+    page.go_back()
+    page.wait_for_url(site + f"/papers/{MATH_ID}")
+
     page.fill("#site-q", "mass energy")
     page.press("#site-q", "Enter")
     page.wait_for_url("**/papers?q=mass+energy")

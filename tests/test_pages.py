@@ -8,6 +8,7 @@ import re
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -252,7 +253,7 @@ def test_paper_page_shows_everything_we_know(client):
     assert page.status_code == 200
     html = page.text
     names = [a["name"] for a in raw["authors"]]
-    positions = [html.index(f"<li>{n}</li>") for n in names]
+    positions = [html.index(f'<li><a href="/authors/{quote(n, safe="")}">{n}</a></li>') for n in names]
     assert positions == sorted(positions)  # authors in order
     assert raw["summary"][-80:] in html and raw["ai_summary"] in html
     assert all(f"<li>{k}</li>" in html for k in raw["ai_keywords"])
@@ -327,7 +328,8 @@ def test_hostile_text_is_escaped_everywhere(client, url):
     assert "<img src=x" not in html and "<b>bold</b>" not in html and "<i>Lab</i>" not in html
     assert "&lt;img src=x onerror=" in html and "Evil &lt;i&gt;Lab&lt;/i&gt;" in html
     if url == f"/papers/{EVIL_ID}":
-        assert "<li>Mallory &lt;b&gt;Evil&lt;/b&gt;</li>" in html
+        link = '<a href="/authors/Mallory%20%3Cb%3EEvil%3C%2Fb%3E">Mallory &lt;b&gt;Evil&lt;/b&gt;</a>'
+        assert link in html
 
 
 def test_math_is_left_for_katex(client):

@@ -7,9 +7,8 @@ author feature, as it must be: a reader is not shown their own papers for being 
 ``ln(1 + n)``, ``n`` the (weighted) number of liked papers that author is on; the reader's own name
 counts for nothing.
 
-Names are compared by :func:`author_key`: accents folded, case, dots, hyphens and spacing ignored
-("Zoë Ångström", "zoe angstrom" and "Zoe  Ang-strom" are one key), nothing more (initials are not
-expanded: "J. Smith" and "John Smith" are two people here).
+Names are compared by :func:`dailypapers.names.author_key` (accents, case, dots, hyphens and spacing
+folded; initials not expanded), the reader's own name more generously (:func:`same_person`).
 
 Numpy only; :class:`AuthorIndex` holds a pool's papers' authors as hashed keys (a few bytes a name).
 """
@@ -17,19 +16,14 @@ Numpy only; :class:`AuthorIndex` holds a pool's papers' authors as hashed keys (
 from __future__ import annotations
 
 import functools
-import unicodedata
 from collections.abc import Iterable, Sequence
 from itertools import chain
 
 import numpy as np
 
+from dailypapers.names import author_key
 
-@functools.lru_cache(maxsize=262_144)
-def author_key(name: str) -> str:
-    """``name`` folded for comparison: accents stripped, lower case, dots and hyphens out, spaces single."""
-    folded = unicodedata.normalize("NFKD", name.lower())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return " ".join(folded.replace(".", " ").replace("-", "").split())
+__all__ = ["AuthorIndex", "OwnName", "author_key", "liked_counts", "same_person", "shared_authors"]
 
 
 def key_hash(key: str) -> int:

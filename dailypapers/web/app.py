@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     templates.env.filters["highlight"] = highlight
     templates.env.filters["comment_html"] = comment_html
     templates.env.filters["safe_url"] = safe_href
+    templates.env.filters["path_segment"] = lambda value: quote(str(value), safe="")
     templates.env.globals["site_url"] = settings.site_url.rstrip("/")
     templates.env.globals["vote_marker"] = personal_cache.vote_marker
     templates.env.globals["vote_else"] = personal_cache.VOTE_ELSE

@@ -26,6 +26,7 @@ from dailypapers import __version__
 from dailypapers.errors import NotFound
 from dailypapers.periods import NEW_YORK, Period, day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
+from dailypapers.search import authors
 from dailypapers.store import queries
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper
@@ -337,6 +338,31 @@ def organization_feed(
             f"/organizations/{quoted}",
             f"Papers by {org.fullname or org.name}",
         )
+        body = render_feed(settings.site_url, info, items)
+    return feed_response(request, body)
+
+
+@router.get(
+    "/authors/{name:path}.atom",
+    response_class=Response,
+    responses=WITH_404,
+    summary="Atom feed of an author's papers",
+)
+def author_feed(
+    request: Request,
+    db: DB,
+    settings: AppSettings,
+    name: Annotated[str, Path(description="Author name (as on a paper).", examples=["Tri Dao"])],
+) -> Response:
+    """The author's papers, newest first (names matched as on the author page)."""
+    with db.session() as session:
+        profile = authors.author_profile(session, name)
+        if profile is None:
+            raise NotFound(f"no paper by an author named {name[:200]!r}")
+        papers = authors.author_papers(session, profile, limit=MAX_ENTRIES)
+        items = [FeedItem(p, p.entries[-1] if p.entries else None) for p in papers]
+        quoted = quote(profile.name, safe="")
+        info = FeedInfo(f"/feeds/authors/{quoted}.atom", f"/authors/{quoted}", f"Papers by {profile.name}")
         body = render_feed(settings.site_url, info, items)
     return feed_response(request, body)
 

@@ -36,6 +36,7 @@ from dailypapers.periods import (
 )
 from dailypapers.rank import trending
 from dailypapers.rank.trending import TrendingExplanation
+from dailypapers.search import authors
 from dailypapers.search.hybrid import MODES, SORTS, Hit, SearchEngine
 from dailypapers.web.api import check_mode_sort, load_papers, parse_filters
 from dailypapers.store import queries
@@ -474,6 +475,33 @@ def organization_page(request: Request, db: DB, name: str) -> HTMLResponse:
             extra={"org": org},
         )
         return _listing_response(request, listing, "organization.html")
+
+
+@router.get("/authors/{name:path}", response_class=HTMLResponse)
+def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
+    """An author's papers, newest first, with the co-authors and organizations they share most papers
+    with (names matched as :mod:`dailypapers.search.authors` says)."""
+    page = _page_number(request)
+    with db.session() as session:
+        profile = authors.author_profile(session, name)
+        if profile is None:
+            raise NotFound(f"no paper by an author named {name[:200]!r}")
+        papers = authors.author_papers(session, profile, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        more, first = _paging(request, page, profile.total)
+        listing = Listing(
+            title=profile.name,
+            cards=[Card(p, p.entries[-1] if p.entries else None) for p in papers],
+            total=profile.total,
+            page=page,
+            more_url=more,
+            first_url=first,
+            feed_url=f"/feeds/authors/{quote(profile.name, safe='')}.atom",
+            feed_title=f"Papers by {profile.name}",
+            label=profile.name,
+            empty_message=f"No papers by {profile.name} on this page.",
+            extra={"author": profile},
+        )
+        return _listing_response(request, listing, "author.html")
 
 
 # --- one paper ---------------------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""One author's papers, co-authors and organizations (the author page and its feed).
+
+Papers carry their authors as the names the sources spell. An author is a name key
+(:func:`dailypapers.names.author_key`: accents, case, dots, hyphens and spacing folded), so "Zoë
+Ångström", "Zoe Angstrom" and "ZOE ANGSTROM" are one page while "Z. Angstrom" (initials) and "Angstrom
+Zoe" (another order) are not: the data cannot tell whether they are the same person. The full-text index
+finds the papers whose author list holds the name's words in order (fast on either backend, at most
+:data:`MAX_PAPERS`), and each is kept only if one of its authors has exactly the key: a phrase across two
+authors ("Grace Ada, Lovelace Smith" for "Ada Lovelace") is not the author.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from dailypapers.names import author_key, name_words
+from dailypapers.search.fulltext import keyword_hits
+from dailypapers.search.query import ParsedQuery, clean_text
+from dailypapers.store.models import Organization, Paper
+
+MAX_PAPERS = 2000  # papers considered per author page (newest first among them)
+MAX_NAME = 300  # characters of a name looked up
+COAUTHORS = 20
+ORGANIZATIONS = 10
+
+
+@dataclass
+class AuthorProfile:
+    """An author as the papers show them: the spelling most of their papers use, their papers' ids
+    (newest first), the co-authors they share most papers with and the organizations of their papers."""
+
+    name: str
+    key: str
+    paper_ids: list[int] = field(default_factory=list)
+    coauthors: list[tuple[str, int]] = field(default_factory=list)
+    organizations: list[tuple[Organization, int]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.paper_ids)
+
+
+def author_profile(session: Session, name: str) -> AuthorProfile | None:
+    """The author named ``name`` (any spelling with the same key), or ``None`` when no paper has them."""
+    name = (name or "")[:MAX_NAME]
+    key = author_key(name)
+    words = clean_text(name_words(name))
+    if not key or not words.strip():
+        return None
+    hits = keyword_hits(session, ParsedQuery(authors=(words,)), limit=MAX_PAPERS)
+    if not hits:
+        return None
+    rows = session.execute(
+        select(Paper.id, Paper.authors, Paper.published_at, Paper.organization_id).where(
+            Paper.id.in_([h.paper_id for h in hits])
+        )
+    ).all()
+    spellings: Counter[str] = Counter()
+    others: Counter[str] = Counter()
+    display: dict[str, Counter[str]] = {}
+    orgs: Counter[int] = Counter()
+    mine: list[tuple[datetime | None, int]] = []
+    for paper_id, authors, published, org_id in rows:
+        names = [a for a in authors or () if isinstance(a, str) and a.strip()]
+        matched = [a for a in names if author_key(a) == key]
+        if not matched:
+            continue
+        spellings[matched[0]] += 1
+        mine.append((published, paper_id))
+        if org_id is not None:
+            orgs[org_id] += 1
+        for other in {author_key(a): a for a in names if author_key(a) != key}.items():
+            others[other[0]] += 1
+            display.setdefault(other[0], Counter())[other[1]] += 1
+    if not mine:
+        return None
+    mine.sort(key=lambda p: (p[0] is not None, p[0] or datetime.min, p[1]), reverse=True)
+    top_orgs = orgs.most_common(ORGANIZATIONS)
+    wanted = [i for i, _ in top_orgs]
+    loaded = {o.id: o for o in session.scalars(select(Organization).where(Organization.id.in_(wanted)))}
+    return AuthorProfile(
+        name=spellings.most_common(1)[0][0],
+        key=key,
+        paper_ids=[p for _, p in mine],
+        coauthors=[(display[k].most_common(1)[0][0], n) for k, n in others.most_common(COAUTHORS)],
+        organizations=[(loaded[i], n) for i, n in top_orgs if i in loaded],
+    )
+
+
+def author_papers(
+    session: Session, profile: AuthorProfile, *, limit: int = 50, offset: int = 0
+) -> list[Paper]:
+    """One page of the author's papers, newest first, with their organization and listings loaded."""
+    ids = profile.paper_ids[offset : offset + limit]
+    if not ids:
+        return []
+    papers = {
+        p.id: p
+        for p in session.scalars(
+            select(Paper)
+            .where(Paper.id.in_(ids))
+            .options(joinedload(Paper.organization), selectinload(Paper.entries))
+        ).unique()
+    }
+    return [papers[i] for i in ids if i in papers]
