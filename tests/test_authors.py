@@ -115,3 +115,23 @@ def test_an_author_feed_parses_and_lists_their_papers(site):
     assert [e.id.rsplit("/", 1)[1] for e in feed.entries] == ["2606.00002", "2606.00005", "2606.00001"]
     slash = feedparser.parse(site.get("/feeds/authors/AC%2FDC.atom").content)
     assert [e.id.rsplit("/", 1)[1] for e in slash.entries] == ["2606.00006"]
+
+
+def test_a_claimed_name_shows_its_hugging_face_account_on_the_page_and_in_the_api(settings, db):
+    claimed = _paper("2606.00001", ["Ada Lovelace", "Charles Babbage"], 1)
+    claimed.paper.author_users = {"Ada Lovelace": "ada-l"}
+    Importer(db).run([*PAPERS, claimed])
+    Importer(db).run([_paper("2606.00001", ["Ada Lovelace", "Charles Babbage"], 1)])  # a capture without it
+    with db.session() as session:
+        profile = author_profile(session, "Ada Lovelace")
+        assert profile is not None and profile.handle == "ada-l"
+        assert author_profile(session, "Charles Babbage").handle is None
+    app = create_app(settings.model_copy(update={"embedding_backend": "hashing"}), database=db)
+    with TestClient(app) as site:
+        html = site.get("/authors/Ada Lovelace").text
+        assert (
+            'claimed by <a href="https://huggingface.co/ada-l" rel="noopener noreferrer">@ada-l</a>' in html
+        )
+        authors = site.get("/api/papers/2606.00001").json()["authors"]
+        assert authors[0]["name"] == "Ada Lovelace" and authors[0]["user"]["user"] == "ada-l"
+        assert "user" not in authors[1]

@@ -223,3 +223,19 @@ def test_api_harvest_rejects_non_json_answer():
     with LocalServer(lambda req: Reply(200, "<html>hi</html>", content_type="text/html")) as server:
         with _client([]) as client, pytest.raises(FetchError, match="not a daily-papers response"):
             list(hf_daily.harvest_api(client, server.url, date(2024, 6, 3), date(2024, 6, 3)))
+
+
+def test_claimed_author_names_keep_their_hugging_face_handle_when_plausible():
+    entry = json.loads((HF / "2026-06-30.json").read_text())[0]
+    authors = entry["paper"]["authors"]
+    authors[0]["user"] = {"user": "xinyu-wang_1", "fullname": "Xinyu Wang", "type": "user"}
+    authors[1]["user"] = {"user": "javascript:alert(1)"}  # not a handle: left out
+    authors[2]["user"] = {"user": "hidden-one"}
+    authors[2]["hidden"] = True  # a hidden author's account is not shown
+    authors[3]["user"] = "YueMa"  # not the object Hugging Face sends
+    p = hf_daily.parse_entry(entry).paper
+    assert p.author_users == {"Xinyu Wang": "xinyu-wang_1"}
+    assert p.authors == ["Xinyu Wang", "Chongbo Zhao", "Fangneng Zhan", "Yue Ma"]
+    for bad in ("", "a" * 97, ".dot", "-dash", "a/b", "a..b", "a b", "<b>", None, 42):
+        authors[0]["user"] = {"user": bad}
+        assert hf_daily.parse_entry(entry).paper.author_users == {}, bad

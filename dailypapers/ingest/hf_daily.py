@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; this keeps the
     _loads = json.loads
 
 from dailypapers.ingest.http import FetchError, PoliteClient
+from dailypapers.names import hf_handle
 from dailypapers.ingest.records import (
     Checkpoint,
     DailyEntryRecord,
@@ -98,6 +99,21 @@ def _submitter(value: Any, source: str) -> Submitter | None:
     return None
 
 
+def _author_users(authors: Any) -> dict[str, str]:
+    """Author name -> the Hugging Face account that claimed it (``authors[].user.user``), for the names
+    shown (not ``hidden``) whose handle is plausible (:func:`~dailypapers.names.hf_handle`)."""
+    found: dict[str, str] = {}
+    for a in authors if isinstance(authors, list) else ():
+        if not isinstance(a, dict) or a.get("hidden") is True or not a.get("name"):
+            continue
+        user = a.get("user")
+        handle = hf_handle(user.get("user")) if isinstance(user, dict) else None
+        name = str(a["name"]).strip()
+        if handle and name:
+            found[name[:300]] = handle
+    return found
+
+
 def _int(value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -124,6 +140,7 @@ def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -
     authors = [
         str(a["name"]).strip() for a in p.get("authors") or [] if isinstance(a, dict) and a.get("name")
     ]
+    author_users = _author_users(p.get("authors"))
     media = p.get("mediaUrls") or entry.get("mediaUrls") or []
     if not media and entry.get("mediaUrl"):
         media = [entry["mediaUrl"]]
@@ -136,6 +153,7 @@ def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -
         title=title,
         abstract=abstract,
         authors=authors,
+        author_users=author_users,
         published_at=parse_datetime(p.get("publishedAt")),
         code_url=p.get("githubRepo") or extract_code_url(abstract),
         project_page=p.get("projectPage") or None,

@@ -70,6 +70,7 @@ class PaperRecord:
     abstract: str | None = None
     version: int | None = None
     authors: list[str] = field(default_factory=list)
+    author_users: dict[str, str] = field(default_factory=dict)  # name -> Hugging Face handle (claimed)
     categories: list[str] = field(default_factory=list)
     primary_category: str | None = None
     published_at: datetime | None = None

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from dailypapers.names import author_key, name_words
+from dailypapers.names import author_key, hf_handle, name_words
 from dailypapers.search.fulltext import keyword_hits
 from dailypapers.search.query import ParsedQuery, clean_text
 from dailypapers.store.models import Organization, Paper
@@ -39,6 +39,7 @@ class AuthorProfile:
     paper_ids: list[int] = field(default_factory=list)
     coauthors: list[tuple[str, int]] = field(default_factory=list)
     organizations: list[tuple[Organization, int]] = field(default_factory=list)
+    handle: str | None = None  # the Hugging Face account that claimed the name on most of their papers
 
     @property
     def total(self) -> int:
@@ -56,7 +57,7 @@ def author_profile(session: Session, name: str) -> AuthorProfile | None:
     if not hits:
         return None
     rows = session.execute(
-        select(Paper.id, Paper.authors, Paper.published_at, Paper.organization_id).where(
+        select(Paper.id, Paper.authors, Paper.published_at, Paper.organization_id, Paper.author_users).where(
             Paper.id.in_([h.paper_id for h in hits])
         )
     ).all()
@@ -65,12 +66,16 @@ def author_profile(session: Session, name: str) -> AuthorProfile | None:
     display: dict[str, Counter[str]] = {}
     orgs: Counter[int] = Counter()
     mine: list[tuple[datetime | None, int]] = []
-    for paper_id, authors, published, org_id in rows:
+    handles: Counter[str] = Counter()
+    for paper_id, authors, published, org_id, users in rows:
         names = [a for a in authors or () if isinstance(a, str) and a.strip()]
         matched = [a for a in names if author_key(a) == key]
         if not matched:
             continue
         spellings[matched[0]] += 1
+        claimed = hf_handle((users or {}).get(matched[0])) if isinstance(users, dict) else None
+        if claimed:
+            handles[claimed] += 1
         mine.append((published, paper_id))
         if org_id is not None:
             orgs[org_id] += 1
@@ -89,6 +94,7 @@ def author_profile(session: Session, name: str) -> AuthorProfile | None:
         paper_ids=[p for _, p in mine],
         coauthors=[(display[k].most_common(1)[0][0], n) for k, n in others.most_common(COAUTHORS)],
         organizations=[(loaded[i], n) for i, n in top_orgs if i in loaded],
+        handle=handles.most_common(1)[0][0] if handles else None,
     )
 
 

@@ -56,7 +56,7 @@ BIBLIO_FIELDS = (
     "license",
 )
 # Fields a source knows first-hand (Hugging Face): the newest capture wins.
-LIVE_FIELDS = ("ai_summary", "ai_keywords")
+LIVE_FIELDS = ("ai_summary", "ai_keywords", "author_users")
 # Counts never go down, so that importing old and new captures in any order ends the same.
 COUNT_FIELDS = ("upvotes", "github_stars")
 # Links: the first known one stays, unless the record is a first-hand capture (it carries stars).
@@ -88,7 +88,7 @@ MAX_KEPT_REJECTIONS = 1000
 
 
 def _known(value: Any) -> bool:
-    return value is not None and value != "" and value != []
+    return value is not None and value != "" and value != [] and value != {}
 
 
 @dataclass
@@ -145,6 +145,7 @@ def merge_paper(
             "github_stars": None,
             "ai_summary": None,
             "ai_keywords": [],
+            "author_users": None,
             "code_url": None,
             "project_page": None,
             "upvotes": 0,

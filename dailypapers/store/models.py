@@ -98,6 +98,8 @@ class Paper(Base):
     title: Mapped[str] = mapped_column(Text)
     abstract: Mapped[str | None] = mapped_column(Text)
     authors: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # author name -> the Hugging Face account that claimed it (a handle, checked on the way in)
+    author_users: Mapped[dict[str, str] | None] = mapped_column(JSONType, nullable=True)
     categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
     primary_category: Mapped[str | None] = mapped_column(String(64), index=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from dailypapers.names import hf_handle
 from dailypapers.store.models import DailyEntry, Organization, Paper
 from dailypapers.urls import safe_http_url
 
@@ -50,14 +51,21 @@ def _media_urls(entry: DailyEntry) -> list[str]:
     return [url for url in (safe_http_url(m) for m in entry.media_urls or []) if url]
 
 
+def _author_json(paper: Paper, i: int, name: str) -> dict[str, Any]:
+    """One author as Hugging Face gives it: with ``user`` when an account claimed the name."""
+    data: dict[str, Any] = {"_id": f"{paper.id}-{i}", "name": name, "hidden": False}
+    users = paper.author_users if isinstance(paper.author_users, dict) else {}
+    handle = hf_handle(users.get(name))
+    if handle:
+        data["user"] = {"user": handle, "fullname": name, "type": "user"}
+    return data
+
+
 def paper_json(paper: Paper, entry: DailyEntry | None = None) -> dict[str, Any]:
     """The ``paper`` object (also the whole answer of ``GET /api/papers/{id}``)."""
     data: dict[str, Any] = {
         "id": paper.arxiv_id,
-        "authors": [
-            {"_id": f"{paper.id}-{i}", "name": name, "hidden": False}
-            for i, name in enumerate(paper.authors or [])
-        ],
+        "authors": [_author_json(paper, i, name) for i, name in enumerate(paper.authors or [])],
         "publishedAt": iso(paper.published_at),
         "title": paper.title,
         "summary": paper.abstract or "",
