@@ -88,8 +88,10 @@ def trending_entries(
     limit: int = 50,
     offset: int = 0,
     organization_id: int | None = None,
+    code: bool = False,
 ) -> tuple[list[tuple[DailyEntry, TrendingExplanation]], int]:
-    """The trending listing: (entry, explanation) pairs, best first, and how many compete in all."""
+    """The trending listing: (entry, explanation) pairs, best first, and how many compete in all
+    (``code``: only papers with a code repository)."""
     reference = reference_time(session, now)
     first_day = (reference.astimezone(NEW_YORK) - timedelta(days=WINDOW_DAYS)).date()
     query = (
@@ -97,8 +99,12 @@ def trending_entries(
         .where(DailyEntry.day >= first_day, DailyEntry.day <= reference.astimezone(NEW_YORK).date())
         .options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
     )
+    if organization_id is not None or code:
+        query = query.join(Paper)
     if organization_id is not None:
-        query = query.join(Paper).where(Paper.organization_id == organization_id)
+        query = query.where(Paper.organization_id == organization_id)
+    if code:
+        query = query.where(Paper.code_url.is_not(None), Paper.code_url != "")
     best: dict[int, DailyEntry] = {}
     for entry in session.scalars(query).unique():
         seen = best.get(entry.paper_id)

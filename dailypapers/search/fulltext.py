@@ -101,10 +101,13 @@ def filter_sql(
     organizations: tuple[str, ...] = (),
     date_from: date | None = None,
     date_to: date | None = None,
+    has_code: bool = False,
     postgres: bool = False,
 ) -> str:
     """SQL conditions on ``p`` (papers) for the query's and the caller's filters; fills ``params``."""
     clauses: list[str] = []
+    if has_code:
+        clauses.append("p.code_url IS NOT NULL AND p.code_url <> ''")
     lo, hi = parsed.date_range()
     if date_from is not None:
         lo = max(lo, date_from) if lo else date_from

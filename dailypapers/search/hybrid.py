@@ -29,7 +29,7 @@ from dailypapers.store.vectors import vector_of
 Mode = Literal["hybrid", "keyword", "semantic"]
 Sort = Literal["relevance", "date", "upvotes"]
 MODES = ("hybrid", "keyword", "semantic")
-SORTS = ("relevance", "date", "upvotes")
+SORTS = ("relevance", "date", "upvotes", "stars")
 CANDIDATES = 200  # per ranking, before fusion and paging
 SEMANTIC_CANDIDATES = 100  # nearest vectors fused (see below)
 RRF_K = 60
@@ -74,12 +74,13 @@ class SearchResults:
 @dataclass(frozen=True, slots=True)
 class Filters:
     """What a search is restricted to besides its words: publication dates, categories,
-    organizations."""
+    organizations, having code."""
 
     date_from: date | None = None
     date_to: date | None = None
     categories: tuple[str, ...] = ()
     organizations: tuple[str, ...] = ()
+    has_code: bool = False  # only papers with a code repository
 
     def as_kwargs(self) -> dict[str, object]:
         return {
@@ -87,6 +88,7 @@ class Filters:
             "date_to": self.date_to,
             "categories": self.categories,
             "organizations": self.organizations,
+            "has_code": self.has_code,
         }
 
 
@@ -162,6 +164,8 @@ class SearchEngine:
             )
         elif sort == "upvotes":
             hits.sort(key=lambda h: -papers[h.paper_id].total_upvotes)
+        elif sort == "stars":
+            hits.sort(key=lambda h: -(papers[h.paper_id].github_stars or 0))
         page = hits[offset : offset + limit]
         _mark(session, parsed, page, papers)
         return SearchResults(page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page})

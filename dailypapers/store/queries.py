@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dailypapers.store.models import DailyEntry, Organization, Paper
 
-EntrySort = Literal["upvotes", "publishedAt"]
+EntrySort = Literal["upvotes", "publishedAt", "stars"]
 
 
 def latest_day(session: Session, on_or_before: date | None = None) -> date | None:
@@ -30,14 +30,24 @@ def adjacent_days(session: Session, day: date) -> tuple[date | None, date | None
     return before, after
 
 
-def _entries_query(start: date, end: date, submitter: str | None, organization_id: int | None) -> Select:
+def has_code(column: Any = None) -> Any:
+    """The condition "the paper has a code repository" (on ``Paper.code_url`` unless given)."""
+    column = Paper.code_url if column is None else column
+    return (column.is_not(None)) & (column != "")
+
+
+def _entries_query(
+    start: date, end: date, submitter: str | None, organization_id: int | None, code: bool = False
+) -> Select:
     query = select(DailyEntry).where(DailyEntry.day >= start, DailyEntry.day <= end)
     if submitter:
         query = query.where(DailyEntry.submitter_name == submitter)
+    if organization_id is not None or code:
+        query = query.join(Paper, Paper.id == DailyEntry.paper_id)
     if organization_id is not None:
-        query = query.join(Paper, Paper.id == DailyEntry.paper_id).where(
-            Paper.organization_id == organization_id
-        )
+        query = query.where(Paper.organization_id == organization_id)
+    if code:
+        query = query.where(has_code())
     return query
 
 
@@ -49,20 +59,25 @@ def list_entries(
     sort: EntrySort = "upvotes",
     submitter: str | None = None,
     organization_id: int | None = None,
+    code: bool = False,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[DailyEntry], int]:
-    """Daily entries listed from ``start`` to ``end`` (inclusive), one page of them and the total.
+    """Daily entries listed from ``start`` to ``end`` (inclusive), one page of them and the total;
+    ``code``: only papers with a code repository.
 
-    ``upvotes``: most upvoted first (the daily page's order); ``publishedAt``: newest paper first.
+    ``upvotes``: most upvoted first (the daily page's order); ``publishedAt``: newest paper first;
+    ``stars``: most GitHub stars first.
     """
-    base = _entries_query(start, end, submitter, organization_id)
+    base = _entries_query(start, end, submitter, organization_id, code)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     query = base.options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
-    if organization_id is None:
+    if organization_id is None and not code:
         query = query.join(Paper, Paper.id == DailyEntry.paper_id)
     votes = DailyEntry.upvotes + Paper.community_upvotes  # what the card shows (DailyEntry.total_upvotes)
-    if sort == "publishedAt":
+    if sort == "stars":
+        query = query.order_by(func.coalesce(Paper.github_stars, 0).desc(), votes.desc(), DailyEntry.id)
+    elif sort == "publishedAt":
         query = query.order_by(Paper.published_at.desc(), votes.desc(), DailyEntry.id)
     else:
         query = query.order_by(votes.desc(), DailyEntry.day.desc(), DailyEntry.id)

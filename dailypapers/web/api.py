@@ -29,7 +29,7 @@ from dailypapers.web.guards import MAX_VALUES_PER_PARAMETER
 from dailypapers.web.serializers import entry_json, paper_json, search_item_json
 
 router = APIRouter(prefix="/api", tags=["papers"])
-SORTS = ("publishedAt", "trending", "upvotes")
+SORTS = ("publishedAt", "trending", "upvotes", "stars")
 
 
 def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -85,7 +85,10 @@ def daily_papers(
     week: Annotated[str | None, Query(description="ISO week, YYYY-Www.")] = None,
     month: Annotated[str | None, Query(description="Month, YYYY-MM.")] = None,
     submitter: Annotated[str | None, Query(description="Only papers submitted by this user.")] = None,
-    sort: Annotated[str | None, Query(description="upvotes (default), publishedAt or trending.")] = None,
+    sort: Annotated[
+        str | None, Query(description="upvotes (default), publishedAt, trending or stars (GitHub).")
+    ] = None,
+    has_code: Annotated[str | None, Query(description="true: only papers with a code repository.")] = None,
 ) -> list[dict[str, Any]]:
     """Papers listed on a day, week or month (default: the latest day), most upvoted first unless `sort`
     says otherwise; `sort=trending` without a period gives the trending listing. A `Link` header points to
@@ -95,9 +98,10 @@ def daily_papers(
     order = sort or "upvotes"
     if order not in SORTS:
         raise BadRequest(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    code = parse_flag(has_code, "has_code")
     with db.session() as session:
         if order == "trending" and not (date or week or month):
-            scored, total = trending.trending_entries(session, limit=size, offset=page * size)
+            scored, total = trending.trending_entries(session, limit=size, offset=page * size, code=code)
             entries = [entry for entry, _ in scored]
         else:
             period = resolve_period(session, date, week, month)
@@ -105,7 +109,7 @@ def daily_papers(
                 return []
             if order == "trending":
                 entries, total = queries.list_entries(
-                    session, period.start, period.end, submitter=submitter, limit=100_000
+                    session, period.start, period.end, submitter=submitter, code=code, limit=100_000
                 )
                 reference = trending.reference_time(session)
                 entries.sort(key=lambda e: -trending.explain(e, reference).score)
@@ -117,6 +121,7 @@ def daily_papers(
                     period.end,
                     sort=order,
                     submitter=submitter,
+                    code=code,
                     limit=size,
                     offset=page * size,
                 )
@@ -134,8 +139,9 @@ def parse_filters(
     date_to: str | None = None,
     categories: list[str] | None = None,
     organizations: list[str] | None = None,
+    has_code: str | None = None,
 ) -> Filters:
-    """The search filters from request parameters (empty values ignored); a bad date is a 400."""
+    """The search filters from request parameters (empty values ignored); a bad date or flag is a 400."""
 
     def day(value: str | None, name: str) -> Date | None:
         if not value or not value.strip():
@@ -164,7 +170,22 @@ def parse_filters(
         date_to=last,
         categories=clean(categories, "category"),
         organizations=clean(organizations, "organization"),
+        has_code=parse_flag(has_code, "has_code"),
     )
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+def parse_flag(value: str | None, name: str) -> bool:
+    """A yes/no request parameter (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``;
+    absent or empty: no); anything else is a 400 naming it."""
+    text = (value or "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise BadRequest(f"{name} must be true or false, got {value[:100]!r}")
 
 
 def check_mode_sort(mode: str | None, sort: str | None) -> tuple[str, str]:
@@ -192,7 +213,9 @@ def search_papers(
         str | None, Query(description="At most this many results, 1 to 120 (default 50).")
     ] = None,
     mode: Annotated[str | None, Query(description="hybrid (default), keyword or semantic.")] = None,
-    sort: Annotated[str | None, Query(description="relevance (default), date or upvotes.")] = None,
+    sort: Annotated[
+        str | None, Query(description="relevance (default), date, upvotes or stars (GitHub).")
+    ] = None,
     date_from: Annotated[
         str | None, Query(alias="from", description="Published on or after (YYYY-MM-DD).")
     ] = None,
@@ -205,12 +228,13 @@ def search_papers(
     organization: Annotated[
         list[str] | None, Query(description="Organization name (repeatable: from any of them).")
     ] = None,
+    has_code: Annotated[str | None, Query(description="true: only papers with a code repository.")] = None,
 ) -> list[dict[str, Any]]:
     """Papers matching `q` (by keywords and meaning unless `mode` says otherwise) within the filters
     given, most relevant first unless `sort` says otherwise."""
     size = _int(limit, "limit", 50, 1, 120)
     mode, order = check_mode_sort(mode, sort)
-    filters = parse_filters(date_from, date_to, category, organization)
+    filters = parse_filters(date_from, date_to, category, organization, has_code)
     with db.session() as session:
         results = search.search(session, q, mode=mode, limit=size, filters=filters, sort=order)
         return search_items(session, results)

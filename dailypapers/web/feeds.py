@@ -31,7 +31,7 @@ from dailypapers.store import queries
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.urls import safe_http_url
-from dailypapers.web.api import check_mode_sort, parse_filters
+from dailypapers.web.api import check_mode_sort, parse_filters, parse_flag
 from dailypapers.web.deps import DB, AppSettings, Search
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -226,19 +226,32 @@ def _unique(entries: Iterable[DailyEntry]) -> list[FeedItem]:
 _FEED_DIR = {"day": "date", "week": "week", "month": "month"}
 
 
-def _period_body(site_url: str, session: Session, period: Period, info: FeedInfo) -> bytes:
+def _code(request: Request) -> tuple[bool, str]:
+    """Whether the feed is of papers with code only (``?has_code=true``), and the query to add to its
+    links then."""
+    code = parse_flag(request.query_params.get("has_code"), "has_code")
+    return code, ("?has_code=true" if code else "")
+
+
+def _period_body(
+    site_url: str, session: Session, period: Period, info: FeedInfo, code: bool = False
+) -> bytes:
     # Twice the cap, so that papers listed on several days of the period still leave 50 distinct ones.
-    entries, _ = queries.list_entries(session, period.start, period.end, limit=2 * MAX_ENTRIES)
+    entries, _ = queries.list_entries(session, period.start, period.end, code=code, limit=2 * MAX_ENTRIES)
     return render_feed(site_url, info, _unique(entries))
 
 
 def _period_feed(request: Request, db: Database, site_url: str, period: Period, title: str) -> Response:
     directory, key = _FEED_DIR[period.kind], period.key
+    code, suffix = _code(request)
     info = FeedInfo(
-        f"/feeds/{directory}/{key}.atom", f"/papers/{directory}/{key}", title, _start_of(period.start)
+        f"/feeds/{directory}/{key}.atom{suffix}",
+        f"/papers/{directory}/{key}{suffix}",
+        title + (" · with code" if code else ""),
+        _start_of(period.start),
     )
     with db.session() as session:
-        body = _period_body(site_url, session, period, info)
+        body = _period_body(site_url, session, period, info, code)
     return feed_response(request, body)
 
 
@@ -250,13 +263,16 @@ def _period_feed(request: Request, db: Database, site_url: str, period: Period, 
 )
 def daily_feed(request: Request, db: DB, settings: AppSettings) -> Response:
     """The latest list day on or before today (New York), most upvoted first."""
+    code, suffix = _code(request)
     with db.session() as session:
         day = queries.latest_day(session, today())
         if day is None:
-            body = render_feed(settings.site_url, FeedInfo("/feeds/daily.atom", "/", "Daily Papers"), [])
+            info = FeedInfo(f"/feeds/daily.atom{suffix}", f"/{suffix}", "Daily Papers")
+            body = render_feed(settings.site_url, info, [])
         else:
-            info = FeedInfo("/feeds/daily.atom", "/", _day_title(day), _start_of(day))
-            body = _period_body(settings.site_url, session, day_period(day), info)
+            title = _day_title(day) + (" · with code" if code else "")
+            info = FeedInfo(f"/feeds/daily.atom{suffix}", f"/{suffix}", title, _start_of(day))
+            body = _period_body(settings.site_url, session, day_period(day), info, code)
     return feed_response(request, body)
 
 
@@ -304,12 +320,13 @@ def month_feed(request: Request, db: DB, settings: AppSettings, month: MonthPara
 )
 def trending_feed(request: Request, db: DB, settings: AppSettings) -> Response:
     """The trending listing, in its order."""
+    code, suffix = _code(request)
     with db.session() as session:
-        scored, _ = trending.trending_entries(session, limit=MAX_ENTRIES)
+        scored, _ = trending.trending_entries(session, limit=MAX_ENTRIES, code=code)
         items = [FeedItem(entry.paper, entry) for entry, _ in scored]
-        body = render_feed(
-            settings.site_url, FeedInfo("/feeds/trending.atom", "/papers/trending", "Trending papers"), items
-        )
+        title = "Trending papers" + (" · with code" if code else "")
+        info = FeedInfo(f"/feeds/trending.atom{suffix}", f"/papers/trending{suffix}", title)
+        body = render_feed(settings.site_url, info, items)
     return feed_response(request, body)
 
 
@@ -384,10 +401,11 @@ def search_feed(
     date_to: Annotated[str | None, Query(alias="to", description="Published on or before.")] = None,
     category: Annotated[list[str] | None, Query(description="arXiv category (repeatable).")] = None,
     organization: Annotated[list[str] | None, Query(description="Organization (repeatable).")] = None,
+    has_code: Annotated[str | None, Query(description="true: only papers with a code repository.")] = None,
 ) -> Response:
     """The best ``MAX_ENTRIES`` results of the same search as ``/papers?q=``; an empty query is a 400."""
     mode, order = check_mode_sort(mode, sort)
-    filters = parse_filters(date_from, date_to, category, organization)
+    filters = parse_filters(date_from, date_to, category, organization, has_code)
     with db.session() as session:
         results = engine.search(session, q, mode=mode, limit=MAX_ENTRIES, filters=filters, sort=order)
         papers = [results.papers[h.paper_id] for h in results.hits if h.paper_id in results.papers]

@@ -38,7 +38,7 @@ from dailypapers.rank import trending
 from dailypapers.rank.trending import TrendingExplanation
 from dailypapers.search import authors
 from dailypapers.search.hybrid import MODES, SORTS, Hit, SearchEngine
-from dailypapers.web.api import check_mode_sort, load_papers, parse_filters
+from dailypapers.web.api import check_mode_sort, load_papers, parse_filters, parse_flag
 from dailypapers.store import queries
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper, User
@@ -137,6 +137,45 @@ def _with_page(request: Request, page: int) -> str:
     if page:
         params["p"] = str(page)
     return request.url.path + (f"?{urlencode(params)}" if params else "")
+
+
+LIST_SORTS = {"upvotes": "Upvotes", "stars": "GitHub stars"}
+
+
+@dataclass
+class ListView:
+    """A list page's own filter and order (``?has_code=true&sort=stars``): what to ask the store, the
+    query to keep on the links to other periods and feeds, and the links that change them."""
+
+    code: bool
+    sort: str
+    query: str  # "" or "?has_code=true&sort=stars" (what of the two is not the default)
+    links: list[tuple[str, list[tuple[str, str, bool]]]]
+
+
+def _list_view(request: Request, sorts: dict[str, str] | None = None) -> ListView:
+    """The filter and order a list page asks for; a bad value is a 400 naming the parameter."""
+    params = request.query_params
+    code = parse_flag(params.get("has_code"), "has_code")
+    sort = params.get("sort") or (next(iter(sorts)) if sorts else "")
+    if sorts is not None and sort not in sorts:
+        raise BadRequest(f"sort must be one of {', '.join(sorts)}, got {sort[:100]!r}")
+    keep = [("has_code", "true")] if code else []
+    if sorts and sort != next(iter(sorts)):
+        keep.append(("sort", sort))
+
+    def url(**change: str | None) -> str:
+        values = {k: v for k, v in params.items() if k not in ("p", *change)}
+        values.update({k: v for k, v in change.items() if v})
+        return request.url.path + (f"?{urlencode(values)}" if values else "")
+
+    links = [("Show", [("All", url(has_code=None), not code), ("With code", url(has_code="true"), code)])]
+    if sorts:
+        first = next(iter(sorts))
+        links.append(
+            ("Sort", [(label, url(sort=None if s == first else s), s == sort) for s, label in sorts.items()])
+        )
+    return ListView(code, sort, f"?{urlencode(keep)}" if keep else "", links)
 
 
 def _paging(request: Request, page: int, total: int) -> tuple[str | None, str | None]:
@@ -257,8 +296,15 @@ def _tabs(session: Session, current: str, anchor: date | None) -> list[Tab]:
 
 def _period_listing(request: Request, session: Session, period: Period, *, home: bool = False) -> Listing:
     page = _page_number(request)
+    view = _list_view(request, LIST_SORTS)
     entries, total = queries.list_entries(
-        session, period.start, period.end, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+        session,
+        period.start,
+        period.end,
+        sort="stars" if view.sort == "stars" else "upvotes",
+        code=view.code,
+        limit=PAGE_SIZE,
+        offset=page * PAGE_SIZE,
     )
     if period.kind == "day":
         before, after = queries.adjacent_days(session, period.start)
@@ -278,16 +324,20 @@ def _period_listing(request: Request, session: Session, period: Period, *, home:
         page=page,
         more_url=more,
         first_url=first,
-        feed_url="/feeds/daily.atom" if home else feed_url(period),
-        feed_title="Daily papers (latest day)" if home else f"Daily papers · {label}",
+        feed_url=("/feeds/daily.atom" if home else feed_url(period))
+        + ("?has_code=true" if view.code else ""),
+        feed_title=("Daily papers (latest day)" if home else f"Daily papers · {label}")
+        + (" · with code" if view.code else ""),
         label=label,
-        prev_url=period_url(prev_p) if prev_p else None,
+        prev_url=period_url(prev_p) + view.query if prev_p else None,
         prev_label=_period_label(prev_p) if prev_p else "",
-        next_url=period_url(next_p) if next_p else None,
+        next_url=period_url(next_p) + view.query if next_p else None,
         next_label=_period_label(next_p) if next_p else "",
         tabs=_tabs(session, period.kind, period.end if period.kind == "day" else min(period.end, today())),
-        empty_message=f"No papers were listed this {period.kind}.",
-        extra={"period": period},
+        empty_message=f"No papers with code were listed this {period.kind}."
+        if view.code
+        else f"No papers were listed this {period.kind}.",
+        extra={"period": period, "view": view},
     )
 
 
@@ -349,8 +399,11 @@ def month_page(request: Request, db: DB, month: str) -> HTMLResponse:
 def trending_page(request: Request, db: DB) -> HTMLResponse:
     """The papers listed in the trending window, by trending score, with the formula."""
     page = _page_number(request)
+    view = _list_view(request)
     with db.session() as session:
-        scored, total = trending.trending_entries(session, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        scored, total = trending.trending_entries(
+            session, limit=PAGE_SIZE, offset=page * PAGE_SIZE, code=view.code
+        )
         reference = trending.reference_time(session)
         more, first = _paging(request, page, total)
         listing = Listing(
@@ -360,13 +413,14 @@ def trending_page(request: Request, db: DB) -> HTMLResponse:
             page=page,
             more_url=more,
             first_url=first,
-            feed_url="/feeds/trending.atom",
-            feed_title="Trending papers",
+            feed_url="/feeds/trending.atom" + view.query,
+            feed_title="Trending papers" + (" · with code" if view.code else ""),
             label=f"Listed in the {trending.WINDOW_DAYS} days up to {_day_label(_last_day(reference))}",
             tabs=_tabs(session, "trending", queries.latest_day(session, today())),
             empty_message=f"No papers were listed in the last {trending.WINDOW_DAYS} days.",
             extra={
-                "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}"
+                "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",
+                "view": view,
             },
         )
         return _listing_response(request, listing)
@@ -380,7 +434,11 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
     params = request.query_params
     mode, sort = check_mode_sort(params.get("mode"), params.get("sort"))
     filters = parse_filters(
-        params.get("from"), params.get("to"), params.getlist("category"), params.getlist("organization")
+        params.get("from"),
+        params.get("to"),
+        params.getlist("category"),
+        params.getlist("organization"),
+        params.get("has_code"),
     )
     form = {
         "mode": mode,
@@ -389,6 +447,7 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
         "to": params.get("to", "").strip(),
         "category": ", ".join(filters.categories),
         "organization": ", ".join(filters.organizations),
+        "has_code": filters.has_code,
     }
     with db.session() as session:
         hint = ""
