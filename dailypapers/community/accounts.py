@@ -46,6 +46,7 @@ from dailypapers.store.models import (
     CollectionItem,
     Comment,
     DailyEntry,
+    Follow,
     Paper,
     PaperMark,
     Subscription,
@@ -610,6 +611,11 @@ def export_data(db: Database, user_id: int) -> dict[str, Any]:
             .where(PaperMark.user_id == user_id)
             .order_by(PaperMark.created_at)
         ).all()
+        followed = session.execute(
+            select(Follow.kind, Follow.value, Follow.created_at)
+            .where(Follow.user_id == user_id)
+            .order_by(Follow.created_at)
+        ).all()
         by_collection: dict[int, list[dict[str, Any]]] = {}
         for item in items:
             by_collection.setdefault(item.collection_id, []).append(
@@ -627,6 +633,7 @@ def export_data(db: Database, user_id: int) -> dict[str, Any]:
                 "lastLoginAt": _iso(user.last_login_at),
             },
             "upvotes": [{"paper": v.arxiv_id, "at": _iso(v.created_at)} for v in votes],
+            "follows": [{"kind": f.kind, "value": f.value, "at": _iso(f.created_at)} for f in followed],
             "submissions": [
                 {"paper": s.arxiv_id, "day": s.day.isoformat(), "at": _iso(s.submitted_at)}
                 for s in submissions

@@ -389,6 +389,31 @@ class PaperMark(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Follow(Base):
+    """Something a user follows: an ``author`` (a name), an ``organization`` (its name), an arXiv
+    ``category`` or a ``search`` (a query in the search box's syntax, filters included)."""
+
+    __tablename__ = "follows"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_follows_kind_value", "kind", "value"),)
+
+
+class FollowFeed(Base):
+    """The secret address of a user's private "Following" feed: only the token's SHA-256 is stored (a
+    copy of the database opens no feed); a new token replaces the old one, deleting the row revokes it."""
+
+    __tablename__ = "follow_feeds"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class RateCounter(Base):
     """Requests of one kind by one client in one time window (rate limits shared by every worker)."""
 

@@ -100,6 +100,20 @@ def organization_by_name(session: Session, name: str) -> Organization | None:
     return session.scalars(select(Organization).where(Organization.name == name)).first()
 
 
+def find_organization(session: Session, name: str) -> Organization | None:
+    """The organization whose short name is ``name``, else the one whose short or full name is ``name``
+    ignoring case, or None."""
+    exact = organization_by_name(session, name)
+    if exact is not None:
+        return exact
+    lowered = name.lower()
+    return session.scalars(
+        select(Organization)
+        .where((func.lower(Organization.name) == lowered) | (func.lower(Organization.fullname) == lowered))
+        .order_by(Organization.id)
+    ).first()
+
+
 def organization_papers(
     session: Session, organization_id: int, *, limit: int = 50, offset: int = 0
 ) -> tuple[list[Paper], int]:
@@ -113,6 +127,18 @@ def organization_papers(
         .offset(offset)
     )
     return list(session.scalars(query).unique()), total
+
+
+def papers_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Paper]:
+    """Papers by id, with their organization and listings loaded."""
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(Paper)
+        .where(Paper.id.in_(list(ids)))
+        .options(joinedload(Paper.organization), selectinload(Paper.entries))
+    )
+    return {p.id: p for p in rows.unique()}
 
 
 def papers_page(session: Session, *, after: tuple[datetime | None, int] | None, limit: int) -> list[Paper]:

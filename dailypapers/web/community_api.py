@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from dailypapers.addresses import clean_email
-from dailypapers.community import accounts, actions
+from dailypapers.community import accounts, actions, follows
 from dailypapers.community import sessions as user_sessions
 from dailypapers.errors import BadRequest, Forbidden, NotFound
 from dailypapers.web.api import _int
@@ -26,8 +26,16 @@ from dailypapers.web.auth import (
     rate_limit,
     require_user,
 )
-from dailypapers.web.deps import DB, App, AppSettings, parts_of
-from dailypapers.web.serializers import collection_json, comment_json, entry_json, iso, paper_json, user_json
+from dailypapers.web.deps import DB, App, AppSettings, Search, parts_of
+from dailypapers.web.serializers import (
+    collection_json,
+    comment_json,
+    entry_json,
+    iso,
+    paper_json,
+    search_item_json,
+    user_json,
+)
 
 if TYPE_CHECKING:
     from dailypapers.application import Application
@@ -382,6 +390,71 @@ def my_submissions(
     page = _int(p, "p", 0, 0, 100_000)
     entries, _ = actions.user_submissions(db, user.id, limit=size, offset=page * size)
     return [entry_json(entry) for entry in entries]
+
+
+# --- follows -----------------------------------------------------------------------------------------
+
+
+def follow_json(item: follows.Followed) -> dict[str, Any]:
+    """One followed thing: its kind, value, what the reader reads ("by …") and when it was followed."""
+    return {"kind": item.kind, "value": item.value, "label": item.label, "createdAt": iso(item.created_at)}
+
+
+FollowKind = Annotated[str, Path(description="author, organization, category or search.")]
+FollowValue = Annotated[
+    str,
+    Path(
+        description="The author's name, the organization's name, the arXiv category (cs.CL, or cs) or the "
+        "search (the search box's syntax, filters included); URL-encoded."
+    ),
+]
+
+
+@router.get("/me/follows", summary="What the account follows")
+def my_follows(request: Request, db: DB) -> list[dict[str, Any]]:
+    """Everything the account follows, by kind, most recent first."""
+    user = require_user(request)
+    with db.session() as session:
+        return [follow_json(f) for f in follows.follows_of(session, user.id)]
+
+
+@router.put("/me/follows/{kind}/{value:path}", summary="Follow an author, organization, category or search")
+def add_follow(request: Request, kind: FollowKind, value: FollowValue, db: DB) -> dict[str, Any]:
+    """Follow something (again: nothing changes). A bad kind or value is a 400, an unknown organization a
+    404; an account follows at most 200 things."""
+    user = require_user(request)
+    rate_limit(request, "write")
+    return follow_json(follows.follow(db, user, kind, value))
+
+
+@router.delete("/me/follows/{kind}/{value:path}", status_code=204, summary="Stop following something")
+def remove_follow(request: Request, kind: FollowKind, value: FollowValue, db: DB) -> Response:
+    """Stop following something (not followed: nothing changes)."""
+    user = require_user(request)
+    rate_limit(request, "write")
+    follows.unfollow(db, user, kind, value)
+    return Response(status_code=204)
+
+
+@router.get("/me/following", summary="New papers from everything the account follows, newest first")
+def my_following(
+    request: Request, db: DB, search: Search, p: str | None = None, limit: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest papers of the authors, organizations, categories and searches the account follows,
+    newest first, ``limit`` (1–100, default 50) a page, page ``p``; each item is shaped like those of
+    ``/api/daily_papers`` (or, for a paper never listed, like a search result) plus ``reasons``."""
+    user = require_user(request)
+    size = _int(limit, "limit", 50, 1, 100)
+    page = _int(p, "p", 0, 0, 100_000)
+    with db.session() as session:
+        found, _ = follows.following(session, search, user.id, limit=size, offset=page * size)
+        return [
+            {
+                **search_item_json(f.paper, f.paper.entries[-1] if f.paper.entries else None),
+                "reasons": f.reasons,
+            }
+            for f in found
+        ]
 
 
 # --- papers: submit, vote, mark, comment -------------------------------------------------------------

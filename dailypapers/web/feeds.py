@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from dailypapers import __version__
 from dailypapers.errors import NotFound
 from dailypapers.periods import NEW_YORK, Period, day_period, parse_day, parse_month, parse_week, today
+from dailypapers.community import follows
 from dailypapers.rank import trending
 from dailypapers.search import authors
 from dailypapers.store import queries
@@ -91,6 +92,7 @@ class FeedItem:
 
     paper: Paper
     entry: DailyEntry | None = None
+    note: str = ""  # why it is in the feed ("by Ada Lovelace"), first in its content
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,10 @@ def _entry(feed: ET.Element, site: str, item: FeedItem) -> None:
     code_url = safe_http_url(paper.code_url)
     if code_url:
         footer += f" · code: {code_url}"
-    _sub(entry, "content", f"{abstract}\n\n{footer}" if abstract else footer, type="text")
+    content = f"{abstract}\n\n{footer}" if abstract else footer
+    if item.note:
+        content = f"{item.note}\n\n{content}"
+    _sub(entry, "content", content, type="text")
 
 
 def render_feed(site_url: str, info: FeedInfo, items: Sequence[FeedItem]) -> bytes:
@@ -382,6 +387,38 @@ def author_feed(
         info = FeedInfo(f"/feeds/authors/{quoted}.atom", f"/authors/{quoted}", f"Papers by {profile.name}")
         body = render_feed(settings.site_url, info, items)
     return feed_response(request, body)
+
+
+@router.get(
+    "/following/{token}.atom",
+    response_class=Response,
+    responses=WITH_404,
+    summary="A reader's private feed of what they follow (secret address)",
+)
+def following_feed(
+    request: Request,
+    db: DB,
+    settings: AppSettings,
+    engine: Search,
+    token: Annotated[str, Path(description="The secret of the address made on /following.")],
+) -> Response:
+    """The newest papers of everything the reader follows, as on ``/following``, each with its reasons;
+    an unknown or revoked address is a 404. Never cached by shared caches."""
+    with db.session() as session:
+        owner = follows.feed_owner(session, token)
+        if owner is None:
+            raise NotFound("no such feed (the address may have been replaced or turned off)")
+        found, _ = follows.following(session, engine, owner, limit=MAX_ENTRIES)
+        items = [
+            FeedItem(f.paper, f.paper.entries[-1] if f.paper.entries else None, note="; ".join(f.reasons))
+            for f in found
+        ]
+        info = FeedInfo(f"/feeds/following/{quote(token, safe='')}.atom", "/following", "Following")
+        body = render_feed(settings.site_url, info, items)
+    response = feed_response(request, body)
+    response.headers["Cache-Control"] = "private, max-age=300"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @router.get(

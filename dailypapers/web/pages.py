@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from dailypapers.community import actions
+from dailypapers.community import actions, follows
 from dailypapers.errors import BadRequest, NotFound
 from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.periods import (
@@ -536,6 +536,14 @@ def organization_page(request: Request, db: DB, name: str) -> HTMLResponse:
         return _listing_response(request, listing, "organization.html")
 
 
+def _follows_author(request: Request, session: Session, name: str) -> bool | None:
+    """Whether the logged-in reader follows the author (``None`` when logged out)."""
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return None
+    return follows.is_following(session, user.id, "author", name)
+
+
 @router.get("/authors/{name:path}", response_class=HTMLResponse)
 def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
     """An author's papers, newest first, with the co-authors and organizations they share most papers
@@ -558,7 +566,7 @@ def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
             feed_title=f"Papers by {profile.name}",
             label=profile.name,
             empty_message=f"No papers by {profile.name} on this page.",
-            extra={"author": profile},
+            extra={"author": profile, "following": _follows_author(request, session, profile.name)},
         )
         return _listing_response(request, listing, "author.html")
 

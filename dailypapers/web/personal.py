@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from dailypapers.application import Application
+from dailypapers.community import follows
 from dailypapers.digest import subscriptions as subs
 from dailypapers.errors import BadRequest, DailyPapersError, NotFound
 from dailypapers.recommend import service as rec
@@ -18,9 +19,9 @@ from dailypapers.store import queries
 from dailypapers.store.models import FREQUENCIES, Paper, Subscription
 from dailypapers.web.api import _int, load_papers
 from dailypapers.web.auth import current_user, rate_limit, require_user
-from dailypapers.web.community_pages import _form_page
-from dailypapers.web.deps import DB, App
-from dailypapers.web.pages import Card, _render
+from dailypapers.web.community_pages import _back, _form_page
+from dailypapers.web.deps import DB, App, Search
+from dailypapers.web.pages import PAGE_SIZE, Card, _page_number, _paging, _render
 from dailypapers.web.serializers import iso, search_item_json
 
 router = APIRouter(include_in_schema=False)
@@ -341,3 +342,74 @@ def unsubscribe_submit(request: Request, app: App, token: str) -> HTMLResponse:
     """Unsubscribe: the page's button, or a mail client's RFC 8058 one-click POST
     (``List-Unsubscribe=One-Click``), neither needing a login or a cookie."""
     return _link_page(request, app, token, subs.unsubscribe, "unsubscribed")
+
+
+# --- following ---------------------------------------------------------------------------------------
+
+
+def _following_page(request: Request, app: Application, engine: Any, feed_token: str = "") -> HTMLResponse:
+    user = require_user(request)
+    page = _page_number(request)
+    with app.db.session() as session:
+        found, total = follows.following(session, engine, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        followed = follows.follows_of(session, user.id)
+        has_feed = follows.has_feed(session, user.id)
+    more, first = _paging(request, page, total)
+    site = app.settings.site_url.rstrip("/")
+    return _render(
+        request,
+        "following.html",
+        {
+            "cards": [Card(f.paper, f.paper.entries[-1] if f.paper.entries else None) for f in found],
+            "reasons": {f.paper.id: "; ".join(f.reasons) for f in found},
+            "followed": followed,
+            "total": total,
+            "more_url": more,
+            "first_url": first,
+            "has_feed": has_feed,
+            "feed_url": f"{site}/feeds/following/{feed_token}.atom" if feed_token else "",
+            "kinds": follows.KINDS,
+            "nav": "following",
+        },
+    )
+
+
+@router.get("/following", response_class=HTMLResponse)
+def following_page(request: Request, app: App, engine: Search) -> HTMLResponse:
+    """New papers from the authors, organizations, categories and searches the reader follows, newest
+    first, each with its reasons; what they follow; their private feed."""
+    return _following_page(request, app, engine)
+
+
+@router.post("/following")
+def following_change(
+    request: Request,
+    db: DB,
+    kind: Annotated[str, Form()] = "",
+    value: Annotated[str, Form()] = "",
+    on: Annotated[str, Form()] = "1",
+) -> Response:
+    """Follow (``on=1``) or stop following (``on=0``) something, then back to the page the form was on."""
+    user = require_user(request)
+    rate_limit(request, "write")
+    if on == "1":
+        follows.follow(db, user, kind, value)
+    else:
+        follows.unfollow(db, user, kind, value)
+    return _back(request, "/following")
+
+
+@router.post("/following/feed", response_class=HTMLResponse)
+def following_feed_change(
+    request: Request, app: App, engine: Search, action: Annotated[str, Form()] = "new"
+) -> Response:
+    """A new secret address for the private feed (shown once, on the page this answers with; the old
+    address stops working), or ``action=revoke``: no address at all."""
+    user = require_user(request)
+    rate_limit(request, "write")
+    if action == "revoke":
+        follows.revoke_feed(app.db, user)
+        return RedirectResponse("/following", status_code=303)
+    if action != "new":
+        raise BadRequest(f"action must be new or revoke, got {action[:40]!r}")
+    return _following_page(request, app, engine, follows.new_feed_token(app.db, user))

@@ -1,0 +1,217 @@
+"""Following authors, organizations, categories and saved searches; the papers they bring, each with why.
+
+A follow is ``(kind, value)``: ``author`` (a name, matched as author pages match it:
+:mod:`dailypapers.search.authors`), ``organization`` (an organization's name), ``category`` (an arXiv
+category such as ``cs.CL``, or a whole archive such as ``cs``) or ``search`` (a query in the search box's
+syntax, with its filters: ``"mixture of experts" cat:cs.LG year:2026``; matched by keywords, so that it
+brings the papers that match it and not the loosely related). Each account follows at most
+:data:`MAX_FOLLOWS` things.
+
+:func:`following` gathers the newest papers of everything followed, newest first, each with the reasons
+it is there ("by Ada Lovelace", "matches your search “…”"). Its private Atom feed lives at a secret
+address (:func:`new_feed_token`): only the token's SHA-256 is stored, and a new token revokes the old.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from dailypapers.errors import BadRequest, NotFound
+from dailypapers.names import author_key
+from dailypapers.search import authors, fulltext
+from dailypapers.search.query import ParsedQuery, parse_query
+from dailypapers.store import queries
+from dailypapers.store.db import Database
+from dailypapers.store.models import Follow, FollowFeed, Paper, User, utcnow
+
+KINDS = ("author", "organization", "category", "search")
+MAX_FOLLOWS = 200
+MAX_VALUE = 500
+PER_FOLLOW = 100  # newest papers looked at per followed thing
+_CATEGORY = re.compile(r"[a-z][a-z-]{0,30}(?:\.[A-Za-z][A-Za-z-]{0,30})?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Followed:
+    """One followed thing as the reader sees it."""
+
+    kind: str
+    value: str
+    created_at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return {
+            "author": f"by {self.value}",
+            "organization": f"from {self.value}",
+            "category": f"in {self.value}",
+            "search": f"matches your search “{self.value}”",
+        }[self.kind]
+
+
+@dataclass
+class FollowedPaper:
+    """A paper that something followed brings, with every reason it is there."""
+
+    paper: Paper
+    reasons: list[str] = field(default_factory=list)
+
+
+def normalize(session: Session, kind: str, value: str) -> str:
+    """The stored form of a follow, or a 400 (a 404 for an unknown organization) saying what is wrong."""
+    if kind not in KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(KINDS)}, got {kind[:40]!r}")
+    text = " ".join(_CONTROL.sub(" ", value or "").split())
+    if not text:
+        raise BadRequest(f"the {kind} to follow is empty")
+    if len(text) > MAX_VALUE:
+        raise BadRequest(f"the {kind} to follow is longer than {MAX_VALUE} characters")
+    if kind == "author":
+        if not author_key(text):
+            raise BadRequest(f"{text!r} is not a name")
+        return text
+    if kind == "organization":
+        org = queries.find_organization(session, text)
+        if org is None:
+            raise NotFound(f"no organization named {text!r}")
+        return org.name
+    if kind == "category":
+        if not _CATEGORY.fullmatch(text):
+            raise BadRequest(f"{text!r} is not an arXiv category (such as cs.CL, or cs for all of cs)")
+        return text
+    parsed = parse_query(text)
+    if not (parsed.has_text or parsed.categories or parsed.organizations):
+        raise BadRequest(f"the search {text!r} asks for nothing (words, an author:, cat: or org: to match)")
+    return text
+
+
+def follow(db: Database, user: User, kind: str, value: str) -> Followed:
+    """Follow ``(kind, value)`` (again: nothing changes); more than :data:`MAX_FOLLOWS` is a 400."""
+    with db.transaction() as session:
+        stored = normalize(session, kind, value)
+        existing = _same(session, user.id, kind, stored)
+        if existing:
+            return Followed(kind, existing[0].value, existing[0].created_at)
+        count = session.scalar(select(func.count()).select_from(Follow).where(Follow.user_id == user.id)) or 0
+        if count >= MAX_FOLLOWS:
+            raise BadRequest(f"an account follows at most {MAX_FOLLOWS} things; unfollow one first")
+        row = Follow(user_id=user.id, kind=kind, value=stored, created_at=utcnow())
+        session.add(row)
+        return Followed(kind, stored, row.created_at)
+
+
+def unfollow(db: Database, user: User, kind: str, value: str) -> bool:
+    """Stop following ``(kind, value)``; whether it was followed."""
+    if kind not in KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(KINDS)}, got {kind[:40]!r}")
+    text = " ".join(_CONTROL.sub(" ", value or "").split())
+    with db.transaction() as session:
+        if kind == "organization":
+            org = queries.find_organization(session, text)
+            text = org.name if org is not None else text
+        rows = _same(session, user.id, kind, text)
+        for row in rows:
+            session.delete(row)
+        return bool(rows)
+
+
+def _same(session: Session, user_id: int, kind: str, value: str) -> list[Follow]:
+    """The follows of ``user_id`` that are ``(kind, value)``: an author by name key (any spelling of the
+    name), anything else exactly."""
+    if kind != "author":
+        row = session.get(Follow, (user_id, kind, value))
+        return [row] if row is not None else []
+    key = author_key(value)
+    rows = session.scalars(select(Follow).where(Follow.user_id == user_id, Follow.kind == "author"))
+    return [r for r in rows if author_key(r.value) == key]
+
+
+def follows_of(session: Session, user_id: int) -> list[Followed]:
+    """What ``user_id`` follows, by kind then most recent first."""
+    rows = session.scalars(
+        select(Follow).where(Follow.user_id == user_id).order_by(Follow.kind, Follow.created_at.desc())
+    )
+    return [Followed(r.kind, r.value, r.created_at) for r in rows]
+
+
+def is_following(session: Session, user_id: int, kind: str, value: str) -> bool:
+    """Whether ``user_id`` follows ``(kind, value)`` (an author by any spelling of the name)."""
+    return bool(_same(session, user_id, kind, value))
+
+
+def _paper_ids(session: Session, engine: Any, item: Followed, limit: int) -> list[int]:
+    """The newest papers (at most ``limit``) ``item`` brings."""
+    if item.kind == "author":
+        profile = authors.author_profile(session, item.value)
+        return profile.paper_ids[:limit] if profile else []
+    if item.kind == "organization":
+        org = queries.organization_by_name(session, item.value)
+        if org is None:
+            return []
+        papers, _ = queries.organization_papers(session, org.id, limit=limit)
+        return [p.id for p in papers]
+    if item.kind == "category":
+        return fulltext.only_filters(session, ParsedQuery(), limit=limit, categories=(item.value,))
+    results = engine.search(session, item.value, mode="keyword", sort="date", limit=limit)
+    return [h.paper_id for h in results.hits]
+
+
+def following(
+    session: Session, engine: Any, user_id: int, *, limit: int = 50, offset: int = 0
+) -> tuple[list[FollowedPaper], int]:
+    """The newest papers of everything ``user_id`` follows (one page, and how many in all), newest
+    first, each with its reasons in the order of the follows."""
+    reasons: dict[int, list[str]] = {}
+    for item in follows_of(session, user_id):
+        for paper_id in _paper_ids(session, engine, item, PER_FOLLOW):
+            reasons.setdefault(paper_id, []).append(item.label)
+    if not reasons:
+        return [], 0
+    order = session.execute(
+        select(Paper.id, Paper.published_at).where(Paper.id.in_(list(reasons)), Paper.withdrawn.is_(False))
+    ).all()
+    order.sort(key=lambda r: (r.published_at is not None, r.published_at or datetime.min, r.id), reverse=True)
+    page = [r.id for r in order[offset : offset + limit]]
+    papers = queries.papers_by_ids(session, page)
+    return [FollowedPaper(papers[i], reasons[i]) for i in page if i in papers], len(order)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_feed_token(db: Database, user: User) -> str:
+    """A new secret for the reader's private feed (the old one stops working at once)."""
+    token = secrets.token_urlsafe(32)
+    with db.transaction() as session:
+        session.execute(delete(FollowFeed).where(FollowFeed.user_id == user.id))
+        session.add(FollowFeed(user_id=user.id, token_hash=_hash(token), created_at=utcnow()))
+    return token
+
+
+def revoke_feed(db: Database, user: User) -> bool:
+    """The private feed's address stops working; whether there was one."""
+    with db.transaction() as session:
+        gone = session.execute(delete(FollowFeed).where(FollowFeed.user_id == user.id))
+        return bool(getattr(gone, "rowcount", 0))
+
+
+def has_feed(session: Session, user_id: int) -> bool:
+    """Whether ``user_id`` has a private feed address."""
+    return session.get(FollowFeed, user_id) is not None
+
+
+def feed_owner(session: Session, token: str) -> int | None:
+    """The account whose private feed ``token`` opens, or ``None``."""
+    if not token or len(token) > 100:
+        return None
+    return session.scalar(select(FollowFeed.user_id).where(FollowFeed.token_hash == _hash(token)))

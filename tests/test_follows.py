@@ -1,0 +1,163 @@
+"""Following authors, organizations, categories and searches: the API, /following, the private feed."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from urllib.parse import quote
+
+import feedparser
+import pytest
+
+from dailypapers.community import follows
+from dailypapers.ingest.records import DailyEntryRecord, Organization, PaperRecord
+from dailypapers.store.importer import Importer
+from dailypapers.store.models import Follow
+from tests.support.community import PASSWORD, clients, community_settings
+
+
+def _entry(arxiv_id: str, authors: list[str], day: int, **paper: object) -> DailyEntryRecord:
+    return DailyEntryRecord(
+        paper=PaperRecord(
+            arxiv_id=arxiv_id,
+            title=f"Notes on the analytical engine, part {arxiv_id[-2:]}",
+            abstract="How a machine may weave algebraic patterns.",
+            authors=authors,
+            published_at=datetime(2026, 6, day, 9, tzinfo=UTC),
+            **paper,
+        ),
+        day=date(2026, 6, day),
+        upvotes=day,
+    )
+
+
+SOCIETY = Organization("analytical", "Analytical Society")
+PAPERS = [
+    _entry("2606.00101", ["Ada Lovelace", "Charles Babbage"], 1),
+    _entry("2606.00102", ["Mary Somerville"], 2, organization=SOCIETY),
+    _entry("2606.00103", ["Grace Hopper"], 3, categories=["cs.PL"], primary_category="cs.PL"),
+    _entry("2606.00104", ["Alan Turing"], 4),
+]
+NEW_BY_ADA = _entry("2606.00109", ["Charles Babbage", "ADA LOVELACE"], 9)
+
+
+@pytest.fixture
+def site(settings, db):
+    Importer(db).run(PAPERS)
+    with clients(community_settings(settings), db) as made:
+        yield made
+
+
+def ids(items: list[dict]) -> list[str]:
+    return [item["paper"]["id"] for item in items]
+
+
+def test_follow_through_the_api_and_read_what_it_brings(site, db):
+    reader = site.account(db, "reader")
+    assert reader.put("/api/me/follows/author/Ada%20Lovelace").json()["label"] == "by Ada Lovelace"
+    assert reader.put("/api/me/follows/organization/Analytical Society").json()["value"] == "analytical"
+    assert reader.put("/api/me/follows/category/cs.PL").status_code == 200
+    assert reader.put("/api/me/follows/search/" + quote('"weave" -babbage', safe="")).status_code == 200
+    assert reader.put("/api/me/follows/author/ada lovelace").json()["value"] == "Ada Lovelace"  # same key
+    listed = reader.get("/api/me/follows").json()
+    assert sorted((f["kind"], f["value"]) for f in listed) == [
+        ("author", "Ada Lovelace"),
+        ("category", "cs.PL"),
+        ("organization", "analytical"),
+        ("search", '"weave" -babbage'),
+    ]
+    items = reader.get("/api/me/following").json()
+    reasons = {item["paper"]["id"]: item["reasons"] for item in items}
+    assert reasons["2606.00101"] == ["by Ada Lovelace"]
+    assert reasons["2606.00102"] == ["from analytical", 'matches your search “"weave" -babbage”']
+    assert reasons["2606.00103"] == ["in cs.PL", 'matches your search “"weave" -babbage”']
+    assert "2606.00104" in reasons  # Alan Turing: only the search brings him
+    assert ids(items) == ["2606.00104", "2606.00103", "2606.00102", "2606.00101"]  # newest first
+    assert items[0]["title"] and "numComments" in items[0]  # the item shape of /api/daily_papers
+
+    # a day with a new paper of a followed author: first on /following, with the reason
+    Importer(db).run([NEW_BY_ADA])
+    newest = reader.get("/api/me/following?limit=1").json()
+    assert ids(newest) == ["2606.00109"] and newest[0]["reasons"] == ["by Ada Lovelace"]
+
+    assert reader.delete("/api/me/follows/author/ADA%20LOVELACE").status_code == 204
+    assert "2606.00109" not in ids(reader.get("/api/me/following").json())
+    assert [f["kind"] for f in reader.get("/api/me/follows").json()] == ["category", "organization", "search"]
+
+
+def test_bad_follows_are_refused_with_a_message(site, db):
+    reader = site.account(db, "reader")
+    cases = {
+        "/api/me/follows/person/Ada": (400, "kind must be one of"),
+        "/api/me/follows/author/%20%20": (400, "is empty"),
+        "/api/me/follows/author/" + "x" * 600: (400, "longer than 500"),
+        "/api/me/follows/category/cs.CL%3B%20drop": (400, "not an arXiv category"),
+        "/api/me/follows/organization/Nowhere": (404, "no organization named"),
+        "/api/me/follows/search/-only": (400, "asks for nothing"),
+    }
+    for url, (status, message) in cases.items():
+        r = reader.put(url)
+        assert r.status_code == status, (url, r.text)
+        assert message in r.text, url
+    anonymous = site.new()
+    assert anonymous.get("/api/me/follows").status_code == 401
+    assert anonymous.put("/api/me/follows/author/Ada%20Lovelace").status_code in (401, 403)
+    assert anonymous.get("/api/me/following").status_code == 401
+
+
+def test_an_account_follows_at_most_a_limit(site, db, monkeypatch):
+    monkeypatch.setattr(follows, "MAX_FOLLOWS", 2)
+    reader = site.account(db, "reader")
+    assert reader.put("/api/me/follows/author/A%20One").status_code == 200
+    assert reader.put("/api/me/follows/author/B%20Two").status_code == 200
+    r = reader.put("/api/me/follows/author/C%20Three")
+    assert r.status_code == 400 and "at most 2" in r.json()["error"]
+    assert reader.put("/api/me/follows/author/a%20one").status_code == 200  # already followed: fine
+
+
+def test_the_following_page_and_its_private_feed(site, db):
+    reader = site.account(db, "reader")
+    page = reader.get("/authors/Ada%20Lovelace").text
+    assert ">Follow</button>" in page
+    r = reader.post(
+        "/following",
+        data={"kind": "author", "value": "Ada Lovelace", "on": "1", "csrf_token": reader.csrf},
+        headers={"referer": "http://testserver/authors/Ada%20Lovelace"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/authors/Ada%20Lovelace"
+    assert "Following · unfollow" in reader.get("/authors/Ada%20Lovelace").text
+    html = reader.get("/following").text
+    assert re.findall(r'id="card-([^"]+)"', html) == ["2606.00101"]
+    assert "by Ada Lovelace" in html and 'href="/following" aria-current="page"' in html
+
+    made = reader.post("/following/feed", data={"action": "new", "csrf_token": reader.csrf})
+    url = re.search(r'<code class="feed-secret">([^<]+)</code>', made.text).group(1)
+    path = url.split("://", 1)[1].split("/", 1)[1]
+    Importer(db).run([NEW_BY_ADA])
+    stranger = site.new()  # a feed reader: no cookie
+    got = stranger.get("/" + path)
+    assert got.status_code == 200 and got.headers["cache-control"].startswith("private")
+    feed = feedparser.parse(got.content)
+    assert not feed.bozo and feed.feed.title == "Following"
+    assert [e.id.rsplit("/", 1)[1] for e in feed.entries] == ["2606.00109", "2606.00101"]
+    assert feed.entries[0].content[0].value.startswith("by Ada Lovelace")
+
+    again = reader.post("/following/feed", data={"action": "new", "csrf_token": reader.csrf})
+    newer = re.search(r'<code class="feed-secret">([^<]+)</code>', again.text).group(1)
+    assert newer != url and stranger.get("/" + path).status_code == 404  # the old address is dead
+    reader.post("/following/feed", data={"action": "revoke", "csrf_token": reader.csrf})
+    assert stranger.get("/" + newer.split("://", 1)[1].split("/", 1)[1]).status_code == 404
+    assert stranger.get("/feeds/following/nonsense.atom").status_code == 404
+
+
+def test_follows_are_exported_and_go_with_the_account(site, db):
+    reader = site.account(db, "reader")
+    reader.put("/api/me/follows/category/cs.PL")
+    exported = reader.get("/api/me/export").json()
+    assert [(f["kind"], f["value"]) for f in exported["follows"]] == [("category", "cs.PL")]
+    with db.session() as session:
+        assert session.query(Follow).count() == 1
+    assert reader.delete("/api/me", json={"password": PASSWORD}).status_code == 204
+    with db.session() as session:
+        assert session.query(Follow).count() == 0
