@@ -347,7 +347,7 @@ def unsubscribe_submit(request: Request, app: App, token: str) -> HTMLResponse:
 # --- following ---------------------------------------------------------------------------------------
 
 
-def _following_page(request: Request, app: Application, engine: Any, feed_token: str = "") -> HTMLResponse:
+def _following_page(request: Request, app: Application, engine: Any, secret: str | None = None) -> HTMLResponse:
     user = require_user(request)
     page = _page_number(request)
     with app.db.session() as session:
@@ -367,7 +367,7 @@ def _following_page(request: Request, app: Application, engine: Any, feed_token:
             "more_url": more,
             "first_url": first,
             "has_feed": has_feed,
-            "feed_url": f"{site}/feeds/following/{feed_token}.atom" if feed_token else "",
+            "feed_url": f"{site}/feeds/following/{secret}.atom" if secret else "",
             "kinds": follows.KINDS,
             "nav": "following",
         },
