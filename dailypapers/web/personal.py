@@ -347,7 +347,9 @@ def unsubscribe_submit(request: Request, app: App, token: str) -> HTMLResponse:
 # --- following ---------------------------------------------------------------------------------------
 
 
-def _following_page(request: Request, app: Application, engine: Any, secret: str | None = None) -> HTMLResponse:
+def _following_page(
+    request: Request, app: Application, engine: Any, secret: str | None = None
+) -> HTMLResponse:
     user = require_user(request)
     page = _page_number(request)
     with app.db.session() as session:
