@@ -804,3 +804,52 @@ def test_dry_run_writes_and_sends_nothing_and_shows_a_sample(settings, db, smtp,
     cli("digest", "send", "--edition", EDITION.isoformat(), "--json")
     assert smtp.to_counts() == {"dry@example.org": 1}
     assert cli_json("digest", "status", "--json")["outbox"] == {"sent": 1}
+
+
+# --- following ----------------------------------------------------------------------------------------
+
+
+def test_the_digest_has_a_following_section_with_new_papers_of_what_the_reader_follows(settings, db, smtp):
+    from dailypapers.community import follows
+    from dailypapers.ingest.records import DailyEntryRecord, PaperRecord
+    from dailypapers.store.importer import Importer
+    from tests.support.community import make_user
+
+    load_papers(db)
+    s = mail_settings(settings, smtp)
+    reader = make_user(db, "reader")
+    other = make_user(db, "other")
+    follows.follow(db, reader, "author", "Ada Lovelace")
+    follows.follow(db, reader, "search", '"analytical engine"')
+    follows.follow(db, other, "category", "q-bio")
+    for user in (reader, other):
+        sub = subs.subscribe(db, user.email, subs.Preferences(trending=True), user=user).subscription
+        subs.confirm(db, s, subs.confirm_token(s, sub, subs.Preferences(trending=True)))
+
+    def record(arxiv_id: str, title: str, authors: list[str]) -> DailyEntryRecord:
+        return DailyEntryRecord(
+            paper=PaperRecord(arxiv_id=arxiv_id, title=title, abstract="Notes.", authors=authors),
+            day=date(2026, 7, 1),
+            upvotes=1,
+        )
+
+    Importer(db).run(
+        [
+            record("2607.00001", "Notes on the analytical engine", ["Charles Babbage"]),
+            record("2607.00002", "Weaving algebraic patterns", ["ada lovelace", "Mary Somerville"]),
+            record("2607.00003", "Something else entirely", ["Alan Turing"]),
+        ]
+    )
+    composed = Composer(db, s).compose(edition_date=date(2026, 7, 1))
+    assert composed.composed == 2
+    Sender(db, s).run()
+    smtp.wait_for(2)
+    mails = {str(m["To"]): m for m in smtp.messages()}
+    text = parts(mails[reader.email])["text/plain"]
+    following = text[text.index("Following") : text.index("Trending")]
+    assert "Weaving algebraic patterns" in following and "Why: by Ada Lovelace" in following
+    assert "Notes on the analytical engine" in following
+    assert 'Why: matches your search “"analytical engine"”' in following
+    assert "Something else entirely" not in following
+    assert set(paper_links(parts(mails[reader.email])["text/html"], SITE)[:2]) == {"2607.00001", "2607.00002"}
+    assert "Following" not in parts(mails[other.email])["text/plain"]  # nothing new in q-bio

@@ -5,8 +5,10 @@ An edition is named by its frequency and the subscriber's local date: ``daily:20
 the subscriber's clock (their time zone, America/New_York by default) passes their send hour that day;
 ``weekly:2026-W49`` from the send hour of that week's Monday. Sections: "Trending" (the trending list now;
 for weekly editions the most upvoted papers of the 7 days before), filtered by the subscriber's categories
-and organizations, and "For you" (the reader's recommendations among the papers listed in the last 7 or
-14 days, leaving out what they have seen, voted or dismissed, each with its reason).
+and organizations, "For you" (the reader's recommendations among the papers listed in the last 7 or
+14 days, leaving out what they have seen, voted or dismissed, each with its reason) and "Following" (for a
+subscriber with an account: the papers new since the edition before, a day or a week, by the authors, from
+the organizations, in the categories and matching the searches the account follows, each with why).
 """
 
 from __future__ import annotations
@@ -25,20 +27,26 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from dailypapers.community.follows import Followed
 from dailypapers.config import Settings
 from dailypapers.digest.subscriptions import confirm_token, unsubscribe_token
 from dailypapers.mail import multipart_bytes
+from dailypapers.names import author_key
 from dailypapers.periods import NEW_YORK
 from dailypapers.rank import trending
+from dailypapers.search import fulltext
+from dailypapers.search.query import parse_query
 from dailypapers.store import queries
 from dailypapers.store.db import Database, upsert
-from dailypapers.store.models import DailyEntry, DigestDelivery, Paper, Subscription, utcnow
+from dailypapers.store.models import DailyEntry, DigestDelivery, Follow, Paper, Subscription, utcnow
 from dailypapers.summaries import Summary
 from dailypapers.urls import safe_href
 
 TEMPLATES = Path(__file__).with_name("templates")
 TRENDING_ITEMS = 10
 FOR_YOU_ITEMS = 5
+FOLLOWING_ITEMS = 10
+NEW_PAPERS = 20_000  # papers first seen in an edition's window, looked at for the followed things
 SHARED_POOL = 60  # trending entries read once per edition, before each subscriber's filters
 INSERT_BATCH = 500
 
@@ -152,6 +160,91 @@ def _matches(item: Item, sub: Subscription) -> bool:
         if any(c == wanted or c.startswith(wanted + ".") for c in item.categories):
             return True
     return bool(item.organization and item.organization in (sub.organizations or ()))
+
+
+class _NewPapers:
+    """The papers first seen in an edition's window (the day, or the week, before the composing time) and,
+    per followed thing, which of them it brings: computed once per edition for every subscriber."""
+
+    def __init__(self, session: Session, settings: Settings, now: datetime, edition: str) -> None:
+        self.settings = settings
+        since = now - (timedelta(days=7) if edition.startswith("weekly:") else timedelta(days=1))
+        self.since = since
+        self.papers: dict[int, Paper] = {
+            p.id: p
+            for p in session.scalars(
+                select(Paper)
+                .where(Paper.first_seen_at >= since, Paper.first_seen_at <= now, Paper.withdrawn.is_(False))
+                .options(joinedload(Paper.organization))
+                .order_by(Paper.first_seen_at.desc())
+                .limit(NEW_PAPERS)
+            ).unique()
+        }
+        self._by_key: dict[str, list[int]] | None = None
+        self._brings: dict[tuple[str, str], list[int]] = {}
+        self._items: dict[int, Item] = {}
+
+    def _author_index(self) -> dict[str, list[int]]:
+        if self._by_key is None:
+            self._by_key = defaultdict(list)
+            for paper in self.papers.values():
+                for key in {author_key(a) for a in paper.authors or () if isinstance(a, str)}:
+                    if key:
+                        self._by_key[key].append(paper.id)
+        return self._by_key
+
+    def brings(self, session: Session, kind: str, value: str) -> list[int]:
+        """The new papers ``(kind, value)`` brings."""
+        found = self._brings.get((kind, value))
+        if found is not None:
+            return found
+        if kind == "author":
+            found = list(self._author_index().get(author_key(value), []))
+        elif kind == "organization":
+            found = [
+                i
+                for i, p in self.papers.items()
+                if p.organization is not None and p.organization.name == value
+            ]
+        elif kind == "category":
+            wanted = value.lower()
+            found = [
+                i
+                for i, p in self.papers.items()
+                if any(c.lower() == wanted or c.lower().startswith(wanted + ".") for c in p.categories or ())
+            ]
+        else:
+            hits = fulltext.keyword_hits(session, parse_query(value), limit=NEW_PAPERS, seen_since=self.since)
+            found = [h.paper_id for h in hits if h.paper_id in self.papers]
+        self._brings[(kind, value)] = found
+        return found
+
+    def for_users(self, session: Session, user_ids: list[int]) -> dict[int, list[Item]]:
+        """Per user: the new papers of everything they follow, newest first, each with its reasons."""
+        if not self.papers or not user_ids:
+            return {}
+        rows = session.execute(
+            select(Follow.user_id, Follow.kind, Follow.value).where(Follow.user_id.in_(user_ids))
+        ).all()
+        reasons: dict[int, dict[int, list[str]]] = defaultdict(dict)
+        for user_id, kind, value in rows:
+            label = Followed(kind, value).label
+            for paper_id in self.brings(session, kind, value):
+                reasons[user_id].setdefault(paper_id, []).append(label)
+        out: dict[int, list[Item]] = {}
+        for user_id, found in reasons.items():
+            newest = sorted(found, key=lambda i: (self.papers[i].first_seen_at, i), reverse=True)
+            out[user_id] = [
+                replace(self._item(i), reason="; ".join(found[i])) for i in newest[:FOLLOWING_ITEMS]
+            ]
+        return out
+
+    def _item(self, paper_id: int) -> Item:
+        item = self._items.get(paper_id)
+        if item is None:
+            paper = self.papers[paper_id]
+            item = self._items[paper_id] = _item(self.settings, paper, paper.total_upvotes)
+        return item
 
 
 class Composer:
@@ -282,6 +375,7 @@ class Composer:
                 by_edition[edition].append(sub)
             for edition, subs in by_edition.items():
                 top, candidates, heading = self._shared(session, edition, now)
+                fresh = _NewPapers(session, self.settings, now, edition)
                 rows: list[dict[str, Any]] = []
                 for start in range(0, len(subs), INSERT_BATCH):  # written as it goes: senders start at once
                     group = subs[start : start + INSERT_BATCH]
@@ -289,9 +383,16 @@ class Composer:
                     readers = [s.user_id for s in group if s.for_you and s.user_id is not None]
                     if readers and self.personal is not None and candidates:
                         personal = self.personal(readers, list(candidates))
+                    followed = fresh.for_users(session, [s.user_id for s in group if s.user_id is not None])
                     for sub in group:
                         message, count = self._message(
-                            sub, edition, heading, top, candidates, personal.get(sub.user_id or -1, [])
+                            sub,
+                            edition,
+                            heading,
+                            top,
+                            candidates,
+                            personal.get(sub.user_id or -1, []),
+                            followed.get(sub.user_id or -1, []),
                         )
                         if message is None:
                             summary.empty += 1
@@ -344,8 +445,11 @@ class Composer:
         top: list[Item],
         candidates: dict[int, Item],
         picks: list[tuple[int, str]],
+        followed: list[Item] | None = None,
     ) -> tuple[bytes | None, int]:
         sections: list[Section] = []
+        if followed:
+            sections.append(Section("Following", followed[:FOLLOWING_ITEMS]))
         if sub.for_you and picks:
             items = []
             for paper_id, reason in picks[:FOR_YOU_ITEMS]:

@@ -102,12 +102,18 @@ def filter_sql(
     date_from: date | None = None,
     date_to: date | None = None,
     has_code: bool = False,
+    seen_since: datetime | None = None,
     postgres: bool = False,
 ) -> str:
-    """SQL conditions on ``p`` (papers) for the query's and the caller's filters; fills ``params``."""
+    """SQL conditions on ``p`` (papers) for the query's and the caller's filters (``seen_since``: papers
+    first imported at or after it); fills ``params``."""
     clauses: list[str] = []
     if has_code:
         clauses.append("p.code_url IS NOT NULL AND p.code_url <> ''")
+    if seen_since is not None:
+        utc = seen_since.astimezone(UTC)
+        params["seen_since"] = utc if postgres else utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+        clauses.append("p.first_seen_at >= :seen_since")
     lo, hi = parsed.date_range()
     if date_from is not None:
         lo = max(lo, date_from) if lo else date_from

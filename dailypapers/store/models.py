@@ -120,7 +120,8 @@ class Paper(Base):
         ForeignKey("organizations.id", ondelete="SET NULL"), index=True
     )
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
-    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # indexed: a digest reads the papers first seen since its edition before
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization | None] = relationship(back_populates="papers")

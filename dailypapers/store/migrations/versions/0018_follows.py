@@ -1,4 +1,5 @@
-"""follows and follow_feeds: what a user follows, and the secret address of their private feed
+"""follows and follow_feeds: what a user follows, and the secret address of their private feed; an index
+on papers.first_seen_at (a digest's "Following" reads the papers new since its edition before)
 
 Revision ID: 0018
 Revises: 0017
@@ -43,8 +44,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_follow_feeds_token_hash")),
     )
 
+    op.create_index(op.f("ix_papers_first_seen_at"), "papers", ["first_seen_at"], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_papers_first_seen_at"), table_name="papers")
     op.drop_table("follow_feeds")
     op.drop_index("ix_follows_kind_value", table_name="follows")
     op.drop_table("follows")
