@@ -77,6 +77,7 @@ def test_parse_first_page_maps_every_arxivraw_field() -> None:
         primary_category="hep-ph",
         published_at=utc(2007, 4, 2, 19, 18, 42),
         updated_at=utc(2007, 7, 24, 20, 10, 27),
+        version_dates={1: utc(2007, 4, 2, 19, 18, 42), 2: utc(2007, 7, 24, 20, 10, 27)},
         comments="37 pages, 15 figures; published version",
         journal_ref="Phys.Rev.D76:013009,2007",
         doi="10.1103/PhysRevD.76.013009",
@@ -104,6 +105,15 @@ def test_parse_first_page_maps_every_arxivraw_field() -> None:
         primary_category="cs.CL",
         published_at=utc(2017, 6, 12, 17, 57, 34),  # v1
         updated_at=utc(2023, 8, 2, 0, 41, 18),  # v7
+        version_dates={
+            1: utc(2017, 6, 12, 17, 57, 34),
+            2: utc(2017, 6, 19, 16, 49, 45),
+            3: utc(2017, 6, 20, 5, 20, 2),
+            4: utc(2017, 6, 30, 17, 29, 30),
+            5: utc(2017, 12, 6, 3, 30, 32),
+            6: utc(2023, 7, 24, 0, 48, 54),
+            7: utc(2023, 8, 2, 0, 41, 18),
+        },
         comments="15 pages, 5 figures",
         license=NONEXCLUSIVE,
     )

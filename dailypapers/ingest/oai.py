@@ -133,6 +133,7 @@ def _record(record: ET.Element, position: str) -> PaperRecord | DeletedRecord | 
         primary_category=categories[0] if categories else None,
         published_at=versions.get(1, versions[min(versions)]) if versions else None,
         updated_at=versions[latest] if latest is not None else None,
+        version_dates=dict(versions),
         comments=comments,
         journal_ref=_line(raw, f"{_RAW}journal-ref"),
         doi=doi[0] if doi else None,  # several DOIs are space-separated; the record keeps the first

@@ -69,6 +69,8 @@ class PaperRecord:
     title: str
     abstract: str | None = None
     version: int | None = None
+    # every version the source knows, with its date (arXivRaw lists them all; the text is the latest's)
+    version_dates: dict[int, datetime] = field(default_factory=dict)
     authors: list[str] = field(default_factory=list)
     author_users: dict[str, str] = field(default_factory=dict)  # name -> Hugging Face handle (claimed)
     categories: list[str] = field(default_factory=list)

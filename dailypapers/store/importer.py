@@ -37,7 +37,7 @@ from dailypapers.ingest.records import (
     drop_unsafe_links,
 )
 from dailypapers.store.db import Database
-from dailypapers.store.models import DailyEntry, IngestCheckpoint, Organization, Paper, utcnow
+from dailypapers.store.models import DailyEntry, IngestCheckpoint, Organization, Paper, PaperVersion, utcnow
 from dailypapers.summaries import Summary
 from dailypapers.urls import safe_http_url
 
@@ -463,6 +463,62 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
     if new_entries:
         session.connection().execute(insert(DailyEntry.__table__), new_entries)
     _update_rows(session, DailyEntry.__table__, changed_entries)
+    _write_versions(session, paper_recs, state, now)
+
+
+def _write_versions(
+    session: Session, recs: list[PaperRecord], state: dict[str, dict[str, Any]], now: datetime
+) -> None:
+    """Keep every arXiv version the records report: a record's own version with its title and abstract
+    (the text of that version), the others it lists with their dates. What is known stays (a version's
+    text does not change on arXiv); only what was missing (text, date) is filled in."""
+    wanted: dict[tuple[int, int], dict[str, Any]] = {}
+    for rec in recs:
+        paper_id = state.get(rec.arxiv_id, {}).get("id")
+        if not paper_id:
+            continue
+        for number, dated in rec.version_dates.items():
+            wanted.setdefault((paper_id, number), {"dated": dated, "title": None, "abstract": None})
+        if rec.version:
+            own = rec.version_dates.get(rec.version) or rec.updated_at
+            if own is None and rec.version == 1:
+                own = rec.published_at
+            row = wanted.setdefault((paper_id, rec.version), {"dated": own, "title": None, "abstract": None})
+            row["dated"] = row["dated"] or own
+            if rec.title and row["title"] is None:
+                row["title"], row["abstract"] = rec.title, rec.abstract
+    if not wanted:
+        return
+    table = PaperVersion.__table__
+    existing: dict[tuple[int, int], Any] = {}
+    ids = sorted({k[0] for k in wanted})
+    for start in range(0, len(ids), 900):
+        for row in session.execute(
+            select(table.c.paper_id, table.c.version, table.c.dated, table.c.title).where(
+                table.c.paper_id.in_(ids[start : start + 900])
+            )
+        ):
+            existing[(row.paper_id, row.version)] = row
+    new_rows = [
+        {"paper_id": k[0], "version": k[1], "seen_at": now, **v}
+        for k, v in wanted.items()
+        if k not in existing
+    ]
+    if new_rows:
+        session.connection().execute(insert(table), new_rows)
+    for key, values in wanted.items():
+        have = existing.get(key)
+        if have is None:
+            continue
+        fill: dict[str, Any] = {}
+        if have.title is None and values["title"] is not None:
+            fill.update(title=values["title"], abstract=values["abstract"])
+        if have.dated is None and values["dated"] is not None:
+            fill["dated"] = values["dated"]
+        if fill:
+            session.execute(
+                update(table).where(table.c.paper_id == key[0], table.c.version == key[1]).values(**fill)
+            )
 
 
 def _update_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

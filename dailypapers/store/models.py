@@ -390,6 +390,20 @@ class PaperMark(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PaperVersion(Base):
+    """One arXiv version of a paper as a source reported it: its number, its date and, when a source
+    carried that version's text, the title and abstract as they were."""
+
+    __tablename__ = "paper_versions"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dated: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    title: Mapped[str | None] = mapped_column(Text)
+    abstract: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Follow(Base):
     """Something a user follows: an ``author`` (a name), an ``organization`` (its name), an arXiv
     ``category`` or a ``search`` (a query in the search box's syntax, filters included)."""

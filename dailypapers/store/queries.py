@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from dailypapers.store.models import DailyEntry, Organization, Paper
+from dailypapers.store.models import DailyEntry, Organization, Paper, PaperVersion
 
 EntrySort = Literal["upvotes", "publishedAt", "stars"]
 
@@ -167,3 +167,12 @@ def latest_entries_for(session: Session, paper_ids: Sequence[int]) -> dict[int, 
         select(DailyEntry).where(DailyEntry.paper_id.in_(list(paper_ids))).order_by(DailyEntry.day)
     )
     return {e.paper_id: e for e in rows}
+
+
+def paper_versions(session: Session, paper_id: int) -> list[PaperVersion]:
+    """The arXiv versions of a paper the sources reported, oldest first."""
+    return list(
+        session.scalars(
+            select(PaperVersion).where(PaperVersion.paper_id == paper_id).order_by(PaperVersion.version)
+        )
+    )

@@ -31,6 +31,7 @@ STATE_ID = 1
 READER_VISIBLE_TABLES = frozenset(
     {
         "papers",
+        "paper_versions",
         "papers_fts",
         "daily_entries",
         "organizations",

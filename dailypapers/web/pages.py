@@ -44,6 +44,7 @@ from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper, User
 from dailypapers.urls import safe_http_url
 from dailypapers.web.personal_cache import GENERIC
+from dailypapers.web.text import word_diff
 from dailypapers.web.deps import DB, AppSettings, Search, parts_of
 
 router = APIRouter(include_in_schema=False)
@@ -574,6 +575,29 @@ def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
 # --- one paper ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class VersionChange:
+    """What changed from one version to the next, as word diffs (``None`` where nothing changed)."""
+
+    before: int
+    after: int
+    title: Any
+    abstract: Any
+
+
+def version_changes(versions: list[Any]) -> VersionChange | None:
+    """The changes between the two newest versions whose text is known, if any changed."""
+    known = [v for v in versions if v.title is not None]
+    if len(known) < 2:
+        return None
+    old, new = known[-2], known[-1]
+    title = word_diff(old.title, new.title) if old.title != new.title else None
+    abstract = word_diff(old.abstract, new.abstract) if (old.abstract or "") != (new.abstract or "") else None
+    if title is None and abstract is None:
+        return None
+    return VersionChange(old.version, new.version, title, abstract)
+
+
 def _canonical_or_404(arxiv_id: str) -> str:
     try:
         return canonical_arxiv_id(arxiv_id)[0]
@@ -667,6 +691,7 @@ def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLR
         latest = paper.entries[-1] if paper.entries else None
         why = trending.explain(latest, trending.reference_time(session)) if latest is not None else None
         related = related_cards(engine, session, paper)
+        versions = queries.paper_versions(session, paper.id)
         viewer = getattr(request.state, "user", None)
         personal: dict[str, Any]
         if viewer is not None and request.scope["state"].get(GENERIC):
@@ -684,6 +709,8 @@ def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLR
                 "related": related,
                 "paper": paper,
                 "card": Card(paper, latest, why),
+                "versions": versions,
+                "changes": version_changes(versions),
                 "reference_label": _time_label(why.reference_time) if why else "",
                 "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",
             },

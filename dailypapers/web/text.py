@@ -14,6 +14,8 @@ line breaks. No other HTML can come out of it: ``p``, ``br``, ``a``, ``code``, `
 
 from __future__ import annotations
 
+import difflib
+
 import re
 
 from markupsafe import Markup, escape
@@ -138,3 +140,19 @@ def comment_html(text: str | None) -> Markup:
         return Markup("")
     paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if p.strip()]
     return Markup("".join(f"<p>{_inline(p)}</p>" for p in paragraphs))  # nosec B704 # _inline escapes every text
+
+
+def word_diff(before: str | None, after: str | None) -> Markup:
+    """``after`` against ``before``, word by word: removed words in ``<del>``, added ones in ``<ins>``,
+    every word escaped (both are imported text)."""
+    old, new = (before or "").split(), (after or "").split()
+    out: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(str(escape(" ".join(old[i1:i2]))))
+            continue
+        if i2 > i1:
+            out.append(f"<del>{escape(' '.join(old[i1:i2]))}</del>")
+        if j2 > j1:
+            out.append(f"<ins>{escape(' '.join(new[j1:j2]))}</ins>")
+    return Markup(" ".join(out))  # nosec B704 # every piece escaped above
