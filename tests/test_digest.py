@@ -853,3 +853,25 @@ def test_the_digest_has_a_following_section_with_new_papers_of_what_the_reader_f
     assert "Something else entirely" not in following
     assert set(paper_links(parts(mails[reader.email])["text/html"], SITE)[:2]) == {"2607.00001", "2607.00002"}
     assert "Following" not in parts(mails[other.email])["text/plain"]  # nothing new in q-bio
+
+
+def test_the_following_section_says_code_released_for_an_upvoted_paper(settings, db, smtp):
+    from tests.support.community import make_user
+    from tests.test_follows import _real_entry
+
+    from dailypapers.community import actions
+    from dailypapers.store.importer import Importer
+
+    s = mail_settings(settings, smtp)
+    Importer(db).run([_real_entry(without_code=True)])
+    reader = make_user(db, "reader")
+    actions.set_vote(db, reader, "2606.26740", True)
+    sub = subs.subscribe(db, reader.email, subs.Preferences(trending=True), user=reader).subscription
+    subs.confirm(db, s, subs.confirm_token(s, sub, subs.Preferences(trending=True)))
+    Importer(db).run([_real_entry(without_code=False)])
+    Composer(db, s).compose(edition_date=date(2026, 7, 1))
+    Sender(db, s).run()
+    smtp.wait_for(1)
+    text = parts(smtp.messages()[0])["text/plain"]
+    following = text[text.index("Following") : text.index("Trending")]
+    assert "LiveEdit" in following and "Why: code released; project page released" in following

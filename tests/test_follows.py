@@ -161,3 +161,52 @@ def test_follows_are_exported_and_go_with_the_account(site, db):
     assert reader.delete("/api/me", json={"password": PASSWORD}).status_code == 204
     with db.session() as session:
         assert session.query(Follow).count() == 0
+
+
+def _real_entry(without_code: bool):
+    """The recorded Hugging Face entry of 2606.26740, as captured before its code was out (no
+    githubRepo, no projectPage) or as it is."""
+    import json
+
+    from dailypapers.ingest import hf_daily
+    from tests.conftest import TEST_DATA
+
+    raw = json.loads((TEST_DATA / "hf_daily" / "2026-06-30.json").read_text())[0]
+    if without_code:
+        for key in ("githubRepo", "projectPage", "githubStars"):
+            raw["paper"].pop(key, None)
+        raw["paper"]["summary"] = raw["paper"]["summary"].replace("github.com", "example")
+    return hf_daily.parse_entry(raw)
+
+
+def test_code_released_after_a_reader_upvoted_a_paper_is_news_on_following_and_in_the_feed(site, db):
+    first = _real_entry(without_code=True)
+    assert first.paper.code_url is None and first.paper.project_page is None
+    Importer(db).run([first])
+    reader = site.account(db, "reader")
+    late = site.account(db, "late")
+    assert reader.put("/api/papers/2606.26740/upvote").status_code == 200
+    assert reader.get("/api/me/following").json() == []  # nothing released yet
+
+    Importer(db).run([_real_entry(without_code=False)])  # the next capture has the code and the page
+    items = reader.get("/api/me/following").json()
+    assert ids(items) == ["2606.26740"]
+    assert items[0]["reasons"] == ["code released", "project page released"]
+    assert items[0]["paper"]["githubRepo"] == "https://github.com/cp-cp/LiveEdit"
+    # upvoted after the code came: no news for that reader
+    assert late.put("/api/papers/2606.26740/upvote").status_code == 200
+    assert late.get("/api/me/following").json() == []
+    # the private feed says it too
+    made = reader.post("/following/feed", data={"action": "new", "csrf_token": reader.csrf})
+    url = re.search(r'<code class="feed-secret">([^<]+)</code>', made.text).group(1)
+    feed = feedparser.parse(site.new().get("/" + url.split("://", 1)[1].split("/", 1)[1]).content)
+    assert [e.id.rsplit("/", 1)[1] for e in feed.entries] == ["2606.26740"]
+    assert feed.entries[0].content[0].value.startswith("code released; project page released")
+    # the same capture again changes nothing: no second alert time
+    from dailypapers.store.models import Paper
+
+    with db.session() as session:
+        before = session.query(Paper.code_added_at).filter(Paper.arxiv_id == "2606.26740").scalar()
+    Importer(db).run([_real_entry(without_code=False)])
+    with db.session() as session:
+        assert session.query(Paper.code_added_at).filter(Paper.arxiv_id == "2606.26740").scalar() == before

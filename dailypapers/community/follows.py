@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from dailypapers.errors import BadRequest, NotFound
@@ -30,7 +30,16 @@ from dailypapers.search import authors, fulltext
 from dailypapers.search.query import ParsedQuery, parse_query
 from dailypapers.store import queries
 from dailypapers.store.db import Database
-from dailypapers.store.models import Follow, FollowFeed, Paper, User, utcnow
+from dailypapers.store.models import (
+    Collection,
+    CollectionItem,
+    Follow,
+    FollowFeed,
+    Paper,
+    User,
+    Vote,
+    utcnow,
+)
 
 KINDS = ("author", "organization", "category", "search")
 MAX_FOLLOWS = 200
@@ -165,21 +174,72 @@ def _paper_ids(session: Session, engine: Any, item: Followed, limit: int) -> lis
     return [h.paper_id for h in results.hits]
 
 
+CODE_RELEASED = "code released"
+PAGE_RELEASED = "project page released"
+
+
+def released(session: Session, user_id: int, brought: set[int]) -> dict[int, tuple[list[str], datetime]]:
+    """The papers whose code repository or project page arrived after the reader first saw them: those
+    they upvoted or saved before it came, and those of ``brought`` (what they follow brings) that it
+    came to after the paper was first imported. Per paper: the alerts and when the newest came."""
+    any_release = or_(Paper.code_added_at.is_not(None), Paper.page_added_at.is_not(None))
+    sources = [
+        select(Vote.paper_id, Paper.code_added_at, Paper.page_added_at, Vote.created_at)
+        .join(Paper, Paper.id == Vote.paper_id)
+        .where(Vote.user_id == user_id, any_release),
+        select(CollectionItem.paper_id, Paper.code_added_at, Paper.page_added_at, CollectionItem.added_at)
+        .join(Collection, Collection.id == CollectionItem.collection_id)
+        .join(Paper, Paper.id == CollectionItem.paper_id)
+        .where(Collection.user_id == user_id, any_release),
+    ]
+    rows = [tuple(r) for query in sources for r in session.execute(query)]
+    ids = list(brought)
+    for start in range(0, len(ids), 900):
+        rows += [
+            (r.id, r.code_added_at, r.page_added_at, None)
+            for r in session.execute(
+                select(Paper.id, Paper.code_added_at, Paper.page_added_at).where(
+                    Paper.id.in_(ids[start : start + 900]), any_release
+                )
+            )
+        ]
+    found: dict[int, tuple[list[str], datetime]] = {}
+    for paper_id, code_at, page_at, seen in rows:
+        for label, at in ((CODE_RELEASED, code_at), (PAGE_RELEASED, page_at)):
+            if at is None or (seen is not None and at <= seen):
+                continue
+            labels, newest = found.get(paper_id, ([], at))
+            if label not in labels:
+                labels.append(label)
+            found[paper_id] = (labels, max(newest, at))
+    return found
+
+
 def following(
     session: Session, engine: Any, user_id: int, *, limit: int = 50, offset: int = 0
 ) -> tuple[list[FollowedPaper], int]:
-    """The newest papers of everything ``user_id`` follows (one page, and how many in all), newest
-    first, each with its reasons in the order of the follows."""
+    """The newest papers of everything ``user_id`` follows, and the papers they upvoted, saved or
+    follow whose code or project page was released after they saw them (one page, and how many in
+    all), newest first (a release counts as news at its time), each with its reasons."""
     reasons: dict[int, list[str]] = {}
     for item in follows_of(session, user_id):
         for paper_id in _paper_ids(session, engine, item, PER_FOLLOW):
             reasons.setdefault(paper_id, []).append(item.label)
+    news: dict[int, datetime] = {}
+    for paper_id, (labels, at) in released(session, user_id, set(reasons)).items():
+        reasons.setdefault(paper_id, []).extend(labels)
+        news[paper_id] = at
     if not reasons:
         return [], 0
     order = session.execute(
         select(Paper.id, Paper.published_at).where(Paper.id.in_(list(reasons)), Paper.withdrawn.is_(False))
     ).all()
-    order.sort(key=lambda r: (r.published_at is not None, r.published_at or datetime.min, r.id), reverse=True)
+
+    def when(row: Any) -> tuple[bool, datetime, int]:
+        times = [t for t in (row.published_at, news.get(row.id)) if t is not None]
+        return (bool(times), max(times) if times else datetime.min, row.id)
+
+    order.sort(key=when, reverse=True)
     page = [r.id for r in order[offset : offset + limit]]
     papers = queries.papers_by_ids(session, page)
     return [FollowedPaper(papers[i], reasons[i]) for i in page if i in papers], len(order)

@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from dailypapers.community.follows import Followed
+from dailypapers.community.follows import CODE_RELEASED, PAGE_RELEASED, Followed
 from dailypapers.config import Settings
 from dailypapers.digest.subscriptions import confirm_token, unsubscribe_token
 from dailypapers.mail import multipart_bytes
@@ -38,7 +38,17 @@ from dailypapers.search import fulltext
 from dailypapers.search.query import parse_query
 from dailypapers.store import queries
 from dailypapers.store.db import Database, upsert
-from dailypapers.store.models import DailyEntry, DigestDelivery, Follow, Paper, Subscription, utcnow
+from dailypapers.store.models import (
+    Collection,
+    CollectionItem,
+    DailyEntry,
+    DigestDelivery,
+    Follow,
+    Paper,
+    Subscription,
+    Vote,
+    utcnow,
+)
 from dailypapers.summaries import Summary
 from dailypapers.urls import safe_href
 
@@ -170,11 +180,17 @@ class _NewPapers:
         self.settings = settings
         since = now - (timedelta(days=7) if edition.startswith("weekly:") else timedelta(days=1))
         self.since = since
+        self.now = now
+        in_window = or_(
+            Paper.first_seen_at.between(since, now),
+            Paper.code_added_at.between(since, now),
+            Paper.page_added_at.between(since, now),
+        )
         self.papers: dict[int, Paper] = {
             p.id: p
             for p in session.scalars(
                 select(Paper)
-                .where(Paper.first_seen_at >= since, Paper.first_seen_at <= now, Paper.withdrawn.is_(False))
+                .where(in_window, Paper.withdrawn.is_(False))
                 .options(joinedload(Paper.organization))
                 .order_by(Paper.first_seen_at.desc())
                 .limit(NEW_PAPERS)
@@ -219,8 +235,21 @@ class _NewPapers:
         self._brings[(kind, value)] = found
         return found
 
+    def _new(self, paper: Paper) -> bool:
+        return self.since <= paper.first_seen_at <= self.now
+
+    def _releases(self, paper: Paper, seen: datetime | None = None) -> list[str]:
+        """The releases (code, project page) of ``paper`` in the window, after ``seen`` if given."""
+        found = []
+        for label, at in ((CODE_RELEASED, paper.code_added_at), (PAGE_RELEASED, paper.page_added_at)):
+            if at is not None and self.since <= at <= self.now and (seen is None or at > seen):
+                found.append(label)
+        return found
+
     def for_users(self, session: Session, user_ids: list[int]) -> dict[int, list[Item]]:
-        """Per user: the new papers of everything they follow, newest first, each with its reasons."""
+        """Per user: the new papers of everything they follow, and the papers they upvoted, saved or
+        follow whose code or project page came in the window after they saw them, newest first, each
+        with its reasons."""
         if not self.papers or not user_ids:
             return {}
         rows = session.execute(
@@ -230,9 +259,34 @@ class _NewPapers:
         for user_id, kind, value in rows:
             label = Followed(kind, value).label
             for paper_id in self.brings(session, kind, value):
-                reasons[user_id].setdefault(paper_id, []).append(label)
+                paper = self.papers[paper_id]
+                if self._new(paper):
+                    reasons[user_id].setdefault(paper_id, []).append(label)
+                elif releases := self._releases(paper):
+                    reasons[user_id].setdefault(paper_id, []).extend([label, *releases])
+        released = [i for i, p in self.papers.items() if p.code_added_at or p.page_added_at]
+        if released:
+            seen_rows = (
+                session.execute(
+                    select(Vote.user_id, Vote.paper_id, Vote.created_at).where(
+                        Vote.user_id.in_(user_ids), Vote.paper_id.in_(released)
+                    )
+                ).all()
+                + session.execute(
+                    select(Collection.user_id, CollectionItem.paper_id, CollectionItem.added_at)
+                    .join(Collection, Collection.id == CollectionItem.collection_id)
+                    .where(Collection.user_id.in_(user_ids), CollectionItem.paper_id.in_(released))
+                ).all()
+            )
+            for user_id, paper_id, seen in seen_rows:
+                mine = reasons[user_id].setdefault(paper_id, [])
+                mine.extend(r for r in self._releases(self.papers[paper_id], seen) if r not in mine)
+                if not mine:
+                    del reasons[user_id][paper_id]
         out: dict[int, list[Item]] = {}
         for user_id, found in reasons.items():
+            if not found:
+                continue
             newest = sorted(found, key=lambda i: (self.papers[i].first_seen_at, i), reverse=True)
             out[user_id] = [
                 replace(self._item(i), reason="; ".join(found[i])) for i in newest[:FOLLOWING_ITEMS]

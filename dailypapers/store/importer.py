@@ -443,7 +443,11 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
     new_papers = [
         dict(row, first_seen_at=now, modified_at=now) for k, row in state.items() if k not in stored
     ]
-    changed = [dict(row, modified_at=now) for k, row in state.items() if k in stored and row != stored[k]]
+    changed = [
+        dict(row, modified_at=now, **_released(stored[k], row, now))
+        for k, row in state.items()
+        if k in stored and row != stored[k]
+    ]
     papers = Paper.__table__
     if new_papers:
         result = session.connection().execute(
@@ -521,12 +525,27 @@ def _write_versions(
             )
 
 
+def _released(before: dict[str, Any], after: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """``code_added_at`` / ``page_added_at`` = ``now`` when this import brings a paper stored without a
+    (usable) code repository / project page its first one."""
+    found: dict[str, Any] = {}
+    if safe_http_url(after["code_url"]) and not safe_http_url(before["code_url"]):
+        found["code_added_at"] = now
+    if safe_http_url(after["project_page"]) and not safe_http_url(before["project_page"]):
+        found["page_added_at"] = now
+    return found
+
+
 def _update_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``UPDATE table SET <every column given> WHERE id = :id``, as one executemany."""
-    if not rows:
-        return
-    columns = [c for c in rows[0] if c != "id"]
-    statement = (
-        update(table).where(table.c.id == bindparam("_id")).values({c: bindparam(f"_{c}") for c in columns})
-    )
-    session.connection().execute(statement, [{f"_{k}": v for k, v in row.items()} for row in rows])
+    """``UPDATE table SET <every column given> WHERE id = :id``, one executemany per set of columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for keys, group in groups.items():
+        columns = [c for c in keys if c != "id"]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({c: bindparam(f"_{c}") for c in columns})
+        )
+        session.connection().execute(statement, [{f"_{k}": v for k, v in row.items()} for row in group])

@@ -122,6 +122,10 @@ class Paper(Base):
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     # indexed: a digest reads the papers first seen since its edition before
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # when an import first brought a code repository / a project page to a paper stored without one
+    # (the "code released" alerts); None for a paper that had them when it arrived
+    code_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    page_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization | None] = relationship(back_populates="papers")
