@@ -48,7 +48,9 @@ WITH_CODE = ["2605.00012", "2605.00013", "2605.00014"]
 @pytest.fixture
 def site(settings, db):
     Importer(db).run(ENTRIES)
-    app = create_app(settings.model_copy(update={"embedding_backend": "hashing"}), database=db)
+    app = create_app(
+        settings.model_copy(update={"embedding_backend": "hashing", "cache_check_interval": 0.0}), database=db
+    )
     embed_missing(db, app.state.parts.application.search.backend)  # the vectors semantic search reads
     with TestClient(app) as client:
         yield client
@@ -121,3 +123,32 @@ def test_trending_and_feeds_take_has_code(site):
     trending_feed = feedparser.parse(site.get("/feeds/trending.atom?has_code=true").content)
     assert {e.id.rsplit("/", 1)[1] for e in trending_feed.entries} == set(cards(trending))
     assert site.get("/feeds/trending.atom?has_code=2").status_code == 400
+
+
+def test_trending_on_github_ranks_the_stars_gained_between_two_imports(site, db):
+    def again(entry, stars):
+        return DailyEntryRecord(paper=_with_stars(entry.paper, stars), day=entry.day, upvotes=entry.upvotes)
+
+    assert site.get("/api/papers/trending/github").json() == []  # no import raised stars yet
+    assert "stars have risen between two imports yet" in site.get("/papers/trending/github").text
+    by_id = {e.paper.arxiv_id: e for e in ENTRIES}
+    Importer(db).run(
+        [
+            again(by_id["2605.00012"], 40),  # 10 -> 40: +30
+            again(by_id["2605.00013"], 905),  # 900 -> 905: +5
+            again(by_id["2605.00015"], 4),  # 5 -> 4: stars never go down, nothing gained
+            again(by_id["2605.00014"], 50),  # unknown -> 50: a first count, not a gain
+        ]
+    )
+    items = site.get("/api/papers/trending/github").json()
+    assert [(i["paper"]["id"], i["starsGained"]) for i in items] == [("2605.00012", 30), ("2605.00013", 5)]
+    html = site.get("/papers/trending/github").text
+    assert cards(html) == ["2605.00012", "2605.00013"]
+    assert "+30 stars (now 40)" in html and "+5 stars (now 905)" in html
+    assert 'href="/papers/trending/github"' in site.get("/papers/trending").text
+
+
+def _with_stars(paper: PaperRecord, stars: int) -> PaperRecord:
+    import dataclasses
+
+    return dataclasses.replace(paper, github_stars=stars)

@@ -527,12 +527,16 @@ def _write_versions(
 
 def _released(before: dict[str, Any], after: dict[str, Any], now: datetime) -> dict[str, Any]:
     """``code_added_at`` / ``page_added_at`` = ``now`` when this import brings a paper stored without a
-    (usable) code repository / project page its first one."""
+    (usable) code repository / project page its first one; ``stars_before`` and ``stars_changed_at``
+    when it raises the paper's GitHub stars."""
     found: dict[str, Any] = {}
     if safe_http_url(after["code_url"]) and not safe_http_url(before["code_url"]):
         found["code_added_at"] = now
     if safe_http_url(after["project_page"]) and not safe_http_url(before["project_page"]):
         found["page_added_at"] = now
+    old_stars, new_stars = before["github_stars"], after["github_stars"]
+    if old_stars is not None and new_stars is not None and new_stars > old_stars:
+        found.update(stars_before=old_stars, stars_changed_at=now)
     return found
 
 

@@ -126,6 +126,9 @@ class Paper(Base):
     # (the "code released" alerts); None for a paper that had them when it arrived
     code_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     page_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # GitHub stars before the import that last raised them, and when that was ("Trending on GitHub")
+    stars_before: Mapped[int | None] = mapped_column(Integer)
+    stars_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization | None] = relationship(back_populates="papers")

@@ -4,7 +4,7 @@ session and never commit."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Select, func, select
@@ -176,3 +176,33 @@ def paper_versions(session: Session, paper_id: int) -> list[PaperVersion]:
             select(PaperVersion).where(PaperVersion.paper_id == paper_id).order_by(PaperVersion.version)
         )
     )
+
+
+GITHUB_WINDOW_DAYS = 7
+
+
+def github_trending(
+    session: Session, *, limit: int = 50, offset: int = 0, days: int = GITHUB_WINDOW_DAYS
+) -> tuple[list[tuple[Paper, int]], int]:
+    """ "Trending on GitHub": the papers whose stars rose at their latest import, most stars gained first,
+    among those raised in the ``days`` up to the newest such import (an instance whose imports stopped
+    shows its last week), with the stars gained; one page, and how many in all."""
+    newest = session.scalar(select(func.max(Paper.stars_changed_at)))
+    if newest is None:
+        return [], 0
+    gained = Paper.github_stars - Paper.stars_before
+    where = (
+        Paper.stars_changed_at >= newest - timedelta(days=days),
+        Paper.stars_before.is_not(None),
+        Paper.withdrawn.is_(False),
+    )
+    total = session.scalar(select(func.count()).select_from(Paper).where(*where)) or 0
+    rows = session.execute(
+        select(Paper, gained.label("gained"))
+        .where(*where)
+        .options(joinedload(Paper.organization), selectinload(Paper.entries))
+        .order_by(gained.desc(), Paper.github_stars.desc(), Paper.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).unique()
+    return [(paper, int(g or 0)) for paper, g in rows], total

@@ -247,6 +247,24 @@ def search_items(session: Any, results: SearchResults) -> list[dict[str, Any]]:
     return [search_item_json(paper, latest.get(paper.id)) for paper in papers]
 
 
+@router.get("/papers/trending/github", summary="Trending on GitHub: most stars gained between imports")
+def github_trending(
+    db: DB,
+    p: Annotated[str | None, Query(description="Page number, from 0.")] = None,
+    limit: Annotated[str | None, Query(description="Papers per page, 1 to 100 (default 50).")] = None,
+) -> list[dict[str, Any]]:
+    """The papers whose GitHub stars rose the most at their latest import, over the 7 days up to the
+    newest such import: each a search item plus ``starsGained``."""
+    page = _int(p, "p", 0, 0, 100_000)
+    size = _int(limit, "limit", 50, 1, 100)
+    with db.session() as session:
+        found, _ = queries.github_trending(session, limit=size, offset=page * size)
+        return [
+            {**search_item_json(paper, paper.entries[-1] if paper.entries else None), "starsGained": gained}
+            for paper, gained in found
+        ]
+
+
 @router.get("/papers/{arxiv_id:path}/related", summary="Papers related to one paper")
 def related_papers(
     db: DB,

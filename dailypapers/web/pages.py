@@ -427,6 +427,29 @@ def trending_page(request: Request, db: DB) -> HTMLResponse:
         return _listing_response(request, listing)
 
 
+@router.get("/papers/trending/github", response_class=HTMLResponse)
+def github_page(request: Request, db: DB) -> HTMLResponse:
+    """Trending on GitHub: the papers whose code gained the most stars at their latest import."""
+    page = _page_number(request)
+    with db.session() as session:
+        found, total = queries.github_trending(session, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        more, first = _paging(request, page, total)
+        listing = Listing(
+            title="Trending on GitHub",
+            cards=[Card(p, p.entries[-1] if p.entries else None) for p, _ in found],
+            total=total,
+            page=page,
+            more_url=more,
+            first_url=first,
+            feed_url="/feeds/trending.atom",
+            feed_title="Trending papers",
+            label=f"Stars gained at each paper's latest import, over {queries.GITHUB_WINDOW_DAYS} days",
+            empty_message="No paper's stars have risen between two imports yet.",
+            extra={"gained": {p.id: g for p, g in found}},
+        )
+        return _render(request, "github.html", {"listing": listing})
+
+
 def search_page(request: Request, q: str, db: Database, engine: SearchEngine) -> HTMLResponse:
     """Search results (hybrid by default) with filters; a query without words gets a friendly hint, not
     an error page. Bad filter values are a 400 page."""
