@@ -145,3 +145,44 @@ def test_upvote_and_comment_without_a_page_load(site, browser, db):
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone when logged in"
     screenshot(page, "community-phone-account", full_page=False)
     context.close()
+
+
+def test_follow_an_author_then_a_new_paper_of_theirs_is_on_following(site, browser, db):
+    from datetime import date
+
+    from dailypapers.ingest.records import DailyEntryRecord, PaperRecord
+    from dailypapers.store.importer import Importer
+
+    accounts.register(db, username="reader", email="r@example.org", password=PASSWORD, display_name="Reader")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log_in(page, site, "reader")
+    page.goto(f"{site}/papers/{MATH_ID}")
+    page.locator(".author-list a", has_text="Ada Lovelace").click()
+    page.wait_for_url(f"{site}/authors/Ada%20Lovelace")
+    page.get_by_role("button", name="Follow").click()
+    page.wait_for_url(f"{site}/authors/Ada%20Lovelace")
+    assert page.get_by_role("button", name="Following · unfollow").count() == 1
+
+    Importer(db).run(  # a new day with a new paper of hers
+        [
+            DailyEntryRecord(
+                paper=PaperRecord(
+                    arxiv_id="2607.01234",
+                    title="Notes on a new engine",
+                    abstract="The engine weaves algebraic patterns.",
+                    authors=["Charles Babbage", "Ada Lovelace"],
+                ),
+                day=date(2026, 7, 1),
+                upvotes=2,
+            )
+        ]
+    )
+    page.get_by_role("link", name="Following").click()
+    page.wait_for_url(f"{site}/following")
+    cards = page.locator("#cards > li.card")
+    assert cards.first.get_attribute("id") == "card-2607.01234"
+    assert page.locator("#cards > li.card-reason").first.inner_text() == "by Ada Lovelace"
+    assert page.locator(f"[id='card-{MATH_ID}']").count() == 1  # her earlier paper, further down
+    screenshot(page, "following")
+    context.close()

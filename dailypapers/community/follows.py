@@ -232,12 +232,15 @@ def following(
     if not reasons:
         return [], 0
     order = session.execute(
-        select(Paper.id, Paper.published_at).where(Paper.id.in_(list(reasons)), Paper.withdrawn.is_(False))
+        select(Paper.id, Paper.published_at, Paper.first_seen_at).where(
+            Paper.id.in_(list(reasons)), Paper.withdrawn.is_(False)
+        )
     ).all()
 
-    def when(row: Any) -> tuple[bool, datetime, int]:
-        times = [t for t in (row.published_at, news.get(row.id)) if t is not None]
-        return (bool(times), max(times) if times else datetime.min, row.id)
+    def when(row: Any) -> tuple[datetime, int]:
+        # a paper without a publication date counts from when it was imported
+        times = [t for t in (row.published_at or row.first_seen_at, news.get(row.id)) if t is not None]
+        return (max(times), row.id)
 
     order.sort(key=when, reverse=True)
     page = [r.id for r in order[offset : offset + limit]]
