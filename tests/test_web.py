@@ -41,7 +41,11 @@ def test_home_lists_the_latest_day_most_upvoted_first(client, db):
 
 def test_paper_page_and_unknown_ids(client):
     page = client.get("/papers/2606.26740v2")
-    assert page.status_code == 200 and "<li>Xinyu Wang</li><li>Chongbo Zhao</li>" in page.text
+    assert page.status_code == 200
+    assert (
+        '<li><a href="/authors/Xinyu%20Wang">Xinyu Wang</a></li>'
+        '<li><a href="/authors/Chongbo%20Zhao">Chongbo Zhao</a></li>'
+    ) in page.text
     assert client.get("/papers/2501.99999").status_code == 404
     assert client.get("/papers/<script>").status_code == 404
 
