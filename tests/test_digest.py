@@ -875,3 +875,29 @@ def test_the_following_section_says_code_released_for_an_upvoted_paper(settings,
     text = parts(smtp.messages()[0])["text/plain"]
     following = text[text.index("Following") : text.index("Trending")]
     assert "LiveEdit" in following and "Why: code released; project page released" in following
+
+
+def test_the_following_section_says_new_version_for_a_followed_paper(settings, db, smtp):
+    import dataclasses
+
+    from tests.support.community import make_user
+    from tests.test_follows import _real_entry
+
+    from dailypapers.community import follows
+    from dailypapers.store.importer import Importer
+
+    s = mail_settings(settings, smtp)
+    first = _real_entry(without_code=False)
+    Importer(db).run([dataclasses.replace(first, paper=dataclasses.replace(first.paper, version=1))])
+    reader = make_user(db, "reader")
+    follows.follow(db, reader, "paper", "2606.26740")
+    sub = subs.subscribe(db, reader.email, subs.Preferences(trending=True), user=reader).subscription
+    subs.confirm(db, s, subs.confirm_token(s, sub, subs.Preferences(trending=True)))
+    second = dataclasses.replace(first.paper, version=2, abstract="A revised abstract.")
+    Importer(db).run([second])
+    Composer(db, s).compose(edition_date=date(2026, 7, 1))
+    Sender(db, s).run()
+    smtp.wait_for(1)
+    text = parts(smtp.messages()[0])["text/plain"]
+    following = text[text.index("Following") : text.index("Trending")]
+    assert "LiveEdit" in following and "Why: new version v2" in following

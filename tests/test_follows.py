@@ -210,3 +210,21 @@ def test_code_released_after_a_reader_upvoted_a_paper_is_news_on_following_and_i
     Importer(db).run([_real_entry(without_code=False)])
     with db.session() as session:
         assert session.query(Paper.code_added_at).filter(Paper.arxiv_id == "2606.26740").scalar() == before
+
+
+def test_a_followed_paper_is_news_when_a_new_version_arrives(site, db):
+    import dataclasses
+
+    reader = site.account(db, "reader")
+    v1 = dataclasses.replace(PAPERS[0].paper, version=1)
+    Importer(db).run([dataclasses.replace(PAPERS[0], paper=v1)])
+    assert reader.put("/api/me/follows/paper/arXiv:2606.00101v1").json()["value"] == "2606.00101"
+    assert reader.put("/api/me/follows/paper/2606.99999").status_code == 404
+    assert reader.put("/api/me/follows/paper/not-an-id").status_code == 400
+    html = reader.get("/papers/2606.00101").text
+    assert 'name="kind" value="paper"' in html and 'name="value" value="2606.00101"' in html
+    assert reader.get("/api/me/following").json() == []  # nothing happened to it yet
+    v2 = dataclasses.replace(v1, version=2, abstract="A second version of the notes.")
+    Importer(db).run([v2])
+    items = reader.get("/api/me/following").json()
+    assert ids(items) == ["2606.00101"] and items[0]["reasons"] == ["new version v2"]

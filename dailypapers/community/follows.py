@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from dailypapers.errors import BadRequest, NotFound
+from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.names import author_key
 from dailypapers.search import authors, fulltext
 from dailypapers.search.query import ParsedQuery, parse_query
@@ -36,12 +37,13 @@ from dailypapers.store.models import (
     Follow,
     FollowFeed,
     Paper,
+    PaperVersion,
     User,
     Vote,
     utcnow,
 )
 
-KINDS = ("author", "organization", "category", "search")
+KINDS = ("author", "organization", "category", "search", "paper")
 MAX_FOLLOWS = 200
 MAX_VALUE = 500
 PER_FOLLOW = 100  # newest papers looked at per followed thing
@@ -64,6 +66,7 @@ class Followed:
             "organization": f"from {self.value}",
             "category": f"in {self.value}",
             "search": f"matches your search “{self.value}”",
+            "paper": f"you follow {self.value}",
         }[self.kind]
 
 
@@ -97,6 +100,14 @@ def normalize(session: Session, kind: str, value: str) -> str:
         if not _CATEGORY.fullmatch(text):
             raise BadRequest(f"{text!r} is not an arXiv category (such as cs.CL, or cs for all of cs)")
         return text
+    if kind == "paper":
+        try:
+            arxiv_id = canonical_arxiv_id(text)[0]
+        except InvalidArxivId:
+            raise BadRequest(f"{text!r} is not an arXiv id") from None
+        if queries.paper_by_arxiv_id(session, arxiv_id) is None:
+            raise NotFound(f"no paper {arxiv_id}")
+        return arxiv_id
     parsed = parse_query(text)
     if not (parsed.has_text or parsed.categories or parsed.organizations):
         raise BadRequest(f"the search {text!r} asks for nothing (words, an author:, cat: or org: to match)")
@@ -170,12 +181,27 @@ def _paper_ids(session: Session, engine: Any, item: Followed, limit: int) -> lis
         return [p.id for p in papers]
     if item.kind == "category":
         return fulltext.only_filters(session, ParsedQuery(), limit=limit, categories=(item.value,))
+    if item.kind == "paper":  # a followed paper is news only when something happens to it (below)
+        return []
     results = engine.search(session, item.value, mode="keyword", sort="date", limit=limit)
     return [h.paper_id for h in results.hits]
 
 
 CODE_RELEASED = "code released"
 PAGE_RELEASED = "project page released"
+
+
+def new_versions(session: Session, user_id: int) -> dict[int, tuple[list[str], datetime]]:
+    """The papers the reader follows that got a new arXiv version after they followed them: per paper,
+    "new version vN" (the newest) and when it was first seen."""
+    rows = session.execute(
+        select(PaperVersion.paper_id, func.max(PaperVersion.version), func.max(PaperVersion.seen_at))
+        .join(Paper, Paper.id == PaperVersion.paper_id)
+        .join(Follow, (Follow.kind == "paper") & (Follow.value == Paper.arxiv_id))
+        .where(Follow.user_id == user_id, PaperVersion.version > 1, PaperVersion.seen_at > Follow.created_at)
+        .group_by(PaperVersion.paper_id)
+    ).all()
+    return {paper_id: ([f"new version v{version}"], seen) for paper_id, version, seen in rows}
 
 
 def released(session: Session, user_id: int, brought: set[int]) -> dict[int, tuple[list[str], datetime]]:
@@ -226,7 +252,18 @@ def following(
         for paper_id in _paper_ids(session, engine, item, PER_FOLLOW):
             reasons.setdefault(paper_id, []).append(item.label)
     news: dict[int, datetime] = {}
-    for paper_id, (labels, at) in released(session, user_id, set(reasons)).items():
+    mine = set(
+        session.scalars(
+            select(Paper.id)
+            .join(Follow, (Follow.kind == "paper") & (Follow.value == Paper.arxiv_id))
+            .where(Follow.user_id == user_id)
+        )
+    )
+    followed_papers = {**released(session, user_id, set(reasons) | mine)}
+    for paper_id, (labels, at) in new_versions(session, user_id).items():
+        earlier, when = followed_papers.get(paper_id, ([], at))
+        followed_papers[paper_id] = (labels + earlier, max(when, at))
+    for paper_id, (labels, at) in followed_papers.items():
         reasons.setdefault(paper_id, []).extend(labels)
         news[paper_id] = at
     if not reasons:

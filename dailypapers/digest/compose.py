@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from dailypapers.community.follows import CODE_RELEASED, PAGE_RELEASED, Followed
@@ -45,6 +45,7 @@ from dailypapers.store.models import (
     DigestDelivery,
     Follow,
     Paper,
+    PaperVersion,
     Subscription,
     Vote,
     utcnow,
@@ -196,6 +197,26 @@ class _NewPapers:
                 .limit(NEW_PAPERS)
             ).unique()
         }
+        # papers with a new arXiv version first seen in the window: the newest version's number
+        self.new_versions: dict[int, int] = {
+            paper_id: version
+            for paper_id, version in session.execute(
+                select(PaperVersion.paper_id, func.max(PaperVersion.version))
+                .where(PaperVersion.seen_at.between(since, now), PaperVersion.version > 1)
+                .group_by(PaperVersion.paper_id)
+            )
+        }
+        missing = [i for i in self.new_versions if i not in self.papers]
+        if missing:
+            self.papers.update(
+                (p.id, p)
+                for p in session.scalars(
+                    select(Paper)
+                    .where(Paper.id.in_(missing[:NEW_PAPERS]))
+                    .options(joinedload(Paper.organization))
+                ).unique()
+            )
+        self._by_arxiv = {p.arxiv_id: p.id for p in self.papers.values()}
         self._by_key: dict[str, list[int]] | None = None
         self._brings: dict[tuple[str, str], list[int]] = {}
         self._items: dict[int, Item] = {}
@@ -214,7 +235,9 @@ class _NewPapers:
         found = self._brings.get((kind, value))
         if found is not None:
             return found
-        if kind == "author":
+        if kind == "paper":
+            found = [self._by_arxiv[value]] if value in self._by_arxiv else []
+        elif kind == "author":
             found = list(self._author_index().get(author_key(value), []))
         elif kind == "organization":
             found = [
@@ -260,10 +283,16 @@ class _NewPapers:
             label = Followed(kind, value).label
             for paper_id in self.brings(session, kind, value):
                 paper = self.papers[paper_id]
-                if self._new(paper):
+                news = self._releases(paper)
+                if paper_id in self.new_versions and kind == "paper":
+                    news.insert(0, f"new version v{self.new_versions[paper_id]}")
+                if kind == "paper":  # a followed paper is news when something happens to it
+                    if news:
+                        reasons[user_id].setdefault(paper_id, []).extend(news)
+                elif self._new(paper):
                     reasons[user_id].setdefault(paper_id, []).append(label)
-                elif releases := self._releases(paper):
-                    reasons[user_id].setdefault(paper_id, []).extend([label, *releases])
+                elif news:
+                    reasons[user_id].setdefault(paper_id, []).extend([label, *news])
         released = [i for i, p in self.papers.items() if p.code_added_at or p.page_added_at]
         if released:
             seen_rows = (
