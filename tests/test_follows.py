@@ -228,3 +228,5 @@ def test_a_followed_paper_is_news_when_a_new_version_arrives(site, db):
     Importer(db).run([v2])
     items = reader.get("/api/me/following").json()
     assert ids(items) == ["2606.00101"] and items[0]["reasons"] == ["new version v2"]
+    assert reader.delete("/api/me/follows/paper/2606.00101v2").status_code == 204  # any spelling of the id
+    assert reader.get("/api/me/follows").json() == []

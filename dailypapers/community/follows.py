@@ -30,7 +30,7 @@ from dailypapers.names import author_key
 from dailypapers.search import authors, fulltext
 from dailypapers.search.query import ParsedQuery, parse_query
 from dailypapers.store import queries
-from dailypapers.store.db import Database
+from dailypapers.store.db import Database, upsert
 from dailypapers.store.models import (
     Collection,
     CollectionItem,
@@ -124,9 +124,14 @@ def follow(db: Database, user: User, kind: str, value: str) -> Followed:
         count = session.scalar(select(func.count()).select_from(Follow).where(Follow.user_id == user.id)) or 0
         if count >= MAX_FOLLOWS:
             raise BadRequest(f"an account follows at most {MAX_FOLLOWS} things; unfollow one first")
-        row = Follow(user_id=user.id, kind=kind, value=stored, created_at=utcnow())
-        session.add(row)
-        return Followed(kind, stored, row.created_at)
+        now = utcnow()
+        # another request of the same reader may have followed it a moment ago: then nothing changes
+        session.execute(
+            upsert(Follow, db.is_postgres)
+            .values(user_id=user.id, kind=kind, value=stored, created_at=now)
+            .on_conflict_do_nothing()
+        )
+        return Followed(kind, stored, now)
 
 
 def unfollow(db: Database, user: User, kind: str, value: str) -> bool:
@@ -138,6 +143,11 @@ def unfollow(db: Database, user: User, kind: str, value: str) -> bool:
         if kind == "organization":
             org = queries.find_organization(session, text)
             text = org.name if org is not None else text
+        elif kind == "paper":
+            try:
+                text = canonical_arxiv_id(text)[0]
+            except InvalidArxivId:
+                return False
         rows = _same(session, user.id, kind, text)
         for row in rows:
             session.delete(row)
