@@ -87,7 +87,8 @@ def test_javascript_links_in_a_stored_row_are_not_links_and_clicking_there_runs_
     page.goto(f"{site}/papers/{HOSTILE_ID}")
     actions = page.locator(".paper-actions")
     assert page.evaluate(NOT_HTTP) == []
-    assert [a.inner_text() for a in actions.locator("a.chip").all()] == ["arXiv page", "View PDF"]
+    # (logged out, "Follow" leads to the log-in page; it comes before the paper's own links)
+    assert [a.inner_text() for a in actions.locator("a.chip").all()] == ["Follow", "arXiv page", "View PDF"]
     pdf = actions.locator("a.chip", has_text="View PDF")
     click_right_of(page, pdf, (40, 160))
     page.wait_for_timeout(200)
