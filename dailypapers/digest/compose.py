@@ -182,12 +182,28 @@ class _NewPapers:
         since = now - (timedelta(days=7) if edition.startswith("weekly:") else timedelta(days=1))
         self.since = since
         self.now = now
+        self.papers: dict[int, Paper] = {}
+        self.new_versions: dict[int, int] = {}
+        self._loaded = False
+        self._releases_in_window: bool | None = None
+        self._by_arxiv: dict[str, int] = {}
+        self._by_key: dict[str, list[int]] | None = None
+        self._brings: dict[tuple[str, str], list[int]] = {}
+        self._items: dict[int, Item] = {}
+
+    def _load(self, session: Session) -> None:
+        """Read the window's papers, once, when a group of subscribers first needs them (a run whose
+        subscribers follow nothing and saw no release never reads them)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        since, now = self.since, self.now
         in_window = or_(
             Paper.first_seen_at.between(since, now),
             Paper.code_added_at.between(since, now),
             Paper.page_added_at.between(since, now),
         )
-        self.papers: dict[int, Paper] = {
+        self.papers = {
             p.id: p
             for p in session.scalars(
                 select(Paper)
@@ -198,7 +214,7 @@ class _NewPapers:
             ).unique()
         }
         # papers with a new arXiv version first seen in the window: the newest version's number
-        self.new_versions: dict[int, int] = {
+        self.new_versions = {
             paper_id: version
             for paper_id, version in session.execute(
                 select(PaperVersion.paper_id, func.max(PaperVersion.version))
@@ -217,9 +233,24 @@ class _NewPapers:
                 ).unique()
             )
         self._by_arxiv = {p.arxiv_id: p.id for p in self.papers.values()}
-        self._by_key: dict[str, list[int]] | None = None
-        self._brings: dict[tuple[str, str], list[int]] = {}
-        self._items: dict[int, Item] = {}
+
+    def _any_release(self, session: Session) -> bool:
+        """Whether a code repository or project page came to some paper in the window (cached)."""
+        if self._releases_in_window is None:
+            self._releases_in_window = (
+                session.scalar(
+                    select(Paper.id)
+                    .where(
+                        or_(
+                            Paper.code_added_at.between(self.since, self.now),
+                            Paper.page_added_at.between(self.since, self.now),
+                        )
+                    )
+                    .limit(1)
+                )
+                is not None
+            )
+        return self._releases_in_window
 
     def _author_index(self) -> dict[str, list[int]]:
         if self._by_key is None:
@@ -273,11 +304,16 @@ class _NewPapers:
         """Per user: the new papers of everything they follow, and the papers they upvoted, saved or
         follow whose code or project page came in the window after they saw them, newest first, each
         with its reasons."""
-        if not self.papers or not user_ids:
+        if not user_ids:
             return {}
         rows = session.execute(
             select(Follow.user_id, Follow.kind, Follow.value).where(Follow.user_id.in_(user_ids))
         ).all()
+        if not rows and not self._any_release(session):  # nothing followed, no upvoted paper's release
+            return {}
+        self._load(session)
+        if not self.papers:
+            return {}
         reasons: dict[int, dict[int, list[str]]] = defaultdict(dict)
         for user_id, kind, value in rows:
             label = Followed(kind, value).label

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from dailypapers.community.actions import latest_entry
 from dailypapers.errors import BadRequest, NotFound
 from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.periods import Period, day_period, parse_day, parse_month, parse_week, today
@@ -260,8 +261,7 @@ def github_trending(
     with db.session() as session:
         found, _ = queries.github_trending(session, limit=size, offset=page * size)
         return [
-            {**search_item_json(paper, paper.entries[-1] if paper.entries else None), "starsGained": gained}
-            for paper, gained in found
+            {**search_item_json(paper, latest_entry(paper)), "starsGained": gained} for paper, gained in found
         ]
 
 
@@ -341,7 +341,7 @@ def get_paper(db: DB, arxiv_id: str) -> JSONResponse:
     listed on."""
     with db.session() as session:
         paper = paper_or_404(session, arxiv_id)
-        latest = paper.entries[-1] if paper.entries else None
+        latest = latest_entry(paper)
         body = paper_json(paper, latest)
         if latest is not None:
             reference = trending.reference_time(session)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from dailypapers.community.actions import latest_entry
 from dailypapers.addresses import clean_email
 from dailypapers.community import accounts, actions, follows
 from dailypapers.community import sessions as user_sessions
@@ -450,7 +451,7 @@ def my_following(
         found, _ = follows.following(session, search, user.id, limit=size, offset=page * size)
         return [
             {
-                **search_item_json(f.paper, f.paper.entries[-1] if f.paper.entries else None),
+                **search_item_json(f.paper, latest_entry(f.paper)),
                 "reasons": f.reasons,
             }
             for f in found

@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from dailypapers import __version__
+from dailypapers.community.actions import latest_entry
 from dailypapers.errors import NotFound
 from dailypapers.periods import NEW_YORK, Period, day_period, parse_day, parse_month, parse_week, today
 from dailypapers.community import follows
@@ -353,7 +354,7 @@ def organization_feed(
         if org is None:
             raise NotFound(f"no organization {name!r}")
         papers, _ = queries.organization_papers(session, org.id, limit=MAX_ENTRIES)
-        items = [FeedItem(p, p.entries[-1] if p.entries else None) for p in papers]
+        items = [FeedItem(p, latest_entry(p)) for p in papers]
         quoted = quote(org.name, safe="")
         info = FeedInfo(
             f"/feeds/organizations/{quoted}.atom",
@@ -382,7 +383,7 @@ def author_feed(
         if profile is None:
             raise NotFound(f"no paper by an author named {name[:200]!r}")
         papers = authors.author_papers(session, profile, limit=MAX_ENTRIES)
-        items = [FeedItem(p, p.entries[-1] if p.entries else None) for p in papers]
+        items = [FeedItem(p, latest_entry(p)) for p in papers]
         quoted = quote(profile.name, safe="")
         info = FeedInfo(f"/feeds/authors/{quoted}.atom", f"/authors/{quoted}", f"Papers by {profile.name}")
         body = render_feed(settings.site_url, info, items)
@@ -409,10 +410,7 @@ def following_feed(
         if owner is None:
             raise NotFound("no such feed (the address may have been replaced or turned off)")
         found, _ = follows.following(session, engine, owner, limit=MAX_ENTRIES)
-        items = [
-            FeedItem(f.paper, f.paper.entries[-1] if f.paper.entries else None, note="; ".join(f.reasons))
-            for f in found
-        ]
+        items = [FeedItem(f.paper, latest_entry(f.paper), note="; ".join(f.reasons)) for f in found]
         info = FeedInfo(f"/feeds/following/{quote(token, safe='')}.atom", "/following", "Following")
         body = render_feed(settings.site_url, info, items)
     response = feed_response(request, body)

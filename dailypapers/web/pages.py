@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from dailypapers.community.actions import latest_entry
 from dailypapers.community import actions, follows
 from dailypapers.errors import BadRequest, NotFound
 from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
@@ -436,7 +437,7 @@ def github_page(request: Request, db: DB) -> HTMLResponse:
         more, first = _paging(request, page, total)
         listing = Listing(
             title="Trending on GitHub",
-            cards=[Card(p, p.entries[-1] if p.entries else None) for p, _ in found],
+            cards=[Card(p, latest_entry(p)) for p, _ in found],
             total=total,
             page=page,
             more_url=more,
@@ -546,7 +547,7 @@ def organization_page(request: Request, db: DB, name: str) -> HTMLResponse:
         display = org.fullname or org.name
         listing = Listing(
             title=display,
-            cards=[Card(p, p.entries[-1] if p.entries else None) for p in papers],
+            cards=[Card(p, latest_entry(p)) for p in papers],
             total=total,
             page=page,
             more_url=more,
@@ -581,7 +582,7 @@ def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
         more, first = _paging(request, page, profile.total)
         listing = Listing(
             title=profile.name,
-            cards=[Card(p, p.entries[-1] if p.entries else None) for p in papers],
+            cards=[Card(p, latest_entry(p)) for p in papers],
             total=profile.total,
             page=page,
             more_url=more,
@@ -711,7 +712,7 @@ def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLR
         paper = queries.paper_by_arxiv_id(session, canonical)
         if paper is None:
             raise NotFound(f"no paper {canonical}")
-        latest = paper.entries[-1] if paper.entries else None
+        latest = latest_entry(paper)
         why = trending.explain(latest, trending.reference_time(session)) if latest is not None else None
         related = related_cards(engine, session, paper)
         versions = queries.paper_versions(session, paper.id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from dailypapers.community.actions import latest_entry
 from dailypapers.application import Application
 from dailypapers.community import follows
 from dailypapers.digest import subscriptions as subs
@@ -362,7 +363,7 @@ def _following_page(
         request,
         "following.html",
         {
-            "cards": [Card(f.paper, f.paper.entries[-1] if f.paper.entries else None) for f in found],
+            "cards": [Card(f.paper, latest_entry(f.paper)) for f in found],
             "reasons": {f.paper.id: "; ".join(f.reasons) for f in found},
             "followed": followed,
             "total": total,
