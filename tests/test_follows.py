@@ -230,3 +230,16 @@ def test_a_followed_paper_is_news_when_a_new_version_arrives(site, db):
     assert ids(items) == ["2606.00101"] and items[0]["reasons"] == ["new version v2"]
     assert reader.delete("/api/me/follows/paper/2606.00101v2").status_code == 204  # any spelling of the id
     assert reader.get("/api/me/follows").json() == []
+
+
+def test_the_following_forms_need_the_form_token_and_a_session(site, db):
+    reader = site.account(db, "reader")
+    forged = {"kind": "author", "value": "Ada Lovelace", "on": "1", "csrf_token": "forged"}
+    assert reader.post("/following", data=forged, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert (
+        reader.post("/following/feed", data={"action": "new"}, headers={"X-CSRF-Token": ""}).status_code
+        == 403
+    )
+    assert reader.get("/api/me/follows").json() == []  # nothing was followed
+    stranger = site.new()
+    assert stranger.post("/following", data={**forged, "csrf_token": ""}).status_code in (401, 403)
