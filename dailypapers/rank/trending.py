@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from dailypapers.periods import NEW_YORK
 from dailypapers.store.models import DailyEntry, Paper
+from dailypapers.store.queries import NO_FILTER, PaperFilter
 
 GRAVITY = 1.8
 OFFSET_HOURS = 2.0
@@ -88,10 +89,10 @@ def trending_entries(
     limit: int = 50,
     offset: int = 0,
     organization_id: int | None = None,
-    code: bool = False,
+    filters: PaperFilter = NO_FILTER,
 ) -> tuple[list[tuple[DailyEntry, TrendingExplanation]], int]:
     """The trending listing: (entry, explanation) pairs, best first, and how many compete in all
-    (``code``: only papers with a code repository)."""
+    (of the papers ``filters`` takes)."""
     reference = reference_time(session, now)
     first_day = (reference.astimezone(NEW_YORK) - timedelta(days=WINDOW_DAYS)).date()
     query = (
@@ -99,12 +100,11 @@ def trending_entries(
         .where(DailyEntry.day >= first_day, DailyEntry.day <= reference.astimezone(NEW_YORK).date())
         .options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
     )
-    if organization_id is not None or code:
+    if organization_id is not None or filters:
         query = query.join(Paper)
     if organization_id is not None:
         query = query.where(Paper.organization_id == organization_id)
-    if code:
-        query = query.where(Paper.code_url.is_not(None), Paper.code_url != "")
+    query = query.where(*filters.conditions())
     best: dict[int, DailyEntry] = {}
     for entry in session.scalars(query).unique():
         seen = best.get(entry.paper_id)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from dailypapers.names import author_key, hf_handle, name_words
 from dailypapers.search.fulltext import keyword_hits
 from dailypapers.search.query import ParsedQuery, clean_text
+from dailypapers.store import queries
 from dailypapers.store.models import Organization, Paper
 
 MAX_PAPERS = 2000  # papers considered per author page (newest first among them)
@@ -99,12 +100,19 @@ def author_profile(session: Session, name: str) -> AuthorProfile | None:
 
 
 def author_papers(
-    session: Session, profile: AuthorProfile, *, limit: int = 50, offset: int = 0
-) -> list[Paper]:
-    """One page of the author's papers, newest first, with their organization and listings loaded."""
-    ids = profile.paper_ids[offset : offset + limit]
+    session: Session,
+    profile: AuthorProfile,
+    *,
+    filters: queries.PaperFilter = queries.NO_FILTER,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Paper], int]:
+    """One page of the author's papers that ``filters`` takes, newest first, with their organization and
+    listings loaded, and how many there are."""
+    chosen = queries.filter_ids(session, profile.paper_ids, filters)
+    ids = chosen[offset : offset + limit]
     if not ids:
-        return []
+        return [], len(chosen)
     papers = {
         p.id: p
         for p in session.scalars(
@@ -113,4 +121,4 @@ def author_papers(
             .options(joinedload(Paper.organization), selectinload(Paper.entries))
         ).unique()
     }
-    return [papers[i] for i in ids if i in papers]
+    return [papers[i] for i in ids if i in papers], len(chosen)

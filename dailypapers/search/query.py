@@ -192,7 +192,7 @@ def _parse_date(value: str) -> tuple[date, date] | None:
         return None
 
 
-def _parse_years(value: str) -> tuple[int | None, int | None] | None:
+def parse_years(value: str) -> tuple[int | None, int | None] | None:
     """``2024``, ``2020..2024`` (or ``2020-2024``; open ends allowed), ``>=2023``, ``>``, ``<=``, ``<``."""
     lo: int | None
     hi: int | None
@@ -271,7 +271,7 @@ class _Builder:
             else:
                 self.warnings.append(f"ignored cat:{value[:40]} (not an arXiv category)")
         elif name == "year":
-            years = _parse_years(value.strip())
+            years = parse_years(value.strip())
             if years is None:
                 self.warnings.append(f"ignored year:{value[:40]} (use year:2024, 2020..2024 or >=2023)")
             else:

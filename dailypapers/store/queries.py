@@ -4,10 +4,11 @@ session and never commit."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dailypapers.store.models import DailyEntry, Organization, Paper, PaperVersion
@@ -36,19 +37,101 @@ def has_code(column: Any = None) -> Any:
     return (column.is_not(None)) & (column != "")
 
 
+@dataclass(frozen=True)
+class PaperFilter:
+    """What a list page, a feed or the API narrows papers to: with a code repository, in an arXiv
+    category (or one of its subcategories: ``cs`` takes ``cs.CL``), first published on arXiv in a range of
+    years (inclusive, open ends allowed). The category is checked by the caller (letters, digits, dots,
+    hyphens), so it holds no ``LIKE`` wildcard."""
+
+    code: bool = False
+    category: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.code or bool(self.category) or self.year_from is not None or self.year_to is not None
+
+    def conditions(self) -> list[Any]:
+        """SQL conditions on :class:`Paper` (empty when the filter takes everything)."""
+        where: list[Any] = []
+        if self.code:
+            where.append(has_code())
+        if self.category:
+            # the JSON text of the list, on both backends: ["cs.CL","cs.LG"] / ["cs.CL", "cs.LG"]
+            text = func.lower(cast(Paper.categories, String))
+            name = self.category.lower()
+            where.append(or_(text.like(f'%"{name}"%'), text.like(f'%"{name}.%')))
+        if self.year_from is not None:
+            where.append(Paper.published_at >= datetime(self.year_from, 1, 1, tzinfo=UTC))
+        if self.year_to is not None and self.year_to < date.max.year:
+            where.append(Paper.published_at < datetime(self.year_to + 1, 1, 1, tzinfo=UTC))
+        return where
+
+    def years(self) -> str:
+        """The year range as the ``year`` parameter spells it ("2025", "2020..2024", "2023..")."""
+        lo, hi = self.year_from, self.year_to
+        if lo is None and hi is None:
+            return ""
+        if lo == hi:
+            return str(lo)
+        return f"{lo or ''}..{hi or ''}"
+
+    def params(self) -> list[tuple[str, str]]:
+        """The request parameters that ask for this filter (none for the defaults)."""
+        pairs = [("has_code", "true")] if self.code else []
+        if self.category:
+            pairs.append(("category", self.category))
+        if self.years():
+            pairs.append(("year", self.years()))
+        return pairs
+
+    def label(self) -> str:
+        """ " · with code · cs.CL · 2025": what a title adds for the filter ("" for none)."""
+        parts = ["with code"] if self.code else []
+        if self.category:
+            parts.append(self.category)
+        if self.years():
+            parts.append(f"published {self.years()}")
+        return "".join(f" · {part}" for part in parts)
+
+    def matches(self, paper: Paper) -> bool:
+        """The same test in Python, for papers already loaded."""
+        if self.code and not paper.code_url:
+            return False
+        if self.category:
+            name = self.category.lower()
+            if not any(c.lower() == name or c.lower().startswith(name + ".") for c in paper.categories or ()):
+                return False
+        if self.year_from is not None or self.year_to is not None:
+            year = paper.published_at.year if paper.published_at else None
+            if year is None:
+                return False
+            if self.year_from is not None and year < self.year_from:
+                return False
+            if self.year_to is not None and year > self.year_to:
+                return False
+        return True
+
+
+NO_FILTER = PaperFilter()
+
+
 def _entries_query(
-    start: date, end: date, submitter: str | None, organization_id: int | None, code: bool = False
+    start: date,
+    end: date,
+    submitter: str | None,
+    organization_id: int | None,
+    filters: PaperFilter = NO_FILTER,
 ) -> Select:
     query = select(DailyEntry).where(DailyEntry.day >= start, DailyEntry.day <= end)
     if submitter:
         query = query.where(DailyEntry.submitter_name == submitter)
-    if organization_id is not None or code:
+    if organization_id is not None or filters:
         query = query.join(Paper, Paper.id == DailyEntry.paper_id)
     if organization_id is not None:
         query = query.where(Paper.organization_id == organization_id)
-    if code:
-        query = query.where(has_code())
-    return query
+    return query.where(*filters.conditions())
 
 
 def list_entries(
@@ -59,20 +142,20 @@ def list_entries(
     sort: EntrySort = "upvotes",
     submitter: str | None = None,
     organization_id: int | None = None,
-    code: bool = False,
+    filters: PaperFilter = NO_FILTER,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[DailyEntry], int]:
-    """Daily entries listed from ``start`` to ``end`` (inclusive), one page of them and the total;
-    ``code``: only papers with a code repository.
+    """Daily entries listed from ``start`` to ``end`` (inclusive), one page of them and the total, of the
+    papers ``filters`` takes.
 
     ``upvotes``: most upvoted first (the daily page's order); ``publishedAt``: newest paper first;
     ``stars``: most GitHub stars first.
     """
-    base = _entries_query(start, end, submitter, organization_id, code)
+    base = _entries_query(start, end, submitter, organization_id, filters)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     query = base.options(joinedload(DailyEntry.paper).joinedload(Paper.organization))
-    if organization_id is None and not code:
+    if organization_id is None and not filters:
         query = query.join(Paper, Paper.id == DailyEntry.paper_id)
     votes = DailyEntry.upvotes + Paper.community_upvotes  # what the card shows (DailyEntry.total_upvotes)
     if sort == "stars":
@@ -115,10 +198,15 @@ def find_organization(session: Session, name: str) -> Organization | None:
 
 
 def organization_papers(
-    session: Session, organization_id: int, *, limit: int = 50, offset: int = 0
+    session: Session,
+    organization_id: int,
+    *,
+    filters: PaperFilter = NO_FILTER,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[Paper], int]:
-    """An organization's papers, newest first, with their listings loaded."""
-    base = select(Paper).where(Paper.organization_id == organization_id)
+    """An organization's papers (those ``filters`` takes), newest first, with their listings loaded."""
+    base = select(Paper).where(Paper.organization_id == organization_id, *filters.conditions())
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     query = (
         base.options(joinedload(Paper.organization), selectinload(Paper.entries))
@@ -127,6 +215,17 @@ def organization_papers(
         .offset(offset)
     )
     return list(session.scalars(query).unique()), total
+
+
+def filter_ids(session: Session, ids: Sequence[int], filters: PaperFilter) -> list[int]:
+    """``ids`` (in their order) less the papers ``filters`` leaves out."""
+    if not filters or not ids:
+        return list(ids)
+    kept: set[int] = set()
+    for start in range(0, len(ids), 5000):
+        chunk = list(ids[start : start + 5000])
+        kept.update(session.scalars(select(Paper.id).where(Paper.id.in_(chunk), *filters.conditions())))
+    return [i for i in ids if i in kept]
 
 
 def papers_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Paper]:
@@ -182,7 +281,12 @@ GITHUB_WINDOW_DAYS = 7
 
 
 def github_trending(
-    session: Session, *, limit: int = 50, offset: int = 0, days: int = GITHUB_WINDOW_DAYS
+    session: Session,
+    *,
+    filters: PaperFilter = NO_FILTER,
+    limit: int = 50,
+    offset: int = 0,
+    days: int = GITHUB_WINDOW_DAYS,
 ) -> tuple[list[tuple[Paper, int]], int]:
     """ "Trending on GitHub": the papers whose stars rose at their latest import, most stars gained first,
     among those raised in the ``days`` up to the newest such import (an instance whose imports stopped
@@ -195,6 +299,7 @@ def github_trending(
         Paper.stars_changed_at >= newest - timedelta(days=days),
         Paper.stars_before.is_not(None),
         Paper.withdrawn.is_(False),
+        *filters.conditions(),
     )
     total = session.scalar(select(func.count()).select_from(Paper).where(*where)) or 0
     rows = session.execute(

@@ -23,6 +23,7 @@ from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.periods import Period, day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
 from dailypapers.search.hybrid import MODES, SORTS as SEARCH_SORTS, Filters, SearchResults
+from dailypapers.search.query import parse_years
 from dailypapers.store import queries
 from dailypapers.store.models import Paper
 from dailypapers.web.deps import DB, Search
@@ -90,6 +91,12 @@ def daily_papers(
         str | None, Query(description="upvotes (default), publishedAt, trending or stars (GitHub).")
     ] = None,
     has_code: Annotated[str | None, Query(description="true: only papers with a code repository.")] = None,
+    category: Annotated[
+        str | None, Query(description="Only papers in this arXiv category (cs.CL; cs for all of cs).")
+    ] = None,
+    year: Annotated[
+        str | None, Query(description="Only papers first published on arXiv in: 2025, 2020..2024, >=2023.")
+    ] = None,
 ) -> list[dict[str, Any]]:
     """Papers listed on a day, week or month (default: the latest day), most upvoted first unless `sort`
     says otherwise; `sort=trending` without a period gives the trending listing. A `Link` header points to
@@ -99,10 +106,12 @@ def daily_papers(
     order = sort or "upvotes"
     if order not in SORTS:
         raise BadRequest(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
-    code = parse_flag(has_code, "has_code")
+    filters = parse_list_filter(has_code, category, year)
     with db.session() as session:
         if order == "trending" and not (date or week or month):
-            scored, total = trending.trending_entries(session, limit=size, offset=page * size, code=code)
+            scored, total = trending.trending_entries(
+                session, limit=size, offset=page * size, filters=filters
+            )
             entries = [entry for entry, _ in scored]
         else:
             period = resolve_period(session, date, week, month)
@@ -110,7 +119,7 @@ def daily_papers(
                 return []
             if order == "trending":
                 entries, total = queries.list_entries(
-                    session, period.start, period.end, submitter=submitter, code=code, limit=100_000
+                    session, period.start, period.end, submitter=submitter, filters=filters, limit=100_000
                 )
                 reference = trending.reference_time(session)
                 entries.sort(key=lambda e: -trending.explain(e, reference).score)
@@ -122,7 +131,7 @@ def daily_papers(
                     period.end,
                     sort=order,
                     submitter=submitter,
-                    code=code,
+                    filters=filters,
                     limit=size,
                     offset=page * size,
                 )
@@ -172,6 +181,31 @@ def parse_filters(
         categories=clean(categories, "category"),
         organizations=clean(organizations, "organization"),
         has_code=parse_flag(has_code, "has_code"),
+    )
+
+
+_CATEGORY = re.compile(r"[a-z][a-z-]{0,30}(?:\.[a-z][a-z-]{0,30})?", re.IGNORECASE)
+
+
+def parse_list_filter(
+    has_code: str | None = None, category: str | None = None, year: str | None = None
+) -> queries.PaperFilter:
+    """A list's filter from request parameters (``has_code``, ``category``, ``year``; empty values
+    ignored); a bad value is a 400 naming the parameter and saying what it takes."""
+    name = (category or "").strip()
+    if name and not _CATEGORY.fullmatch(name):
+        raise BadRequest(
+            f"category must be an arXiv category such as cs.CL (or cs for all of cs), got {name[:60]!r}"
+        )
+    years: tuple[int | None, int | None] | None = (None, None)
+    if year and year.strip():
+        years = parse_years(year.strip())
+        if years is None:
+            raise BadRequest(
+                f"year must be a year such as 2025, a range 2020..2024 or >=2023, got {year[:40]!r}"
+            )
+    return queries.PaperFilter(
+        code=parse_flag(has_code, "has_code"), category=name or None, year_from=years[0], year_to=years[1]
     )
 
 

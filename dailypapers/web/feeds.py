@@ -33,7 +33,7 @@ from dailypapers.store import queries
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.urls import safe_http_url
-from dailypapers.web.api import check_mode_sort, parse_filters, parse_flag
+from dailypapers.web.api import check_mode_sort, parse_filters, parse_list_filter
 from dailypapers.web.deps import DB, AppSettings, Search
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -232,32 +232,35 @@ def _unique(entries: Iterable[DailyEntry]) -> list[FeedItem]:
 _FEED_DIR = {"day": "date", "week": "week", "month": "month"}
 
 
-def _code(request: Request) -> tuple[bool, str]:
-    """Whether the feed is of papers with code only (``?has_code=true``), and the query to add to its
-    links then."""
-    code = parse_flag(request.query_params.get("has_code"), "has_code")
-    return code, ("?has_code=true" if code else "")
+def _filter(request: Request) -> tuple[queries.PaperFilter, str]:
+    """The papers the feed keeps (``?has_code=true&category=cs.CL&year=2025``), and the query to add to
+    its links then."""
+    params = request.query_params
+    filters = parse_list_filter(params.get("has_code"), params.get("category"), params.get("year"))
+    return filters, (f"?{urlencode(filters.params())}" if filters else "")
 
 
 def _period_body(
-    site_url: str, session: Session, period: Period, info: FeedInfo, code: bool = False
+    site_url: str, session: Session, period: Period, info: FeedInfo, filters: queries.PaperFilter
 ) -> bytes:
     # Twice the cap, so that papers listed on several days of the period still leave 50 distinct ones.
-    entries, _ = queries.list_entries(session, period.start, period.end, code=code, limit=2 * MAX_ENTRIES)
+    entries, _ = queries.list_entries(
+        session, period.start, period.end, filters=filters, limit=2 * MAX_ENTRIES
+    )
     return render_feed(site_url, info, _unique(entries))
 
 
 def _period_feed(request: Request, db: Database, site_url: str, period: Period, title: str) -> Response:
     directory, key = _FEED_DIR[period.kind], period.key
-    code, suffix = _code(request)
+    filters, suffix = _filter(request)
     info = FeedInfo(
         f"/feeds/{directory}/{key}.atom{suffix}",
         f"/papers/{directory}/{key}{suffix}",
-        title + (" · with code" if code else ""),
+        title + filters.label(),
         _start_of(period.start),
     )
     with db.session() as session:
-        body = _period_body(site_url, session, period, info, code)
+        body = _period_body(site_url, session, period, info, filters)
     return feed_response(request, body)
 
 
@@ -269,16 +272,16 @@ def _period_feed(request: Request, db: Database, site_url: str, period: Period, 
 )
 def daily_feed(request: Request, db: DB, settings: AppSettings) -> Response:
     """The latest list day on or before today (New York), most upvoted first."""
-    code, suffix = _code(request)
+    filters, suffix = _filter(request)
     with db.session() as session:
         day = queries.latest_day(session, today())
         if day is None:
             info = FeedInfo(f"/feeds/daily.atom{suffix}", f"/{suffix}", "Daily Papers")
             body = render_feed(settings.site_url, info, [])
         else:
-            title = _day_title(day) + (" · with code" if code else "")
+            title = _day_title(day) + filters.label()
             info = FeedInfo(f"/feeds/daily.atom{suffix}", f"/{suffix}", title, _start_of(day))
-            body = _period_body(settings.site_url, session, day_period(day), info, code)
+            body = _period_body(settings.site_url, session, day_period(day), info, filters)
     return feed_response(request, body)
 
 
@@ -326,11 +329,11 @@ def month_feed(request: Request, db: DB, settings: AppSettings, month: MonthPara
 )
 def trending_feed(request: Request, db: DB, settings: AppSettings) -> Response:
     """The trending listing, in its order."""
-    code, suffix = _code(request)
+    filters, suffix = _filter(request)
     with db.session() as session:
-        scored, _ = trending.trending_entries(session, limit=MAX_ENTRIES, code=code)
+        scored, _ = trending.trending_entries(session, limit=MAX_ENTRIES, filters=filters)
         items = [FeedItem(entry.paper, entry) for entry, _ in scored]
-        title = "Trending papers" + (" · with code" if code else "")
+        title = "Trending papers" + filters.label()
         info = FeedInfo(f"/feeds/trending.atom{suffix}", f"/papers/trending{suffix}", title)
         body = render_feed(settings.site_url, info, items)
     return feed_response(request, body)
@@ -349,17 +352,18 @@ def organization_feed(
     name: Annotated[str, Path(description="Organization name.", examples=["Tsinghua"])],
 ) -> Response:
     """The organization's papers, newest first."""
+    filters, suffix = _filter(request)
     with db.session() as session:
         org = queries.organization_by_name(session, name)
         if org is None:
             raise NotFound(f"no organization {name!r}")
-        papers, _ = queries.organization_papers(session, org.id, limit=MAX_ENTRIES)
+        papers, _ = queries.organization_papers(session, org.id, filters=filters, limit=MAX_ENTRIES)
         items = [FeedItem(p, latest_entry(p)) for p in papers]
         quoted = quote(org.name, safe="")
         info = FeedInfo(
-            f"/feeds/organizations/{quoted}.atom",
-            f"/organizations/{quoted}",
-            f"Papers by {org.fullname or org.name}",
+            f"/feeds/organizations/{quoted}.atom{suffix}",
+            f"/organizations/{quoted}{suffix}",
+            f"Papers by {org.fullname or org.name}{filters.label()}",
         )
         body = render_feed(settings.site_url, info, items)
     return feed_response(request, body)
@@ -378,14 +382,19 @@ def author_feed(
     name: Annotated[str, Path(description="Author name (as on a paper).", examples=["Tri Dao"])],
 ) -> Response:
     """The author's papers, newest first (names matched as on the author page)."""
+    filters, suffix = _filter(request)
     with db.session() as session:
         profile = authors.author_profile(session, name)
         if profile is None:
             raise NotFound(f"no paper by an author named {name[:200]!r}")
-        papers = authors.author_papers(session, profile, limit=MAX_ENTRIES)
+        papers, _ = authors.author_papers(session, profile, filters=filters, limit=MAX_ENTRIES)
         items = [FeedItem(p, latest_entry(p)) for p in papers]
         quoted = quote(profile.name, safe="")
-        info = FeedInfo(f"/feeds/authors/{quoted}.atom", f"/authors/{quoted}", f"Papers by {profile.name}")
+        info = FeedInfo(
+            f"/feeds/authors/{quoted}.atom{suffix}",
+            f"/authors/{quoted}{suffix}",
+            f"Papers by {profile.name}{filters.label()}",
+        )
         body = render_feed(settings.site_url, info, items)
     return feed_response(request, body)
 

@@ -39,7 +39,7 @@ from dailypapers.rank import trending
 from dailypapers.rank.trending import TrendingExplanation
 from dailypapers.search import authors
 from dailypapers.search.hybrid import MODES, SORTS, Hit, SearchEngine
-from dailypapers.web.api import check_mode_sort, load_papers, parse_filters, parse_flag
+from dailypapers.web.api import check_mode_sort, load_papers, parse_filters, parse_list_filter
 from dailypapers.store import queries
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper, User
@@ -133,12 +133,17 @@ def _page_number(request: Request) -> int:
     return page
 
 
+def _own_path(request: Request) -> str:
+    """The page's own path, quoted again for a link (an author page's path holds the name's spaces)."""
+    return quote(request.url.path)
+
+
 def _with_page(request: Request, page: int) -> str:
     """This page's URL (path and query) at page ``page``."""
     params = {k: v for k, v in request.query_params.items() if k != "p"}
     if page:
         params["p"] = str(page)
-    return request.url.path + (f"?{urlencode(params)}" if params else "")
+    return _own_path(request) + (f"?{urlencode(params)}" if params else "")
 
 
 LIST_SORTS = {"upvotes": "Upvotes", "stars": "GitHub stars"}
@@ -146,38 +151,60 @@ LIST_SORTS = {"upvotes": "Upvotes", "stars": "GitHub stars"}
 
 @dataclass
 class ListView:
-    """A list page's own filter and order (``?has_code=true&sort=stars``): what to ask the store, the
-    query to keep on the links to other periods and feeds, and the links that change them."""
+    """A list page's own filter and order (``?has_code=true&category=cs.CL&year=2025&sort=stars``): what to
+    ask the store, the query to keep on the links to other periods and feeds, the links that change them
+    and what the category/year form keeps."""
 
-    code: bool
+    filters: queries.PaperFilter
     sort: str
-    query: str  # "" or "?has_code=true&sort=stars" (what of the two is not the default)
+    query: str  # "" or "?has_code=true&sort=stars…" (what is not the default)
     links: list[tuple[str, list[tuple[str, str, bool]]]]
+    hidden: list[tuple[str, str]]  # the parameters the category/year form sends along
+    clear_url: str  # the page without a category or year
+
+    @property
+    def code(self) -> bool:
+        return self.filters.code
+
+    @property
+    def feed_query(self) -> str:
+        """The query a feed of the same papers takes (feeds have no order of their own)."""
+        return f"?{urlencode(self.filters.params())}" if self.filters else ""
 
 
 def _list_view(request: Request, sorts: dict[str, str] | None = None) -> ListView:
     """The filter and order a list page asks for; a bad value is a 400 naming the parameter."""
     params = request.query_params
-    code = parse_flag(params.get("has_code"), "has_code")
+    filters = parse_list_filter(params.get("has_code"), params.get("category"), params.get("year"))
     sort = params.get("sort") or (next(iter(sorts)) if sorts else "")
     if sorts is not None and sort not in sorts:
         raise BadRequest(f"sort must be one of {', '.join(sorts)}, got {sort[:100]!r}")
-    keep = [("has_code", "true")] if code else []
+    keep = filters.params()
     if sorts and sort != next(iter(sorts)):
         keep.append(("sort", sort))
+    ours = dict(keep)
 
     def url(**change: str | None) -> str:
-        values = {k: v for k, v in params.items() if k not in ("p", *change)}
+        values = {k: v for k, v in ours.items() if k not in change}
         values.update({k: v for k, v in change.items() if v})
-        return request.url.path + (f"?{urlencode(values)}" if values else "")
+        return _own_path(request) + (f"?{urlencode(values)}" if values else "")
 
+    code = filters.code
     links = [("Show", [("All", url(has_code=None), not code), ("With code", url(has_code="true"), code)])]
     if sorts:
         first = next(iter(sorts))
         links.append(
             ("Sort", [(label, url(sort=None if s == first else s), s == sort) for s, label in sorts.items()])
         )
-    return ListView(code, sort, f"?{urlencode(keep)}" if keep else "", links)
+    hidden = [(k, v) for k, v in keep if k not in ("category", "year")]
+    return ListView(
+        filters,
+        sort,
+        f"?{urlencode(keep)}" if keep else "",
+        links,
+        hidden,
+        url(category=None, year=None),
+    )
 
 
 def _paging(request: Request, page: int, total: int) -> tuple[str | None, str | None]:
@@ -304,7 +331,7 @@ def _period_listing(request: Request, session: Session, period: Period, *, home:
         period.start,
         period.end,
         sort="stars" if view.sort == "stars" else "upvotes",
-        code=view.code,
+        filters=view.filters,
         limit=PAGE_SIZE,
         offset=page * PAGE_SIZE,
     )
@@ -326,18 +353,17 @@ def _period_listing(request: Request, session: Session, period: Period, *, home:
         page=page,
         more_url=more,
         first_url=first,
-        feed_url=("/feeds/daily.atom" if home else feed_url(period))
-        + ("?has_code=true" if view.code else ""),
+        feed_url=("/feeds/daily.atom" if home else feed_url(period)) + view.feed_query,
         feed_title=("Daily papers (latest day)" if home else f"Daily papers · {label}")
-        + (" · with code" if view.code else ""),
+        + view.filters.label(),
         label=label,
         prev_url=period_url(prev_p) + view.query if prev_p else None,
         prev_label=_period_label(prev_p) if prev_p else "",
         next_url=period_url(next_p) + view.query if next_p else None,
         next_label=_period_label(next_p) if next_p else "",
         tabs=_tabs(session, period.kind, period.end if period.kind == "day" else min(period.end, today())),
-        empty_message=f"No papers with code were listed this {period.kind}."
-        if view.code
+        empty_message=f"No papers{view.filters.label()} were listed this {period.kind}."
+        if view.filters
         else f"No papers were listed this {period.kind}.",
         extra={"period": period, "view": view},
     )
@@ -404,7 +430,7 @@ def trending_page(request: Request, db: DB) -> HTMLResponse:
     view = _list_view(request)
     with db.session() as session:
         scored, total = trending.trending_entries(
-            session, limit=PAGE_SIZE, offset=page * PAGE_SIZE, code=view.code
+            session, limit=PAGE_SIZE, offset=page * PAGE_SIZE, filters=view.filters
         )
         reference = trending.reference_time(session)
         more, first = _paging(request, page, total)
@@ -415,11 +441,12 @@ def trending_page(request: Request, db: DB) -> HTMLResponse:
             page=page,
             more_url=more,
             first_url=first,
-            feed_url="/feeds/trending.atom" + view.query,
-            feed_title="Trending papers" + (" · with code" if view.code else ""),
+            feed_url="/feeds/trending.atom" + view.feed_query,
+            feed_title="Trending papers" + view.filters.label(),
             label=f"Listed in the {trending.WINDOW_DAYS} days up to {_day_label(_last_day(reference))}",
             tabs=_tabs(session, "trending", queries.latest_day(session, today())),
-            empty_message=f"No papers were listed in the last {trending.WINDOW_DAYS} days.",
+            empty_message=f"No papers{view.filters.label()} were listed "
+            f"in the last {trending.WINDOW_DAYS} days.",
             extra={
                 "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",
                 "view": view,
@@ -432,8 +459,11 @@ def trending_page(request: Request, db: DB) -> HTMLResponse:
 def github_page(request: Request, db: DB) -> HTMLResponse:
     """Trending on GitHub: the papers whose code gained the most stars at their latest import."""
     page = _page_number(request)
+    view = _list_view(request)
     with db.session() as session:
-        found, total = queries.github_trending(session, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        found, total = queries.github_trending(
+            session, filters=view.filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+        )
         more, first = _paging(request, page, total)
         listing = Listing(
             title="Trending on GitHub",
@@ -445,8 +475,10 @@ def github_page(request: Request, db: DB) -> HTMLResponse:
             feed_url="/feeds/trending.atom",
             feed_title="Trending papers",
             label=f"Stars gained at each paper's latest import, over {queries.GITHUB_WINDOW_DAYS} days",
-            empty_message="No paper's stars have risen between two imports yet.",
-            extra={"gained": {p.id: g for p, g in found}},
+            empty_message=f"No paper{view.filters.label()} has gained stars between two imports."
+            if view.filters
+            else "No paper's stars have risen between two imports yet.",
+            extra={"gained": {p.id: g for p, g in found}, "view": view},
         )
         return _render(request, "github.html", {"listing": listing})
 
@@ -538,11 +570,14 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
 def organization_page(request: Request, db: DB, name: str) -> HTMLResponse:
     """An organization's papers, newest first."""
     page = _page_number(request)
+    view = _list_view(request)
     with db.session() as session:
         org = queries.organization_by_name(session, name)
         if org is None:
             raise NotFound(f"no organization named {name!r}")
-        papers, total = queries.organization_papers(session, org.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        papers, total = queries.organization_papers(
+            session, org.id, filters=view.filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+        )
         more, first = _paging(request, page, total)
         display = org.fullname or org.name
         listing = Listing(
@@ -552,11 +587,13 @@ def organization_page(request: Request, db: DB, name: str) -> HTMLResponse:
             page=page,
             more_url=more,
             first_url=first,
-            feed_url=f"/feeds/organizations/{quote(org.name, safe='')}.atom",
-            feed_title=f"Papers from {display}",
+            feed_url=f"/feeds/organizations/{quote(org.name, safe='')}.atom{view.feed_query}",
+            feed_title=f"Papers from {display}{view.filters.label()}",
             label=display,
-            empty_message=f"No papers from {display} yet.",
-            extra={"org": org},
+            empty_message=f"No papers{view.filters.label()} from {display}."
+            if view.filters
+            else f"No papers from {display} yet.",
+            extra={"org": org, "view": view},
         )
         return _listing_response(request, listing, "organization.html")
 
@@ -574,24 +611,33 @@ def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
     """An author's papers, newest first, with the co-authors and organizations they share most papers
     with (names matched as :mod:`dailypapers.search.authors` says)."""
     page = _page_number(request)
+    view = _list_view(request)
     with db.session() as session:
         profile = authors.author_profile(session, name)
         if profile is None:
             raise NotFound(f"no paper by an author named {name[:200]!r}")
-        papers = authors.author_papers(session, profile, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-        more, first = _paging(request, page, profile.total)
+        papers, total = authors.author_papers(
+            session, profile, filters=view.filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+        )
+        more, first = _paging(request, page, total)
         listing = Listing(
             title=profile.name,
             cards=[Card(p, latest_entry(p)) for p in papers],
-            total=profile.total,
+            total=total,
             page=page,
             more_url=more,
             first_url=first,
-            feed_url=f"/feeds/authors/{quote(profile.name, safe='')}.atom",
-            feed_title=f"Papers by {profile.name}",
+            feed_url=f"/feeds/authors/{quote(profile.name, safe='')}.atom{view.feed_query}",
+            feed_title=f"Papers by {profile.name}{view.filters.label()}",
             label=profile.name,
-            empty_message=f"No papers by {profile.name} on this page.",
-            extra={"author": profile, "following": _follows_author(request, session, profile.name)},
+            empty_message=f"No papers{view.filters.label()} by {profile.name}."
+            if view.filters
+            else f"No papers by {profile.name} on this page.",
+            extra={
+                "author": profile,
+                "following": _follows_author(request, session, profile.name),
+                "view": view,
+            },
         )
         return _listing_response(request, listing, "author.html")
 
