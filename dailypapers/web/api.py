@@ -323,6 +323,34 @@ def related_papers(
         return body
 
 
+@router.get("/papers/{arxiv_id:path}/concurrent", summary="Concurrent work: same time, very close meaning")
+def concurrent_papers(
+    db: DB,
+    search: Search,
+    arxiv_id: str,
+    limit: Annotated[str | None, Query(description="At most this many papers, 1 to 20 (default 5).")] = None,
+) -> list[dict[str, Any]]:
+    """Papers first published within 14 days of this one whose meaning is very close (cosine similarity
+    of their vectors at least 0.82), closest first, each with ``similarity`` and ``daysApart`` (negative:
+    published before). Empty where the site has no vectors."""
+    size = _int(limit, "limit", 5, 1, 20)
+    with db.session() as session:
+        paper = paper_or_404(session, arxiv_id)
+        hits = search.concurrent(session, paper, limit=size)
+        papers = load_papers(session, [h.paper_id for h in hits])
+        latest = queries.latest_entries_for(session, list(papers))
+        body = []
+        for hit in hits:
+            other = papers.get(hit.paper_id)
+            if other is None:
+                continue
+            item = search_item_json(other, latest.get(hit.paper_id))
+            item["similarity"] = round(float(hit.similarity or 0.0), 4)
+            item["daysApart"] = (other.published_at.date() - paper.published_at.date()).days
+            body.append(item)
+        return body
+
+
 def load_papers(session: Any, ids: list[int]) -> dict[int, Paper]:
     """Papers by id (with their organization), for hits."""
     if not ids:

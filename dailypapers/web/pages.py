@@ -8,6 +8,8 @@ Templates are rendered while the session is open, so nothing lazy-loads on a det
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +67,7 @@ class Card:
     entry: DailyEntry | None = None
     trend: TrendingExplanation | None = None
     hit: Hit | None = None  # a search result: why it matched, highlighted title and snippet
+    days_apart: int | None = None  # concurrent work: days from the paper's publication to this one's
 
     @property
     def upvotes(self) -> int:
@@ -708,12 +711,35 @@ def paper_markdown(paper: Paper, site_url: str = "") -> str:
 RELATED = 6
 
 
-def related_cards(engine: SearchEngine, session: Session, paper: Paper) -> list[Card]:
-    """Up to ``RELATED`` papers close to ``paper`` (engine.related), as cards carrying their hit."""
-    hits = engine.related(session, paper, limit=RELATED)
+CONCURRENT = 5
+
+
+def _hit_cards(session: Session, hits: list[Hit]) -> list[Card]:
     papers = load_papers(session, [h.paper_id for h in hits])
     latest = queries.latest_entries_for(session, list(papers))
     return [Card(papers[h.paper_id], latest.get(h.paper_id), hit=h) for h in hits if h.paper_id in papers]
+
+
+def related_cards(
+    engine: SearchEngine, session: Session, paper: Paper, leave_out: frozenset[int] = frozenset()
+) -> list[Card]:
+    """Up to ``RELATED`` papers close to ``paper`` (engine.related) but not in ``leave_out``, as cards
+    carrying their hit."""
+    hits = engine.related(session, paper, limit=RELATED + len(leave_out))
+    return _hit_cards(session, [h for h in hits if h.paper_id not in leave_out][:RELATED])
+
+
+def concurrent_cards(engine: SearchEngine, session: Session, paper: Paper) -> list[Card]:
+    """Up to ``CONCURRENT`` papers of the same time and very close meaning (engine.concurrent), with the
+    days between their publication and the paper's in ``Card.days_apart``."""
+    return [
+        dataclasses.replace(
+            card, days_apart=(card.paper.published_at.date() - paper.published_at.date()).days
+        )
+        if card.paper.published_at is not None and paper.published_at is not None
+        else card
+        for card in _hit_cards(session, engine.concurrent(session, paper, limit=CONCURRENT))
+    ]
 
 
 @router.get("/papers/{arxiv_id:path}.md", response_class=PlainTextResponse)
@@ -760,7 +786,8 @@ def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLR
             raise NotFound(f"no paper {canonical}")
         latest = latest_entry(paper)
         why = trending.explain(latest, trending.reference_time(session)) if latest is not None else None
-        related = related_cards(engine, session, paper)
+        concurrent = concurrent_cards(engine, session, paper)
+        related = related_cards(engine, session, paper, frozenset(c.paper.id for c in concurrent))
         versions = queries.paper_versions(session, paper.id)
         viewer = getattr(request.state, "user", None)
         personal: dict[str, Any]
@@ -777,6 +804,7 @@ def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLR
             {
                 **personal,
                 "related": related,
+                "concurrent": concurrent,
                 "paper": paper,
                 "card": Card(paper, latest, why),
                 "versions": versions,
