@@ -117,7 +117,7 @@ def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
     for kind, value in chosen:
         follows.follow(db, reader, kind, value)
     kinds = Counter(kind for kind, _ in chosen)
-    print("follows: " + ", ".join(f"{n} {kind}s" for kind, n in kinds.items()))
+    print("follows: " + ", ".join(f"{n} × {kind}" for kind, n in kinds.items()))
     app = create_app(settings, database=db)
     with TestClient(app) as client:
         client.cookies.set(SESSION_COOKIE, app.state.parts.sessions.issue(reader).cookie)

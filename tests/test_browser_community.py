@@ -186,3 +186,21 @@ def test_follow_an_author_then_a_new_paper_of_theirs_is_on_following(site, brows
     assert page.locator(f"[id='card-{MATH_ID}']").count() == 1  # her earlier paper, further down
     screenshot(page, "following")
     context.close()
+
+
+def test_a_logged_in_header_keeps_its_search_box_and_every_link_in_view(site, browser, db):
+    accounts.register(
+        db, username="header", email="header@example.org", password=PASSWORD, display_name="Header Reader"
+    )
+    for width in (1280, 1024, 800, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        log_in(page, site, "header")
+        page.goto(f"{site}/papers/trending?category=cs")
+        screenshot(page, f"header-logged-in-{width}", full_page=False)
+        search = page.locator("#site-q").bounding_box()
+        assert search is not None and search["width"] >= 160, (width, search)
+        for link in page.locator(".site-nav a, .site-nav button").all():
+            box = link.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (width, link)
+        context.close()
