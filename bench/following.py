@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,7 +37,7 @@ from dailypapers.ingest import hf_daily  # noqa: E402
 from dailypapers.search.query import clean_text  # noqa: E402
 from dailypapers.store.db import Database  # noqa: E402
 from dailypapers.store.importer import Importer  # noqa: E402
-from dailypapers.store.models import Organization, Paper, User, utcnow  # noqa: E402
+from dailypapers.store.models import Follow, Organization, Paper, User, utcnow  # noqa: E402
 from dailypapers.web.auth import SESSION_COOKIE  # noqa: E402
 
 TARGET_MS = 100.0
@@ -87,17 +87,24 @@ def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
     )
     db = Database.from_settings(settings)
     db.migrate()
-    summary, secs = load_listings(db, args.shared)
-    started = time.perf_counter()
-    hf = Importer(db).run(hf_daily.iter_path(args.shared / "hf_daily_papers"))
     with db.session() as session:
         papers = session.query(Paper).count()
-    print(
-        f"backend {db.backend}: {summary.new:,} listings ({secs:.0f} s) and {hf.new:,} more papers from the "
-        f"Hugging Face dump ({time.perf_counter() - started:.0f} s): {papers:,} papers"
-    )
+    if papers:  # a kept database (--keep): imported before
+        print(f"backend {db.backend}: {papers:,} papers, imported before")
+    else:
+        summary, secs = load_listings(db, args.shared)
+        started = time.perf_counter()
+        hf = Importer(db).run(hf_daily.iter_path(args.shared / "hf_daily_papers"))
+        with db.session() as session:
+            papers = session.query(Paper).count()
+        print(
+            f"backend {db.backend}: {summary.new:,} listings ({secs:.0f} s) and {hf.new:,} more papers from "
+            f"the Hugging Face dump ({time.perf_counter() - started:.0f} s): {papers:,} papers"
+        )
     rng = random.Random(args.seed)
     with db.transaction() as session:
+        session.execute(delete(Follow))
+        session.execute(delete(User).where(User.username == "reader"))
         session.execute(
             insert(User),
             [
@@ -119,6 +126,7 @@ def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
     kinds = Counter(kind for kind, _ in chosen)
     print("follows: " + ", ".join(f"{n} × {kind}" for kind, n in kinds.items()))
     app = create_app(settings, database=db)
+    app.state.freeze_gc = True  # as `dailypapers serve` runs it (dailypapers.web.app.serving_app)
     with TestClient(app) as client:
         client.cookies.set(SESSION_COOKIE, app.state.parts.sessions.issue(reader).cookie)
         started = time.perf_counter()
@@ -129,10 +137,29 @@ def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
         for _ in range(10):
             client.get("/following")
         times = []
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         for _ in range(args.gets):
             started = time.perf_counter()
             response = client.get("/following")
             times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+        if profiler is not None:
+            import pstats
+
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        cache = app.state.parts.application.follows_cache
+        cold = []
+        for _ in range(min(args.gets, 100)):
+            cache.clear()
+            started = time.perf_counter()
+            response = client.get("/following")
+            cold.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200
     p50, p95, p99 = statistics.median(times), pct(times, 95), pct(times, 99)
     print(f"first GET /following of the process: {first_ms:.0f} ms ({shown} cards on the page)")
@@ -140,6 +167,12 @@ def run(url: str | None, args: argparse.Namespace, folder: Path) -> None:
         f"GET /following, {len(chosen)} follows, {papers:,} papers, {len(times)} requests: p50 {p50:.1f} ms, "
         f"p95 {p95:.1f} ms, p99 {p99:.1f} ms (target p99 <= {TARGET_MS:.0f} ms: "
         f"{'met' if p99 <= TARGET_MS else 'MISSED'}, {p99 / TARGET_MS:.2f}x)"
+    )
+    c50, c95, c99 = statistics.median(cold), pct(cold, 95), pct(cold, 99)
+    print(
+        f"the same with what each followed thing brings computed anew ({len(cold)} requests, the shared "
+        f"cache emptied before each: a reader whose follows no one read since the last import): "
+        f"p50 {c50:.1f} ms, p95 {c95:.1f} ms, p99 {c99:.1f} ms"
     )
     db.dispose()
 
@@ -152,6 +185,10 @@ def main() -> int:
     parser.add_argument("--gets", type=int, default=300)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL server")
+    parser.add_argument(
+        "--keep", type=Path, help="SQLite: keep the database in this folder, reuse it next time"
+    )
+    parser.add_argument("--profile", action="store_true", help="print where the timed requests spend time")
     args = parser.parse_args()
     print("command: " + " ".join([".venv/bin/python", "bench/following.py", *sys.argv[1:]]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,7 +203,7 @@ def main() -> int:
             finally:
                 server.close()
         else:
-            run(None, args, Path(tmp))
+            run(None, args, args.keep or Path(tmp))
     return 0
 
 

@@ -32,6 +32,7 @@ from dailypapers.store.importer import Importer, ImportSummary, load_checkpoint
 
 if TYPE_CHECKING:
     from dailypapers.community.actions import VoteState
+    from dailypapers.community.follows import NewestCache
     from dailypapers.community.ratelimit import RateLimiter
     from dailypapers.digest.subscriptions import Preferences, Subscribed
     from dailypapers.ingest.records import PaperRecord
@@ -143,6 +144,13 @@ class Application:
         from dailypapers.recommend.service import CandidatePool
 
         return CandidatePool(self.db, self.embedder.name) if self.embedder is not None else None
+
+    @cached_property
+    def follows_cache(self) -> NewestCache:
+        """What each followed thing brings, shared by this process's readers (``/following``)."""
+        from dailypapers.community.follows import NewestCache
+
+        return NewestCache()
 
     @cached_property
     def limiter(self) -> RateLimiter:

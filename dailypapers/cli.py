@@ -755,7 +755,7 @@ def serve(
             out.print(f"loaded {summary.new:,} demo papers")
     db.dispose()
     uvicorn.run(
-        "dailypapers.web.app:create_app",
+        "dailypapers.web.app:serving_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,

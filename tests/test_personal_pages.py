@@ -180,3 +180,31 @@ def test_a_readers_block_on_a_paper_page_is_read_once_per_kept_login(settings, d
         marks = [s for s in statements if "paper_marks" in s]
         # every request reads it without kept logins; with them, once while the login is kept
         assert len(marks) == (3 if interval == 0 else 1), marks
+
+
+def test_follow_buttons_on_shared_organization_and_paper_pages_are_each_readers_own(settings, db):
+    load_papers(db)
+    with clients(community_settings(settings), db) as made:
+        alice = made.account(db, "alice")
+        bob = made.account(db, "bob")
+        assert alice.put("/api/me/follows/organization/Tsinghua").status_code == 200
+        assert alice.put(f"/api/me/follows/paper/{PAPER}").status_code == 200
+        alice.client.cookies.delete(WROTE_COOKIE)  # the write's few seconds have passed
+        copies = made.app.state.parts.shared_copies
+        for path in ("/organizations/Tsinghua", f"/papers/{PAPER}"):
+            renders = copies.renders
+            for _ in range(2):
+                for who, following in ((alice, True), (bob, False), (alice, True)):
+                    html = who.client.get(path).text
+                    assert "<!--dp:" not in html, path
+                    button = re.search(r'<form class="inline follow".*?</form>', html, re.S).group(0)
+                    assert ("Following · unfollow" in button) is following, (path, who)
+                    assert (">Follow</button>" in button) is not following, (path, who)
+                    assert set(TOKEN.findall(button)) == {who.csrf}
+            assert copies.renders == renders + 1, path  # one rendering for both readers
+        # unfollowing shows at once (the write's cookie), and still once its seconds have passed
+        assert alice.delete("/api/me/follows/organization/Tsinghua").status_code == 204
+        assert ">Follow</button>" in alice.client.get("/organizations/Tsinghua").text
+        alice.client.cookies.delete(WROTE_COOKIE)
+        assert ">Follow</button>" in alice.client.get("/organizations/Tsinghua").text
+        assert "Following · unfollow" in alice.client.get(f"/papers/{PAPER}").text

@@ -110,3 +110,54 @@ def test_production_refuses_a_placeholder_secret():
     with pytest.raises(ValueError, match="SECRET_KEY"):
         Settings(environment="production", secret_key="dev-insecure-secret-key", _env_file=None)
     assert Settings(environment="production", secret_key="x" * 40, _env_file=None).environment == "production"
+
+
+def test_the_categories_index_follows_every_write_to_papers(db):
+    """``paper_categories`` (migration 0021) is kept by triggers: inserts, category changes, deletes."""
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import delete, text, update
+
+    from dailypapers.ingest.records import DailyEntryRecord, PaperRecord
+    from dailypapers.search.fulltext import newest_in_category
+    from dailypapers.store.importer import Importer
+    from dailypapers.store.models import Paper
+
+    def record(arxiv_id: str, categories: list) -> DailyEntryRecord:
+        paper = PaperRecord(
+            arxiv_id=arxiv_id,
+            title=f"Paper {arxiv_id}",
+            categories=categories,
+            published_at=datetime(2026, 1, 5, tzinfo=UTC),
+        )
+        return DailyEntryRecord(paper=paper, day=date(2026, 1, 6))
+
+    Importer(db).run(
+        [record("2601.00001", ["cs.CL", "cs.LG"]), record("2601.00002", ["math-ph", 7, "x" * 90])]
+    )
+
+    def rows() -> set[tuple[str, str]]:
+        with db.session() as session:
+            found = session.execute(
+                text(
+                    "SELECT c.category, p.arxiv_id FROM paper_categories c JOIN papers p ON p.id = c.paper_id"
+                )
+            )
+            return {(category, arxiv_id) for category, arxiv_id in found}
+
+    assert rows() == {
+        ("cs", "2601.00001"),
+        ("cs.cl", "2601.00001"),
+        ("cs.lg", "2601.00001"),
+        ("math-ph", "2601.00002"),
+    }
+    with db.transaction() as session:
+        session.execute(update(Paper).where(Paper.arxiv_id == "2601.00001").values(categories=["q-bio.NC"]))
+    assert rows() == {("q-bio", "2601.00001"), ("q-bio.nc", "2601.00001"), ("math-ph", "2601.00002")}
+    with db.session() as session:
+        first = session.scalar(text("SELECT id FROM papers WHERE arxiv_id = '2601.00001'"))
+        assert newest_in_category(session, "Q-BIO") == [first]
+        assert newest_in_category(session, "cs") == []
+    with db.transaction() as session:
+        session.execute(delete(Paper).where(Paper.arxiv_id == "2601.00001"))
+    assert rows() == {("math-ph", "2601.00002")}

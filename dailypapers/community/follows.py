@@ -17,8 +17,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
@@ -28,7 +31,7 @@ from dailypapers.errors import BadRequest, NotFound
 from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.names import author_key
 from dailypapers.search import authors, fulltext
-from dailypapers.search.query import ParsedQuery, parse_query
+from dailypapers.search.query import parse_query
 from dailypapers.store import queries
 from dailypapers.store.db import Database, upsert
 from dailypapers.store.models import (
@@ -36,6 +39,7 @@ from dailypapers.store.models import (
     CollectionItem,
     Follow,
     FollowFeed,
+    Organization,
     Paper,
     PaperVersion,
     User,
@@ -178,23 +182,95 @@ def is_following(session: Session, user_id: int, kind: str, value: str) -> bool:
     return bool(_same(session, user_id, kind, value))
 
 
+def _aware(value: Any) -> datetime:
+    """A time read by raw SQL: aware UTC (SQLite hands back text, PostgreSQL an aware datetime)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def followed_ids(session: Session, user_id: int) -> tuple[set[int], set[int]]:
+    """The ids of the organizations and of the papers ``user_id`` follows."""
+    organizations = set(
+        session.scalars(
+            select(Organization.id)
+            .join(Follow, (Follow.kind == "organization") & (Follow.value == Organization.name))
+            .where(Follow.user_id == user_id)
+        )
+    )
+    papers = set(
+        session.scalars(
+            select(Paper.id)
+            .join(Follow, (Follow.kind == "paper") & (Follow.value == Paper.arxiv_id))
+            .where(Follow.user_id == user_id)
+        )
+    )
+    return organizations, papers
+
+
 def _paper_ids(session: Session, engine: Any, item: Followed, limit: int) -> list[int]:
-    """The newest papers (at most ``limit``) ``item`` brings."""
+    """The newest papers (at most ``limit``, the most recently imported) ``item`` brings. Each is an
+    index walk from the newest paper, so a reader following many things gets their page fast."""
     if item.kind == "author":
-        profile = authors.author_profile(session, item.value)
-        return profile.paper_ids[:limit] if profile else []
+        return authors.newest_paper_ids(session, item.value, limit=limit)
     if item.kind == "organization":
-        org = queries.organization_by_name(session, item.value)
-        if org is None:
-            return []
-        papers, _ = queries.organization_papers(session, org.id, limit=limit)
-        return [p.id for p in papers]
+        return list(
+            session.scalars(
+                select(Paper.id)
+                .join(Organization, Organization.id == Paper.organization_id)
+                .where(Organization.name == item.value)
+                .order_by(Paper.id.desc())
+                .limit(limit)
+            )
+        )
     if item.kind == "category":
-        return fulltext.only_filters(session, ParsedQuery(), limit=limit, categories=(item.value,))
+        return fulltext.newest_in_category(session, item.value, limit=limit)
     if item.kind == "paper":  # a followed paper is news only when something happens to it (below)
         return []
-    results = engine.search(session, item.value, mode="keyword", sort="date", limit=limit)
-    return [h.paper_id for h in results.hits]
+    parsed = parse_query(item.value)
+    words = fulltext.without_stopwords(parsed)
+    if words.has_text:
+        return fulltext.newest_matches(session, words, limit=limit)
+    return fulltext.only_filters(session, parsed, limit=limit)
+
+
+class NewestCache:
+    """What each followed thing brings (its newest papers), shared by the readers of one process: an
+    entry holds while no paper has been imported since it was read (the newest paper id is the same) and
+    for at most ``max_age`` seconds (an edited paper shows within that), ``size`` entries at most."""
+
+    def __init__(self, size: int = 4096, max_age: float = 300.0) -> None:
+        self.size = size
+        self.max_age = max_age
+        self._entries: OrderedDict[tuple[str, str, int], tuple[int, float, list[int]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+
+    def paper_ids(
+        self, session: Session, engine: Any, item: Followed, limit: int, newest: int | None
+    ) -> list[int]:
+        """:func:`_paper_ids`, from the cache when it still holds (``newest``: the newest paper id now)."""
+        key = (item.kind, item.value, limit)
+        now = time.monotonic()
+        with self._lock:
+            kept = self._entries.get(key)
+            if kept is not None and kept[0] == newest and now - kept[1] <= self.max_age:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return kept[2]
+            self.misses += 1
+        ids = _paper_ids(session, engine, item, limit)
+        with self._lock:
+            self._entries[key] = (newest or 0, now, ids)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return ids
 
 
 CODE_RELEASED = "code released"
@@ -229,16 +305,24 @@ def released(session: Session, user_id: int, brought: set[int]) -> dict[int, tup
         .where(Collection.user_id == user_id, any_release),
     ]
     rows = [tuple(r) for query in sources for r in session.execute(query)]
-    ids = list(brought)
-    for start in range(0, len(ids), 900):
-        rows += [
-            (r.id, r.code_added_at, r.page_added_at, None)
-            for r in session.execute(
-                select(Paper.id, Paper.code_added_at, Paper.page_added_at).where(
-                    Paper.id.in_(ids[start : start + 900]), any_release
-                )
+    if brought:
+        listed = ", ".join(str(int(i)) for i in brought)  # ints only: no bind parameters to parse
+        released_ids = [
+            row[0]
+            for row in session.connection().exec_driver_sql(
+                f"SELECT id FROM papers WHERE id IN ({listed}) "  # nosec B608 # ints
+                "AND (code_added_at IS NOT NULL OR page_added_at IS NOT NULL)"
             )
         ]
+        if released_ids:
+            rows += [
+                (r.id, r.code_added_at, r.page_added_at, None)
+                for r in session.execute(
+                    select(Paper.id, Paper.code_added_at, Paper.page_added_at).where(
+                        Paper.id.in_(released_ids)
+                    )
+                )
+            ]
     found: dict[int, tuple[list[str], datetime]] = {}
     for paper_id, code_at, page_at, seen in rows:
         for label, at in ((CODE_RELEASED, code_at), (PAGE_RELEASED, page_at)):
@@ -252,15 +336,32 @@ def released(session: Session, user_id: int, brought: set[int]) -> dict[int, tup
 
 
 def following(
-    session: Session, engine: Any, user_id: int, *, limit: int = 50, offset: int = 0
+    session: Session,
+    engine: Any,
+    user_id: int,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    cache: NewestCache | None = None,
 ) -> tuple[list[FollowedPaper], int]:
     """The newest papers of everything ``user_id`` follows, and the papers they upvoted, saved or
     follow whose code or project page was released after they saw them (one page, and how many in
-    all), newest first (a release counts as news at its time), each with its reasons."""
+    all), newest first (a release counts as news at its time), each with its reasons. ``cache``: what
+    each followed thing brings, shared between readers and requests."""
     reasons: dict[int, list[str]] = {}
+    newest = session.scalar(select(func.max(Paper.id))) if cache is not None else None
     for item in follows_of(session, user_id):
-        for paper_id in _paper_ids(session, engine, item, PER_FOLLOW):
-            reasons.setdefault(paper_id, []).append(item.label)
+        found = (
+            cache.paper_ids(session, engine, item, PER_FOLLOW, newest)
+            if cache is not None
+            else _paper_ids(session, engine, item, PER_FOLLOW)
+        )
+        label = item.label
+        for paper_id in found:
+            if paper_id in reasons:
+                reasons[paper_id].append(label)
+            else:
+                reasons[paper_id] = [label]
     news: dict[int, datetime] = {}
     mine = set(
         session.scalars(
@@ -278,21 +379,37 @@ def following(
         news[paper_id] = at
     if not reasons:
         return [], 0
-    order = session.execute(
-        select(Paper.id, Paper.published_at, Paper.first_seen_at).where(
-            Paper.id.in_(list(reasons)), Paper.withdrawn.is_(False)
+    # newest first by publication (or import) time: the times as the database hands them back (text on
+    # SQLite, in an order-preserving format; datetimes on PostgreSQL) sorted as they are, and only the
+    # page's parsed; a paper with news (a release, a version) counts from the news when later, so those
+    # few are placed after. One statement with the ids written in (ints), no bind parameters to parse.
+    listed = ", ".join(str(int(i)) for i in reasons)
+    rows = (
+        session.connection()
+        .exec_driver_sql(
+            "SELECT id, coalesce(published_at, first_seen_at) FROM papers "  # nosec B608 # ints
+            f"WHERE id IN ({listed}) AND withdrawn = FALSE"
         )
-    ).all()
-
-    def when(row: Any) -> tuple[datetime, int]:
-        # a paper without a publication date counts from when it was imported
-        times = [t for t in (row.published_at or row.first_seen_at, news.get(row.id)) if t is not None]
-        return (max(times), row.id)
-
-    order.sort(key=when, reverse=True)
-    page = [r.id for r in order[offset : offset + limit]]
+        .all()
+    )
+    total = len(rows)
+    rows.sort(key=lambda row: (row[1] is not None, row[1] or "", row[0]), reverse=True)
+    keys: dict[int, tuple[Any, int]] = {
+        paper_id: (_aware(at), paper_id) for paper_id, at in rows[: offset + limit] if at is not None
+    }
+    if news:
+        rows = session.execute(
+            select(Paper.id, Paper.published_at, Paper.first_seen_at).where(
+                Paper.id.in_(list(news)), Paper.withdrawn.is_(False)
+            )
+        )
+        for row in rows:
+            base = row.published_at or row.first_seen_at
+            keys[row.id] = (max(base, news[row.id]) if base is not None else news[row.id], row.id)
+    ordered = sorted(keys, key=lambda i: keys[i], reverse=True)
+    page = ordered[offset : offset + limit]
     papers = queries.papers_by_ids(session, page)
-    return [FollowedPaper(papers[i], reasons[i]) for i in page if i in papers], len(order)
+    return [FollowedPaper(papers[i], reasons[i]) for i in page if i in papers], total
 
 
 def _hash(token: str) -> str:

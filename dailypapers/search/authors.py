@@ -11,15 +11,17 @@ authors ("Grace Ada, Lovelace Smith" for "Ada Lovelace") is not the author.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dailypapers.names import author_key, hf_handle, name_words
-from dailypapers.search.fulltext import keyword_hits
+from dailypapers.search.fulltext import keyword_hits, newest_matches
 from dailypapers.search.query import ParsedQuery, clean_text
 from dailypapers.store import queries
 from dailypapers.store.models import Organization, Paper
@@ -97,6 +99,41 @@ def author_profile(session: Session, name: str) -> AuthorProfile | None:
         organizations=[(loaded[i], n) for i, n in top_orgs if i in loaded],
         handle=handles.most_common(1)[0][0] if handles else None,
     )
+
+
+def _has_author(names: Any, key: str) -> bool:
+    """Whether an ``authors`` value (a list, or its JSON text as raw SQL reads it) has a name of ``key``."""
+    if isinstance(names, str):
+        try:
+            names = json.loads(names)
+        except ValueError:
+            return False
+    return isinstance(names, list) and any(isinstance(a, str) and author_key(a) == key for a in names)
+
+
+def newest_paper_ids(session: Session, name: str, *, limit: int = 100) -> list[int]:
+    """The ids of the author's papers (names matched as on their page), the most recently imported first,
+    at most ``limit``: read newest first in batches from the full-text index, so a follow costs what its
+    newest papers cost, not the author's whole list."""
+    name = (name or "")[:MAX_NAME]
+    key = author_key(name)
+    words = clean_text(name_words(name))
+    if not key or not words.strip():
+        return []
+    parsed = ParsedQuery(authors=(words,))
+    found: list[int] = []
+    batch = max(limit, 50)
+    for offset in range(0, MAX_PAPERS, batch):
+        ids = newest_matches(session, parsed, limit=batch, offset=offset)
+        if not ids:
+            break
+        listed = ", ".join(str(int(i)) for i in ids)  # ints only
+        rows = session.execute(text(f"SELECT id, authors FROM papers WHERE id IN ({listed})"))  # nosec B608 # ints
+        mine = {paper_id for paper_id, names in rows if _has_author(names, key)}
+        found += [i for i in ids if i in mine]
+        if len(found) >= limit or len(ids) < batch:
+            break
+    return found[:limit]
 
 
 def author_papers(

@@ -412,6 +412,51 @@ def keyword_hits(
     return [KeywordHit(r.id, -float(r.rank), "", "") for r in session.execute(text(sql), params)]
 
 
+def newest_matches(
+    session: Session, parsed: ParsedQuery, *, limit: int = 100, offset: int = 0, **filters: Any
+) -> list[int]:
+    """Papers matching every word of the query's text (after the filters), the most recently imported
+    first: an index walk from the newest id, not a ranking of every match (saved searches and author
+    follows ask "what is new", many times a page)."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if is_postgres(session):
+        query = _pg_query(parsed, params, any_term=False, column=None)
+        if query is None:
+            return []
+        sql = f"""
+            SELECT p.id FROM papers p, (SELECT {query.tsquery} AS q) q
+            WHERE {_pg_where(parsed, query, params, filters)}
+            ORDER BY p.id DESC LIMIT :limit OFFSET :offset
+        """  # nosec B608 # bound parameters
+        with _bitmap_scans_only(session):
+            return [row[0] for row in session.execute(text(sql), params)]
+    expression = to_fts5(parsed)
+    if expression is None:
+        return []
+    params["expr"] = expression
+    where = filter_sql(parsed, params, **filters)
+    join = "JOIN papers p ON p.id = f.rowid" if where else ""
+    sql = f"""
+        SELECT f.rowid AS id FROM papers_fts f {join}
+        WHERE papers_fts MATCH :expr {"AND " + where if where else ""}
+        ORDER BY f.rowid DESC LIMIT :limit OFFSET :offset
+    """  # nosec B608 # bound parameters
+    return [row[0] for row in session.execute(text(sql), params)]
+
+
+def newest_in_category(session: Session, category: str, *, limit: int = 100) -> list[int]:
+    """The most recently imported papers in an arXiv category or archive (``cs.CL``, ``cs``; any case),
+    from the ``paper_categories`` index (migration 0021)."""
+    rows = session.execute(
+        text(
+            "SELECT paper_id FROM paper_categories WHERE category = :category "
+            "ORDER BY paper_id DESC LIMIT :limit"
+        ),
+        {"category": category.lower(), "limit": limit},
+    )
+    return [row[0] for row in rows]
+
+
 def highlights(
     session: Session, parsed: ParsedQuery, ids: list[int], *, papers: Mapping[int, Any] | None = None
 ) -> dict[int, tuple[str, str]]:

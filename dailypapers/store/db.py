@@ -277,7 +277,9 @@ class Database:
 
 
 # made by migrations with raw SQL, described by no model: SQLite's FTS5 index (0003); PostgreSQL's
-# weighted tsvector, pgvector column (0005) and per-model HNSW indexes (ensure_vector_index)
+# weighted tsvector, pgvector column (0005) and per-model HNSW indexes (ensure_vector_index); the
+# categories index kept by triggers (0021)
+RAW_SQL_TABLES = ("papers_fts", "paper_categories")
 RAW_SQL_COLUMNS = {("papers", "search_tsv"), ("paper_vectors", "embedding")}
 RAW_SQL_INDEX_PREFIXES = ("ix_papers_search_tsv", "ix_paper_vectors_hnsw_")
 
@@ -287,7 +289,7 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     if name is None:
         return True
     if type_ == "table":
-        return not name.startswith("papers_fts")
+        return not name.startswith(RAW_SQL_TABLES)
     if type_ == "column":
         return (parent_names.get("table_name"), name) not in RAW_SQL_COLUMNS
     if type_ == "index":

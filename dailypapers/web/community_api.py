@@ -448,7 +448,14 @@ def my_following(
     size = _int(limit, "limit", 50, 1, 100)
     page = _int(p, "p", 0, 0, 100_000)
     with db.session() as session:
-        found, _ = follows.following(session, search, user.id, limit=size, offset=page * size)
+        found, _ = follows.following(
+            session,
+            search,
+            user.id,
+            limit=size,
+            offset=page * size,
+            cache=parts_of(request).application.follows_cache,
+        )
         return [
             {
                 **search_item_json(f.paper, latest_entry(f.paper)),

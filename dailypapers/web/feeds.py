@@ -34,7 +34,7 @@ from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.urls import safe_http_url
 from dailypapers.web.api import check_mode_sort, parse_filters, parse_list_filter
-from dailypapers.web.deps import DB, AppSettings, Search
+from dailypapers.web.deps import DB, AppSettings, Search, parts_of
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
@@ -418,7 +418,9 @@ def following_feed(
         owner = follows.feed_owner(session, token)
         if owner is None:
             raise NotFound("no such feed (the address may have been replaced or turned off)")
-        found, _ = follows.following(session, engine, owner, limit=MAX_ENTRIES)
+        found, _ = follows.following(
+            session, engine, owner, limit=MAX_ENTRIES, cache=parts_of(request).application.follows_cache
+        )
         items = [FeedItem(f.paper, latest_entry(f.paper), note="; ".join(f.reasons)) for f in found]
         info = FeedInfo(f"/feeds/following/{quote(token, safe='')}.atom", "/following", "Following")
         body = render_feed(settings.site_url, info, items)

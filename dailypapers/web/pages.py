@@ -596,17 +596,22 @@ def organization_page(request: Request, db: DB, name: str) -> HTMLResponse:
             empty_message=f"No papers{view.filters.label()} from {display}."
             if view.filters
             else f"No papers from {display} yet.",
-            extra={"org": org, "view": view},
+            extra={
+                "org": org,
+                "view": view,
+                "following": _follows(request, session, "organization", org.name),
+            },
         )
         return _listing_response(request, listing, "organization.html")
 
 
-def _follows_author(request: Request, session: Session, name: str) -> bool | None:
-    """Whether the logged-in reader follows the author (``None`` when logged out)."""
+def _follows(request: Request, session: Session, kind: str, value: str) -> bool | None:
+    """Whether the logged-in reader follows ``value`` (``None`` when logged out, or while the copy every
+    reader shares renders: its buttons are filled in per request)."""
     user = getattr(request.state, "user", None)
-    if user is None:
+    if user is None or request.scope["state"].get(GENERIC):
         return None
-    return follows.is_following(session, user.id, "author", name)
+    return follows.is_following(session, user.id, kind, value)
 
 
 @router.get("/authors/{name:path}", response_class=HTMLResponse)
@@ -638,7 +643,7 @@ def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
             else f"No papers by {profile.name} on this page.",
             extra={
                 "author": profile,
-                "following": _follows_author(request, session, profile.name),
+                "following": _follows(request, session, "author", profile.name),
                 "view": view,
             },
         )
@@ -805,6 +810,7 @@ def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLR
                 **personal,
                 "related": related,
                 "concurrent": concurrent,
+                "following": _follows(request, session, "paper", paper.arxiv_id),
                 "paper": paper,
                 "card": Card(paper, latest, why),
                 "versions": versions,

@@ -354,7 +354,9 @@ def _following_page(
     user = require_user(request)
     page = _page_number(request)
     with app.db.session() as session:
-        found, total = follows.following(session, engine, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        found, total = follows.following(
+            session, engine, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE, cache=app.follows_cache
+        )
         followed = follows.follows_of(session, user.id)
         has_feed = follows.has_feed(session, user.id)
     more, first = _paging(request, page, total)

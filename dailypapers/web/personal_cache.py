@@ -29,6 +29,7 @@ import anyio
 from markupsafe import Markup, escape
 
 from dailypapers.community.actions import voted_ids
+from dailypapers.community.follows import followed_ids
 from dailypapers.store.db import SHORT_READ, Database
 from dailypapers.web.auth import UNSAFE
 from dailypapers.web.cache import OWN_WRITE_COOKIE
@@ -78,6 +79,25 @@ OWN_ELSE = Markup("<!--dp:oe-->")
 OWN_END = Markup("<!--dp:oz-->")
 
 
+_FOLLOW_KINDS = {"organization": "f", "paper": "g"}
+
+
+def follow_marker(kind: str, ident: int) -> Markup:
+    """Where a follow button begins in the shared copy (``kind``: organization or paper, by id): the
+    "Following" form follows, then :func:`follow_else` and the "Follow" form, then :func:`follow_end`."""
+    return Markup(f"<!--dp:{_FOLLOW_KINDS[kind]}:{int(ident)}-->")  # nosec B704 # fixed letters, an int
+
+
+def follow_else(kind: str) -> Markup:
+    """Between the two forms of a follow button (see :func:`follow_marker`)."""
+    return Markup(f"<!--dp:{_FOLLOW_KINDS[kind]}e-->")  # nosec B704 # a fixed letter
+
+
+def follow_end(kind: str) -> Markup:
+    """After the two forms of a follow button (see :func:`follow_marker`)."""
+    return Markup(f"<!--dp:{_FOLLOW_KINDS[kind]}z-->")  # nosec B704 # a fixed letter
+
+
 def personal_marker(paper_id: int) -> Markup:
     """Where a paper page's block of the reader's own (their marks, their collections) goes: rendered
     per request by the ``block`` function :class:`PersonalPages` was given."""
@@ -120,7 +140,7 @@ def is_shared_page(path: str, query: bytes) -> bool:
 # whatever the page's size.
 Part = bytes | str
 Piece = Part | tuple[str, int, list[Part], list[Part]] | tuple[str, int]
-_BLOCK = re.compile(rb"<!--dp:(v|o):(\d+)-->(.*?)<!--dp:\1e-->(.*?)<!--dp:\1z-->|<!--dp:p:(\d+)-->", re.S)
+_BLOCK = re.compile(rb"<!--dp:(v|o|f|g):(\d+)-->(.*?)<!--dp:\1e-->(.*?)<!--dp:\1z-->|<!--dp:p:(\d+)-->", re.S)
 _SPOT = re.compile(rb"<!--dp:(csrf|name|initial|hue)-->")
 
 
@@ -158,9 +178,11 @@ def fill(
     voted: set[int] | frozenset[int],
     user_id: int | None = None,
     blocks: dict[int, bytes] | None = None,
+    followed: dict[str, set[int]] | None = None,
 ) -> bytes:
     """The page of one reader: the pieces of a shared copy with their token, name, pressed buttons, what
-    is theirs (``user_id``) and their personal ``blocks`` (by paper id)."""
+    is theirs (``user_id``), their personal ``blocks`` (by paper id) and the follow buttons of what they
+    follow (``followed``: ``f`` organization ids, ``g`` paper ids)."""
     spots = {
         "csrf": str(escape(csrf)).encode(),
         "name": str(escape(name)).encode(),
@@ -177,7 +199,12 @@ def fill(
             out.append((blocks or {}).get(piece[1], b""))
         else:
             kind, number, yes, no = piece  # type: ignore[misc]
-            chosen = number in voted if kind == "v" else number == user_id
+            if kind == "v":
+                chosen = number in voted
+            elif kind == "o":
+                chosen = number == user_id
+            else:
+                chosen = number in (followed or {}).get(kind, ())
             for part in yes if chosen else no:
                 out.append(part if isinstance(part, bytes) else spots[part])
     return b"".join(out)
@@ -190,6 +217,7 @@ class _Copy:
     pieces: list[Piece]
     paper_ids: list[int]  # whose upvote buttons it has
     blocks: list[int]  # the papers whose personal block it has
+    follows: bool = False  # whether it has follow buttons (each request then reads what its reader follows)
 
 
 class SharedCopies:
@@ -317,19 +345,22 @@ class PersonalPages:
         kept = self._kept_blocks(user, csrf)
         blocks = {i: kept[i] for i in copy.blocks if i in kept}
         missing = [i for i in copy.blocks if i not in blocks]
-        if voted is None or missing:
-            wanted = (user, csrf, copy.paper_ids if voted is None else [], missing)
+        followed: dict[str, set[int]] | None = None
+        if voted is None or missing or copy.follows:
+            wanted = (user, csrf, copy.paper_ids if voted is None else [], missing, copy.follows)
             if self.inline:
-                read, fresh = self._personal(*wanted)
+                read, fresh, followed = self._personal(*wanted)
             else:
-                read, fresh = await anyio.to_thread.run_sync(self._personal, *wanted)
+                read, fresh, followed = await anyio.to_thread.run_sync(self._personal, *wanted)
             blocks.update(fresh)
             if len(kept) < _BLOCKS_PER_LOGIN:
                 kept.update(fresh)
             if voted is None:
                 voted = frozenset(read)
                 self.store.voted_put((user.id, key), voted)
-        body = fill(copy.pieces, csrf=csrf, name=name, voted=voted, user_id=user.id, blocks=blocks)
+        body = fill(
+            copy.pieces, csrf=csrf, name=name, voted=voted, user_id=user.id, blocks=blocks, followed=followed
+        )
         headers = [(n, v) for n, v in copy.headers if n != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": copy.status, "headers": headers})
@@ -357,15 +388,20 @@ class PersonalPages:
         return marked
 
     def _personal(
-        self, user: Any, csrf: str, paper_ids: list[int], block_ids: list[int]
-    ) -> tuple[set[int], dict[int, bytes]]:
-        """The reader's votes among ``paper_ids`` and their personal blocks of ``block_ids`` (one thread,
-        one read session)."""
+        self, user: Any, csrf: str, paper_ids: list[int], block_ids: list[int], follows: bool = False
+    ) -> tuple[set[int], dict[int, bytes], dict[str, set[int]] | None]:
+        """The reader's votes among ``paper_ids``, their personal blocks of ``block_ids`` and, with
+        ``follows``, the organizations and papers they follow (one thread, one read session). What they
+        follow is read on every request: a follow changes no data version."""
         with self.db.session() as session:
             session.connection(execution_options=SHORT_READ)
             voted = voted_ids(session, user.id, paper_ids) if paper_ids else set()
             blocks = {i: self.block(session, user, i, csrf) for i in block_ids} if self.block else {}
-        return voted, blocks
+            followed = None
+            if follows:
+                organizations, papers = followed_ids(session, user.id)
+                followed = {"f": organizations, "g": papers}
+        return voted, blocks, followed
 
     async def _render(self, scope: Scope, receive: Receive) -> _Copy | None:
         """The shared copy of this page: the app renders it with markers for the reader's spots."""
@@ -401,4 +437,4 @@ class PersonalPages:
         marked = [p for p in pieces if isinstance(p, tuple)]
         ids = sorted({p[1] for p in marked if p[0] == "v"})
         blocks = [p[1] for p in marked if p[0] == "p"]
-        return _Copy(start["status"], headers, pieces, ids, blocks)
+        return _Copy(start["status"], headers, pieces, ids, blocks, any(p[0] in ("f", "g") for p in marked))
