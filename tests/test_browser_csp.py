@@ -214,3 +214,20 @@ def test_another_origin_cannot_frame_the_upvote_page(site, browser, db):
         assert child.url.startswith("chrome-error://"), child.url  # its own error page, not the site
     assert refusals and "frame-ancestors 'none'" in refusals[0]
     context.close()
+
+
+def test_the_cite_box_copies_bibtex_under_the_policy(site, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site)
+    policed = Policed(context)
+    page = policed.page
+    policed.open(f"{site}/papers/{MATH_ID}")
+    shown = page.input_value("#bibtex")
+    assert shown.startswith("@misc{") and f"eprint={{{MATH_ID}}}" in shown
+    page.click("[data-copy='#bibtex']")
+    page.wait_for_function("document.querySelector('.cite .copied').textContent !== ''")
+    assert page.text_content(".cite .copied") == "Copied"
+    assert page.evaluate("navigator.clipboard.readText()") == shown
+    policed.assert_clean("cite box")
+    screenshot(page, "paper-cite-box")
+    context.close()

@@ -9,6 +9,7 @@ Templates are rendered while the session is open, so nothing lazy-loads on a det
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import functools
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from dailypapers import cite
 from dailypapers.community.actions import latest_entry
 from dailypapers.community import actions, follows
 from dailypapers.errors import BadRequest, NotFound
@@ -714,6 +716,7 @@ def paper_markdown(paper: Paper, site_url: str = "") -> str:
 
 
 RELATED = 6
+CITATION_AUTHORS = 200  # citation_author tags on a paper page at most (a list of 3,000 would bloat it)
 
 
 CONCURRENT = 5
@@ -745,6 +748,47 @@ def concurrent_cards(engine: SearchEngine, session: Session, paper: Paper) -> li
         else card
         for card in _hit_cards(session, engine.concurrent(session, paper, limit=CONCURRENT))
     ]
+
+
+def citation_response(fmt: str, papers: list[Paper], filename: str) -> Response:
+    """``papers`` as a citation file (``fmt``: bib, ris or csl), to download or read in a browser tab."""
+    media_type, extension = cite.FORMATS[fmt]
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", filename).strip("-") or "papers"
+    return Response(
+        cite.render(fmt, papers),
+        media_type=media_type,
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'inline; filename="{safe}.{extension}"',
+        },
+    )
+
+
+def _paper_citation(db: Database, arxiv_id: str, fmt: str) -> Response:
+    canonical = _canonical_or_404(arxiv_id)
+    with db.session() as session:
+        paper = queries.paper_by_arxiv_id(session, canonical)
+        if paper is None:
+            raise NotFound(f"no paper {canonical}")
+        return citation_response(fmt, [paper], canonical.replace("/", "-"))
+
+
+@router.get("/papers/{arxiv_id:path}.bib", response_class=Response)
+def paper_bibtex(db: DB, arxiv_id: str) -> Response:
+    """The paper as a BibTeX entry in arXiv's style."""
+    return _paper_citation(db, arxiv_id, "bib")
+
+
+@router.get("/papers/{arxiv_id:path}.ris", response_class=Response)
+def paper_ris(db: DB, arxiv_id: str) -> Response:
+    """The paper as a RIS record (Zotero, EndNote, Mendeley)."""
+    return _paper_citation(db, arxiv_id, "ris")
+
+
+@router.get("/papers/{arxiv_id:path}.csl.json", response_class=Response)
+def paper_csl(db: DB, arxiv_id: str) -> Response:
+    """The paper as CSL-JSON (what citation processors read)."""
+    return _paper_citation(db, arxiv_id, "csl")
 
 
 @router.get("/papers/{arxiv_id:path}.md", response_class=PlainTextResponse)
@@ -811,6 +855,11 @@ def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLR
                 "related": related,
                 "concurrent": concurrent,
                 "following": _follows(request, session, "paper", paper.arxiv_id),
+                "citation_authors": [
+                    f"{n.family}, {n.given}" if n.given else n.family
+                    for n in map(cite.split_name, [a for a in paper.authors or () if isinstance(a, str)])
+                ][:CITATION_AUTHORS],
+                "bibtex": cite.bibtex(paper),
                 "paper": paper,
                 "card": Card(paper, latest, why),
                 "versions": versions,

@@ -48,9 +48,11 @@ HUE = Markup("<!--dp:hue-->")
 _LIST_PATHS = re.compile(
     r"^/(?:papers/(?:date|week|month)/[^/]+|papers/trending|papers|organizations/[^/]+)?$"
 )
-# a paper's page (``/papers/2406.12345``, ``/papers/hep-th/9901001``), not its Markdown or a list
+# a paper's page (``/papers/2406.12345``, ``/papers/hep-th/9901001``), not its Markdown, its citation
+# files or a list
 _PAPER_PATH = re.compile(
-    r"^/papers/(?!(?:date|week|month)/|trending$)[A-Za-z0-9.\-]+(?:/[0-9]{7})?(?:v[0-9]+)?(?<!\.md)$"
+    r"^/papers/(?!(?:date|week|month)/|trending$)[A-Za-z0-9.\-]+(?:/[0-9]{7})?(?:v[0-9]+)?"
+    r"(?<!\.md)(?<!\.bib)(?<!\.ris)(?<!\.json)$"
 )
 WROTE_COOKIE = "dp_wrote"  # a reader's own write is a few seconds old: their pages are not shared copies
 WROTE = (WROTE_COOKIE + "=").encode()

@@ -21,7 +21,27 @@
     });
   }
 
+  /* "Copy" buttons: data-copy names the field whose text goes to the clipboard (no inline script: CSP) */
+  function copyOnClick(evt) {
+    var button = evt.target.closest && evt.target.closest("[data-copy]");
+    if (!button) return;
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    var status = button.parentNode.querySelector(".copied");
+    var said = function (text) { if (status) status.textContent = text; };
+    var text = field.value !== undefined ? field.value : field.textContent;
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(function () { said("Copied"); }, function () {
+        field.select(); said("Selected: press Ctrl+C");
+      });
+    } else {
+      field.select();
+      said(document.execCommand && document.execCommand("copy") ? "Copied" : "Selected: press Ctrl+C");
+    }
+  }
+
   function start() {
+    document.addEventListener("click", copyOnClick);
     if (window.htmx) {
       window.htmx.onLoad(renderMath); /* called for the body at start and for every swapped-in piece */
       document.body.addEventListener("htmx:beforeRequest", function (evt) {
