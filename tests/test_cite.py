@@ -157,3 +157,57 @@ def test_many_papers_with_one_key_get_letters(site):
 
     entries = parse_bib(cite.render("bib", [P("2601.00001"), P("2601.00002"), P("2601.00003")]))
     assert [e["ID"] for e in entries] == ["lovelace2026notes", "lovelace2026notesb", "lovelace2026notesc"]
+
+
+def _ids_in(fmt: str, body: str) -> list[str]:
+    if fmt == "bib":
+        return [e["eprint"] for e in parse_bib(body)]
+    if fmt == "ris":
+        return [line.split("arXiv:", 1)[1] for line in body.split("\r\n") if line.startswith("M3  - arXiv:")]
+    return [item["id"].removeprefix("arXiv:") for item in json.loads(body)]
+
+
+@pytest.mark.parametrize("fmt", ["bib", "ris", "csl"])
+def test_every_list_exports_all_its_papers_in_its_order(site, fmt):
+    day = site.get("/api/daily_papers?date=2026-06-30").json()
+    listed = [item["paper"]["id"] for item in day]
+    assert len(listed) >= 2
+    for path in ("/papers/date/2026-06-30", "/"):
+        response = site.get(f"{path}?format={fmt}")
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == cite.FORMATS[fmt][0]
+        assert _ids_in(fmt, response.text) == listed, path
+    # the filters and the order are kept; the page number is not (all of it)
+    by_stars = [
+        item["paper"]["id"] for item in site.get("/api/daily_papers?date=2026-06-30&sort=stars").json()
+    ]
+    assert _ids_in(fmt, site.get(f"/papers/date/2026-06-30?sort=stars&p=3&format={fmt}").text) == by_stars
+    assert _ids_in(fmt, site.get(f"/papers/date/2026-06-30?category=q-bio&format={fmt}").text) == []
+    trending = [i["paper"]["id"] for i in site.get("/api/daily_papers?sort=trending&limit=100").json()]
+    assert _ids_in(fmt, site.get(f"/papers/trending?format={fmt}").text) == trending
+    searched = _ids_in(fmt, site.get(f"/papers?q=braces&mode=keyword&format={fmt}").text)
+    assert searched == [HOSTILE]
+    assert _ids_in(fmt, site.get(f"/authors/Ada%20Lovelace?format={fmt}").text) == [HOSTILE]
+
+
+def test_list_pages_link_their_exports_and_refuse_a_bad_format(site):
+    html = site.get("/papers/date/2026-06-30?sort=stars").text
+    assert 'href="/papers/date/2026-06-30?sort=stars&amp;format=bib"' in html
+    assert 'href="/papers/date/2026-06-30?sort=stars&amp;format=csl"' in html
+    response = site.get("/papers/date/2026-06-30?format=docx")
+    assert response.status_code == 400 and "format must be one of" in response.text
+    assert site.get("/papers?q=&format=bib").status_code == 400
+
+
+def test_a_collection_exports_its_papers_and_a_private_one_only_to_its_owner(settings, db):
+    from tests.support.community import clients, community_settings
+
+    load_papers(db)
+    with clients(community_settings(settings), db) as made:
+        owner = made.account(db, "owner")
+        made_collection = owner.post("/api/collections", json={"name": "Reading", "public": False}).json()
+        cid = made_collection["id"]
+        assert owner.put(f"/api/collections/{cid}/papers/{PAPER}").status_code in (200, 204)
+        entries = parse_bib(owner.client.get(f"/collections/{cid}?format=bib").text)
+        assert [e["eprint"] for e in entries] == [PAPER]
+        assert made.new().get(f"/collections/{cid}?format=bib").status_code == 404

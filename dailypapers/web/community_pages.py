@@ -32,7 +32,17 @@ from dailypapers.web.auth import (
 )
 from dailypapers.web.community_api import RowId, change_profile, check_login, remember_device
 from dailypapers.web.deps import DB, App, AppSettings, parts_of
-from dailypapers.web.pages import Card, Listing, _listing_response, _page_number, _paging, _render
+from dailypapers.web.pages import (
+    Card,
+    Listing,
+    _listing_response,
+    _page_number,
+    _paging,
+    _render,
+    export_format,
+    export_links,
+    export_response,
+)
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -662,9 +672,12 @@ def collection_add_from_paper(
 
 
 @router.get("/collections/{collection_id}", response_class=HTMLResponse)
-def collection_page(request: Request, collection_id: RowId, db: DB) -> HTMLResponse:
+def collection_page(request: Request, collection_id: RowId, db: DB) -> Response:
     """A public collection, or one's own, with its papers."""
     view = actions.get_collection(db, current_user(request), collection_id)
+    fmt = export_format(request)
+    if fmt:
+        return export_response(request, fmt, list(view.papers), f"collection-{view.collection.name}")
     cards = [Card(p, actions.latest_entry(p)) for p in view.papers]
     viewer = current_user(request)
     return _render(
@@ -676,6 +689,7 @@ def collection_page(request: Request, collection_id: RowId, db: DB) -> HTMLRespo
             "nav": "collections",
             "owner": viewer is not None and viewer.id == view.owner.id,
             "listing": _paper_listing(request, view.collection.name, cards, view.total, 0, ""),
+            "exports": export_links(request),
         },
     )
 

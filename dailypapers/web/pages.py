@@ -254,6 +254,35 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
     return response
 
 
+EXPORT_MAX = 1000  # papers in one exported list at most
+EXPORT_LABELS = {"bib": "BibTeX", "ris": "RIS", "csl": "CSL-JSON"}
+
+
+def export_format(request: Request) -> str | None:
+    """The citation format a list is asked in (``?format=bib|ris|csl``), or None for the page."""
+    fmt = request.query_params.get("format")
+    if not fmt:
+        return None
+    if fmt not in cite.FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(cite.FORMATS)}, got {fmt[:20]!r}")
+    return fmt
+
+
+def export_links(request: Request) -> list[tuple[str, str]]:
+    """(label, URL) of this list in each citation format: its filters and order kept, every page."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("p", "format")]
+    return [
+        (label, _own_path(request) + "?" + urlencode([*params, ("format", fmt)]))
+        for fmt, label in EXPORT_LABELS.items()
+    ]
+
+
+def export_response(request: Request, fmt: str, papers: list[Paper], name: str) -> Response:
+    """The list's papers (each once, in its order, at most ``EXPORT_MAX``) as a citation file."""
+    unique = list({p.id: p for p in papers}.values())[:EXPORT_MAX]
+    return citation_response(fmt, unique, name)
+
+
 def _listing_response(request: Request, listing: Listing, template: str = "listing.html") -> HTMLResponse:
     target = _fragment_target(request)
     if target == "cards":
@@ -370,12 +399,12 @@ def _period_listing(request: Request, session: Session, period: Period, *, home:
         empty_message=f"No papers{view.filters.label()} were listed this {period.kind}."
         if view.filters
         else f"No papers were listed this {period.kind}.",
-        extra={"period": period, "view": view},
+        extra={"period": period, "view": view, "exports": export_links(request)},
     )
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, db: DB) -> HTMLResponse:
+def home(request: Request, db: DB) -> Response:
     """The latest list day on or before today (New York)."""
     with db.session() as session:
         day = queries.latest_day(session, today())
@@ -394,46 +423,69 @@ def home(request: Request, db: DB) -> HTMLResponse:
                 "or “dailypapers demo load”.",
             )
             return _listing_response(request, listing)
+        fmt = export_format(request)
+        if fmt:
+            return _period_export(request, session, day_period(day), fmt)
         return _listing_response(request, _period_listing(request, session, day_period(day), home=True))
 
 
 @router.get("/papers", response_class=HTMLResponse)
-def papers_or_search(request: Request, db: DB, engine: Search) -> HTMLResponse:
+def papers_or_search(request: Request, db: DB, engine: Search) -> Response:
     """``/papers?q=…`` searches; ``/papers`` alone is the home page, as on Hugging Face."""
     if "q" not in request.query_params:
         return home(request, db)
     return search_page(request, request.query_params.get("q", ""), db, engine)
 
 
-def _period_page(request: Request, db: Database, period: Period) -> HTMLResponse:
+def _period_export(request: Request, session: Session, period: Period, fmt: str) -> Response:
+    view = _list_view(request, LIST_SORTS)
+    entries, _ = queries.list_entries(
+        session,
+        period.start,
+        period.end,
+        sort="stars" if view.sort == "stars" else "upvotes",
+        filters=view.filters,
+        limit=2 * EXPORT_MAX,
+    )
+    return export_response(request, fmt, [e.paper for e in entries], f"papers-{period.key}")
+
+
+def _period_page(request: Request, db: Database, period: Period) -> Response:
     with db.session() as session:
+        fmt = export_format(request)
+        if fmt:
+            return _period_export(request, session, period, fmt)
         return _listing_response(request, _period_listing(request, session, period))
 
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse)
-def day_page(request: Request, db: DB, day: str) -> HTMLResponse:
+def day_page(request: Request, db: DB, day: str) -> Response:
     """The papers listed on one day (New York)."""
     return _period_page(request, db, parse_day(day))
 
 
 @router.get("/papers/week/{week}", response_class=HTMLResponse)
-def week_page(request: Request, db: DB, week: str) -> HTMLResponse:
+def week_page(request: Request, db: DB, week: str) -> Response:
     """The papers listed in one ISO week."""
     return _period_page(request, db, parse_week(week))
 
 
 @router.get("/papers/month/{month}", response_class=HTMLResponse)
-def month_page(request: Request, db: DB, month: str) -> HTMLResponse:
+def month_page(request: Request, db: DB, month: str) -> Response:
     """The papers listed in one month."""
     return _period_page(request, db, parse_month(month))
 
 
 @router.get("/papers/trending", response_class=HTMLResponse)
-def trending_page(request: Request, db: DB) -> HTMLResponse:
+def trending_page(request: Request, db: DB) -> Response:
     """The papers listed in the trending window, by trending score, with the formula."""
     page = _page_number(request)
     view = _list_view(request)
     with db.session() as session:
+        fmt = export_format(request)
+        if fmt:
+            scored, _ = trending.trending_entries(session, limit=EXPORT_MAX, filters=view.filters)
+            return export_response(request, fmt, [e.paper for e, _ in scored], "papers-trending")
         scored, total = trending.trending_entries(
             session, limit=PAGE_SIZE, offset=page * PAGE_SIZE, filters=view.filters
         )
@@ -455,17 +507,22 @@ def trending_page(request: Request, db: DB) -> HTMLResponse:
             extra={
                 "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",
                 "view": view,
+                "exports": export_links(request),
             },
         )
         return _listing_response(request, listing)
 
 
 @router.get("/papers/trending/github", response_class=HTMLResponse)
-def github_page(request: Request, db: DB) -> HTMLResponse:
+def github_page(request: Request, db: DB) -> Response:
     """Trending on GitHub: the papers whose code gained the most stars at their latest import."""
     page = _page_number(request)
     view = _list_view(request)
     with db.session() as session:
+        fmt = export_format(request)
+        if fmt:
+            found, _ = queries.github_trending(session, filters=view.filters, limit=EXPORT_MAX)
+            return export_response(request, fmt, [p for p, _ in found], "papers-trending-github")
         found, total = queries.github_trending(
             session, filters=view.filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE
         )
@@ -483,12 +540,12 @@ def github_page(request: Request, db: DB) -> HTMLResponse:
             empty_message=f"No paper{view.filters.label()} has gained stars between two imports."
             if view.filters
             else "No paper's stars have risen between two imports yet.",
-            extra={"gained": {p.id: g for p, g in found}, "view": view},
+            extra={"gained": {p.id: g for p, g in found}, "view": view, "exports": export_links(request)},
         )
         return _render(request, "github.html", {"listing": listing})
 
 
-def search_page(request: Request, q: str, db: Database, engine: SearchEngine) -> HTMLResponse:
+def search_page(request: Request, q: str, db: Database, engine: SearchEngine) -> Response:
     """Search results (hybrid by default) with filters; a query without words gets a friendly hint, not
     an error page. Bad filter values are a 400 page."""
     page = _page_number(request)
@@ -512,6 +569,14 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
         "has_code": filters.has_code,
     }
     with db.session() as session:
+        fmt = export_format(request)
+        if fmt:
+            try:
+                found = engine.search(session, q, mode=mode, limit=EXPORT_MAX, filters=filters, sort=sort)
+            except BadRequest:
+                raise BadRequest("type a few words to search before exporting the results") from None
+            ordered = [found.papers[h.paper_id] for h in found.hits if h.paper_id in found.papers]
+            return export_response(request, fmt, ordered, "papers-search")
         hint = ""
         hits: list[Hit] = []
         papers: dict[int, Paper] = {}
@@ -563,6 +628,7 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
                 "warnings": warnings,
                 "semantic_off": engine.vectors is None,
                 "keyword_total": keyword_total,
+                "exports": export_links(request) if q else [],
             },
         )
         target = _fragment_target(request)
@@ -572,7 +638,7 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
 
 
 @router.get("/organizations/{name}", response_class=HTMLResponse)
-def organization_page(request: Request, db: DB, name: str) -> HTMLResponse:
+def organization_page(request: Request, db: DB, name: str) -> Response:
     """An organization's papers, newest first."""
     page = _page_number(request)
     view = _list_view(request)
@@ -580,6 +646,10 @@ def organization_page(request: Request, db: DB, name: str) -> HTMLResponse:
         org = queries.organization_by_name(session, name)
         if org is None:
             raise NotFound(f"no organization named {name!r}")
+        fmt = export_format(request)
+        if fmt:
+            every, _ = queries.organization_papers(session, org.id, filters=view.filters, limit=EXPORT_MAX)
+            return export_response(request, fmt, every, f"papers-{org.name}")
         papers, total = queries.organization_papers(
             session, org.id, filters=view.filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE
         )
@@ -617,7 +687,7 @@ def _follows(request: Request, session: Session, kind: str, value: str) -> bool 
 
 
 @router.get("/authors/{name:path}", response_class=HTMLResponse)
-def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
+def author_page(request: Request, db: DB, name: str) -> Response:
     """An author's papers, newest first, with the co-authors and organizations they share most papers
     with (names matched as :mod:`dailypapers.search.authors` says)."""
     page = _page_number(request)
@@ -626,6 +696,10 @@ def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
         profile = authors.author_profile(session, name)
         if profile is None:
             raise NotFound(f"no paper by an author named {name[:200]!r}")
+        fmt = export_format(request)
+        if fmt:
+            every, _ = authors.author_papers(session, profile, filters=view.filters, limit=EXPORT_MAX)
+            return export_response(request, fmt, every, f"papers-{profile.name}")
         papers, total = authors.author_papers(
             session, profile, filters=view.filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE
         )
@@ -647,6 +721,7 @@ def author_page(request: Request, db: DB, name: str) -> HTMLResponse:
                 "author": profile,
                 "following": _follows(request, session, "author", profile.name),
                 "view": view,
+                "exports": export_links(request),
             },
         )
         return _listing_response(request, listing, "author.html")

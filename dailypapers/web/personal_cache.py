@@ -132,7 +132,10 @@ def is_list_page(path: str, query: bytes) -> bool:
 
 
 def is_shared_page(path: str, query: bytes) -> bool:
-    """Whether ``path`` is a page a shared copy serves: a list page or a paper's page."""
+    """Whether ``path`` is a page a shared copy serves: a list page or a paper's page (not a list's
+    citation file, ``?format=bib``)."""
+    if re.search(rb"(?:^|&)format=", query):
+        return False
     return is_list_page(path, query) or bool(_PAPER_PATH.match(path))
 
 
