@@ -243,3 +243,17 @@ def test_the_following_forms_need_the_form_token_and_a_session(site, db):
     assert reader.get("/api/me/follows").json() == []  # nothing was followed
     stranger = site.new()
     assert stranger.post("/following", data={**forged, "csrf_token": ""}).status_code in (401, 403)
+
+
+def test_following_takes_the_list_filters(site, db):
+    reader = site.account(db, "reader")
+    assert reader.put("/api/me/follows/author/Grace%20Hopper").status_code == 200
+    assert reader.put("/api/me/follows/author/Alan%20Turing").status_code == 200
+    assert ids(reader.get("/api/me/following").json()) == ["2606.00104", "2606.00103"]
+    assert ids(reader.get("/api/me/following?category=cs").json()) == ["2606.00103"]
+    assert ids(reader.get("/api/me/following?year=2025").json()) == []
+    assert reader.get("/api/me/following?category=%25").status_code == 400
+    html = reader.get("/following?category=cs.PL").text
+    assert re.findall(r'id="card-([^"]+)"', html) == ["2606.00103"]
+    assert 'name="category" value="cs.PL"' in html
+    assert "No paper · published 2001 from what you follow." in reader.get("/following?year=2001").text

@@ -343,11 +343,13 @@ def following(
     limit: int = 50,
     offset: int = 0,
     cache: NewestCache | None = None,
+    filters: queries.PaperFilter = queries.NO_FILTER,
 ) -> tuple[list[FollowedPaper], int]:
     """The newest papers of everything ``user_id`` follows, and the papers they upvoted, saved or
     follow whose code or project page was released after they saw them (one page, and how many in
     all), newest first (a release counts as news at its time), each with its reasons. ``cache``: what
-    each followed thing brings, shared between readers and requests."""
+    each followed thing brings, shared between readers and requests; ``filters``: only the papers it
+    takes (with code, a category, years)."""
     reasons: dict[int, list[str]] = {}
     newest = session.scalar(select(func.max(Paper.id))) if cache is not None else None
     for item in follows_of(session, user_id):
@@ -377,6 +379,10 @@ def following(
     for paper_id, (labels, at) in followed_papers.items():
         reasons.setdefault(paper_id, []).extend(labels)
         news[paper_id] = at
+    if filters:
+        kept = set(queries.filter_ids(session, list(reasons), filters))
+        reasons = {i: why for i, why in reasons.items() if i in kept}
+        news = {i: at for i, at in news.items() if i in kept}
     if not reasons:
         return [], 0
     # newest first by publication (or import) time: the times as the database hands them back (text on

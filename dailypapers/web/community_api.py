@@ -17,7 +17,7 @@ from dailypapers.addresses import clean_email
 from dailypapers.community import accounts, actions, follows
 from dailypapers.community import sessions as user_sessions
 from dailypapers.errors import BadRequest, Forbidden, NotFound
-from dailypapers.web.api import _int
+from dailypapers.web.api import _int, parse_list_filter
 from dailypapers.web.auth import (
     current_session_id,
     current_user,
@@ -439,14 +439,23 @@ def remove_follow(request: Request, kind: FollowKind, value: FollowValue, db: DB
 
 @router.get("/me/following", summary="New papers from everything the account follows, newest first")
 def my_following(
-    request: Request, db: DB, search: Search, p: str | None = None, limit: str | None = None
+    request: Request,
+    db: DB,
+    search: Search,
+    p: str | None = None,
+    limit: str | None = None,
+    has_code: str | None = None,
+    category: str | None = None,
+    year: str | None = None,
 ) -> list[dict[str, Any]]:
     """The newest papers of the authors, organizations, categories and searches the account follows,
-    newest first, ``limit`` (1–100, default 50) a page, page ``p``; each item is shaped like those of
-    ``/api/daily_papers`` (or, for a paper never listed, like a search result) plus ``reasons``."""
+    newest first, ``limit`` (1–100, default 50) a page, page ``p``, narrowed by ``has_code``,
+    ``category`` and ``year`` as the lists are; each item is shaped like those of ``/api/daily_papers``
+    (or, for a paper never listed, like a search result) plus ``reasons``."""
     user = require_user(request)
     size = _int(limit, "limit", 50, 1, 100)
     page = _int(p, "p", 0, 0, 100_000)
+    filters = parse_list_filter(has_code, category, year)
     with db.session() as session:
         found, _ = follows.following(
             session,
@@ -455,6 +464,7 @@ def my_following(
             limit=size,
             offset=page * size,
             cache=parts_of(request).application.follows_cache,
+            filters=filters,
         )
         return [
             {

@@ -22,7 +22,7 @@ from dailypapers.web.api import _int, load_papers
 from dailypapers.web.auth import current_user, rate_limit, require_user
 from dailypapers.web.community_pages import _back, _form_page
 from dailypapers.web.deps import DB, App, Search
-from dailypapers.web.pages import PAGE_SIZE, Card, _page_number, _paging, _render
+from dailypapers.web.pages import PAGE_SIZE, Card, _list_view, _page_number, _paging, _render
 from dailypapers.web.serializers import iso, search_item_json
 
 router = APIRouter(include_in_schema=False)
@@ -353,9 +353,16 @@ def _following_page(
 ) -> HTMLResponse:
     user = require_user(request)
     page = _page_number(request)
+    view = _list_view(request)
     with app.db.session() as session:
         found, total = follows.following(
-            session, engine, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE, cache=app.follows_cache
+            session,
+            engine,
+            user.id,
+            limit=PAGE_SIZE,
+            offset=page * PAGE_SIZE,
+            cache=app.follows_cache,
+            filters=view.filters,
         )
         followed = follows.follows_of(session, user.id)
         has_feed = follows.has_feed(session, user.id)
@@ -375,6 +382,7 @@ def _following_page(
             "feed_url": f"{site}/feeds/following/{secret}.atom" if secret else "",
             "kinds": follows.KINDS,
             "nav": "following",
+            "view": view,
         },
     )
 
