@@ -777,6 +777,23 @@ def serve(
 WORKER_HEALTHCHECK_TIMEOUT = 60
 
 
+@app.command("mcp")
+def mcp_stdio() -> None:
+    """Serve the MCP tools (search_papers, daily_papers, paper, related_papers, read_paper) over stdio,
+    for an assistant that starts this command; the site serves the same at /mcp."""
+    from dailypapers.application import Application
+    from dailypapers.web.mcp import build_server
+
+    settings = _settings()
+    db = open_database(settings)
+    application = Application(settings, database=db)
+    try:
+        build_server(application).run("stdio")
+    finally:
+        application.close()
+        db.dispose()
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -69,6 +69,7 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "write": Limit(120, 60),
     "subscribe": Limit(10, 3600),
     "verify": Limit(5, 3600),  # mails about an account's address: a new address, a resent confirmation
+    "mcp": Limit(120, 60),  # requests to the MCP transport at /mcp (each tool call is one)
 }
 _SPEC = re.compile(r"^\s*([a-z_]+)\s*=\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 

@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from dailypapers import __version__, malloc, metrics
 from dailypapers.application import Application
@@ -35,7 +36,8 @@ from dailypapers.errors import DailyPapersError
 from dailypapers.store.db import Database
 from dailypapers.store.replica import data_version
 from dailypapers.urls import safe_href
-from dailypapers.web.auth import AuthMiddleware, Sessions, safe_next
+from dailypapers.web import mcp
+from dailypapers.web.auth import AuthMiddleware, Sessions, client_key, safe_next
 from dailypapers.web.cache import CacheMiddleware, ResponseCache
 from dailypapers.web.deps import WebParts, parts_of
 from dailypapers.web import metrics as web_metrics
@@ -141,13 +143,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             load_demo(db)
         # the model and the vector index load beside the first requests; /readyz says when they are in
         application.warm_up_in_background()
-        if getattr(app.state, "freeze_gc", False):
-            # what the start made (modules, routes, templates: most of a worker's objects) lives as long
-            # as the process: out of the collector's full passes, which otherwise cost a request every
-            # few dozen ~100 ms (bench/following.py: p99 179 ms -> 76 ms)
-            gc.collect()
-            gc.freeze()
-        yield
+        async with mcp_server.session_manager.run():  # the /mcp transport's task group
+            if getattr(app.state, "freeze_gc", False):
+                # what the start made (modules, routes, templates: most of a worker's objects) lives as
+                # long as the process: out of the collector's full passes, which otherwise cost a request
+                # every few dozen ~100 ms (bench/following.py: p99 179 ms -> 76 ms)
+                gc.collect()
+                gc.freeze()
+            yield
         metrics.process_exited()
         application.close()
 
@@ -176,6 +179,17 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     application.search  # made before the first request (the model loads at start)
     parts = app.state.parts = WebParts(application, templates, Sessions(settings, db))
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    mcp_server = mcp.build_server(application)
+    app.router.routes.append(
+        Route(
+            "/mcp",
+            mcp.RateLimited(
+                mcp.http_app(mcp_server), lambda request: application.limiter.hit("mcp", client_key(request))
+            ),
+            methods=["GET", "POST", "DELETE"],
+            include_in_schema=False,
+        )
+    )
 
     @app.exception_handler(DailyPapersError)
     async def _domain_error(request: Request, exc: DailyPapersError) -> Response:
