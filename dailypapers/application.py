@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from dailypapers.search.embed import EmbeddingBackend
     from dailypapers.search.hybrid import SearchEngine
     from dailypapers.search.semantic import IndexSummary
-    from dailypapers.store.models import DailyEntry, User
+    from dailypapers.store.models import DailyEntry, Paper, User
 
 log = logging.getLogger("dailypapers.application")
 
@@ -507,6 +507,12 @@ class Application:
         from dailypapers.community import actions
 
         return actions.submit_paper(self.db, self.settings, user, paper, self.fetch_paper)
+
+    def index_paper(self, paper: str) -> tuple[Paper, bool]:
+        """Store a paper (arXiv id or URL), fetched from arXiv when not stored yet; whether it is new."""
+        from dailypapers.community import actions
+
+        return actions.index_paper(self.db, self.settings, paper, self.fetch_paper)
 
     # --- digests --------------------------------------------------------------------------------------
 

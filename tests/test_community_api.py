@@ -716,3 +716,21 @@ def test_cli_user_create_and_role_give_moderation_rights(database_env, settings,
         assert plain.post(f"/api/comments/{other['id']}/hide", json={"hidden": False}).status_code == 403
         bad = runner.invoke(cli_app, ["user", "role", "plain", "superuser"])
         assert bad.exit_code != 0
+
+
+def test_index_a_paper_as_hugging_face_does_fetches_it_without_listing_it(submitters, papers_db, arxiv):
+    new = fresh_id(4)
+    anonymous = submitters.new()
+    assert anonymous.post("/api/papers/index", json={"arxivId": new}).status_code == 401
+    alice = submitters.account(papers_db, "alice")
+    r = alice.post("/api/papers/index", json={"arxivId": f"https://arxiv.org/abs/{new}"})
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == new and r.json()["title"] == "A Fourth Recent Paper"
+    assert [req.arg("id_list") for req in arxiv.requests] == [new]
+    assert anonymous.get(f"/api/papers/{new}").json()["listedOn"] == []  # stored, listed nowhere
+    again = alice.post("/api/papers/index", json={"arxivId": new})
+    assert again.status_code == 200 and len(arxiv.requests) == 1  # stored already: not fetched again
+    assert alice.post("/api/papers/index", json={"arxivId": "not an id"}).status_code == 400
+    assert alice.post("/api/papers/index", json={"paper": new}).status_code == 400  # no arxivId
+    missing = alice.post("/api/papers/index", json={"arxivId": fresh_id(7)})
+    assert missing.status_code == 404 and fresh_id(7) in missing.json()["error"]

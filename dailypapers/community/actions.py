@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dailypapers.config import Settings
 from dailypapers.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
@@ -146,6 +146,45 @@ def submitted_today(session: Session, user_id: int, day: date) -> int:
     )
 
 
+def ensure_paper(db: Database, arxiv_id: str, fetch: Fetch) -> bool:
+    """Store the paper ``arxiv_id`` (a canonical id), fetched from arXiv, unless it is stored already;
+    whether it was fetched now. arXiv unreachable: 503; no such paper there: 404."""
+    with db.session() as session:
+        if session.scalar(select(Paper.id).where(Paper.arxiv_id == arxiv_id)) is not None:
+            return False
+    try:
+        record = fetch(arxiv_id)
+    except Exception as exc:  # noqa: BLE001 — any failure to reach arXiv is a 503 for the user
+        raise ServiceUnavailable(
+            f"could not fetch {arxiv_id} from arXiv; try again in a minute ({type(exc).__name__})"
+        ) from exc
+    if record is None:
+        raise NotFound(f"arXiv has no paper {arxiv_id}")
+    try:
+        with db.transaction() as session:
+            write_batch(session, [record], ImportSummary())
+    except IntegrityError:
+        return False  # stored by a concurrent request for the same paper in the same instant: go on
+    return True
+
+
+def index_paper(db: Database, settings: Settings, raw: str, fetch: Fetch) -> tuple[Paper, bool]:
+    """Hugging Face's "index a paper": the paper ``raw`` names (an arXiv id or URL), fetched from arXiv
+    and stored when it is not yet (not listed on any day), and whether it was new."""
+    arxiv_id = parse_arxiv_ref(raw, settings.site_url)
+    added = ensure_paper(db, arxiv_id, fetch)
+    with db.session() as session:
+        paper = session.scalar(
+            select(Paper)
+            .where(Paper.arxiv_id == arxiv_id)
+            .options(joinedload(Paper.organization), selectinload(Paper.entries))
+        )
+        if paper is None:
+            raise NotFound(f"arXiv has no paper {arxiv_id}")
+        session.expunge(paper)
+        return paper, added
+
+
 def submit_paper(
     db: Database, settings: Settings, user: User, raw: str, fetch: Fetch, now: datetime | None = None
 ) -> DailyEntry:
@@ -163,21 +202,7 @@ def submit_paper(
                 f"you have submitted {settings.submit_daily_cap} papers today, the daily "
                 "limit; try again tomorrow"
             )
-        known = session.scalar(select(Paper.id).where(Paper.arxiv_id == arxiv_id)) is not None
-    if not known:
-        try:
-            record = fetch(arxiv_id)
-        except Exception as exc:  # noqa: BLE001 — any failure to reach arXiv is a 503 for the user
-            raise ServiceUnavailable(
-                f"could not fetch {arxiv_id} from arXiv; try again in a minute ({type(exc).__name__})"
-            ) from exc
-        if record is None:
-            raise NotFound(f"arXiv has no paper {arxiv_id}")
-        try:
-            with db.transaction() as session:
-                write_batch(session, [record], ImportSummary())
-        except IntegrityError:
-            pass  # stored by a concurrent submission of the same paper in the same instant: go on
+    ensure_paper(db, arxiv_id, fetch)
     try:
         with db.transaction() as session:
             paper = session.scalar(

@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             load_demo(db)
         # the model and the vector index load beside the first requests; /readyz says when they are in
         application.warm_up_in_background()
-        async with mcp_server.session_manager.run():  # the /mcp transport's task group
+        async with mcp_transport.running():  # the /mcp server, made anew for each start
             if getattr(app.state, "freeze_gc", False):
                 # what the start made (modules, routes, templates: most of a worker's objects) lives as
                 # long as the process: out of the collector's full passes, which otherwise cost a request
@@ -179,16 +179,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     application.search  # made before the first request (the model loads at start)
     parts = app.state.parts = WebParts(application, templates, Sessions(settings, db))
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
-    mcp_server = mcp.build_server(application)
+    mcp_transport = mcp.Transport(
+        application, lambda request: application.limiter.hit("mcp", client_key(request))
+    )
     app.router.routes.append(
-        Route(
-            "/mcp",
-            mcp.RateLimited(
-                mcp.http_app(mcp_server), lambda request: application.limiter.hit("mcp", client_key(request))
-            ),
-            methods=["GET", "POST", "DELETE"],
-            include_in_schema=False,
-        )
+        Route("/mcp", mcp_transport, methods=["GET", "POST", "DELETE"], include_in_schema=False)
     )
 
     @app.exception_handler(DailyPapersError)

@@ -487,6 +487,26 @@ def submit(request: Request, body: Submission, app: App) -> dict[str, Any]:
     return entry_json(app.submit(user, body.paper))
 
 
+class IndexRequest(BaseModel):
+    """What ``POST /api/papers/index`` takes, as Hugging Face's does."""
+
+    arxivId: str = Field(  # noqa: N815 - Hugging Face's field name
+        min_length=1, max_length=500, description="arXiv id or URL (arXiv, Hugging Face or this site)."
+    )
+
+
+@router.post("/papers/index", summary="Add a paper from arXiv (Hugging Face's index)")
+def index_paper(request: Request, body: IndexRequest, response: Response, app: App) -> dict[str, Any]:
+    """Add the paper ``arxivId`` (an arXiv id or URL), fetched from arXiv, without listing it on a day;
+    201 with the paper when it is new here, 200 when it was stored already. Counts as a submission
+    (the ``submit`` rate limit)."""
+    require_user(request)
+    rate_limit(request, "submit")
+    paper, added = app.index_paper(body.arxivId)
+    response.status_code = 201 if added else 200
+    return paper_json(paper, latest_entry(paper))
+
+
 def _vote(request: Request, app: Application, arxiv_id: str, voted: bool) -> dict[str, Any]:
     user = require_user(request)
     rate_limit(request, "vote")

@@ -9,8 +9,9 @@ client's ``mcp`` rate limit (120 a minute by default, ``rate_limits``), like the
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import MCPServer
@@ -211,3 +212,35 @@ class RateLimited:
                 )
                 return
         await self.app(scope, receive, send)
+
+
+class Transport:
+    """The ``/mcp`` endpoint of one app: an ASGI app whose MCP server and streamable HTTP transport are
+    made anew each time the app starts (:meth:`running`; the SDK's session manager runs once per
+    instance, and an app may start more than once), counting each request against the client's ``mcp``
+    rate limit."""
+
+    def __init__(self, application: Application, hit: Callable[[Any], None]) -> None:
+        self.application = application
+        self.hit = hit
+        self._app: Any = None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Serve while the app runs (inside its lifespan)."""
+        server = build_server(self.application)
+        self._app = RateLimited(http_app(server), self.hit)
+        try:
+            async with server.session_manager.run():
+                yield
+        finally:
+            self._app = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            from starlette.responses import JSONResponse
+
+            response = JSONResponse({"error": "the MCP server is not running"}, status_code=503)
+            await response(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
