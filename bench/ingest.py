@@ -5,6 +5,10 @@
 Prints, for each corpus, records/s of a first import into an empty database, and of the same import
 run again (everything unchanged), against the targets (HF dump <= 5 s, 110k listings <= 30 s on 2 cores).
 Metadata and indexes only, no embeddings.
+
+``--categories-index``: instead, the first import of the listings with the triggers that keep
+``paper_categories`` (migration 0021) and with them dropped, in turn (with, without, with, without), in
+one run: what the categories index costs an import.
 """
 
 from __future__ import annotations
@@ -54,11 +58,30 @@ def run(label: str, make_records, target_s: float, batch_size: int) -> list[str]
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def first_import(make_records, batch_size: int, *, triggers: bool) -> float:
+    tmp = Path(tempfile.mkdtemp(prefix="dp-bench-"))
+    try:
+        db = Database(f"sqlite:///{tmp / 'bench.db'}")
+        db.migrate()
+        if not triggers:
+            with db.engine.begin() as connection:
+                for name in ("paper_categories_insert", "paper_categories_update"):
+                    connection.exec_driver_sql(f"DROP TRIGGER {name}")
+        start = time.perf_counter()
+        Importer(db, batch_size=batch_size).run(make_records())
+        elapsed = time.perf_counter() - start
+        db.dispose()
+        return elapsed
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--categories-index", action="store_true", help="the categories triggers' cost")
     args = parser.parse_args()
     hf_dir = args.shared / "hf_daily_papers"
     files = [args.shared / "arxiv_listings" / n for n in ("cs_2025.jsonl.gz", "math_2007_2026.jsonl.gz")]
@@ -66,6 +89,19 @@ def main() -> int:
         print(f"shared data not found under {args.shared}", file=sys.stderr)
         return 2
     print(f"python {sys.version.split()[0]}, SQLite file database, WAL, batch transactions")
+    if args.categories_index:
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for triggers in (True, False, True, False):
+            elapsed = first_import(
+                lambda: (r for f in files for r in listings.iter_listings(f)), 2000, triggers=triggers
+            )
+            times[triggers].append(elapsed)
+            print(
+                f"listings first import, categories triggers {'on ' if triggers else 'off'}: {elapsed:.2f} s"
+            )
+        on, off = min(times[True]), min(times[False])
+        print(f"best of two: with {on:.2f} s, without {off:.2f} s: the index costs {on / off - 1:+.1%}")
+        return 0
     run("HF daily dump", lambda: hf_daily.iter_path(hf_dir), 5.0, 1000)
     run("arXiv listings (2)", lambda: (r for f in files for r in listings.iter_listings(f)), 30.0, 2000)
     return 0

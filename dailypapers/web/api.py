@@ -311,16 +311,31 @@ def related_papers(
     size = _int(limit, "limit", 10, 1, 50)
     with db.session() as session:
         paper = paper_or_404(session, arxiv_id)
-        hits = search.related(session, paper, limit=size)
-        papers = load_papers(session, [h.paper_id for h in hits])
-        latest = queries.latest_entries_for(session, list(papers))
-        body = []
-        for hit in hits:
-            if hit.paper_id in papers:
-                item = search_item_json(papers[hit.paper_id], latest.get(hit.paper_id))
-                item["similarity"] = None if hit.similarity is None else round(float(hit.similarity), 4)
-                body.append(item)
-        return body
+        return related_items(session, search.related(session, paper, limit=size))
+
+
+def hit_items(session: Any, hits: list[Any], extra: Any = None) -> list[dict[str, Any]]:
+    """Search-result items for ``hits`` (papers gone meanwhile left out), each with ``extra(hit, paper)``
+    merged in when given."""
+    papers = load_papers(session, [h.paper_id for h in hits])
+    latest = queries.latest_entries_for(session, list(papers))
+    return [
+        {
+            **search_item_json(papers[h.paper_id], latest.get(h.paper_id)),
+            **(extra(h, papers[h.paper_id]) if extra else {}),
+        }
+        for h in hits
+        if h.paper_id in papers
+    ]
+
+
+def related_items(session: Any, hits: list[Any]) -> list[dict[str, Any]]:
+    """Related papers as items with ``similarity`` (null for a title-word match)."""
+    return hit_items(
+        session,
+        hits,
+        lambda hit, _: {"similarity": None if hit.similarity is None else round(float(hit.similarity), 4)},
+    )
 
 
 @router.get("/papers/{arxiv_id:path}/concurrent", summary="Concurrent work: same time, very close meaning")
@@ -336,19 +351,14 @@ def concurrent_papers(
     size = _int(limit, "limit", 5, 1, 20)
     with db.session() as session:
         paper = paper_or_404(session, arxiv_id)
-        hits = search.concurrent(session, paper, limit=size)
-        papers = load_papers(session, [h.paper_id for h in hits])
-        latest = queries.latest_entries_for(session, list(papers))
-        body = []
-        for hit in hits:
-            other = papers.get(hit.paper_id)
-            if other is None:
-                continue
-            item = search_item_json(other, latest.get(hit.paper_id))
-            item["similarity"] = round(float(hit.similarity or 0.0), 4)
-            item["daysApart"] = (other.published_at.date() - paper.published_at.date()).days
-            body.append(item)
-        return body
+        return hit_items(
+            session,
+            search.concurrent(session, paper, limit=size),
+            lambda hit, other: {
+                "similarity": round(float(hit.similarity or 0.0), 4),
+                "daysApart": (other.published_at.date() - paper.published_at.date()).days,
+            },
+        )
 
 
 def load_papers(session: Any, ids: list[int]) -> dict[int, Paper]:

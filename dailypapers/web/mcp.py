@@ -25,7 +25,7 @@ from dailypapers.periods import day_period, parse_day, parse_month, parse_week, 
 from dailypapers.rank import trending
 from dailypapers.search.hybrid import MODES
 from dailypapers.store import queries
-from dailypapers.web.api import load_papers, paper_or_404, parse_filters
+from dailypapers.web.api import paper_or_404, parse_filters, related_items
 from dailypapers.web.serializers import entry_json, paper_json, search_item_json
 
 if TYPE_CHECKING:
@@ -152,17 +152,7 @@ def build_server(application: Application) -> MCPServer:
         size = _checked(limit, 10)
         with db.session() as session:
             found = paper_or_404(session, id)
-            hits = application.search.related(session, found, limit=size)
-            papers = load_papers(session, [h.paper_id for h in hits])
-            latest = queries.latest_entries_for(session, list(papers))
-            return [
-                {
-                    **search_item_json(papers[h.paper_id], latest.get(h.paper_id)),
-                    "similarity": None if h.similarity is None else round(float(h.similarity), 4),
-                }
-                for h in hits
-                if h.paper_id in papers
-            ]
+            return related_items(session, application.search.related(session, found, limit=size))
 
     @server.tool(name="read_paper", title="Read a paper")
     @guarded
