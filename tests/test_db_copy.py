@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from dailypapers.cli import app
 from dailypapers.ingest import hf_daily
+from dailypapers.ingest.records import PaperRecord
 from dailypapers.search.embed import HashingBackend
 from dailypapers.search.hybrid import SearchEngine
 from dailypapers.recommend.terms import update_terms
@@ -99,6 +100,14 @@ def other_database(db, tmp_path, new_postgres):
 def ids(db: Database) -> list[tuple[int, str]]:
     with db.session() as session:
         return [tuple(r) for r in session.execute(select(Paper.id, Paper.arxiv_id).order_by(Paper.id))]
+
+
+def category_rows(db: Database) -> set[tuple[str, str]]:
+    with db.session() as session:
+        found = session.execute(
+            text("SELECT c.category, p.arxiv_id FROM paper_categories c JOIN papers p ON p.id = c.paper_id")
+        )
+        return {(category, arxiv_id) for category, arxiv_id in found}
 
 
 def assert_searchable(db: Database) -> None:
@@ -191,9 +200,12 @@ def test_postgresql_back_to_sqlite_round_trip(sqlite_source, new_postgres, tmp_p
 
 def test_from_the_run_database_to_the_other_backend_and_back(db, other_database, new_postgres, tmp_path):
     fill(db)
+    categorized = PaperRecord(arxiv_id="2606.00777", title="Categorized", categories=["cs.CL", "stat.ML"])
+    Importer(db).run([categorized])
     assert copy_database(db, other_database, batch_size=7).ok
     assert checksums(other_database) == checksums(db)
     assert_searchable(other_database)
+    assert category_rows(other_database) == category_rows(db) != set()  # the derived index, made again
     # and to a database of the run's own backend
     same = new_postgres() if db.backend == "postgresql" else Database(f"sqlite:///{tmp_path / 'same.db'}")
     try:

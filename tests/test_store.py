@@ -112,22 +112,25 @@ def test_production_refuses_a_placeholder_secret():
     assert Settings(environment="production", secret_key="x" * 40, _env_file=None).environment == "production"
 
 
-def test_the_categories_index_follows_every_write_to_papers(db):
-    """``paper_categories`` (migration 0021) is kept by triggers: inserts, category changes, deletes."""
+def test_the_categories_index_follows_imports_and_deletes(db):
+    """``paper_categories`` (migration 0021): written by the importer with each paper, replaced when a
+    newer version brings other categories, gone with the paper, rebuilt whole by ``rebuild``."""
     from datetime import UTC, date, datetime
 
-    from sqlalchemy import delete, text, update
+    from sqlalchemy import delete, text
 
     from dailypapers.ingest.records import DailyEntryRecord, PaperRecord
     from dailypapers.search.fulltext import newest_in_category
+    from dailypapers.store import categories
     from dailypapers.store.importer import Importer
     from dailypapers.store.models import Paper
 
-    def record(arxiv_id: str, categories: list) -> DailyEntryRecord:
+    def record(arxiv_id: str, cats: list, version: int = 1) -> DailyEntryRecord:
         paper = PaperRecord(
             arxiv_id=arxiv_id,
             title=f"Paper {arxiv_id}",
-            categories=categories,
+            categories=cats,
+            version=version,
             published_at=datetime(2026, 1, 5, tzinfo=UTC),
         )
         return DailyEntryRecord(paper=paper, day=date(2026, 1, 6))
@@ -145,19 +148,23 @@ def test_the_categories_index_follows_every_write_to_papers(db):
             )
             return {(category, arxiv_id) for category, arxiv_id in found}
 
-    assert rows() == {
+    first = {
         ("cs", "2601.00001"),
         ("cs.cl", "2601.00001"),
         ("cs.lg", "2601.00001"),
         ("math-ph", "2601.00002"),
     }
-    with db.transaction() as session:
-        session.execute(update(Paper).where(Paper.arxiv_id == "2601.00001").values(categories=["q-bio.NC"]))
+    assert rows() == first
+    Importer(db).run([record("2601.00001", ["q-bio.NC"], version=2)])
     assert rows() == {("q-bio", "2601.00001"), ("q-bio.nc", "2601.00001"), ("math-ph", "2601.00002")}
     with db.session() as session:
-        first = session.scalar(text("SELECT id FROM papers WHERE arxiv_id = '2601.00001'"))
-        assert newest_in_category(session, "Q-BIO") == [first]
+        one = session.scalar(text("SELECT id FROM papers WHERE arxiv_id = '2601.00001'"))
+        assert newest_in_category(session, "Q-BIO") == [one]
         assert newest_in_category(session, "cs") == []
+    with db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM paper_categories"))
+        assert categories.rebuild(connection) == 2
+    assert rows() == {("q-bio", "2601.00001"), ("q-bio.nc", "2601.00001"), ("math-ph", "2601.00002")}
     with db.transaction() as session:
         session.execute(delete(Paper).where(Paper.arxiv_id == "2601.00001"))
     assert rows() == {("math-ph", "2601.00002")}

@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from dailypapers.errors import first_line
+from dailypapers.store import categories
 from dailypapers.store.db import Database, alembic_config, sqlite_file
 from dailypapers.store.models import Base, PaperVector
 from dailypapers.store.vectors import ensure_vector_index, insert_vectors
@@ -419,6 +420,8 @@ def copy_database(
             _reset_sequences(target, tables)
         with _stage("making the vector indexes", partial=True):
             _vector_indexes(target, on_progress)
+        with _stage("indexing the categories", partial=True), target.engine.begin() as connection:
+            categories.rebuild(connection)  # a derived table: made from the papers copied
 
     total = sum(count for count, _ in source_sums.values())
     if on_progress:

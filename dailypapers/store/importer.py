@@ -36,6 +36,7 @@ from dailypapers.ingest.records import (
     Rejected,
     drop_unsafe_links,
 )
+from dailypapers.store import categories
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, IngestCheckpoint, Organization, Paper, PaperVersion, utcnow
 from dailypapers.summaries import Summary
@@ -456,6 +457,15 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
         for row in result:
             state[row.arxiv_id]["id"] = row.id
     _update_rows(session, papers, changed)
+    recategorized = [
+        k for k, row in state.items() if k in stored and row.get("categories") != stored[k].get("categories")
+    ]
+    categories.write(
+        session.connection(),
+        [(state[row["arxiv_id"]]["id"], row.get("categories")) for row in new_papers]
+        + [(state[k]["id"], state[k].get("categories")) for k in recategorized],
+        replace=[state[k]["id"] for k in recategorized],
+    )
 
     new_entries, changed_entries = [], []
     for key, row in entry_state.items():

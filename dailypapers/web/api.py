@@ -314,15 +314,15 @@ def related_papers(
         return related_items(session, search.related(session, paper, limit=size))
 
 
-def hit_items(session: Any, hits: list[Any], extra: Any = None) -> list[dict[str, Any]]:
-    """Search-result items for ``hits`` (papers gone meanwhile left out), each with ``extra(hit, paper)``
+def hit_items(session: Any, hits: list[Any], fields: Any = None) -> list[dict[str, Any]]:
+    """Search-result items for ``hits`` (papers gone meanwhile left out), each with ``fields(hit, paper)``
     merged in when given."""
     papers = load_papers(session, [h.paper_id for h in hits])
     latest = queries.latest_entries_for(session, list(papers))
     return [
         {
             **search_item_json(papers[h.paper_id], latest.get(h.paper_id)),
-            **(extra(h, papers[h.paper_id]) if extra else {}),
+            **(fields(h, papers[h.paper_id]) if fields else {}),
         }
         for h in hits
         if h.paper_id in papers
