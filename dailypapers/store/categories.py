@@ -7,6 +7,7 @@ databases rebuilds it instead of copying it): the importer writes a paper's rows
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -67,9 +68,7 @@ def rebuild(connection: Connection) -> int:
 
 
 def _decoded(value: Any) -> Any:
-    if isinstance(value, str):
-        import json
-
+    if isinstance(value, str):  # SQLite hands JSON back as text
         try:
             return json.loads(value)
         except ValueError:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from dailypapers.store import categories
 from dailypapers.store.models import DailyEntry, Organization, Paper, PaperVersion
 
 EntrySort = Literal["upvotes", "publishedAt", "stars"]
@@ -42,7 +43,7 @@ class PaperFilter:
     """What a list page, a feed or the API narrows papers to: with a code repository, in an arXiv
     category (or one of its subcategories: ``cs`` takes ``cs.CL``), first published on arXiv in a range of
     years (inclusive, open ends allowed). The category is checked by the caller (letters, digits, dots,
-    hyphens), so it holds no ``LIKE`` wildcard."""
+    hyphens)."""
 
     code: bool = False
     category: str | None = None
@@ -57,11 +58,11 @@ class PaperFilter:
         where: list[Any] = []
         if self.code:
             where.append(has_code())
-        if self.category:
-            # the JSON text of the list, on both backends: ["cs.CL","cs.LG"] / ["cs.CL", "cs.LG"]
-            text = func.lower(cast(Paper.categories, String))
-            name = self.category.lower()
-            where.append(or_(text.like(f'%"{name}"%'), text.like(f'%"{name}.%')))
+        if self.category:  # the categories index holds each category and its archive, lower-cased
+            index = categories.TABLE
+            where.append(
+                Paper.id.in_(select(index.c.paper_id).where(index.c.category == self.category.lower()))
+            )
         if self.year_from is not None:
             where.append(Paper.published_at >= datetime(self.year_from, 1, 1, tzinfo=UTC))
         if self.year_to is not None and self.year_to < date.max.year:
@@ -99,10 +100,8 @@ class PaperFilter:
         """The same test in Python, for papers already loaded."""
         if self.code and not paper.code_url:
             return False
-        if self.category:
-            name = self.category.lower()
-            if not any(c.lower() == name or c.lower().startswith(name + ".") for c in paper.categories or ()):
-                return False
+        if self.category and self.category.lower() not in categories.names(paper.categories):
+            return False
         if self.year_from is not None or self.year_to is not None:
             year = paper.published_at.year if paper.published_at else None
             if year is None:

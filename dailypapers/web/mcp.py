@@ -17,15 +17,18 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError  # its message is what the assistant sees
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from dailypapers import __version__
 from dailypapers.community.actions import latest_entry
-from dailypapers.errors import DailyPapersError
+from dailypapers.errors import DailyPapersError, TooManyRequests
 from dailypapers.periods import day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
 from dailypapers.search.hybrid import MODES
 from dailypapers.store import queries
 from dailypapers.web.api import paper_or_404, parse_filters, related_items
+from dailypapers.web.pages import paper_markdown
 from dailypapers.web.serializers import entry_json, paper_json, search_item_json
 
 if TYPE_CHECKING:
@@ -158,8 +161,6 @@ def build_server(application: Application) -> MCPServer:
     @guarded
     def read_paper(id: str) -> str:  # noqa: A002
         """The paper as Markdown: title, authors, links, AI summary and abstract."""
-        from dailypapers.web.pages import paper_markdown
-
         with db.session() as session:
             return paper_markdown(paper_or_404(session, id), site)
 
@@ -178,39 +179,13 @@ def http_app(server: MCPServer) -> Any:
     )
 
 
-class RateLimited:
-    """ASGI wrapper counting each request to the MCP transport against the client's ``mcp`` limit (a
-    429 with ``Retry-After`` beyond it, as the API answers)."""
-
-    def __init__(self, app: Any, hit: Callable[[Any], None]) -> None:
-        self.app = app
-        self.hit = hit
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            from starlette.requests import Request
-            from starlette.responses import JSONResponse
-
-            from dailypapers.errors import TooManyRequests
-
-            try:
-                self.hit(Request(scope))
-            except TooManyRequests as error:
-                headers = {"Retry-After": str(getattr(error, "retry_after", 60) or 60)}
-                await JSONResponse({"error": str(error)}, status_code=429, headers=headers)(
-                    scope, receive, send
-                )
-                return
-        await self.app(scope, receive, send)
-
-
 class Transport:
     """The ``/mcp`` endpoint of one app: an ASGI app whose MCP server and streamable HTTP transport are
     made anew each time the app starts (:meth:`running`; the SDK's session manager runs once per
-    instance, and an app may start more than once), counting each request against the client's ``mcp``
-    rate limit."""
+    instance, and an app may start more than once). Each request counts against the client's ``mcp``
+    rate limit first (``hit``; beyond it a 429 with ``Retry-After``, as the API answers)."""
 
-    def __init__(self, application: Application, hit: Callable[[Any], None]) -> None:
+    def __init__(self, application: Application, hit: Callable[[Request], None]) -> None:
         self.application = application
         self.hit = hit
         self._app: Any = None
@@ -219,7 +194,7 @@ class Transport:
     async def running(self) -> AsyncIterator[None]:
         """Serve while the app runs (inside its lifespan)."""
         server = build_server(self.application)
-        self._app = RateLimited(http_app(server), self.hit)
+        self._app = http_app(server)
         try:
             async with server.session_manager.run():
                 yield
@@ -228,9 +203,16 @@ class Transport:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
-            from starlette.responses import JSONResponse
-
-            response = JSONResponse({"error": "the MCP server is not running"}, status_code=503)
-            await response(scope, receive, send)
+            refused = JSONResponse({"error": "the MCP server is not running"}, status_code=503)
+            await refused(scope, receive, send)
             return
+        if scope["type"] == "http":
+            try:
+                self.hit(Request(scope))
+            except TooManyRequests as error:
+                headers = {"Retry-After": str(error.retry_after)}
+                await JSONResponse({"error": str(error)}, status_code=429, headers=headers)(
+                    scope, receive, send
+                )
+                return
         await self._app(scope, receive, send)
