@@ -165,14 +165,16 @@ class Application:
         return resolve_secret_key(self.settings)
 
     def warm_up(self) -> None:
-        """Load what the first search would otherwise wait for: the embedding model (one query embedded)
-        and this process's vector index."""
+        """Load what the first search would otherwise wait for: the embedding model (one query embedded),
+        this process's vector index and the titles' vocabulary (for "did you mean")."""
         try:
             engine = self.search
             if engine.backend is not None:
                 engine.backend.embed(["warm up"])
             if engine.vectors is not None:
                 len(engine.vectors)
+            with self.db.session() as session:
+                engine.vocabulary.words(session)  # for "did you mean"
         finally:
             self.warmed.set()
 

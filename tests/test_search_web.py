@@ -227,3 +227,46 @@ def test_control_characters_in_filters_are_dropped_not_a_server_error(client):
         "/papers?q=attention&organization=%00",
     ):
         assert client.get(url).status_code == 200, url
+
+
+def test_did_you_mean_on_the_page_and_in_the_api(client):
+    page = client.get("/papers?q=protien+folding")
+    assert page.status_code == 200
+    assert (
+        'Did you mean <a href="/papers?q=protein+folding&amp;mode=hybrid" rel="nofollow">protein folding</a>?'
+        in page.text
+    )
+    r = client.get("/api/papers/search?q=protien+folding&mode=keyword")
+    assert r.headers["x-did-you-mean"] == "protein folding"
+    assert isinstance(r.json(), list)  # the body is still Hugging Face's list
+    right = client.get("/api/papers/search?q=protein+folding&mode=keyword")
+    assert "x-did-you-mean" not in right.headers and right.json()
+    assert "Did you mean" not in client.get("/papers?q=protein+folding").text
+
+
+def test_an_empty_result_says_why_and_offers_the_search_without_filters(client):
+    page = client.get("/papers?q=protein+folding&mode=keyword&from=2030-01-01")
+    assert page.status_code == 200
+    assert "No paper matches" in page.text
+    assert "without them, 1 paper matches" in page.text
+    assert 'href="/papers?q=protein+folding&amp;mode=keyword">Search without the filters' in page.text
+    in_query = client.get("/papers?q=protein+folding+year%3A2030&mode=keyword")
+    assert "Search without the filters" in in_query.text
+    nonsense = client.get("/papers?q=xqzvwkjj+plorf&mode=keyword")  # (the hashing model has no floor)
+    assert "No paper matches" in nonsense.text and "Check the spelling" in nonsense.text
+    assert "Search without the filters" not in nonsense.text and "Did you mean" not in nonsense.text
+
+
+def test_the_category_filter_is_offered_only_where_papers_have_categories(settings, db):
+    Importer(db).run([EVIL])  # a paper from Hugging Face's lists: no categories
+    with TestClient(create_app(settings, database=db)) as c:
+        assert 'name="category"' not in c.get("/papers?q=diffusion").text
+        assert 'name="category"' in c.get("/papers?q=diffusion&category=cs.CL").text  # asked: kept
+        assert 'name="category"' not in c.get("/").text
+        Importer(db).run(CORPUS[:1])  # one paper with a category
+        assert 'name="category"' in c.get("/papers?q=diffusion").text
+
+
+def test_the_search_page_documents_the_syntax(client):
+    text = client.get("/papers?q=").text
+    assert "<code>author:Tri Dao</code>" in text and "Filters only ever narrow the results" in text

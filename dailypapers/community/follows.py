@@ -227,7 +227,7 @@ def _paper_ids(session: Session, engine: Any, item: Followed, limit: int) -> lis
         return fulltext.newest_in_category(session, item.value, limit=limit)
     if item.kind == "paper":  # a followed paper is news only when something happens to it (below)
         return []
-    parsed = parse_query(item.value)
+    parsed = fulltext.parse(session, item.value)
     words = fulltext.without_stopwords(parsed)
     if words.has_text:
         return fulltext.newest_matches(session, words, limit=limit)

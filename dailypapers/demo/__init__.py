@@ -15,7 +15,8 @@ from dailypapers.search.embed import MINILM_NAME, paper_text
 from dailypapers.search.semantic import text_hash
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer, ImportSummary
-from dailypapers.store.models import Paper, PaperVector, utcnow
+from dailypapers.store.models import Paper, PaperVector
+from dailypapers.store.vectors import replace_vectors
 
 DEMO_FILE = Path(__file__).with_name("hf_daily_demo.jsonl.gz")
 DEMO_VECTORS = Path(__file__).with_name("hf_daily_demo.minilm.npz")
@@ -56,7 +57,6 @@ def load_demo_vectors(db: Database, path: Path = DEMO_VECTORS) -> int:
         hashes = [str(h) for h in data["text_hashes"]]
     by_arxiv = {a: i for i, a in enumerate(arxiv_ids)}
     rows = []
-    now = utcnow()
     with db.transaction() as session:
         have = {
             paper_id: digest
@@ -79,21 +79,12 @@ def load_demo_vectors(db: Database, path: Path = DEMO_VECTORS) -> int:
                 rows.append((paper.id, digest, vectors[index]))
         if not rows:
             return 0
-        session.query(PaperVector).filter(
-            PaperVector.model == MINILM_NAME, PaperVector.paper_id.in_([r[0] for r in rows])
-        ).delete(synchronize_session=False)
-        session.execute(
-            PaperVector.__table__.insert(),
-            [
-                {
-                    "paper_id": paper_id,
-                    "model": MINILM_NAME,
-                    "dim": vector.shape[0],
-                    "vector": vector.tobytes(),
-                    "text_hash": digest,
-                    "embedded_at": now,
-                }
-                for paper_id, digest, vector in rows
-            ],
+        # through the store, so that PostgreSQL's pgvector column (what its index searches) is filled too
+        replace_vectors(
+            session,
+            MINILM_NAME,
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            np.stack([r[2] for r in rows]),
         )
     return len(rows)

@@ -35,7 +35,6 @@ from dailypapers.names import author_key
 from dailypapers.periods import NEW_YORK
 from dailypapers.rank import trending
 from dailypapers.search import fulltext
-from dailypapers.search.query import parse_query
 from dailypapers.store import queries
 from dailypapers.store.db import Database, upsert
 from dailypapers.store.models import (
@@ -284,7 +283,9 @@ class _NewPapers:
                 if any(c.lower() == wanted or c.lower().startswith(wanted + ".") for c in p.categories or ())
             ]
         else:
-            hits = fulltext.keyword_hits(session, parse_query(value), limit=NEW_PAPERS, seen_since=self.since)
+            hits = fulltext.keyword_hits(
+                session, fulltext.parse(session, value), limit=NEW_PAPERS, seen_since=self.since
+            )
             found = [h.paper_id for h in hits if h.paper_id in self.papers]
         self._brings[(kind, value)] = found
         return found

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from dailypapers.search import marks
 from dailypapers.search.marks import MARK_CLOSE, MARK_OPEN  # turned into <mark> after HTML escaping
-from dailypapers.search.query import ParsedQuery, excluded_fts5, quote_fts, to_fts5
+from dailypapers.search.query import ParsedQuery, excluded_fts5, parse_query, quote_fts, to_fts5, with_names
 from dailypapers.store.db import is_postgres
 
 # bm25 weights: title, abstract, authors (PostgreSQL: ts_rank weights in the same proportions).
@@ -253,6 +253,24 @@ def match_count(session: Session, parsed: ParsedQuery, cap: int) -> int:
         return 0
     sql = "SELECT count(*) FROM (SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expr LIMIT :cap)"
     return int(session.execute(text(sql), {"expr": expression, "cap": cap}).scalar_one())
+
+
+def is_name(session: Session, kind: str, name: str) -> bool:
+    """Whether some paper has the author ``name`` (``kind`` "author", as ``author:`` matches) or some
+    organization is called ``name`` (``kind`` "org")."""
+    if kind == "author":
+        return match_count(session, ParsedQuery(authors=(name,)), 1) > 0
+    row = session.execute(
+        text("SELECT 1 FROM organizations WHERE lower(name) = :n OR lower(fullname) = :n LIMIT 1"),
+        {"n": name},
+    ).first()
+    return row is not None
+
+
+def parse(session: Session, query: str) -> ParsedQuery:
+    """:func:`parse_query`, with unquoted author and organization names extended over the words after
+    them as far as the collection has such a name (``author:yue ma diffusion``)."""
+    return with_names(parse_query(query), lambda kind, name: is_name(session, kind, name))
 
 
 class TermCounts:

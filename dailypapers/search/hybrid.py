@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from dailypapers.errors import BadRequest
-from dailypapers.search import fulltext
-from dailypapers.search.embed import EmbeddingBackend, paper_text
+from dailypapers.search import fulltext, spelling
+from dailypapers.search.embed import MINILM_NAME, EmbeddingBackend, paper_text
 from dailypapers.search.fusion import reciprocal_rank_fusion
 from dailypapers.search.query import ParsedQuery, parse_query
 from dailypapers.search.semantic import make_vector_search
@@ -42,6 +42,12 @@ KEYWORD_FALLBACK_BELOW = 10
 CONCURRENT_SIMILARITY = 0.82
 CONCURRENT_DAYS = 14
 CONCURRENT_CANDIDATES = 100  # nearest vectors looked at; this close, a paper rarely has more
+# The semantic side keeps only papers at least this close in meaning to the query (cosine of the MiniLM
+# vectors): below it, the nearest papers of a query are there because something has to be nearest, not
+# because they are about it. Chosen on the six relevance sets (``bench/similarity_floor.py``: see there).
+# Other models place their cosines elsewhere: no floor for them until one is measured.
+SIMILARITY_FLOOR = 0.30
+SIMILARITY_FLOORS = {MINILM_NAME: SIMILARITY_FLOOR}
 
 
 @dataclass(slots=True)
@@ -77,6 +83,9 @@ class SearchResults:
     parsed: ParsedQuery
     mode: str
     papers: dict[int, Paper] = field(default_factory=dict)
+    suggestion: str | None = (
+        None  # "did you mean": the query with unknown words corrected, if that finds papers
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +112,18 @@ class Filters:
 class SearchEngine:
     """Keyword, semantic and hybrid search over one database."""
 
-    def __init__(self, db: Database, backend: EmbeddingBackend | None) -> None:
+    def __init__(
+        self, db: Database, backend: EmbeddingBackend | None, *, similarity_floor: float | None = None
+    ) -> None:
         self.db = db
         self.backend = backend
+        if similarity_floor is None:
+            similarity_floor = SIMILARITY_FLOORS.get(backend.name, 0.0) if backend is not None else 0.0
+        self.similarity_floor = similarity_floor
         self.vectors = make_vector_search(db, backend) if backend is not None else None
         self._executor: ThreadPoolExecutor | None = None
         self.term_counts = fulltext.TermCounts()
+        self.vocabulary = spelling.Vocabulary()
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -132,7 +147,7 @@ class SearchEngine:
             raise BadRequest(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if sort not in SORTS:
             raise BadRequest(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
-        parsed = parse_query(q or "")
+        parsed = fulltext.parse(session, q or "")
         if parsed.is_empty and filters == Filters():
             raise BadRequest("the search needs at least one word or filter")
         if mode != "keyword" and self.vectors is None:
@@ -148,19 +163,20 @@ class SearchEngine:
         if mode in ("hybrid", "keyword") and parsed.has_text:
             keyword = keyword_side(session, parsed, kwargs, self.term_counts)
         if nearest is not None:
-            raw = nearest.result()
+            raw = [(i, s) for i, s in nearest.result() if s >= self.similarity_floor]
             allowed = fulltext.filtered_ids(session, parsed, [i for i, _ in raw], **kwargs)
             semantic = [(i, s) for i, s in raw if i in allowed]
         hits = _fuse(keyword, semantic, mode)
         if not parsed.has_text and not parsed.semantic_text.strip():
             hits = [Hit(i, 0.0) for i in fulltext.only_filters(session, parsed, limit=CANDIDATES, **kwargs)]
+        suggestion = self.suggest(session, parsed) if parsed.terms else None
         total = len(hits)
         if sort == "relevance":
             page = hits[offset : offset + limit]
             papers = _load(session, [h.paper_id for h in page])
             page = [h for h in page if h.paper_id in papers]
             _mark(session, parsed, page, papers)
-            return SearchResults(page, total, parsed, mode, papers)
+            return SearchResults(page, total, parsed, mode, papers, suggestion)
         papers = _load(session, [h.paper_id for h in hits])
         hits = [h for h in hits if h.paper_id in papers]
         if sort == "date":
@@ -176,7 +192,13 @@ class SearchEngine:
             hits.sort(key=lambda h: -(papers[h.paper_id].github_stars or 0))
         page = hits[offset : offset + limit]
         _mark(session, parsed, page, papers)
-        return SearchResults(page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page})
+        return SearchResults(
+            page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page}, suggestion
+        )
+
+    def suggest(self, session: Session, parsed: ParsedQuery) -> str | None:
+        """ "Did you mean": the query with the words no paper has corrected from the titles' vocabulary."""
+        return spelling.suggest(session, parsed, self.term_counts.get(session, parsed.terms), self.vocabulary)
 
     def _vector(self, session: Session, paper: Paper) -> np.ndarray:
         """The paper's stored vector, else its text embedded now."""
@@ -248,21 +270,40 @@ def keyword_side(
     papers ("on the") is ranked within titles only, and the fallback leaves out words found in more
     than ``fulltext.COMMON_DOCS`` papers (they carry little BM25 weight and most of the cost)."""
     strict_query = fulltext.without_stopwords(parsed)
+    # what the words alone match decides how they are searched, never the filters (authors, dates,
+    # categories, exclusions): then a filter only ever removes results
+    words = ParsedQuery(terms=strict_query.terms, phrases=strict_query.phrases)
     known = counts.get(session, parsed.terms)
     column = None
     if strict_query.terms and all(known[t] > fulltext.COMMON_DOCS for t in strict_query.terms):
         # every word is common, so all of them together may still match a large part of the collection
-        if fulltext.broad(session, strict_query, known, counts):
+        if fulltext.broad(session, words, known, counts):
             column = "title"
     strict = fulltext.keyword_hits(session, strict_query, limit=CANDIDATES, column=column, **filters)
-    if len(strict) >= KEYWORD_FALLBACK_BELOW:
+    if len(strict) >= KEYWORD_FALLBACK_BELOW or column is not None:
         return strict
+    if _narrowed(parsed, filters) and (words.terms or words.phrases):
+        if fulltext.match_count(session, words, KEYWORD_FALLBACK_BELOW) >= KEYWORD_FALLBACK_BELOW:
+            return strict  # the words alone find enough: the filters narrowed them, no fallback
     loose_query = fulltext.fallback_query(parsed, known)
     if not (loose_query.terms or loose_query.phrases):
         return strict
     seen = {h.paper_id for h in strict}
     loose = fulltext.keyword_hits(session, loose_query, limit=CANDIDATES, any_term=True, **filters)
     return strict + [h for h in loose if h.paper_id not in seen]
+
+
+def _narrowed(parsed: ParsedQuery, filters: dict[str, object]) -> bool:
+    """Whether anything besides the words restricts the keyword search (in the query or the caller's
+    filters)."""
+    return bool(
+        parsed.authors
+        or parsed.excluded
+        or parsed.categories
+        or parsed.organizations
+        or parsed.date_range() != (None, None)
+        or any(v for v in filters.values())
+    )
 
 
 def _fuse(keyword: list[fulltext.KeywordHit], semantic: list[tuple[int, float]], mode: str) -> list[Hit]:

@@ -4,12 +4,15 @@ SQLite FTS5 ``MATCH`` expression.
 Syntax (case-insensitive, Unicode-aware)::
 
     diffusion "state space" -survey -"large language"   words, exact phrases, exclusions
-    author:dao  author:"tri dao"  cat:cs.CL  org:"google deepmind"
+    author:dao  author:"tri dao"  author:tri dao  cat:cs.CL  org:"google deepmind"  org:google deepmind
     year:2024  year:2020..2024  year:>=2023  year:<2020
     after:2025-01-01  before:2025-06  date:2025-03  date:2025-01-01..2025-03-31
 
-``after:`` is inclusive, ``before:`` exclusive; a bare ``YYYY`` or ``YYYY-MM`` means its first day (and, for
-``date:``, the whole year or month). Filters combine with AND. Nothing raises: text is truncated to
+An unquoted ``author:`` or ``org:`` may take the words after it as part of the name: ``author:Yue Ma
+diffusion`` is the author "yue ma" and the word "diffusion" when some paper has an author "Yue Ma" (the
+search decides, :func:`with_names`); quotes take anything. ``after:`` is inclusive, ``before:``
+exclusive; a bare ``YYYY`` or ``YYYY-MM`` means its first day (and, for ``date:``, the whole year or
+month). Filters combine with AND. Nothing raises: text is truncated to
 10 kB, control characters are dropped, unknown ``field:`` prefixes are plain words, unusable filters are
 ignored with a warning, and at most ``MAX_CLAUSES`` words/phrases/filters are kept. Every term reaches FTS5
 inside double quotes (sqlite-utils' ``quote_fts`` habit), so no input can inject FTS syntax.
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TypeVar
 
@@ -73,6 +77,9 @@ class ParsedQuery:
     # the free text (words and phrases in the order typed), for the embedding model; derived, so not compared
     semantic_text: str = field(default="", compare=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # after an unquoted author: or org: value, the plain words that followed it (kind "author" or "org",
+    # the value, the words): :func:`with_names` makes them part of the name where the collection has it
+    name_words: tuple[tuple[str, str, tuple[str, ...]], ...] = field(default=(), compare=False)
 
     @property
     def has_text(self) -> bool:
@@ -244,6 +251,7 @@ class _Builder:
         self.years: tuple[int | None, int | None] = (None, None)
         self.dates: tuple[date | None, date | None] = (None, None)
         self.clauses = 0
+        self.name_words: list[tuple[str, str, tuple[str, ...]]] = []
 
     def add(self, kind: str, value: str, free: bool = False) -> None:
         items = self.lists[kind]
@@ -297,7 +305,29 @@ class _Builder:
             date_to=self.dates[1],
             semantic_text=" ".join(self.free),
             warnings=tuple(dict.fromkeys(self.warnings))[:MAX_WARNINGS],
+            name_words=tuple(self.name_words),
         )
+
+
+NAME_WORDS = 3  # words after an unquoted author: or org: that may still be part of the name
+
+
+def _next_words(text: str, i: int) -> tuple[str, ...]:
+    """The plain words after index ``i`` (up to a quote, an exclusion, a filter or :data:`NAME_WORDS`),
+    which may continue an unquoted name: the search decides with the collection's names."""
+    words: list[str] = []
+    j = i
+    while len(words) < NAME_WORDS:
+        while j < len(text) and text[j].isspace():
+            j += 1
+        if j >= len(text) or text[j] in '"-' or _FIELD.match(text, j):
+            break
+        token, j = _read_bare(text, j)
+        split = split_words(token)
+        if len(split) != 1:
+            break
+        words.append(split[0])
+    return tuple(words)
 
 
 def parse_query(text: str) -> ParsedQuery:
@@ -323,6 +353,8 @@ def parse_query(text: str) -> ParsedQuery:
             name, i = _FIELDS[m.group(1)], m.end()
             quoted = i < n and text[i] == '"'
             value, i = _read_quoted(text, i) if quoted else _read_bare(text, i)
+            if not quoted and name in ("author", "org") and value and (after := _next_words(text, i)):
+                out.name_words.append((name, " ".join(split_words(value)), after))
             if negated:
                 out.warnings.append(f"ignored -{m.group(0)}{value[:40]} (filters cannot be negated)")
             else:
@@ -338,6 +370,42 @@ def parse_query(text: str) -> ParsedQuery:
         for word in words if not negated or len(words) == 1 else ():
             out.add("excluded" if negated else "terms", word, free=not negated)
     return out.result()
+
+
+def with_names(parsed: ParsedQuery, is_name: Callable[[str, str], bool]) -> ParsedQuery:
+    """``parsed`` with each unquoted author or organization name extended over the words typed after it,
+    as far as ``is_name(kind, longer_name)`` says such a name exists (longest first); the words taken
+    are no longer words of the query."""
+    if not parsed.name_words:
+        return parsed
+    authors, orgs, terms = list(parsed.authors), list(parsed.organizations), list(parsed.terms)
+    taken: list[str] = []
+    for kind, value, after in parsed.name_words:
+        names = authors if kind == "author" else orgs
+        if value not in names:
+            continue
+        for n in range(len(after), 0, -1):
+            longer = " ".join((value, *after[:n]))
+            if all(w in terms for w in after[:n]) and is_name(kind, longer):
+                names[names.index(value)] = longer
+                for word in after[:n]:
+                    terms.remove(word)
+                    taken.append(word)
+                break
+    if not taken:
+        return parsed
+    free = parsed.semantic_text.split()
+    for word in taken:
+        if word in free:
+            free.remove(word)
+    return replace(
+        parsed,
+        authors=tuple(dict.fromkeys(authors)),
+        organizations=tuple(dict.fromkeys(orgs)),
+        terms=tuple(terms),
+        semantic_text=" ".join(free),
+        name_words=(),
+    )
 
 
 def quote_fts(text: str) -> str:
@@ -380,6 +448,11 @@ def format_query(parsed: ParsedQuery) -> str:
     parts += _format_range("year", parsed.year_from, parsed.year_to)
     parts += _format_range("date", parsed.date_from, parsed.date_to)
     return " ".join(parts)
+
+
+def words_only(parsed: ParsedQuery) -> str:
+    """The query's words, phrases and exclusions without its filters, as search-box text."""
+    return format_query(ParsedQuery(terms=parsed.terms, phrases=parsed.phrases, excluded=parsed.excluded))
 
 
 def _format_range(name: str, lo: int | date | None, hi: int | date | None) -> list[str]:

@@ -11,8 +11,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 MAX_LENGTH = 64
 TABLE = Table(
@@ -37,6 +38,12 @@ def names(categories: Any) -> set[str]:
             if "." in lowered and archive:
                 found.add(archive)
     return found
+
+
+def any_exist(session: Session) -> bool:
+    """Whether any paper has a category (papers from Hugging Face's daily lists come without): a
+    category filter is only offered where it can match."""
+    return session.execute(select(TABLE.c.paper_id).limit(1)).first() is not None
 
 
 def write(connection: Connection, papers: Iterable[tuple[int, Any]], *, replace: Sequence[int] = ()) -> None:

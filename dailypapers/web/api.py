@@ -10,7 +10,7 @@ import binascii
 from datetime import date as Date
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -32,6 +32,7 @@ from dailypapers.web.serializers import entry_json, paper_json, search_item_json
 
 router = APIRouter(prefix="/api", tags=["papers"])
 SORTS = ("publishedAt", "trending", "upvotes", "stars")
+DID_YOU_MEAN = "X-Did-You-Mean"  # a search's corrected query (see search_papers)
 
 
 def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -237,6 +238,7 @@ def check_mode_sort(mode: str | None, sort: str | None) -> tuple[str, str]:
 def search_papers(
     db: DB,
     search: Search,
+    response: Response,
     q: Annotated[
         str,
         Query(
@@ -266,12 +268,16 @@ def search_papers(
     has_code: Annotated[str | None, Query(description="true: only papers with a code repository.")] = None,
 ) -> list[dict[str, Any]]:
     """Papers matching `q` (by keywords and meaning unless `mode` says otherwise) within the filters
-    given, most relevant first unless `sort` says otherwise."""
+    given, most relevant first unless `sort` says otherwise. When a word of `q` is in no paper and a
+    correction finds papers, the `X-Did-You-Mean` header carries the corrected query (percent-encoded
+    UTF-8); the body stays Hugging Face's list."""
     size = _int(limit, "limit", 50, 1, 120)
     mode, order = check_mode_sort(mode, sort)
     filters = parse_filters(date_from, date_to, category, organization, has_code)
     with db.session() as session:
         results = search.search(session, q, mode=mode, limit=size, filters=filters, sort=order)
+        if results.suggestion:
+            response.headers[DID_YOU_MEAN] = quote(results.suggestion, safe=" ")
         return search_items(session, results)
 
 

@@ -42,9 +42,10 @@ from dailypapers.periods import (
 from dailypapers.rank import trending
 from dailypapers.rank.trending import TrendingExplanation
 from dailypapers.search import authors
-from dailypapers.search.hybrid import MODES, SORTS, Hit, SearchEngine
+from dailypapers.search.hybrid import CANDIDATES, MODES, SORTS, Filters, Hit, SearchEngine
+from dailypapers.search.query import format_query, words_only
 from dailypapers.web.api import check_mode_sort, load_papers, parse_filters, parse_list_filter
-from dailypapers.store import queries
+from dailypapers.store import categories, queries
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper, User
 from dailypapers.urls import safe_http_url
@@ -166,6 +167,9 @@ class ListView:
     links: list[tuple[str, list[tuple[str, str, bool]]]]
     hidden: list[tuple[str, str]]  # the parameters the category/year form sends along
     clear_url: str  # the page without a category or year
+    categories: bool = (
+        True  # whether to offer the category filter (some paper has a category, or one is asked)
+    )
 
     @property
     def code(self) -> bool:
@@ -209,7 +213,13 @@ def _list_view(request: Request, sorts: dict[str, str] | None = None) -> ListVie
         links,
         hidden,
         url(category=None, year=None),
+        bool(filters.category) or _categories_exist(request),
     )
+
+
+def _categories_exist(request: Request) -> bool:
+    with parts_of(request).application.db.session() as session:
+        return categories.any_exist(session)
 
 
 def _paging(request: Request, page: int, total: int) -> tuple[str | None, str | None]:
@@ -569,6 +579,7 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
         "has_code": filters.has_code,
     }
     with db.session() as session:
+        form["categories"] = bool(filters.categories) or categories.any_exist(session)
         fmt = export_format(request)
         if fmt:
             try:
@@ -583,6 +594,8 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
         total = 0
         warnings: tuple[str, ...] = ()
         keyword_total: int | None = None
+        suggestion: str | None = None
+        without_filters: tuple[int, str] | None = None  # when the filters emptied the result
         try:
             results = engine.search(
                 session, q, mode=mode, limit=PAGE_SIZE, offset=page * PAGE_SIZE, filters=filters, sort=sort
@@ -593,9 +606,14 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
                 results.total,
                 results.parsed.warnings,
             )
-            mode = results.mode
+            mode, suggestion = results.mode, results.suggestion
             if mode == "hybrid":  # how many match the words (one FTS query, no embedding)
                 keyword_total = engine.search(session, q, mode="keyword", limit=0, filters=filters).total
+            words = words_only(results.parsed)
+            if not total and words and (filters != Filters() or words != format_query(results.parsed)):
+                found = engine.search(session, words, mode=mode, limit=0).total
+                if found:
+                    without_filters = (found, "/papers?" + urlencode({"q": words, "mode": mode}))
         except BadRequest:
             hint = (
                 "Type a few words to search titles and abstracts."
@@ -629,6 +647,12 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
                 "semantic_off": engine.vectors is None,
                 "keyword_total": keyword_total,
                 "exports": export_links(request) if q else [],
+                "suggestion": suggestion,
+                "suggestion_url": "/papers?" + urlencode({"q": suggestion, "mode": mode})
+                if suggestion
+                else "",
+                "without_filters": without_filters,
+                "cap": CANDIDATES,
             },
         )
         target = _fragment_target(request)
