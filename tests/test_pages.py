@@ -350,15 +350,25 @@ def test_vendored_assets_are_served_and_small(client):
         "vendor/katex/katex.min.css",
         "vendor/katex/fonts/KaTeX_Main-Regular.woff2",
         "vendor/htmx/htmx.min.js",
+        "vendor/swagger-ui/swagger-ui-bundle.js",
+        "vendor/swagger-ui/swagger-ui.css",
+        "vendor/redoc/redoc.standalone.js",
+        "api-docs.js",
         "app.js",
         "style.css",
         "favicon.svg",
     ):
         assert client.get(f"/static/{path}").status_code == 200, path
     vendor = STATIC / "vendor"
-    assert (vendor / "katex" / "LICENSE").exists() and (vendor / "htmx" / "LICENSE").exists()
-    total = sum(f.stat().st_size for f in vendor.rglob("*") if f.is_file())
-    assert total < 800_000
+    for package in ("katex", "htmx", "swagger-ui", "redoc"):
+        assert (vendor / package / "LICENSE").exists(), package
+
+    def size(*packages: str) -> int:
+        return sum(f.stat().st_size for p in packages for f in (vendor / p).rglob("*") if f.is_file())
+
+    assert size("katex", "htmx") < 800_000  # what the site's pages load
+    assert size("swagger-ui", "redoc") < 3_500_000  # the API docs pages' alone
+    assert not (vendor / "axe-core").exists() and not list(STATIC.rglob("axe*.js"))  # the tests' alone
     css = (vendor / "katex" / "katex.min.css").read_text()
     fonts = set(re.findall(r"url\((fonts/[^)]+\.woff2)\)", css))
     assert fonts and all((vendor / "katex" / f).exists() for f in fonts)

@@ -36,7 +36,7 @@ from dailypapers.errors import DailyPapersError
 from dailypapers.store.db import Database
 from dailypapers.store.replica import data_version
 from dailypapers.urls import safe_href
-from dailypapers.web import mcp
+from dailypapers.web import api_docs, mcp
 from dailypapers.web.auth import AuthMiddleware, Sessions, client_key, safe_next
 from dailypapers.web.cache import CacheMiddleware, ResponseCache
 from dailypapers.web.deps import WebParts, parts_of
@@ -159,6 +159,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         version=__version__,
         description="Daily papers, search and paper pages; compatible with the Hugging Face papers API.",
         lifespan=lifespan,
+        docs_url=None,  # dailypapers.web.api_docs serves /docs and /redoc from vendored copies
+        redoc_url=None,
     )
     templates = Jinja2Templates(directory=WEB_DIR / "templates", context_processors=[viewer_context])
     templates.env.filters["highlight"] = highlight
@@ -221,6 +223,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     from dailypapers.web import api, community_api, community_pages, feeds, health, pages, personal
 
     app.include_router(health.router)
+    app.include_router(api_docs.router)
     app.include_router(web_metrics.router)
     app.include_router(personal.api)
     app.include_router(community_api.router)  # before api: its GET /api/papers/{id} matches any path
@@ -247,7 +250,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     if parts.response_cache is not None:
         app.add_middleware(CacheMiddleware, cache=parts.response_cache)
     app.add_middleware(RequestGuard, render=error_response)  # bounded query strings; 503 when the DB is out
-    security.install(app, settings)  # body limit and security headers on every answer
+    security.install(app, settings, docs_paths=api_docs.PATHS)  # body limit, security headers on every answer
     if settings.metrics:
         metrics.configure(settings)
         app.add_middleware(MetricsMiddleware, pool=lambda: db.engine.pool)  # outermost: counts all

@@ -6,9 +6,9 @@
   every answer carries the headers: pages, API, feeds, static files, errors (an unexpected 500 too), 304s,
   answers from the response cache and the CSRF middleware's 403. A header the app set itself is kept.
   The policy (:data:`SITE_CSP`) allows scripts, styles, fonts and images from this site only and no inline
-  script; the API docs pages (FastAPI's Swagger UI and ReDoc, which load their code from a CDN and start it
-  with an inline script) get :func:`docs_csp`, which allows that CDN and exactly the inline scripts the
-  page carries (by their SHA-256), nothing else.
+  script; the API docs pages (:mod:`dailypapers.web.api_docs`: Swagger UI and ReDoc, vendored) get
+  :data:`DOCS_CSP`, which is the same but for the inline styles both set, ``data:`` images (Swagger UI's
+  icons) and ReDoc's search worker, made from a ``blob:``. No other host, and no inline script, either way.
 - :class:`BodyLimit`, the outermost added middleware: a request whose ``Content-Length`` exceeds
   ``max_body_bytes`` gets a 413 before anything reads it or any route runs; a body without one (chunked) is
   counted as the app reads it, and the read that would pass the limit raises :class:`BodyTooLarge`
@@ -18,10 +18,7 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -48,15 +45,26 @@ SITE_CSP = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-# Where FastAPI's docs pages load their code, styles, fonts and icons from.
-DOCS_CDN = "https://cdn.jsdelivr.net"
+# What the API docs pages need beyond SITE_CSP: the style attributes and <style> elements Swagger UI and
+# ReDoc write, Swagger UI's data: icons, ReDoc's search worker (made from a blob). Still no other host.
 DOCS_SOURCES = {
-    "style-src": "'self' https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'",
-    "font-src": "'self' https://fonts.gstatic.com data:",
-    "img-src": "'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
-    "connect-src": "'self'",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:",
     "worker-src": "blob:",
 }
+
+
+def _with_sources(policy: str, sources: dict[str, str]) -> str:
+    """``policy`` with the directives in ``sources`` replaced (or added at the end)."""
+    extra = dict(sources)
+    parts = []
+    for part in policy.split("; "):
+        name = part.split(" ", 1)[0]
+        parts.append(f"{name} {extra.pop(name)}" if name in extra else part)
+    return "; ".join(parts + [f"{name} {value}" for name, value in extra.items()])
+
+
+DOCS_CSP = _with_sources(SITE_CSP, DOCS_SOURCES)
 # Browser features the site never uses.
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
@@ -85,7 +93,6 @@ PERMISSIONS_POLICY = ", ".join(
     )
 )
 HSTS = "max-age=31536000"
-INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\ssrc=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 
 
 def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
@@ -102,22 +109,6 @@ def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def docs_csp(page: bytes) -> str:
-    """The policy of an API docs page: :data:`SITE_CSP` plus the CDN its code comes from, the inline
-    scripts of ``page`` (by hash), its inline styles and fonts, and ReDoc's worker."""
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() + "'"
-        for body in INLINE_SCRIPT.findall(page)
-    )
-    directives = {"script-src": f"'self' {DOCS_CDN} {hashes}".strip(), **DOCS_SOURCES}
-    parts = []
-    for part in SITE_CSP.split("; "):
-        name = part.split(" ", 1)[0]
-        parts.append(f"{name} {directives.pop(name)}" if name in directives else part)
-    parts += [f"{name} {value}" for name, value in directives.items()]
-    return "; ".join(parts)
-
-
 def _with_headers(message: Message, extra: Iterable[tuple[bytes, bytes]]) -> Message:
     headers = list(message.get("headers", []))
     present = {bytes(name).lower() for name, _ in headers}
@@ -126,54 +117,29 @@ def _with_headers(message: Message, extra: Iterable[tuple[bytes, bytes]]) -> Mes
 
 
 class SecurityHeaders:
-    """Adds :func:`security_headers` and a Content-Security-Policy to every HTTP response."""
+    """Adds :func:`security_headers` and a Content-Security-Policy to every HTTP response: :data:`DOCS_CSP`
+    on ``docs_paths``, :data:`SITE_CSP` everywhere else."""
 
     def __init__(
         self, app: ASGIApp, *, headers: list[tuple[bytes, bytes]], docs_paths: Iterable[str] = ()
     ) -> None:
         self.app = app
-        self.common = headers
         self.headers = headers + [(b"content-security-policy", SITE_CSP.encode())]
+        self.docs_headers = headers + [(b"content-security-policy", DOCS_CSP.encode())]
         self.docs_paths = frozenset(docs_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] in self.docs_paths:
-            await self._docs_page(scope, receive, send)
-            return
+        extra = self.docs_headers if scope["path"] in self.docs_paths else self.headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = _with_headers(message, self.headers)
+                message = _with_headers(message, extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-    async def _docs_page(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Hold a docs page back until its body is complete, then send it with :func:`docs_csp`."""
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def hold(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if message["type"] == "http.response.body" and start is not None:
-                chunks.append(message.get("body", b""))
-                if message.get("more_body", False):
-                    return
-                body = b"".join(chunks)
-                policy = (b"content-security-policy", docs_csp(body).encode())
-                await send(_with_headers(start, [*self.common, policy]))
-                await send({"type": "http.response.body", "body": body})
-                start = None
-                return
-            await send(message)
-
-        await self.app(scope, receive, hold)
 
 
 class BodyTooLarge(HTTPException):
@@ -256,11 +222,11 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def install(app: Any, settings: Settings) -> None:
+def install(app: Any, settings: Settings, *, docs_paths: Iterable[str] = ()) -> None:
     """Put :class:`BodyLimit` outside every middleware added so far and :class:`SecurityHeaders` around
-    the whole stack of ``app`` (a FastAPI app); call it after the last ``add_middleware``."""
+    the whole stack of ``app`` (a FastAPI app), with :data:`DOCS_CSP` on ``docs_paths``; call it after the
+    last ``add_middleware``."""
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
-    docs_paths = [p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p]
     headers = security_headers(settings)
     build_stack = app.build_middleware_stack
 
