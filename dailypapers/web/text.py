@@ -1,4 +1,4 @@
-"""User-written text as safe HTML: comments are plain text with links and a little markdown.
+r"""User-written text as safe HTML: comments are plain text with links and a little markdown.
 
 A paragraph is read in four steps, each on the raw text:
 

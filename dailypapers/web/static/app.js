@@ -44,6 +44,15 @@
     document.addEventListener("click", copyOnClick);
     if (window.htmx) {
       window.htmx.onLoad(renderMath); /* called for the body at start and for every swapped-in piece */
+      /* htmx leaves 4xx answers out; one that says X-Swap-Error (a refused comment, its reason shown
+         above the form) is swapped in like any other */
+      document.body.addEventListener("htmx:beforeSwap", function (evt) {
+        var xhr = evt.detail.xhr;
+        if (xhr && xhr.status >= 400 && xhr.getResponseHeader("X-Swap-Error") === "true") {
+          evt.detail.shouldSwap = true;
+          evt.detail.isError = false;
+        }
+      });
       document.body.addEventListener("htmx:beforeRequest", function (evt) {
         var more = evt.detail.elt;
         if (more && more.closest && more.closest("#more")) {
