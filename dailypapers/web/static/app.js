@@ -53,6 +53,29 @@
           evt.detail.isError = false;
         }
       });
+      /* any other refused htmx request: its reason (the JSON "error", or the error page's message)
+         shown next to what sent it, as text, instead of nothing happening */
+      document.body.addEventListener("htmx:responseError", function (evt) {
+        var elt = evt.detail.elt, xhr = evt.detail.xhr;
+        if (!elt || !elt.parentNode || !xhr) return;
+        var said = "";
+        var type = xhr.getResponseHeader("Content-Type") || "";
+        try {
+          if (type.indexOf("json") >= 0) said = JSON.parse(xhr.responseText).error || "";
+          else if (type.indexOf("html") >= 0) {
+            var shown = new DOMParser().parseFromString(xhr.responseText, "text/html").querySelector(".error-message");
+            said = shown ? shown.textContent : "";
+          }
+        } catch (e) { said = ""; }
+        var note = elt.parentNode.querySelector(":scope > .htmx-error");
+        if (!note) {
+          note = document.createElement("p");
+          note.className = "form-error htmx-error";
+          note.setAttribute("role", "alert");
+          elt.parentNode.insertBefore(note, elt);
+        }
+        note.textContent = said || "That did not work. Reload the page and try again.";
+      });
       document.body.addEventListener("htmx:beforeRequest", function (evt) {
         var more = evt.detail.elt;
         if (more && more.closest && more.closest("#more")) {
