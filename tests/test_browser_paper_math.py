@@ -67,5 +67,13 @@ def test_math_in_a_title_and_a_comment_is_typeset(site, browser, db):
     assert "Your comment is empty" in page.locator("#comment-error").inner_text()
     assert page.evaluate("window.__stay") == "same page"  # swapped in place, no page load
     assert page.locator(".comment-list .comment").count() == 1
+
+    context.clear_cookies()  # the session ended (logged out in another tab): the site refuses the form
+    page.fill("#comment-body", "Still here?")
+    page.click(".comment-form button[type=submit]")
+    page.wait_for_selector(".htmx-error")
+    assert "no longer logged in" in page.locator(".htmx-error").inner_text()
+    assert page.evaluate("window.__stay") == "same page"
+    assert page.locator(".comment-list .comment").count() == 1
     assert errors == []
     context.close()
