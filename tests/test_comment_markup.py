@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from dailypapers.urls import safe_http_url
-from dailypapers.web.text import LINK_REL, comment_html
+from dailypapers.web.text import LINK_REL, comment_html, title_html
 
 ALLOWED = {"p", "strong", "em", "code", "a"}
 VOID = {"br"}
@@ -107,6 +107,16 @@ PIECES = [
     "\x01",
     "é",
     "\r\n",
+    "[",
+    "]",
+    "](",
+    "[a](https://example.org/x)",
+    "$",
+    "$$",
+    "\\(",
+    "\\)",
+    "\\[",
+    "\\]",
 ]
 comment_texts = st.one_of(
     st.text(max_size=120),
@@ -165,3 +175,63 @@ def test_links_are_http_only_and_marked_as_user_content():
     ]
     assert "<strong><a " in html
     check_well_formed(html)
+
+
+@pytest.mark.parametrize(
+    ("text", "html"),
+    [
+        (
+            "see [the proof](https://example.org/a_(b)?x=1&y=2).",
+            '<p>see <a href="https://example.org/a_(b)?x=1&amp;y=2" rel="nofollow ugc noopener noreferrer">'
+            "the proof</a>.</p>",
+        ),
+        (
+            "[x](javascript:alert(1)) [y](https://u:p@evil.example/)",
+            "<p>[x](javascript:alert(1)) [y](https://u:p@evil.example/)</p>",
+        ),
+        (
+            '[<b>"hi"</b>](https://example.org)',
+            '<p><a href="https://example.org" rel="nofollow ugc noopener noreferrer">'
+            "&lt;b&gt;&#34;hi&#34;&lt;/b&gt;</a></p>",
+        ),
+        (
+            "**[a](https://example.org)**",
+            '<p><strong><a href="https://example.org" rel="nofollow ugc noopener noreferrer">a</a>'
+            "</strong></p>",
+        ),
+        # math stays whole (no emphasis, no line break inside) for KaTeX; its text escaped
+        ("$a*b*c < d$ and *e*", "<p>$a*b*c &lt; d$ and <em>e</em></p>"),
+        ("$$\\sum_i x_i\nx$$", "<p>$$\\sum_i x_i\nx$$</p>"),
+        ("\\(a*b*c\\) \\[x*y*z\\]", "<p>\\(a*b*c\\) \\[x*y*z\\]</p>"),
+        ("`$x*y*z$`", "<p><code>$x*y*z$</code></p>"),
+    ],
+)
+def test_links_and_math(text, html):
+    assert str(comment_html(text)) == html
+    check_well_formed(html)
+
+
+@pytest.mark.parametrize(
+    ("title", "html"),
+    [
+        ("DR^{3}: Dense Retrieval", "DR<sup>3</sup>: Dense Retrieval"),
+        ("VLA^2 and Codebook Size 2^{128}", "VLA<sup>2</sup> and Codebook Size 2<sup>128</sup>"),
+        ("360^circ Panorama, x^2.5, a ^2, X^{n}", "360^circ Panorama, x^2.5, a ^2, X^{n}"),  # left as written
+        ("$\\mathcal{O}(n^2)$ Sorting <b>", "$\\mathcal{O}(n^2)$ Sorting &lt;b&gt;"),  # math whole for KaTeX
+        ("Earn $1 Million, not 1$", "Earn $1 Million, not 1$"),
+        ('<script>"x"</script>y^2', "&lt;script&gt;&#34;x&#34;&lt;/script&gt;y<sup>2</sup>"),
+    ],
+)
+def test_title_html(title, html):
+    assert str(title_html(title)) == html
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["^", "{", "}", "2", "$", "<", "&", "a", " ", "\\(", "\\)", "x"]), max_size=30
+    ).map("".join)
+)
+def test_a_title_only_ever_gains_superscripts(title):
+    html = str(title_html(title))
+    assert "<" not in re.sub(r"</?sup>", "", html)

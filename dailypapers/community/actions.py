@@ -9,6 +9,7 @@ only in the transaction whose insert (or delete) took effect (``INSERT … ON CO
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -36,6 +37,8 @@ from dailypapers.store.models import (
     Vote,
     utcnow,
 )
+
+log = logging.getLogger("dailypapers.community.actions")
 
 MAX_COMMENT = 5000
 MAX_COLLECTIONS = 200
@@ -155,8 +158,9 @@ def ensure_paper(db: Database, arxiv_id: str, fetch: Fetch) -> bool:
     try:
         record = fetch(arxiv_id)
     except Exception as exc:  # noqa: BLE001 — any failure to reach arXiv is a 503 for the user
+        log.warning("could not fetch %s from arXiv: %s: %s", arxiv_id, type(exc).__name__, exc)
         raise ServiceUnavailable(
-            f"could not fetch {arxiv_id} from arXiv; try again in a minute ({type(exc).__name__})"
+            f"arXiv did not answer when we asked for {arxiv_id}. Please try again in a minute."
         ) from exc
     if record is None:
         raise NotFound(f"arXiv has no paper {arxiv_id}")
@@ -312,9 +316,11 @@ def clean_comment(body: str | None) -> str:
     text = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     text = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
     if not text:
-        raise BadRequest("comment: must not be empty")
+        raise BadRequest("Your comment is empty. Write something before posting it.")
     if len(text) > MAX_COMMENT:
-        raise BadRequest(f"comment: at most {MAX_COMMENT} characters (this one has {len(text)})")
+        raise BadRequest(
+            f"Your comment is too long: at most {MAX_COMMENT} characters, and this one has {len(text)}."
+        )
     return text
 
 
@@ -336,6 +342,11 @@ def _comment(session: Session, comment_id: int) -> Comment:
     if comment is None:
         raise NotFound(f"no comment {comment_id}")
     return comment
+
+
+def comment_paper(session: Session, comment_id: int) -> str:
+    """The arXiv id of the paper a comment is on (:class:`NotFound` when there is no such comment)."""
+    return _comment(session, comment_id).paper.arxiv_id
 
 
 def edit_comment(db: Database, user: User, comment_id: int, body: str) -> Comment:

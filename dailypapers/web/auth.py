@@ -195,6 +195,9 @@ class AuthMiddleware:
         if scope["method"] in UNSAFE:
             receive, problem = await self._check_csrf(scope, receive, cookies, state, accepted)
             if problem:
+                if _wants_page(scope):  # a browser's form sent without JavaScript: the error page
+                    await _refusal_page(scope, problem)(scope, receive, send)
+                    return
                 body = json.dumps({"error": problem}).encode()
                 await send(
                     {
@@ -259,15 +262,35 @@ class AuthMiddleware:
             given = values[0] if values else None
         if expected is None:
             return receive, (
-                "this form has expired; reload the page and try again"
+                "This form has expired, or you are no longer logged in: reload the page (and log in "
+                "again if asked), then try again."
                 if state["user"] is None
                 else "CSRF token missing"
             )
         if given is None or not any(
             hmac.compare_digest(given.encode("utf-8", "surrogateescape"), e.encode()) for e in expected
         ):
-            return receive, "CSRF token missing or wrong; reload the page and try again"
+            return receive, (
+                "This page is out of date (its form does not match your session): reload it and try again."
+            )
         return receive, None
+
+
+def _wants_page(scope: dict[str, Any]) -> bool:
+    """Whether a refused request came from a page of the site in a browser (it asks for HTML and is
+    neither an API call nor htmx's): such a reader gets the error page, everyone else JSON."""
+    path = scope["path"]
+    if path.startswith(("/api/", "/feeds/", "/mcp")) or path.endswith((".json", ".atom")):
+        return False
+    if _header(scope, b"hx-request") == "true":
+        return False
+    return "text/html" in (_header(scope, b"accept") or "")
+
+
+def _refusal_page(scope: dict[str, Any], problem: str) -> Response:
+    templates = scope["app"].state.parts.templates
+    context = {"status": 403, "message": problem}
+    return templates.TemplateResponse(Request(scope), "error.html", context, status_code=403)
 
 
 async def _read_body(receive: Any, limit: int) -> tuple[bytes | None, Any]:

@@ -17,7 +17,15 @@ from sqlalchemy import select
 
 from dailypapers.community import accounts, actions
 from dailypapers.community import sessions as user_sessions
-from dailypapers.errors import BadRequest, DailyPapersError, Forbidden, NotFound
+from dailypapers.errors import (
+    BadRequest,
+    DailyPapersError,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 from dailypapers.store.models import DailyEntry, Paper
 from dailypapers.web.auth import (
     current_session_id,
@@ -42,6 +50,8 @@ from dailypapers.web.pages import (
     export_format,
     export_links,
     export_response,
+    missing_paper_response,
+    paper_response,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -484,6 +494,25 @@ def submit_submit(
     return RedirectResponse(f"/papers/{entry.paper.arxiv_id}?submitted=1", status_code=303)
 
 
+@router.post("/papers/add", response_class=HTMLResponse)
+def add_paper_submit(request: Request, app: App, paper: Annotated[str, Form()] = "") -> Response:
+    """Add a paper from arXiv (not listed on a day), as ``POST /api/papers/index`` does, and go to its
+    page; a refusal shows the page of the missing paper again with the reason."""
+    require_user(request)
+    try:
+        rate_limit(request, "submit")
+        added, _ = app.index_paper(paper)
+    except DailyPapersError as exc:
+        try:
+            arxiv_id = canonical_arxiv_id(paper)[0]
+        except InvalidArxivId:
+            raise exc from None
+        page = missing_paper_response(request, arxiv_id, exc.message, exc.status)
+        page.headers.update(exc.headers)
+        return page
+    return RedirectResponse(f"/papers/{added.arxiv_id}", status_code=303)
+
+
 # --- votes and marks ---------------------------------------------------------------------------------
 
 
@@ -552,40 +581,80 @@ def mark_submit(
 # --- comments ----------------------------------------------------------------------------------------
 
 
-def _comments_answer(request: Request, arxiv_id: str, error: str = "", status: int = 200) -> Response:
+def _comments_answer(
+    request: Request, arxiv_id: str, error: str = "", status: int = 200, body: str = ""
+) -> Response:
+    """The comments after a change: for htmx the section, rendered from the database now; without
+    JavaScript a redirect back to the paper, or, when the change was refused, the paper's page with
+    the reason above the form (and ``body``, the text sent, still in it)."""
     if not _is_htmx(request):
         if error:
-            raise BadRequest(error)
+            extra = {"comment_error": error, "comment_body": body}
+            parts = parts_of(request)
+            db, search = parts.application.db, parts.application.search
+            return paper_response(request, db, search, arxiv_id, extra, status)
         return RedirectResponse(f"/papers/{arxiv_id}#comments", status_code=303)
     with parts_of(request).application.db.session() as session:
         paper = actions.paper_or_404(session, arxiv_id)
         comments = actions.visible_comments(session, paper.id, current_user(request))
-        return _render(
+        response = _render(
             request,
             "_comments.html",
-            {"paper": paper, "comments": comments, "comment_error": error, "voted": set()},
+            {
+                "paper": paper,
+                "comments": comments,
+                "comment_error": error,
+                "comment_body": body,
+                "voted": set(),
+            },
             status,
         )
+        if error:  # htmx swaps an error answer only when told to (static/app.js)
+            response.headers[SWAP_ERROR_HEADER] = "true"
+        return response
+
+
+SWAP_ERROR_HEADER = "X-Swap-Error"
+
+
+def _comment_refused(request: Request, arxiv_id: str, exc: DailyPapersError, body: str = "") -> Response:
+    """A comment that could not be posted or saved, said in words a reader understands."""
+    message = exc.message
+    if isinstance(exc, TooManyRequests):
+        wait = exc.retry_after
+        when = f"{wait} seconds" if wait < 120 else f"{(wait + 59) // 60} minutes"
+        message = f"You are commenting faster than this site allows. Please wait {when} and try again."
+    elif isinstance(exc, Unauthorized):
+        message = "You are not logged in (or your session has ended). Log in, then post your comment again."
+    response = _comments_answer(request, arxiv_id, message, exc.status, body)
+    response.headers.update(exc.headers)
+    return response
 
 
 @router.post("/papers/{arxiv_id:path}/comments", response_class=HTMLResponse)
 def comment_submit(request: Request, arxiv_id: str, db: DB, body: Annotated[str, Form()] = "") -> Response:
-    """Comment on a paper; htmx gets the paper's comments as stored now."""
-    user = require_user(request)
+    """Comment on a paper; htmx gets the paper's comments as stored now. A refusal (empty, too long,
+    too many, logged out) is shown above the form, the text kept."""
     try:
+        user = require_user(request)
         rate_limit(request, "comment")
         comment = actions.add_comment(db, user, arxiv_id, body)
-    except BadRequest as exc:
-        return _comments_answer(request, arxiv_id, exc.message, 400)
+    except (BadRequest, TooManyRequests, Unauthorized) as exc:
+        return _comment_refused(request, arxiv_id, exc, body)
     return _comments_answer(request, comment.paper.arxiv_id)
 
 
 @router.post("/comments/{comment_id}/edit", response_class=HTMLResponse)
 def comment_edit(request: Request, comment_id: RowId, db: DB, body: Annotated[str, Form()] = "") -> Response:
-    """Change the text of one's own comment."""
+    """Change the text of one's own comment; a refusal is shown above the comments."""
     user = require_user(request)
-    rate_limit(request, "comment")
-    comment = actions.edit_comment(db, user, comment_id, body)
+    try:
+        rate_limit(request, "comment")
+        comment = actions.edit_comment(db, user, comment_id, body)
+    except (BadRequest, TooManyRequests) as exc:
+        with db.session() as session:
+            arxiv_id = actions.comment_paper(session, comment_id)
+        return _comment_refused(request, arxiv_id, exc)
     return _comments_answer(request, comment.paper.arxiv_id)
 
 

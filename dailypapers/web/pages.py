@@ -927,11 +927,32 @@ def _personal_block_html(templates: Jinja2Templates, mine: actions.PaperPersonal
 def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLResponse:
     """A paper's page: its abstract, links, trending score, related papers, comments and, for a
     logged-in reader, their marks and collections."""
+    return paper_response(request, db, engine, arxiv_id)
+
+
+def missing_paper_response(
+    request: Request, arxiv_id: str, error: str = "", status: int = 404
+) -> HTMLResponse:
+    """The page of a valid arXiv id that is not stored: a link to arXiv and, for a logged-in reader, a
+    form that adds the paper (``POST /papers/add``); ``error`` says why adding it failed."""
+    return _render(request, "paper_missing.html", {"arxiv_id": arxiv_id, "error": error}, status)
+
+
+def paper_response(
+    request: Request,
+    db: Database,
+    engine: SearchEngine,
+    arxiv_id: str,
+    extra: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The page of :func:`paper_page`, with ``extra`` in its context (a comment that could not be
+    posted, for a form sent without JavaScript) and answered with ``status``."""
     canonical = _canonical_or_404(arxiv_id)
     with db.session() as session:
         paper = queries.paper_by_arxiv_id(session, canonical)
         if paper is None:
-            raise NotFound(f"no paper {canonical}")
+            return missing_paper_response(request, canonical)
         latest = latest_entry(paper)
         why = trending.explain(latest, trending.reference_time(session)) if latest is not None else None
         concurrent = concurrent_cards(engine, session, paper)
@@ -965,5 +986,7 @@ def paper_page(request: Request, db: DB, engine: Search, arxiv_id: str) -> HTMLR
                 "changes": version_changes(versions),
                 "reference_label": _time_label(why.reference_time) if why else "",
                 "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",
+                **(extra or {}),
             },
+            status,
         )

@@ -1,22 +1,27 @@
-"""User-written text as safe HTML: comments are plain text with links and a little markdown.
+r"""User-written text as safe HTML: comments are plain text with links and a little markdown.
 
-A paragraph is read in three steps, each on the raw text:
+A paragraph is read in four steps, each on the raw text:
 
 1. ```inline code``` spans: their contents are shown as they are (no links, no bold inside);
-2. ``http(s)://`` links outside code (only those :func:`~dailypapers.urls.safe_http_url` accepts) become
-   ``<a rel="nofollow ugc noopener noreferrer">``;
-3. ``**bold**`` and ``*italic*`` around the rest; they may hold whole code spans and links, never half.
+2. links outside code, written ``[text](https://…)`` or as a bare ``http(s)://`` address (only those
+   :func:`~dailypapers.urls.safe_http_url` accepts) become ``<a rel="nofollow ugc noopener noreferrer">``;
+3. math outside those, ``$…$``, ``$$…$$``, ``\(…\)`` or ``\[…\]``: kept whole as escaped text, with no
+   markup inside, for KaTeX to typeset in the browser as it does abstracts (``.tex``; KaTeX's own
+   safety rules: no ``\href``, no HTML);
+4. ``**bold**`` and ``*italic*`` around the rest; they may hold whole code spans, links and math, never half.
 
 Every span is a node of a tree that is then written out, escaping all text, so the HTML is always well
 formed: each tag closed, nothing overlapping. Blank lines separate paragraphs and single newlines are
-line breaks. No other HTML can come out of it: ``p``, ``br``, ``a``, ``code``, ``strong`` and ``em``.
+line breaks (but inside math). No other HTML can come out of it: ``p``, ``br``, ``a``, ``code``,
+``strong`` and ``em``.
 """
 
 from __future__ import annotations
 
+import bisect
 import difflib
-
 import re
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -25,6 +30,11 @@ from dailypapers.urls import safe_http_url
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'\"*"
 _CODE = re.compile(r"`([^`\n]{1,500})`")
+# [text](url): the text on one line, no brackets; the url may hold one level of balanced parentheses
+_MD_LINK = re.compile(
+    r"\[([^\[\]\n]{1,300})\]\((https?://[^\s()<>\"'`]{1,2000}(?:\([^\s()<>\"'`]*\)[^\s()<>\"'`]*)*)\)", re.I
+)
+_MATH = re.compile(r"\$\$[^$]{1,2000}?\$\$|\\\[[\s\S]{1,2000}?\\\]|\\\([\s\S]{1,500}?\\\)|\$[^$\n]{1,500}?\$")
 _BOLD = re.compile(r"\*\*(?=\S)([^*\n]{1,500}?)(?<=\S)\*\*")
 _ITALIC = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]{1,500}?)(?<=\S)\*(?![*\w])")
 # Stands in for code, links and bold markers while emphasis is matched: not a space, a word character,
@@ -48,27 +58,50 @@ def _link_end(match: re.Match[str]) -> int:
     return match.start() + len(url)
 
 
+def _link(url: str, shown: str) -> str:
+    return f'<a href="{escape(url)}" rel="{LINK_REL}">{escape(shown)}</a>'
+
+
+class _Taken:
+    """The leaves found so far, sorted: a new one is kept only where it overlaps none of them."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.spans: list[_Span] = []
+
+    def free(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.starts, start)
+        if i > 0 and self.spans[i - 1][1] > start:
+            return False
+        return i == len(self.spans) or self.spans[i][0] >= end
+
+    def add(self, span: _Span) -> None:
+        i = bisect.bisect_right(self.starts, span[0])
+        self.starts.insert(i, span[0])
+        self.spans.insert(i, span)
+
+
 def _leaves(text: str) -> list[_Span]:
-    """Code spans, then the links outside them."""
-    leaves: list[_Span] = [
-        (m.start(), m.end(), "code", f"<code>{escape(m.group(1))}</code>") for m in _CODE.finditer(text)
-    ]
-    codes = [(start, end) for start, end, _, _ in leaves]
-    k = 0
+    """Code spans, then the links outside them ([text](url), then bare), then the math outside both."""
+    taken = _Taken()
+    for m in _CODE.finditer(text):
+        taken.add((m.start(), m.end(), "code", f"<code>{escape(m.group(1))}</code>"))
+    for m in _MD_LINK.finditer(text):
+        url = safe_http_url(m.group(2))
+        if url is not None and taken.free(m.start(), m.end()):
+            taken.add((m.start(), m.end(), "a", _link(url, m.group(1))))
     for match in _URL.finditer(text):
-        while k < len(codes) and codes[k][1] <= match.start():
-            k += 1
-        if k < len(codes) and codes[k][0] <= match.start():
-            continue  # inside a code span
         end = _link_end(match)
+        if not taken.free(match.start(), end):
+            continue  # inside a code span or a [text](url) link
         url = safe_http_url(text[match.start() : end])
         if url is None:
             continue
-        shown = url if len(url) <= 80 else url[:77] + "…"
-        leaves.append(
-            (match.start(), end, "a", f'<a href="{escape(url)}" rel="{LINK_REL}">{escape(shown)}</a>')
-        )
-    return leaves
+        taken.add((match.start(), end, "a", _link(url, url if len(url) <= 80 else url[:77] + "…")))
+    for m in _MATH.finditer(text):
+        if taken.free(m.start(), m.end()):
+            taken.add((m.start(), m.end(), "math", str(escape(m.group(0)))))
+    return taken.spans
 
 
 def _masked(text: str, spans: list[_Span]) -> str:
@@ -156,3 +189,40 @@ def word_diff(before: str | None, after: str | None) -> Markup:
         if j2 > j1:
             out.append(f"<ins>{escape(' '.join(new[j1:j2]))}</ins>")
     return Markup(" ".join(out))  # nosec B704 # every piece escaped above
+
+
+def hf_discussion_url(arxiv_id: str) -> str:
+    """The paper's discussion on Hugging Face (where the comment counts of its listings come from)."""
+    return f"https://huggingface.co/papers/{quote(str(arxiv_id), safe='./')}#community"
+
+
+# Math a title carries: $$…$$, $…$ (on one line), \(…\) or \[…\]; left whole for KaTeX in the browser.
+_TITLE_MATH = re.compile(r"\$\$[^$]+?\$\$|\$[^$\n]+?\$|\\\(.+?\\\)|\\\[.+?\\\]")
+# A superscript written without math delimiters, as Hugging Face spells titles whose arXiv form was
+# ``DR$^{3}$`` (it drops the dollars): a number after a letter, digit or bracket, bare or in braces.
+_BARE_POWER = re.compile(r"(?<=[\w)\]])\^(?:\{(\d{1,4})\}|(\d{1,4})(?![\w.]))")
+
+
+def title_html(title: str | None) -> Markup:
+    """A paper's title as HTML: escaped, its delimited math kept whole for KaTeX (the element has
+    ``class="tex"``), and, outside math, a bare ``X^2`` or ``DR^{3}`` written as ``X<sup>2</sup>``."""
+    text = title or ""
+    out: list[str] = []
+    position = 0
+    for m in _TITLE_MATH.finditer(text):
+        out.append(_bare_powers(text[position : m.start()]))
+        out.append(str(escape(m.group(0))))
+        position = m.end()
+    out.append(_bare_powers(text[position:]))
+    return Markup("".join(out))  # nosec B704 # every piece escaped; only <sup> of digits added
+
+
+def _bare_powers(text: str) -> str:
+    pieces: list[str] = []
+    position = 0
+    for m in _BARE_POWER.finditer(text):
+        pieces.append(str(escape(text[position : m.start()])))
+        pieces.append(f"<sup>{m.group(1) or m.group(2)}</sup>")
+        position = m.end()
+    pieces.append(str(escape(text[position:])))
+    return "".join(pieces)

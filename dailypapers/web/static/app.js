@@ -44,6 +44,38 @@
     document.addEventListener("click", copyOnClick);
     if (window.htmx) {
       window.htmx.onLoad(renderMath); /* called for the body at start and for every swapped-in piece */
+      /* htmx leaves 4xx answers out; one that says X-Swap-Error (a refused comment, its reason shown
+         above the form) is swapped in like any other */
+      document.body.addEventListener("htmx:beforeSwap", function (evt) {
+        var xhr = evt.detail.xhr;
+        if (xhr && xhr.status >= 400 && xhr.getResponseHeader("X-Swap-Error") === "true") {
+          evt.detail.shouldSwap = true;
+          evt.detail.isError = false;
+        }
+      });
+      /* any other refused htmx request: its reason (the JSON "error", or the error page's message)
+         shown next to what sent it, as text, instead of nothing happening */
+      document.body.addEventListener("htmx:responseError", function (evt) {
+        var elt = evt.detail.elt, xhr = evt.detail.xhr;
+        if (!elt || !elt.parentNode || !xhr) return;
+        var said = "";
+        var type = xhr.getResponseHeader("Content-Type") || "";
+        try {
+          if (type.indexOf("json") >= 0) said = JSON.parse(xhr.responseText).error || "";
+          else if (type.indexOf("html") >= 0) {
+            var shown = new DOMParser().parseFromString(xhr.responseText, "text/html").querySelector(".error-message");
+            said = shown ? shown.textContent : "";
+          }
+        } catch (e) { said = ""; }
+        var note = elt.parentNode.querySelector(":scope > .htmx-error");
+        if (!note) {
+          note = document.createElement("p");
+          note.className = "form-error htmx-error";
+          note.setAttribute("role", "alert");
+          elt.parentNode.insertBefore(note, elt);
+        }
+        note.textContent = said || "That did not work. Reload the page and try again.";
+      });
       document.body.addEventListener("htmx:beforeRequest", function (evt) {
         var more = evt.detail.elt;
         if (more && more.closest && more.closest("#more")) {
