@@ -354,7 +354,50 @@ class Application:
         if not self.settings.sync_url:
             return None
         last = today()
-        return self.ingest_hf_daily_api(self.settings.sync_url, last - timedelta(days=max(days, 1) - 1), last)
+        summary = self.ingest_hf_daily_api(
+            self.settings.sync_url, last - timedelta(days=max(days, 1) - 1), last
+        )
+        if self.settings.sync_categories:
+            try:
+                self.fill_categories(self.settings.sync_categories)
+            except SourceFailed as exc:  # the daily papers are in; their categories come at the next sync
+                log.warning("asking arXiv for categories failed: %s", exc)
+        return summary
+
+    def papers_without_categories(self, limit: int) -> list[str]:
+        """The arXiv ids of the newest ``limit`` papers with no arXiv category (those of Hugging Face's
+        daily lists come without)."""
+        from sqlalchemy import exists, select
+
+        from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
+        from dailypapers.store import categories
+        from dailypapers.store.models import Paper
+
+        has_one = exists().where(categories.TABLE.c.paper_id == Paper.id)
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(Paper.arxiv_id).where(~has_one).order_by(Paper.id.desc()).limit(limit)
+            )
+            found = []
+            for arxiv_id in rows:
+                try:
+                    found.append(canonical_arxiv_id(arxiv_id)[0])
+                except InvalidArxivId:
+                    continue  # (a paper of an evaluation set, say: nothing to ask arXiv)
+            return found
+
+    def fill_categories(self, limit: int = 1000, *, hooks: Hooks = NO_HOOKS) -> ImportSummary | None:
+        """Ask the arXiv API (``arxiv_api_url``, 100 ids a request at its pace) about the newest ``limit``
+        papers without a category, and import what it says like any other source: their categories (and
+        what else arXiv knows of them) join the papers. None when every paper has a category."""
+        from dailypapers.ingest import arxiv_api
+
+        wanted = self.papers_without_categories(limit)
+        if not wanted:
+            return None
+        with self.http_client() as client:
+            records = arxiv_api.fetch_papers(client, wanted, base_url=self.settings.arxiv_api_url)
+            return self.ingest(records, hooks=hooks)
 
     def after_ingest(self) -> AfterIngest:
         """What follows an import: queue the embedding for the worker (``index_in_worker``), leave a bulk

@@ -650,6 +650,30 @@ def ingest_arxiv_api(
     after_ingest(application, no_index=no_index, as_json=as_json)
 
 
+@ingest_app.command("arxiv-categories")
+def ingest_arxiv_categories(
+    limit: Annotated[
+        int, typer.Option(min=1, help="At most this many papers, the newest first (100 per request).")
+    ] = 1000,
+    as_json: JsonOpt = False,
+    no_index: NoIndexOpt = False,
+) -> None:
+    """Ask the arXiv API for the categories of papers that have none (Hugging Face's daily lists carry
+    none), so that category filters and follows match them; the worker's sync does this for its newest
+    papers (DAILYPAPERS_SYNC_CATEGORIES)."""
+    application = open_application(_settings())
+    wanted = len(application.papers_without_categories(limit))
+    if not wanted:
+        out.print("Every paper has a category.")
+        return
+
+    def fill(hooks: Hooks) -> ImportSummary:
+        return application.fill_categories(limit, hooks=hooks) or ImportSummary()
+
+    run_import("arxiv-categories", fill, total=wanted, as_json=as_json)
+    after_ingest(application, no_index=no_index, as_json=as_json)
+
+
 @ingest_app.command("oai")
 def ingest_oai(
     set_spec: Annotated[str | None, typer.Option("--set", help="OAI set, e.g. cs or physics:hep-th.")] = None,

@@ -224,6 +224,13 @@ class Settings(BaseSettings):
         description="Where the worker's `sync` fetches the daily papers of the last "
         "two days (`/api/daily_papers`): Hugging Face or another dailypapers instance; empty: no sync.",
     )
+    sync_categories: int = Field(
+        200,
+        ge=0,
+        description="After each `sync`, ask the arXiv API (`arxiv_api_url`) for the categories of up to this "
+        "many of the newest papers without one (Hugging Face's daily lists carry none), so that category "
+        "filters and follows can match them; 0: never.",
+    )
     worker_schedule: str = Field(
         "sync=1h,index=10m,digest=5m",
         description="What `dailypapers worker` runs periodically and how often: `sync` (the Hugging Face "

@@ -299,6 +299,26 @@ def fetch_paper(client: PoliteClient, arxiv_id: str, *, base_url: str = API_URL)
     return None
 
 
+def fetch_papers(
+    client: PoliteClient, arxiv_ids: Sequence[str], *, base_url: str = API_URL, batch: int = 100
+) -> Iterator[PaperRecord]:
+    """The papers of ``arxiv_ids`` that arXiv knows, ``batch`` ids a request (``id_list``), each request
+    spaced as the client's interval says (arXiv: at least 3 s). Raises :class:`FetchError` when arXiv cannot
+    be reached; what was yielded before stays yielded."""
+    _check_rate_limit(client, base_url)
+    if not 1 <= batch <= MAX_PAGE_SIZE:
+        raise ValueError(f"batch must be between 1 and {MAX_PAGE_SIZE}, got {batch}")
+    wanted = list(dict.fromkeys(arxiv_ids))
+    for first in range(0, len(wanted), batch):
+        chunk = wanted[first : first + batch]
+        params: dict[str, str | int] = {"id_list": ",".join(chunk), "start": 0, "max_results": len(chunk)}
+        page = _fetch_page(client, base_url, params, retries=1)
+        asked = set(chunk)
+        for rec in page.records:
+            if isinstance(rec, PaperRecord) and rec.arxiv_id in asked:
+                yield rec
+
+
 def _resume_start(state: dict | None) -> int:
     if not state:
         return 0
