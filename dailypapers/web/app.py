@@ -176,6 +176,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     templates.env.globals["follow_marker"] = personal_cache.follow_marker
     templates.env.globals["follow_else"] = personal_cache.follow_else
     templates.env.globals["follow_end"] = personal_cache.follow_end
+    templates.env.globals["mark_marker"] = personal_cache.mark_marker
+    templates.env.globals["mark_label_marker"] = personal_cache.mark_label_marker
+    templates.env.globals["mark_classes"] = personal_cache.mark_classes
+    templates.env.globals["mark_label"] = personal_cache.mark_label
     application.search  # made before the first request (the model loads at start)
     parts = app.state.parts = WebParts(application, templates, Sessions(settings, db))
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

@@ -273,6 +273,13 @@ def profile_submit(
     )
 
 
+@router.post("/account/preferences")
+def preferences_submit(request: Request, hide_marked: Annotated[str, Form()] = "0") -> Response:
+    """Hide marked papers from lists (``hide_marked=1``) or show them dimmed."""
+    db = parts_of(request).application.db
+    return _account_action(request, lambda u: accounts.set_hide_marked(db, u.id, hide_marked == "1"), "lists")
+
+
 @router.post("/account/email")
 def email_submit(
     request: Request, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = ""

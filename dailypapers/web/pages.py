@@ -227,7 +227,8 @@ def _fragment_target(request: Request) -> str | None:
 
 
 def _viewer_context(request: Request, context: dict[str, Any]) -> None:
-    """For a logged-in reader: which of the papers on the page they upvoted (``voted``)."""
+    """For a logged-in reader: which of the papers on the page they upvoted (``voted``) and marked
+    (``marks``: paper id -> kinds; ``hide_marked``: whether their cards are hidden instead of dimmed)."""
     user = getattr(request.state, "user", None)
     if user is None or "voted" in context or getattr(request.state, GENERIC, False):
         return  # (the copy shared by every reader holds both forms of each button)
@@ -243,6 +244,8 @@ def _viewer_context(request: Request, context: dict[str, Any]) -> None:
         ids.add(c.paper.id)
     with parts_of(request).application.db.session() as session:
         context["voted"] = actions.voted_ids(session, user.id, ids)
+        context["marks"] = {i: frozenset(k) for i, k in actions.marks_of(session, user.id, ids).items()}
+    context["hide_marked"] = bool(getattr(user, "hide_marked", False))
 
 
 def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
