@@ -52,14 +52,15 @@ def _is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _back(request: Request, fallback: str) -> RedirectResponse:
-    """Redirect (303) to the page the form was on, if it is ours, else to ``fallback``."""
+def _back(request: Request, fallback: str, anchor: str = "") -> RedirectResponse:
+    """Redirect (303) to the page the form was on, if it is ours, else to ``fallback`` (at ``#anchor``,
+    when given)."""
     referer = request.headers.get("referer") or ""
     parts = urlsplit(referer)
     target = fallback
     if referer and parts.netloc == request.url.netloc and parts.path:
         target = safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
-    return RedirectResponse(target, status_code=303)
+    return RedirectResponse(target + (f"#{anchor}" if anchor else ""), status_code=303)
 
 
 def _form_page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -674,8 +675,24 @@ def collection_add_from_paper(
     except ValueError:
         raise BadRequest(f"collection must be a number, got {collection!r}") from None
     rate_limit(request, "write")
-    actions.set_in_collection(db, user, collection_id, paper, True)
-    return _back(request, f"/collections/{collection_id}")
+    before = _shelves(db, user, paper)
+    already = any(c.id == collection_id and c.holds for c in before.collections) if before else False
+    saved = actions.set_in_collection(db, user, collection_id, paper, True)
+    if not _is_htmx(request):
+        return _back(request, f"/papers/{paper}", anchor="personal")
+    mine = _shelves(db, user, paper)
+    if mine is None:
+        raise NotFound(f"no paper {paper!r}")
+    notice = f"Already in “{saved.name}”." if already else f"Saved to “{saved.name}”."
+    context = {"mine": mine, "save_notice": notice, "saved_id": collection_id, "voted": set()}
+    return _render(request, "_paper_personal.html", context)
+
+
+def _shelves(db: Any, user: Any, arxiv_id: str) -> actions.PaperPersonal | None:
+    """The reader's marks on a paper and their collections, as stored now (None: no such paper)."""
+    with db.session() as session:
+        paper = actions.paper_or_404(session, arxiv_id)
+        return actions.paper_personal(session, user.id, paper.id)
 
 
 @router.get("/collections/{collection_id}", response_class=HTMLResponse)
