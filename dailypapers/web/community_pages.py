@@ -36,7 +36,7 @@ from dailypapers.web.pages import (
     Card,
     Listing,
     _listing_response,
-    _page_number,
+    _page_window,
     _paging,
     _render,
     export_format,
@@ -424,8 +424,8 @@ def _paper_listing(
 def my_upvotes_page(request: Request, db: DB) -> HTMLResponse:
     """The papers the account upvoted, most recent first."""
     user = require_user(request)
-    page = _page_number(request)
-    papers, total = actions.user_upvotes(db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    page, offset, limit = _page_window(request)
+    papers, total = actions.user_upvotes(db, user.id, limit=limit, offset=offset)
     cards = [Card(p, actions.latest_entry(p)) for p in papers]
     listing = _paper_listing(
         request, "My upvotes", cards, total, page, "You have not upvoted any paper yet.", personal="upvotes"
@@ -437,8 +437,8 @@ def my_upvotes_page(request: Request, db: DB) -> HTMLResponse:
 def my_submissions_page(request: Request, db: DB) -> HTMLResponse:
     """The papers the account submitted."""
     user = require_user(request)
-    page = _page_number(request)
-    entries, total = actions.user_submissions(db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    page, offset, limit = _page_window(request)
+    entries, total = actions.user_submissions(db, user.id, limit=limit, offset=offset)
     listing = _paper_listing(
         request,
         "My submissions",
