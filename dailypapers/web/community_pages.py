@@ -83,7 +83,9 @@ def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 —
     """The log-in form (a reader already logged in goes on to ``next``)."""
     if current_user(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return _form_page(request, "account/login.html", {"next": safe_next(next), "nav": "login"})
+    target = safe_next(next)
+    reason = "upvote" if urlsplit(target).path.endswith("/upvote") else ""
+    return _form_page(request, "account/login.html", {"next": target, "nav": "login", "reason": reason})
 
 
 @router.post("/account/login", response_class=HTMLResponse)
@@ -495,6 +497,30 @@ def submit_submit(
 # --- votes and marks ---------------------------------------------------------------------------------
 
 
+def _card_anchor(arxiv_id: str) -> str:
+    return "card-" + arxiv_id.replace("/", "-")
+
+
+@router.get("/papers/{arxiv_id:path}/upvote", response_class=HTMLResponse)
+def upvote_page(request: Request, arxiv_id: str, db: DB, back: str = "") -> Response:
+    """Where a logged-out reader's upvote button leads: the log-in page first (coming back here), then a
+    button that casts the vote (a POST with the reader's token: a GET never votes) and returns to the
+    page they were on (``back``)."""
+    target = safe_next(back).split("#", 1)[0] if back else f"/papers/{arxiv_id}"
+    with db.session() as session:
+        paper = actions.paper_or_404(session, arxiv_id)
+        user = current_user(request)
+        if user is None:
+            here = f"/papers/{paper.arxiv_id}/upvote?" + urlencode({"back": target})
+            return RedirectResponse("/account/login?" + urlencode({"next": here}), status_code=303)
+        voted = paper.id in actions.voted_ids(session, user.id, [paper.id])
+        return _render(
+            request,
+            "upvote.html",
+            {"paper": paper, "already": voted, "back": target, "anchor": _card_anchor(paper.arxiv_id)},
+        )
+
+
 @router.post("/papers/{arxiv_id:path}/vote", response_class=HTMLResponse)
 def vote_submit(
     request: Request,
@@ -503,14 +529,19 @@ def vote_submit(
     vote: Annotated[str, Form()] = "add",
     day: Annotated[str, Form()] = "",
     wide: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
 ) -> Response:
-    """Upvote a paper or take the upvote back; htmx gets the card's vote button as stored now."""
+    """Upvote a paper or take the upvote back; htmx gets the card's vote button as stored now (without
+    it: back to the page the form was on, or to ``back``)."""
     user = require_user(request)
     if vote not in ("add", "remove"):
         raise BadRequest(f"vote must be add or remove, got {vote!r}")
     rate_limit(request, "vote")
     state = app.vote(user, arxiv_id, vote == "add")
     if not _is_htmx(request):
+        if back:
+            target = safe_next(back).split("#", 1)[0]
+            return RedirectResponse(f"{target}#{_card_anchor(state.arxiv_id)}", status_code=303)
         return _back(request, f"/papers/{state.arxiv_id}")
     with app.db.session() as session:  # the card's count, as stored now
         paper = session.scalar(select(Paper).where(Paper.arxiv_id == state.arxiv_id))
