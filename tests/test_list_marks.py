@@ -103,7 +103,17 @@ def test_marked_papers_are_dimmed_on_lists_rendered_for_one_reader(settings, db)
         _forget_write(made, alice)
         title = alice.client.get(f"/api/papers/{PAPER}").json()["title"]
         word = re.findall(r"[A-Za-z]{5,}", title)[0]
-        for url in (f"/collections/{box['id']}", f"/papers?q={word}"):
-            cards, others = _cards(alice.client.get(url).text), _cards(bob.client.get(url).text)
+        # an organization's list is a shared copy too; an author's page and the following page are not
+        assert alice.put("/api/me/follows/author/Xinyu Wang").status_code in (200, 201, 204)
+        _forget_write(made, alice)
+        for url in (
+            f"/collections/{box['id']}",
+            f"/papers?q={word}",
+            "/organizations/Tsinghua",
+            "/authors/Xinyu Wang",
+            "/following",
+        ):
+            cards = _cards(alice.client.get(url).text)
             assert cards[PAPER] == {"card-marked", "card-not-interested"}, url
-            assert others[PAPER] == set(), url
+            if url != "/following":  # bob follows nothing
+                assert _cards(bob.client.get(url).text)[PAPER] == set(), url

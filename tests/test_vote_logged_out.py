@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select
 
+from dailypapers.store.importer import Importer
 from dailypapers.store.models import Vote
 from tests.support.community import PAPER, PASSWORD, clients, community_settings, load_papers, make_users
 
@@ -73,3 +74,18 @@ def test_a_logged_out_upvote_is_cast_after_logging_in_with_one_click(settings, d
         assert away.headers["location"] == f"/#card-{PAPER}" and _votes(db) == 0
         off = reader.get(f"/papers/{PAPER}/upvote?back=https://evil.example/")
         assert 'name="back" value="/"' in off.text
+
+
+def test_the_way_back_from_a_card_loaded_by_more_papers_is_the_list_up_to_its_page(settings, db):
+    from tests.test_pages import _extra_records
+
+    Importer(db).run(_extra_records())
+    with clients(community_settings(settings), db) as made:
+        reader = made.new().client
+        more = {"HX-Request": "true", "HX-Target": "cards"}
+        fragment = reader.get("/papers/date/2025-03-03?sort=stars&p=1", headers=more).text
+        backs = {
+            parse_qs(urlsplit(link.replace("&amp;", "&")).query)["back"][0]
+            for link in re.findall(r'href="(/papers/[^"]+/upvote\?[^"]+)"', fragment)
+        }
+        assert backs == {"/papers/date/2025-03-03?sort=stars&upto=1"}
