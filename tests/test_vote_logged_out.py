@@ -28,7 +28,7 @@ def test_a_logged_out_upvote_is_cast_after_logging_in_with_one_click(settings, d
         reader = made.new().client
         home = reader.get("/?sort=stars").text
         link = re.search(rf'href="(/papers/{PAPER}/upvote\?[^"]+)"', home)
-        assert link is not None and "Log in to upvote" in home
+        assert link is not None and "log in to upvote" in home
         assert parse_qs(urlsplit(link.group(1).replace("&amp;", "&")).query) == {"back": ["/?sort=stars"]}
         to_login = reader.get(link.group(1).replace("&amp;", "&"), follow_redirects=False)
         assert to_login.status_code == 303
