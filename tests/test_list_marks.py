@@ -8,6 +8,7 @@ import re
 
 from dailypapers.store.models import User
 from tests.support.community import LATEST_DAY, OTHER_PAPER, PAPER, clients, community_settings, load_papers
+from dailypapers.web.personal_cache import WROTE_COOKIE
 from tests.test_personal_pages import _forget_write
 
 CARD = re.compile(r'<li class="card([^"]*)" id="card-([^"]+)"')
@@ -117,3 +118,20 @@ def test_marked_papers_are_dimmed_on_lists_rendered_for_one_reader(settings, db)
             assert cards[PAPER] == {"card-marked", "card-not-interested"}, url
             if url != "/following":  # bob follows nothing
                 assert _cards(bob.client.get(url).text)[PAPER] == set(), url
+
+
+def test_a_mark_shows_on_the_shared_lists_once_the_write_is_seconds_old_while_the_login_is_kept(settings, db):
+    load_papers(db)
+    with clients(community_settings(settings, session_check_interval=60.0), db) as made:
+        alice = made.account(db, "alice")
+        assert _cards(alice.client.get("/").text)[PAPER] == set()  # kept: PAPER is not marked
+        assert alice.put(f"/api/papers/{PAPER}/marks/read").status_code == 200
+        alice.client.cookies.delete(WROTE_COOKIE)  # the write's few seconds pass; the login stays kept
+        copies = made.app.state.parts.shared_copies
+        hits = copies.hits
+        assert _cards(alice.client.get("/").text)[PAPER] == {"card-marked", "card-read"}
+        assert copies.hits == hits + 1  # from the shared copy, with her marks read anew
+        # and again when she takes it back (every worker reads her marks anew under the new cookie)
+        assert alice.delete(f"/api/papers/{PAPER}/marks/read").status_code in (200, 204)
+        alice.client.cookies.delete(WROTE_COOKIE)
+        assert _cards(alice.client.get("/").text)[PAPER] == set()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -56,6 +57,10 @@ _PAPER_PATH = re.compile(
 )
 WROTE_COOKIE = "dp_wrote"  # a reader's own write is a few seconds old: their pages are not shared copies
 WROTE = (WROTE_COOKIE + "=").encode()
+# changes with each of a reader's own writes (a number of no meaning): what a worker kept of theirs (their
+# marks on list papers, their blocks on paper pages) under another value is read anew, in every worker
+MINE_COOKIE = "dp_mine"
+_MINE = re.compile(rb"(?:^|;)\s*dp_mine=([0-9]{1,24})(?:;|$)")
 _BLOCKS_PER_LOGIN = 256  # personal blocks kept for one login (a reader opens a few papers a second at most)
 _MARKS_PER_LOGIN = 4096  # papers whose marks are kept for one login (a few list pages)
 _VARIANT_HEADERS = (b"hx-request", b"hx-target", b"hx-history-restore-request", b"hx-boosted")
@@ -154,6 +159,16 @@ class GenericViewer:
     def is_moderator(self) -> bool:
         """Whether the role moderates (part of the copy's key)."""
         return self.role in ("moderator", "admin")
+
+
+def _mine(scope: Scope) -> bytes:
+    """The request's ``dp_mine`` cookie (b"" without one)."""
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            found = _MINE.search(value)
+            if found:
+                return found.group(1)
+    return b""
 
 
 def is_list_page(path: str, query: bytes) -> bool:
@@ -338,14 +353,16 @@ class PersonalPages:
         self._wrote_cookie = (
             f"{WROTE_COOKIE}=1; Max-Age={self.fresh_for}; Path=/; HttpOnly; SameSite=Lax".encode()
         )
+        self._mine_cookie = f"{MINE_COOKIE}={{}}; Path=/; HttpOnly; SameSite=Lax"
         self.db = db
         self.version = version
         self.store = copies
         # account object (as the session resumer keeps it) -> (CSRF token, paper id -> personal block)
         self._blocks: weakref.WeakKeyDictionary[Any, tuple[str, dict[int, bytes]]]
         self._blocks = weakref.WeakKeyDictionary()
-        # account object -> paper id -> the reader's marks on it (an empty set: none), kept like the blocks
-        self._marks: weakref.WeakKeyDictionary[Any, dict[int, frozenset[str]]]
+        # account object -> (``dp_mine``, paper id -> the reader's marks on it, an empty set for none),
+        # kept like the blocks
+        self._marks: weakref.WeakKeyDictionary[Any, tuple[bytes, dict[int, frozenset[str]]]]
         self._marks = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -393,10 +410,11 @@ class PersonalPages:
         # marks and collections do not: a personal block is kept with the login it was read under
         # (:meth:`_kept_blocks`)
         voted = self.store.voted_get((user.id, key)) if copy.paper_ids else frozenset()
-        kept = self._kept_blocks(user, csrf)
+        mine = _mine(scope)
+        kept = self._kept_blocks(user, csrf, mine)
         blocks = {i: kept[i] for i in copy.blocks if i in kept}
         missing = [i for i in copy.blocks if i not in blocks]
-        kept_marks = self._marks.setdefault(user, {})
+        kept_marks = self._kept_marks(user, mine)
         unmarked = [i for i in copy.cards if i not in kept_marks]
         marks = {i: kept_marks[i] for i in copy.cards if i in kept_marks}
         followed: dict[str, set[int]] | None = None
@@ -431,22 +449,39 @@ class PersonalPages:
         await send({"type": "http.response.start", "status": copy.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _kept_blocks(self, user: Any, csrf: str) -> dict[int, bytes]:
+    def _kept_blocks(self, user: Any, csrf: str, mine: bytes = b"") -> dict[int, bytes]:
         """The personal blocks read for this login (paper id -> block), kept as long as the account
-        object is: the session resumer keeps one for ``check_interval`` seconds and then reads a new
-        one, so a block is at most that old. A reader's own write meanwhile shows at once all the same:
-        it sets the ``dp_wrote`` cookie, and their pages skip the shared copies (and these blocks) for
-        longer than the interval. Without kept logins (interval 0) every request reads its block."""
+        object is (the session resumer keeps one for a minute at most, less when a login may have
+        ended). A reader's own write shows at once all the same: it sets the ``dp_wrote`` cookie, and
+        their pages skip the shared copies (and these blocks) for longer than ``check_interval``, and a
+        new ``dp_mine`` value, under which every worker reads their blocks anew. Without kept logins
+        (interval 0) every request reads its block."""
+        key = csrf + "|" + mine.decode()
         blocks = self._blocks.get(user)
-        if blocks is None or blocks[0] != csrf:
-            blocks = (csrf, {})
+        if blocks is None or blocks[0] != key:
+            blocks = (key, {})
             self._blocks[user] = blocks
         return blocks[1]
+
+    def _kept_marks(self, user: Any, mine: bytes) -> dict[int, frozenset[str]]:
+        """The reader's marks on the papers of the lists they opened (paper id -> kinds), kept as the
+        blocks are (:meth:`_kept_blocks`): until the account object goes, or their own write gives
+        ``dp_mine`` a new value."""
+        marks = self._marks.get(user)
+        if marks is None or marks[0] != mine:
+            marks = (mine, {})
+            self._marks[user] = marks
+        return marks[1]
 
     def _marking_writes(self, send: Send) -> Send:
         async def marked(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
-                headers = [*message.get("headers", []), (b"set-cookie", self._wrote_cookie)]
+                mine = self._mine_cookie.format(time.time_ns()).encode()
+                headers = [
+                    *message.get("headers", []),
+                    (b"set-cookie", self._wrote_cookie),
+                    (b"set-cookie", mine),
+                ]
                 message = dict(message, headers=headers)
             await send(message)
 
