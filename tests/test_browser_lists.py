@@ -161,9 +161,10 @@ def test_saving_to_a_collection_and_marks_answer_in_place(site, browser, db):
     page.goto(site + "/papers/date/2026-06-29")
     card = page.locator(f"[id='card-{MATH_ID}']")
     expect(card).to_have_class("card card-marked card-read")
-    assert float(card.evaluate("el => getComputedStyle(el).opacity")) < 1
     other = page.locator("#cards > li.card:not(.card-marked)").first
-    assert float(other.evaluate("el => getComputedStyle(el).opacity")) == 1
+    title_colour = "el => getComputedStyle(el.querySelector('.card-title a')).color"
+    assert card.evaluate(title_colour) != other.evaluate(title_colour)  # dimmed, the others not
+    assert card.evaluate("el => getComputedStyle(el).borderTopStyle") == "dashed"
     screenshot(page, "lists-marked-dimmed", full_page=False)
     assert errors == []
     context.close()
