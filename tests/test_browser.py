@@ -93,7 +93,7 @@ def test_reader_journey(site, browser):
     assert page.locator(".cards > li.card").count() == 50
     page.get_by_role("link", name="More papers").click()
     expect(page.locator("#cards > li.card")).to_have_count(100)
-    assert page.url == site + "/papers/month/2026-06"  # appended in place
+    expect(page).to_have_url(site + "/papers/month/2026-06?upto=1")  # appended in place; Back restores it
     focused_new_card = page.locator("#cards > li").nth(50).locator(":focus")
     expect(focused_new_card).to_have_count(1, timeout=5000)  # keyboard users continue at the first new card
     assert page.get_by_role("link", name="More papers").count() == 1  # the next button came with the cards

@@ -200,7 +200,10 @@ def test_a_logged_in_header_keeps_its_search_box_and_every_link_in_view(site, br
         screenshot(page, f"header-logged-in-{width}", full_page=False)
         search = page.locator("#site-q").bounding_box()
         assert search is not None and search["width"] >= 160, (width, search)
+        if width <= 600:  # a phone: the links are in the menu
+            page.locator(".site-menu > summary").click()
         for link in page.locator(".site-nav a, .site-nav button").all():
+            assert link.is_visible(), (width, link)
             box = link.bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (width, link)
         context.close()

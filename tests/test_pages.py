@@ -140,16 +140,26 @@ def test_day_navigation_uses_the_days_that_have_papers(client):
     assert "/papers/date/2026-06-26" not in empty.text and "/papers/date/2026-06-29" in empty.text
 
 
-def test_week_and_month_pages_shift_by_one_period(client):
-    week = client.get("/papers/week/2024-W23")
+def test_week_and_month_arrows_lead_to_the_nearest_periods_with_papers(client):
+    week = client.get("/papers/week/2024-W23")  # the first week with papers
     assert week.status_code == 200 and week.text.count('class="card"') == 3
-    assert 'href="/papers/week/2024-W22" rel="prev"' in week.text
-    assert 'href="/papers/week/2024-W24" rel="next"' in week.text
+    assert (
+        'rel="prev"' not in week.text
+        and '<span class="arrow disabled" aria-hidden="true">‹</span>' in week.text
+    )
+    assert 'href="/papers/week/2024-W50" rel="next"' in week.text  # the weeks between have none
     assert 'aria-current="page">Weekly' in week.text
     month = client.get("/papers/month/2025-01")
     assert month.status_code == 200 and month.text.count('class="card"') == 3
     assert 'href="/papers/month/2024-12" rel="prev"' in month.text
-    assert 'href="/papers/month/2025-02" rel="next"' in month.text
+    assert 'href="/papers/month/2025-03" rel="next"' in month.text  # February has none
+    empty = client.get("/papers/month/2024-09").text  # an empty period still leads to both sides
+    assert (
+        'href="/papers/month/2024-06" rel="prev"' in empty
+        and 'href="/papers/month/2024-12" rel="next"' in empty
+    )
+    last = client.get("/papers/week/2026-W27").text
+    assert 'rel="next"' not in last and 'href="/papers/week/2025-W10" rel="prev"' in last
     current = client.get(f"/papers/month/{month_period(today()).key}").text
     assert 'rel="next"' not in current  # no link into the future
 

@@ -325,6 +325,14 @@ def update_profile(
         return user
 
 
+def set_hide_marked(db: Database, user_id: int, hide: bool) -> bool:
+    """Whether the account's marked papers (read, not interested) are hidden from lists (``hide``) or
+    shown dimmed; returns ``hide``."""
+    with db.transaction() as session:
+        session.execute(update(User).where(User.id == user_id).values(hide_marked=hide))
+    return hide
+
+
 def change_password(
     db: Database, user_id: int, current: str, new: str, *, keep_session: int | None = None
 ) -> User:

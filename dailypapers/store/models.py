@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -295,6 +296,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # marked papers (read, not interested) are hidden from lists instead of dimmed
+    hide_marked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def is_moderator(self) -> bool:

@@ -25,10 +25,11 @@ def latest_day(session: Session, on_or_before: date | None = None) -> date | Non
     return session.scalar(query)
 
 
-def adjacent_days(session: Session, day: date) -> tuple[date | None, date | None]:
-    """The list days with papers just before and just after ``day`` (weekends have none)."""
+def adjacent_days(session: Session, day: date, last: date | None = None) -> tuple[date | None, date | None]:
+    """The list days with papers just before ``day`` and just after ``last`` (default: ``day``; a week's
+    or month's last day) — weekends have none."""
     before = session.scalar(select(func.max(DailyEntry.day)).where(DailyEntry.day < day))
-    after = session.scalar(select(func.min(DailyEntry.day)).where(DailyEntry.day > day))
+    after = session.scalar(select(func.min(DailyEntry.day)).where(DailyEntry.day > (last or day)))
     return before, after
 
 

@@ -46,7 +46,9 @@ READER_VISIBLE_TABLES = frozenset(
 # Columns of those tables that no page shows: an UPDATE that sets nothing else raises nothing (a login
 # stamps ``last_login_at``; an address or password changes). Anything else set on them counts.
 UNSEEN_COLUMNS = {
-    "users": frozenset({"last_login_at", "password_hash", "email", "email_verified_at", "pending_email"}),
+    "users": frozenset(
+        {"last_login_at", "password_hash", "email", "email_verified_at", "pending_email", "hide_marked"}
+    ),
 }
 
 _CHANGED = "dailypapers.changes_what_readers_see"  # in Connection.info, reset when a transaction begins

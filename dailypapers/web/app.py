@@ -92,6 +92,13 @@ def highlight(text: str | None) -> Markup:
     return Markup("".join(parts).replace("<mark></mark>", ""))  # nosec B704 # every piece escaped above
 
 
+def list_address(request: Request) -> str:
+    """Where to come back to after logging in from this page: its path and query, the list up to the
+    page shown (``?p=N``, a page "More papers" loaded, becomes ``?upto=N``)."""
+    query = re.sub(r"(^|&)p=", r"\1upto=", request.url.query, count=1)
+    return request.url.path + (f"?{query}" if query else "")
+
+
 def viewer_context(request: Request) -> dict[str, Any]:
     """What every template knows about the reader: ``viewer`` (the logged-in user or None) and the
     ``csrf_token`` its forms carry."""
@@ -180,6 +187,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     templates.env.globals["follow_marker"] = personal_cache.follow_marker
     templates.env.globals["follow_else"] = personal_cache.follow_else
     templates.env.globals["follow_end"] = personal_cache.follow_end
+    templates.env.globals["list_address"] = list_address
+    templates.env.globals["mark_marker"] = personal_cache.mark_marker
+    templates.env.globals["mark_label_marker"] = personal_cache.mark_label_marker
+    templates.env.globals["mark_classes"] = personal_cache.mark_classes
+    templates.env.globals["mark_label"] = personal_cache.mark_label
     application.search  # made before the first request (the model loads at start)
     parts = app.state.parts = WebParts(application, templates, Sessions(settings, db))
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

@@ -267,6 +267,21 @@ def change_me(request: Request, body: ProfileChange) -> dict[str, Any]:
     return _me(request, updated)
 
 
+class Preferences(BaseModel):
+    """How lists show the reader's marked papers: hidden (``hideMarked``) or dimmed."""
+
+    hideMarked: bool  # noqa: N815
+
+
+@router.put("/me/preferences", summary="Hide marked papers from lists, or show them dimmed")
+def put_preferences(request: Request, body: Preferences, db: DB) -> dict[str, Any]:
+    """Whether the papers the reader marked read or not interested are hidden from every list (``true``)
+    or shown dimmed (``false``, the default)."""
+    user = require_user(request)
+    rate_limit(request, "write")
+    return {"hideMarked": accounts.set_hide_marked(db, user.id, body.hideMarked)}
+
+
 @router.post(
     "/me/email/resend", status_code=202, summary="Mail the link confirming the pending address again"
 )

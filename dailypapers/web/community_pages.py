@@ -44,7 +44,7 @@ from dailypapers.web.pages import (
     Card,
     Listing,
     _listing_response,
-    _page_number,
+    _page_window,
     _paging,
     _render,
     export_format,
@@ -62,14 +62,15 @@ def _is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _back(request: Request, fallback: str) -> RedirectResponse:
-    """Redirect (303) to the page the form was on, if it is ours, else to ``fallback``."""
+def _back(request: Request, fallback: str, anchor: str = "") -> RedirectResponse:
+    """Redirect (303) to the page the form was on, if it is ours, else to ``fallback`` (at ``#anchor``,
+    when given)."""
     referer = request.headers.get("referer") or ""
     parts = urlsplit(referer)
     target = fallback
     if referer and parts.netloc == request.url.netloc and parts.path:
         target = safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
-    return RedirectResponse(target, status_code=303)
+    return RedirectResponse(target + (f"#{anchor}" if anchor else ""), status_code=303)
 
 
 def _form_page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -92,7 +93,9 @@ def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 —
     """The log-in form (a reader already logged in goes on to ``next``)."""
     if current_user(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return _form_page(request, "account/login.html", {"next": safe_next(next), "nav": "login"})
+    target = safe_next(next)
+    reason = "upvote" if urlsplit(target).path.endswith("/upvote") else ""
+    return _form_page(request, "account/login.html", {"next": target, "nav": "login", "reason": reason})
 
 
 @router.post("/account/login", response_class=HTMLResponse)
@@ -283,6 +286,13 @@ def profile_submit(
     )
 
 
+@router.post("/account/preferences")
+def preferences_submit(request: Request, hide_marked: Annotated[str, Form()] = "0") -> Response:
+    """Hide marked papers from lists (``hide_marked=1``) or show them dimmed."""
+    db = parts_of(request).application.db
+    return _account_action(request, lambda u: accounts.set_hide_marked(db, u.id, hide_marked == "1"), "lists")
+
+
 @router.post("/account/email")
 def email_submit(
     request: Request, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = ""
@@ -426,8 +436,8 @@ def _paper_listing(
 def my_upvotes_page(request: Request, db: DB) -> HTMLResponse:
     """The papers the account upvoted, most recent first."""
     user = require_user(request)
-    page = _page_number(request)
-    papers, total = actions.user_upvotes(db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    page, offset, limit = _page_window(request)
+    papers, total = actions.user_upvotes(db, user.id, limit=limit, offset=offset)
     cards = [Card(p, actions.latest_entry(p)) for p in papers]
     listing = _paper_listing(
         request, "My upvotes", cards, total, page, "You have not upvoted any paper yet.", personal="upvotes"
@@ -439,8 +449,8 @@ def my_upvotes_page(request: Request, db: DB) -> HTMLResponse:
 def my_submissions_page(request: Request, db: DB) -> HTMLResponse:
     """The papers the account submitted."""
     user = require_user(request)
-    page = _page_number(request)
-    entries, total = actions.user_submissions(db, user.id, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    page, offset, limit = _page_window(request)
+    entries, total = actions.user_submissions(db, user.id, limit=limit, offset=offset)
     listing = _paper_listing(
         request,
         "My submissions",
@@ -516,6 +526,30 @@ def add_paper_submit(request: Request, app: App, paper: Annotated[str, Form()] =
 # --- votes and marks ---------------------------------------------------------------------------------
 
 
+def _card_anchor(arxiv_id: str) -> str:
+    return "card-" + arxiv_id.replace("/", "-")
+
+
+@router.get("/papers/{arxiv_id:path}/upvote", response_class=HTMLResponse)
+def upvote_page(request: Request, arxiv_id: str, db: DB, back: str = "") -> Response:
+    """Where a logged-out reader's upvote button leads: the log-in page first (coming back here), then a
+    button that casts the vote (a POST with the reader's token: a GET never votes) and returns to the
+    page they were on (``back``)."""
+    target = safe_next(back).split("#", 1)[0] if back else f"/papers/{arxiv_id}"
+    with db.session() as session:
+        paper = actions.paper_or_404(session, arxiv_id)
+        user = current_user(request)
+        if user is None:
+            here = f"/papers/{paper.arxiv_id}/upvote?" + urlencode({"back": target})
+            return RedirectResponse("/account/login?" + urlencode({"next": here}), status_code=303)
+        voted = paper.id in actions.voted_ids(session, user.id, [paper.id])
+        return _render(
+            request,
+            "upvote.html",
+            {"paper": paper, "already": voted, "back": target, "anchor": _card_anchor(paper.arxiv_id)},
+        )
+
+
 @router.post("/papers/{arxiv_id:path}/vote", response_class=HTMLResponse)
 def vote_submit(
     request: Request,
@@ -524,14 +558,19 @@ def vote_submit(
     vote: Annotated[str, Form()] = "add",
     day: Annotated[str, Form()] = "",
     wide: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
 ) -> Response:
-    """Upvote a paper or take the upvote back; htmx gets the card's vote button as stored now."""
+    """Upvote a paper or take the upvote back; htmx gets the card's vote button as stored now (without
+    it: back to the page the form was on, or to ``back``)."""
     user = require_user(request)
     if vote not in ("add", "remove"):
         raise BadRequest(f"vote must be add or remove, got {vote!r}")
     rate_limit(request, "vote")
     state = app.vote(user, arxiv_id, vote == "add")
     if not _is_htmx(request):
+        if back:
+            target = safe_next(back).split("#", 1)[0]
+            return RedirectResponse(f"{target}#{_card_anchor(state.arxiv_id)}", status_code=303)
         return _back(request, f"/papers/{state.arxiv_id}")
     with app.db.session() as session:  # the card's count, as stored now
         paper = session.scalar(select(Paper).where(Paper.arxiv_id == state.arxiv_id))
@@ -736,8 +775,24 @@ def collection_add_from_paper(
     except ValueError:
         raise BadRequest(f"collection must be a number, got {collection!r}") from None
     rate_limit(request, "write")
-    actions.set_in_collection(db, user, collection_id, paper, True)
-    return _back(request, f"/collections/{collection_id}")
+    before = _shelves(db, user, paper)
+    already = any(c.id == collection_id and c.holds for c in before.collections) if before else False
+    saved = actions.set_in_collection(db, user, collection_id, paper, True)
+    if not _is_htmx(request):
+        return _back(request, f"/papers/{paper}", anchor="personal")
+    mine = _shelves(db, user, paper)
+    if mine is None:
+        raise NotFound(f"no paper {paper!r}")
+    notice = f"Already in “{saved.name}”." if already else f"Saved to “{saved.name}”."
+    context = {"mine": mine, "save_notice": notice, "saved_id": collection_id, "voted": set()}
+    return _render(request, "_paper_personal.html", context)
+
+
+def _shelves(db: Any, user: Any, arxiv_id: str) -> actions.PaperPersonal | None:
+    """The reader's marks on a paper and their collections, as stored now (None: no such paper)."""
+    with db.session() as session:
+        paper = actions.paper_or_404(session, arxiv_id)
+        return actions.paper_personal(session, user.id, paper.id)
 
 
 @router.get("/collections/{collection_id}", response_class=HTMLResponse)

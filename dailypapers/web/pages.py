@@ -122,6 +122,12 @@ class Listing:
     empty_message: str = "No papers here."
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def more_push_url(self) -> str | None:
+        """The address "More papers" leaves in the address bar: the list up to the next page
+        (``?upto=N``, which renders every page up to N) instead of that page alone (``?p=N``)."""
+        return re.sub(r"([?&])p=", r"\1upto=", self.more_url, count=1) if self.more_url else None
+
 
 # --- helpers -----------------------------------------------------------------------------------------
 
@@ -139,6 +145,28 @@ def _page_number(request: Request) -> int:
     return page
 
 
+MAX_UPTO = 20  # "?upto=N" renders the pages up to N at once, up to this one (1,050 cards)
+
+
+def _page_window(request: Request) -> tuple[int, int, int]:
+    """(page, offset, limit) of the cards a list page shows: ``?p=N`` is page N alone; ``?upto=N``, the
+    address "More papers" leaves in the address bar, is every page up to N, so that going back to the
+    list (or reloading it) shows the cards that were loaded (past ``MAX_UPTO``: page N alone)."""
+    raw = request.query_params.get("upto")
+    if raw and "p" not in request.query_params:
+        try:
+            upto = int(raw)
+        except ValueError:
+            raise BadRequest(f"upto must be a number, got {raw[:20]!r}") from None
+        if not 0 <= upto <= MAX_PAGE:
+            raise BadRequest(f"upto must be between 0 and {MAX_PAGE}, got {upto}")
+        if upto <= MAX_UPTO:
+            return upto, 0, (upto + 1) * PAGE_SIZE
+        return upto, upto * PAGE_SIZE, PAGE_SIZE
+    page = _page_number(request)
+    return page, page * PAGE_SIZE, PAGE_SIZE
+
+
 def _own_path(request: Request) -> str:
     """The page's own path, quoted again for a link (an author page's path holds the name's spaces)."""
     return quote(request.url.path)
@@ -146,7 +174,7 @@ def _own_path(request: Request) -> str:
 
 def _with_page(request: Request, page: int) -> str:
     """This page's URL (path and query) at page ``page``."""
-    params = {k: v for k, v in request.query_params.items() if k != "p"}
+    params = {k: v for k, v in request.query_params.items() if k not in ("p", "upto")}
     if page:
         params["p"] = str(page)
     return _own_path(request) + (f"?{urlencode(params)}" if params else "")
@@ -237,7 +265,8 @@ def _fragment_target(request: Request) -> str | None:
 
 
 def _viewer_context(request: Request, context: dict[str, Any]) -> None:
-    """For a logged-in reader: which of the papers on the page they upvoted (``voted``)."""
+    """For a logged-in reader: which of the papers on the page they upvoted (``voted``) and marked
+    (``marks``: paper id -> kinds; ``hide_marked``: whether their cards are hidden instead of dimmed)."""
     user = getattr(request.state, "user", None)
     if user is None or "voted" in context or getattr(request.state, GENERIC, False):
         return  # (the copy shared by every reader holds both forms of each button)
@@ -253,6 +282,8 @@ def _viewer_context(request: Request, context: dict[str, Any]) -> None:
         ids.add(c.paper.id)
     with parts_of(request).application.db.session() as session:
         context["voted"] = actions.voted_ids(session, user.id, ids)
+        context["marks"] = {i: frozenset(k) for i, k in actions.marks_of(session, user.id, ids).items()}
+    context["hide_marked"] = bool(getattr(user, "hide_marked", False))
 
 
 def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -343,10 +374,6 @@ def _in_range(build: Callable[[date], Period], day: date) -> Period | None:
         return None
 
 
-def _neighbour(period: Period, steps: int) -> Period | None:
-    return _in_range(lambda _: period.shifted(steps), period.start)
-
-
 def _tabs(session: Session, current: str, anchor: date | None) -> list[Tab]:
     """Daily / Weekly / Monthly / Trending, each pointing at the period around ``anchor``."""
     daily = weekly = monthly = "/"
@@ -368,7 +395,7 @@ def _tabs(session: Session, current: str, anchor: date | None) -> list[Tab]:
 
 
 def _period_listing(request: Request, session: Session, period: Period, *, home: bool = False) -> Listing:
-    page = _page_number(request)
+    page, offset, limit = _page_window(request)
     view = _list_view(request, LIST_SORTS)
     entries, total = queries.list_entries(
         session,
@@ -376,18 +403,14 @@ def _period_listing(request: Request, session: Session, period: Period, *, home:
         period.end,
         sort="stars" if view.sort == "stars" else "upvotes",
         filters=view.filters,
-        limit=PAGE_SIZE,
-        offset=page * PAGE_SIZE,
+        limit=limit,
+        offset=offset,
     )
-    if period.kind == "day":
-        before, after = queries.adjacent_days(session, period.start)
-        prev_p = day_period(before) if before else None
-        next_p = day_period(after) if after else None
-    else:
-        prev_p = _neighbour(period, -1)
-        next_p = _neighbour(period, 1)
-        if next_p is not None and next_p.start > today():
-            next_p = None
+    # the arrows lead to the nearest period with papers on each side (none past the first and last)
+    before, after = queries.adjacent_days(session, period.start, period.end)
+    build = {"day": day_period, "week": week_period, "month": month_period}[period.kind]
+    prev_p = _in_range(build, before) if before else None
+    next_p = _in_range(build, after) if after else None
     more, first = _paging(request, page, total)
     label = _period_label(period)
     return Listing(
@@ -489,16 +512,14 @@ def month_page(request: Request, db: DB, month: str) -> Response:
 @router.get("/papers/trending", response_class=HTMLResponse)
 def trending_page(request: Request, db: DB) -> Response:
     """The papers listed in the trending window, by trending score, with the formula."""
-    page = _page_number(request)
+    page, offset, limit = _page_window(request)
     view = _list_view(request)
     with db.session() as session:
         fmt = export_format(request)
         if fmt:
             scored, _ = trending.trending_entries(session, limit=EXPORT_MAX, filters=view.filters)
             return export_response(request, fmt, [e.paper for e, _ in scored], "papers-trending")
-        scored, total = trending.trending_entries(
-            session, limit=PAGE_SIZE, offset=page * PAGE_SIZE, filters=view.filters
-        )
+        scored, total = trending.trending_entries(session, limit=limit, offset=offset, filters=view.filters)
         reference = trending.reference_time(session)
         more, first = _paging(request, page, total)
         listing = Listing(
@@ -526,16 +547,14 @@ def trending_page(request: Request, db: DB) -> Response:
 @router.get("/papers/trending/github", response_class=HTMLResponse)
 def github_page(request: Request, db: DB) -> Response:
     """Trending on GitHub: the papers whose code gained the most stars at their latest import."""
-    page = _page_number(request)
+    page, offset, limit = _page_window(request)
     view = _list_view(request)
     with db.session() as session:
         fmt = export_format(request)
         if fmt:
             found, _ = queries.github_trending(session, filters=view.filters, limit=EXPORT_MAX)
             return export_response(request, fmt, [p for p, _ in found], "papers-trending-github")
-        found, total = queries.github_trending(
-            session, filters=view.filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE
-        )
+        found, total = queries.github_trending(session, filters=view.filters, limit=limit, offset=offset)
         more, first = _paging(request, page, total)
         listing = Listing(
             title="Trending on GitHub",
@@ -558,7 +577,7 @@ def github_page(request: Request, db: DB) -> Response:
 def search_page(request: Request, q: str, db: Database, engine: SearchEngine) -> Response:
     """Search results (hybrid by default) with filters; a query without words gets a friendly hint, not
     an error page. Bad filter values are a 400 page."""
-    page = _page_number(request)
+    page, offset, limit = _page_window(request)
     q = q.strip()
     params = request.query_params
     mode, sort = check_mode_sort(params.get("mode"), params.get("sort"))
@@ -598,7 +617,7 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
         without_filters: tuple[int, str] | None = None  # when the filters emptied the result
         try:
             results = engine.search(
-                session, q, mode=mode, limit=PAGE_SIZE, offset=page * PAGE_SIZE, filters=filters, sort=sort
+                session, q, mode=mode, limit=limit, offset=offset, filters=filters, sort=sort
             )
             hits, papers, total, warnings = (
                 results.hits,
@@ -664,7 +683,7 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
 @router.get("/organizations/{name}", response_class=HTMLResponse)
 def organization_page(request: Request, db: DB, name: str) -> Response:
     """An organization's papers, newest first."""
-    page = _page_number(request)
+    page, offset, limit = _page_window(request)
     view = _list_view(request)
     with db.session() as session:
         org = queries.organization_by_name(session, name)
@@ -675,7 +694,7 @@ def organization_page(request: Request, db: DB, name: str) -> Response:
             every, _ = queries.organization_papers(session, org.id, filters=view.filters, limit=EXPORT_MAX)
             return export_response(request, fmt, every, f"papers-{org.name}")
         papers, total = queries.organization_papers(
-            session, org.id, filters=view.filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+            session, org.id, filters=view.filters, limit=limit, offset=offset
         )
         more, first = _paging(request, page, total)
         display = org.fullname or org.name
@@ -714,7 +733,7 @@ def _follows(request: Request, session: Session, kind: str, value: str) -> bool 
 def author_page(request: Request, db: DB, name: str) -> Response:
     """An author's papers, newest first, with the co-authors and organizations they share most papers
     with (names matched as :mod:`dailypapers.search.authors` says)."""
-    page = _page_number(request)
+    page, offset, limit = _page_window(request)
     view = _list_view(request)
     with db.session() as session:
         profile = authors.author_profile(session, name)
@@ -725,7 +744,7 @@ def author_page(request: Request, db: DB, name: str) -> Response:
             every, _ = authors.author_papers(session, profile, filters=view.filters, limit=EXPORT_MAX)
             return export_response(request, fmt, every, f"papers-{profile.name}")
         papers, total = authors.author_papers(
-            session, profile, filters=view.filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+            session, profile, filters=view.filters, limit=limit, offset=offset
         )
         more, first = _paging(request, page, total)
         listing = Listing(

@@ -19,16 +19,17 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 from markupsafe import Markup, escape
 
-from dailypapers.community.actions import voted_ids
+from dailypapers.community.actions import marks_of, voted_ids
 from dailypapers.community.follows import followed_ids
 from dailypapers.store.db import SHORT_READ, Database
 from dailypapers.web.auth import UNSAFE
@@ -56,7 +57,12 @@ _PAPER_PATH = re.compile(
 )
 WROTE_COOKIE = "dp_wrote"  # a reader's own write is a few seconds old: their pages are not shared copies
 WROTE = (WROTE_COOKIE + "=").encode()
+# changes with each of a reader's own writes (a number of no meaning): what a worker kept of theirs (their
+# marks on list papers, their blocks on paper pages) under another value is read anew, in every worker
+MINE_COOKIE = "dp_mine"
+_MINE = re.compile(rb"(?:^|;)\s*dp_mine=([0-9]{1,24})(?:;|$)")
 _BLOCKS_PER_LOGIN = 256  # personal blocks kept for one login (a reader opens a few papers a second at most)
+_MARKS_PER_LOGIN = 4096  # papers whose marks are kept for one login (a few list pages)
 _VARIANT_HEADERS = (b"hx-request", b"hx-target", b"hx-history-restore-request", b"hx-boosted")
 
 
@@ -106,6 +112,38 @@ def personal_marker(paper_id: int) -> Markup:
     return Markup(f"<!--dp:p:{int(paper_id)}-->")  # nosec B704 # an int in a fixed comment
 
 
+def mark_marker(paper_id: int) -> Markup:
+    """Where a card's classes end in the shared copy (inside its ``class`` attribute): filled in with
+    ``card-marked`` and the kinds of the reader's marks on the paper (``card-hidden`` too, when they hide
+    marked papers), or nothing."""
+    return Markup(f"<!--dp:m:{int(paper_id)}-->")  # nosec B704 # an int in a fixed comment
+
+
+def mark_label_marker(paper_id: int) -> Markup:
+    """Where a card says how the reader marked the paper ("Read", "Not interested"), in the shared copy."""
+    return Markup(f"<!--dp:k:{int(paper_id)}-->")  # nosec B704 # an int in a fixed comment
+
+
+MARK_LABELS = {"read": "Read", "not_interested": "Not interested"}
+
+
+def mark_classes(marks: frozenset[str] | set[str], hide: bool) -> str:
+    """The classes a card of a paper the reader marked with ``marks`` gets (" card-marked card-read…"),
+    "" without marks."""
+    if not marks:
+        return ""
+    kinds = "".join(f" card-{kind.replace('_', '-')}" for kind in sorted(marks))
+    return " card-marked" + kinds + (" card-hidden" if hide else "")
+
+
+def mark_label(marks: frozenset[str] | set[str]) -> Markup:
+    """What a card says of the reader's marks on its paper: a small chip, or nothing."""
+    if not marks:
+        return Markup("")
+    text = " · ".join(MARK_LABELS[k] for k in sorted(marks) if k in MARK_LABELS)
+    return Markup('<span class="chip chip-plain mark-chip">✓ {}</span>').format(text)
+
+
 @dataclass
 class GenericViewer:
     """The reader as the shared copy knows them: logged in, with their role, nothing that names them."""
@@ -121,6 +159,16 @@ class GenericViewer:
     def is_moderator(self) -> bool:
         """Whether the role moderates (part of the copy's key)."""
         return self.role in ("moderator", "admin")
+
+
+def _mine(scope: Scope) -> bytes:
+    """The request's ``dp_mine`` cookie (b"" without one)."""
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            found = _MINE.search(value)
+            if found:
+                return found.group(1)
+    return b""
 
 
 def is_list_page(path: str, query: bytes) -> bool:
@@ -145,7 +193,9 @@ def is_shared_page(path: str, query: bytes) -> bool:
 # whatever the page's size.
 Part = bytes | str
 Piece = Part | tuple[str, int, list[Part], list[Part]] | tuple[str, int]
-_BLOCK = re.compile(rb"<!--dp:(v|o|f|g):(\d+)-->(.*?)<!--dp:\1e-->(.*?)<!--dp:\1z-->|<!--dp:p:(\d+)-->", re.S)
+_BLOCK = re.compile(
+    rb"<!--dp:(v|o|f|g):(\d+)-->(.*?)<!--dp:\1e-->(.*?)<!--dp:\1z-->|<!--dp:([pmk]):(\d+)-->", re.S
+)
 _SPOT = re.compile(rb"<!--dp:(csrf|name|initial|hue)-->")
 
 
@@ -166,7 +216,7 @@ def split(body: bytes) -> list[Piece]:
     for match in _BLOCK.finditer(body):
         pieces += _spots(body[at : match.start()])
         if match.group(5) is not None:
-            pieces.append(("p", int(match.group(5))))
+            pieces.append((match.group(5).decode(), int(match.group(6))))
         else:
             kind = match.group(1).decode()
             pieces.append((kind, int(match.group(2)), _spots(match.group(3)), _spots(match.group(4))))
@@ -184,10 +234,13 @@ def fill(
     user_id: int | None = None,
     blocks: dict[int, bytes] | None = None,
     followed: dict[str, set[int]] | None = None,
+    marks: dict[int, frozenset[str]] | None = None,
+    hide_marked: bool = False,
 ) -> bytes:
     """The page of one reader: the pieces of a shared copy with their token, name, pressed buttons, what
-    is theirs (``user_id``), their personal ``blocks`` (by paper id) and the follow buttons of what they
-    follow (``followed``: ``f`` organization ids, ``g`` paper ids)."""
+    is theirs (``user_id``), their personal ``blocks`` (by paper id), the follow buttons of what they
+    follow (``followed``: ``f`` organization ids, ``g`` paper ids) and the cards of the papers they
+    marked (``marks``: dimmed, or hidden with ``hide_marked``)."""
     spots = {
         "csrf": str(escape(csrf)).encode(),
         "name": str(escape(name)).encode(),
@@ -202,6 +255,10 @@ def fill(
             out.append(spots[piece])
         elif piece[0] == "p":
             out.append((blocks or {}).get(piece[1], b""))
+        elif piece[0] == "m":
+            out.append(mark_classes((marks or {}).get(piece[1], frozenset()), hide_marked).encode())
+        elif piece[0] == "k":
+            out.append(str(mark_label((marks or {}).get(piece[1], frozenset()))).encode())
         else:
             kind, number, yes, no = piece  # type: ignore[misc]
             if kind == "v":
@@ -223,6 +280,7 @@ class _Copy:
     paper_ids: list[int]  # whose upvote buttons it has
     blocks: list[int]  # the papers whose personal block it has
     follows: bool = False  # whether it has follow buttons (each request then reads what its reader follows)
+    cards: list[int] = field(default_factory=list)  # the papers whose cards it has (dimmed when marked)
 
 
 class SharedCopies:
@@ -295,12 +353,17 @@ class PersonalPages:
         self._wrote_cookie = (
             f"{WROTE_COOKIE}=1; Max-Age={self.fresh_for}; Path=/; HttpOnly; SameSite=Lax".encode()
         )
+        self._mine_cookie = f"{MINE_COOKIE}={{}}; Path=/; HttpOnly; SameSite=Lax"
         self.db = db
         self.version = version
         self.store = copies
         # account object (as the session resumer keeps it) -> (CSRF token, paper id -> personal block)
         self._blocks: weakref.WeakKeyDictionary[Any, tuple[str, dict[int, bytes]]]
         self._blocks = weakref.WeakKeyDictionary()
+        # account object -> (``dp_mine``, paper id -> the reader's marks on it, an empty set for none),
+        # kept like the blocks
+        self._marks: weakref.WeakKeyDictionary[Any, tuple[bytes, dict[int, frozenset[str]]]]
+        self._marks = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state") or {}
@@ -347,57 +410,96 @@ class PersonalPages:
         # marks and collections do not: a personal block is kept with the login it was read under
         # (:meth:`_kept_blocks`)
         voted = self.store.voted_get((user.id, key)) if copy.paper_ids else frozenset()
-        kept = self._kept_blocks(user, csrf)
+        mine = _mine(scope)
+        kept = self._kept_blocks(user, csrf, mine)
         blocks = {i: kept[i] for i in copy.blocks if i in kept}
         missing = [i for i in copy.blocks if i not in blocks]
+        kept_marks = self._kept_marks(user, mine)
+        unmarked = [i for i in copy.cards if i not in kept_marks]
+        marks = {i: kept_marks[i] for i in copy.cards if i in kept_marks}
         followed: dict[str, set[int]] | None = None
-        if voted is None or missing or copy.follows:
-            wanted = (user, csrf, copy.paper_ids if voted is None else [], missing, copy.follows)
+        if voted is None or missing or copy.follows or unmarked:
+            wanted = (user, csrf, copy.paper_ids if voted is None else [], missing, copy.follows, unmarked)
             if self.inline:
-                read, fresh, followed = self._personal(*wanted)
+                read, fresh, followed, marked = self._personal(*wanted)
             else:
-                read, fresh, followed = await anyio.to_thread.run_sync(self._personal, *wanted)
+                read, fresh, followed, marked = await anyio.to_thread.run_sync(self._personal, *wanted)
             blocks.update(fresh)
             if len(kept) < _BLOCKS_PER_LOGIN:
                 kept.update(fresh)
+            marks.update(marked)
+            if len(kept_marks) < _MARKS_PER_LOGIN:
+                kept_marks.update(marked)
             if voted is None:
                 voted = frozenset(read)
                 self.store.voted_put((user.id, key), voted)
         body = fill(
-            copy.pieces, csrf=csrf, name=name, voted=voted, user_id=user.id, blocks=blocks, followed=followed
+            copy.pieces,
+            csrf=csrf,
+            name=name,
+            voted=voted,
+            user_id=user.id,
+            blocks=blocks,
+            followed=followed,
+            marks=marks,
+            hide_marked=bool(getattr(user, "hide_marked", False)),
         )
         headers = [(n, v) for n, v in copy.headers if n != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": copy.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _kept_blocks(self, user: Any, csrf: str) -> dict[int, bytes]:
+    def _kept_blocks(self, user: Any, csrf: str, mine: bytes = b"") -> dict[int, bytes]:
         """The personal blocks read for this login (paper id -> block), kept as long as the account
-        object is: the session resumer keeps one for ``check_interval`` seconds and then reads a new
-        one, so a block is at most that old. A reader's own write meanwhile shows at once all the same:
-        it sets the ``dp_wrote`` cookie, and their pages skip the shared copies (and these blocks) for
-        longer than the interval. Without kept logins (interval 0) every request reads its block."""
+        object is (the session resumer keeps one for a minute at most, less when a login may have
+        ended). A reader's own write shows at once all the same: it sets the ``dp_wrote`` cookie, and
+        their pages skip the shared copies (and these blocks) for longer than ``check_interval``, and a
+        new ``dp_mine`` value, under which every worker reads their blocks anew. Without kept logins
+        (interval 0) every request reads its block."""
+        key = csrf + "|" + mine.decode()
         blocks = self._blocks.get(user)
-        if blocks is None or blocks[0] != csrf:
-            blocks = (csrf, {})
+        if blocks is None or blocks[0] != key:
+            blocks = (key, {})
             self._blocks[user] = blocks
         return blocks[1]
+
+    def _kept_marks(self, user: Any, mine: bytes) -> dict[int, frozenset[str]]:
+        """The reader's marks on the papers of the lists they opened (paper id -> kinds), kept as the
+        blocks are (:meth:`_kept_blocks`): until the account object goes, or their own write gives
+        ``dp_mine`` a new value."""
+        marks = self._marks.get(user)
+        if marks is None or marks[0] != mine:
+            marks = (mine, {})
+            self._marks[user] = marks
+        return marks[1]
 
     def _marking_writes(self, send: Send) -> Send:
         async def marked(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
-                headers = [*message.get("headers", []), (b"set-cookie", self._wrote_cookie)]
+                mine = self._mine_cookie.format(time.time_ns()).encode()
+                headers = [
+                    *message.get("headers", []),
+                    (b"set-cookie", self._wrote_cookie),
+                    (b"set-cookie", mine),
+                ]
                 message = dict(message, headers=headers)
             await send(message)
 
         return marked
 
     def _personal(
-        self, user: Any, csrf: str, paper_ids: list[int], block_ids: list[int], follows: bool = False
-    ) -> tuple[set[int], dict[int, bytes], dict[str, set[int]] | None]:
-        """The reader's votes among ``paper_ids``, their personal blocks of ``block_ids`` and, with
-        ``follows``, the organizations and papers they follow (one thread, one read session). What they
-        follow is read on every request: a follow changes no data version."""
+        self,
+        user: Any,
+        csrf: str,
+        paper_ids: list[int],
+        block_ids: list[int],
+        follows: bool = False,
+        card_ids: list[int] | None = None,
+    ) -> tuple[set[int], dict[int, bytes], dict[str, set[int]] | None, dict[int, frozenset[str]]]:
+        """The reader's votes among ``paper_ids``, their personal blocks of ``block_ids``, with
+        ``follows`` the organizations and papers they follow, and their marks on ``card_ids`` (each of
+        them: an empty set for none) — one thread, one read session. What they follow is read on every
+        request: a follow changes no data version."""
         with self.db.session() as session:
             session.connection(execution_options=SHORT_READ)
             voted = voted_ids(session, user.id, paper_ids) if paper_ids else set()
@@ -406,7 +508,9 @@ class PersonalPages:
             if follows:
                 organizations, papers = followed_ids(session, user.id)
                 followed = {"f": organizations, "g": papers}
-        return voted, blocks, followed
+            found = marks_of(session, user.id, card_ids) if card_ids else {}
+        marks = {i: frozenset(found.get(i, ())) for i in card_ids or ()}
+        return voted, blocks, followed, marks
 
     async def _render(self, scope: Scope, receive: Receive) -> _Copy | None:
         """The shared copy of this page: the app renders it with markers for the reader's spots."""
@@ -442,4 +546,6 @@ class PersonalPages:
         marked = [p for p in pieces if isinstance(p, tuple)]
         ids = sorted({p[1] for p in marked if p[0] == "v"})
         blocks = [p[1] for p in marked if p[0] == "p"]
-        return _Copy(start["status"], headers, pieces, ids, blocks, any(p[0] in ("f", "g") for p in marked))
+        cards = sorted({p[1] for p in marked if p[0] == "m"})
+        follows = any(p[0] in ("f", "g") for p in marked)
+        return _Copy(start["status"], headers, pieces, ids, blocks, follows, cards)

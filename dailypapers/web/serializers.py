@@ -139,6 +139,7 @@ def user_json(user: Any, *, me: bool = False) -> dict[str, Any]:
         data["email"] = user.email
         data["emailVerified"] = user.email is not None
         data["pendingEmail"] = user.pending_email
+        data["hideMarked"] = bool(getattr(user, "hide_marked", False))
     return data
 
 
