@@ -106,7 +106,8 @@ def test_the_hugging_face_count_is_labelled_linked_and_apart_from_the_comments_h
     home = reader.get("/").text
     card = re.search(rf'<li class="card" id="card-{PAPER}">.*?</li>', home, re.S).group(0)
     assert f'href="https://huggingface.co/papers/{PAPER}#community"' in card
-    assert 'aria-label="2 comments on Hugging Face"' in card and "2 on HF</a>" in card
+    assert 'title="2 comments on Hugging Face"' in card
+    assert '2 on HF<span class="visually-hidden"> (2 comments on Hugging Face)</span></a>' in card
 
 
 @pytest.mark.parametrize("htmx", [False, True])

@@ -46,8 +46,11 @@ CONCURRENT_CANDIDATES = 100  # nearest vectors looked at; this close, a paper ra
 # vectors): below it, the nearest papers of a query are there because something has to be nearest, not
 # because they are about it. Chosen on the six relevance sets (``bench/similarity_floor.py``: see there).
 # Other models place their cosines elsewhere: no floor for them until one is measured.
-SIMILARITY_FLOOR = 0.30
+SIMILARITY_FLOOR = 0.25
 SIMILARITY_FLOORS = {MINILM_NAME: SIMILARITY_FLOOR}
+# When no word of the query is in any paper ("xqzvwkjj plorf", a typo), the nearest papers must be closer
+# than any of 20 nonsense queries came to a paper of the six sets (at most 0.48 there): else nothing.
+UNKNOWN_WORDS_FLOOR = 0.50
 
 
 @dataclass(slots=True)
@@ -162,14 +165,19 @@ class SearchEngine:
             nearest = self._pool().submit(self.vectors.search_text, parsed.semantic_text, SEMANTIC_CANDIDATES)
         if mode in ("hybrid", "keyword") and parsed.has_text:
             keyword = keyword_side(session, parsed, kwargs, self.term_counts)
+        unknown = spelling.unknown_words(session, parsed, self.term_counts.get(session, parsed.terms))
         if nearest is not None:
-            raw = [(i, s) for i, s in nearest.result() if s >= self.similarity_floor]
+            floor = self.similarity_floor
+            if parsed.terms and not parsed.phrases and len(unknown) == len(parsed.terms) and floor > 0:
+                # no word of the query is in any paper: what is nearest is nearest by chance unless very close
+                floor = max(floor, UNKNOWN_WORDS_FLOOR)
+            raw = [(i, s) for i, s in nearest.result() if s >= floor]
             allowed = fulltext.filtered_ids(session, parsed, [i for i, _ in raw], **kwargs)
             semantic = [(i, s) for i, s in raw if i in allowed]
         hits = _fuse(keyword, semantic, mode)
         if not parsed.has_text and not parsed.semantic_text.strip():
             hits = [Hit(i, 0.0) for i in fulltext.only_filters(session, parsed, limit=CANDIDATES, **kwargs)]
-        suggestion = self.suggest(session, parsed) if parsed.terms else None
+        suggestion = self.suggest(session, parsed, unknown) if unknown else None
         total = len(hits)
         if sort == "relevance":
             page = hits[offset : offset + limit]
@@ -196,9 +204,10 @@ class SearchEngine:
             page, total, parsed, mode, {h.paper_id: papers[h.paper_id] for h in page}, suggestion
         )
 
-    def suggest(self, session: Session, parsed: ParsedQuery) -> str | None:
-        """ "Did you mean": the query with the words no paper has corrected from the titles' vocabulary."""
-        return spelling.suggest(session, parsed, self.term_counts.get(session, parsed.terms), self.vocabulary)
+    def suggest(self, session: Session, parsed: ParsedQuery, unknown: list[str]) -> str | None:
+        """ "Did you mean": the query with its ``unknown`` words (in no paper) corrected from the titles'
+        vocabulary, if that finds papers."""
+        return spelling.suggest(session, parsed, unknown, self.vocabulary)
 
     def _vector(self, session: Session, paper: Paper) -> np.ndarray:
         """The paper's stored vector, else its text embedded now."""

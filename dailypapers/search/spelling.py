@@ -112,13 +112,9 @@ def unknown_words(session: Session, parsed: ParsedQuery, known: dict[str, int]) 
     return out
 
 
-def suggest(
-    session: Session, parsed: ParsedQuery, known: dict[str, int], vocabulary: Vocabulary
-) -> str | None:
-    """The query with its unknown words corrected, as text for the search box, if that finds papers."""
-    unknown = unknown_words(session, parsed, known)
-    if not unknown:
-        return None
+def suggest(session: Session, parsed: ParsedQuery, unknown: list[str], vocabulary: Vocabulary) -> str | None:
+    """The query with its ``unknown`` words (:func:`unknown_words`) corrected, as text for the search box,
+    if that finds papers."""
     fixes = {}
     for term in unknown:
         better = vocabulary.closest(session, term)
