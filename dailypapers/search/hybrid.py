@@ -86,9 +86,8 @@ class SearchResults:
     parsed: ParsedQuery
     mode: str
     papers: dict[int, Paper] = field(default_factory=dict)
-    suggestion: str | None = (
-        None  # "did you mean": the query with unknown words corrected, if that finds papers
-    )
+    # "did you mean": the query with its unknown words corrected, if that finds papers
+    suggestion: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +162,10 @@ class SearchEngine:
             # embed the query and search the vectors on another thread while the keyword side runs
             # (the model, hnswlib and the database all release the GIL)
             nearest = self._pool().submit(self.vectors.search_text, parsed.semantic_text, SEMANTIC_CANDIDATES)
+        known = self.term_counts.get(session, parsed.terms)  # papers per word, read once per search
         if mode in ("hybrid", "keyword") and parsed.has_text:
-            keyword = keyword_side(session, parsed, kwargs, self.term_counts)
-        unknown = spelling.unknown_words(session, parsed, self.term_counts.get(session, parsed.terms))
+            keyword = keyword_side(session, parsed, kwargs, self.term_counts, known)
+        unknown = spelling.unknown_words(session, parsed, known)
         if nearest is not None:
             floor = self.similarity_floor
             if parsed.terms and not parsed.phrases and len(unknown) == len(parsed.terms) and floor > 0:
@@ -269,7 +269,11 @@ class SearchEngine:
 
 
 def keyword_side(
-    session: Session, parsed: ParsedQuery, filters: dict[str, object], counts: fulltext.TermCounts
+    session: Session,
+    parsed: ParsedQuery,
+    filters: dict[str, object],
+    counts: fulltext.TermCounts,
+    known: dict[str, int] | None = None,
 ) -> list[fulltext.KeywordHit]:
     """Every word (less stopwords) first; with fewer than ``KEYWORD_FALLBACK_BELOW`` results, papers
     matching any of the words follow (measured with ``dailypapers eval beir``: SciFact hybrid nDCG@10
@@ -282,7 +286,8 @@ def keyword_side(
     # what the words alone match decides how they are searched, never the filters (authors, dates,
     # categories, exclusions): then a filter only ever removes results
     words = ParsedQuery(terms=strict_query.terms, phrases=strict_query.phrases)
-    known = counts.get(session, parsed.terms)
+    if known is None:
+        known = counts.get(session, parsed.terms)
     column = None
     if strict_query.terms and all(known[t] > fulltext.COMMON_DOCS for t in strict_query.terms):
         # every word is common, so all of them together may still match a large part of the collection
@@ -305,14 +310,7 @@ def keyword_side(
 def _narrowed(parsed: ParsedQuery, filters: dict[str, object]) -> bool:
     """Whether anything besides the words restricts the keyword search (in the query or the caller's
     filters)."""
-    return bool(
-        parsed.authors
-        or parsed.excluded
-        or parsed.categories
-        or parsed.organizations
-        or parsed.date_range() != (None, None)
-        or any(v for v in filters.values())
-    )
+    return parsed != ParsedQuery(terms=parsed.terms, phrases=parsed.phrases) or any(filters.values())
 
 
 def _fuse(keyword: list[fulltext.KeywordHit], semantic: list[tuple[int, float]], mode: str) -> list[Hit]:
