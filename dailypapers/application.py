@@ -129,7 +129,9 @@ class Application:
         """The embedding backend ``embedding_backend`` names (None for ``none``)."""
         from dailypapers.search.embed import backend_for_setting
 
-        return backend_for_setting(self.settings.embedding_backend, web=self.web)
+        return backend_for_setting(
+            self.settings.embedding_backend, web=self.web, precision=self.settings.embedding_precision
+        )
 
     @cached_property
     def search(self) -> SearchEngine:
@@ -423,13 +425,15 @@ class Application:
     def embedding_backend(self, name: str | None = None) -> EmbeddingBackend:
         """The backend ``name`` (default ``embedding_backend``) for indexing; ValueError for an unknown one
         or ``none``."""
-        from dailypapers.search.embed import get_backend
+        from dailypapers.search.embed import MINILM_NAME, get_backend
 
         name = name or self.settings.embedding_backend
         if name == "none":
             raise ValueError("the embedding backend is `none`; pick one")
         if self.embedder is not None and name == self.settings.embedding_backend and not self.web:
             return self.embedder
+        if name in ("minilm", MINILM_NAME):
+            return get_backend(name, precision=self.settings.embedding_precision)
         return get_backend(name)
 
     def missing_vectors(self, name: str | None = None) -> int:

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="Model behind semantic and hybrid search: `minilm` (all-MiniLM-L6-v2, offline), "
         "`hashing` (no model; tests and development), `static` (a model2vec model) or `none` (keyword only).",
     )
+    embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="How MiniLM on torch multiplies when indexing: `auto` (bfloat16 on a CPU with AMX, "
+        "2-3x faster, vectors within a cosine of 0.99997 of float32's; float32 elsewhere), `fp32` or `bf16`. "
+        "Queries in the web process always run in float32.",
+    )
     embed_after_ingest: bool = Field(
         True, description="After each `dailypapers ingest …`, embed the papers that lack a current vector."
     )

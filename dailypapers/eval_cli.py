@@ -32,12 +32,22 @@ _MODES = ("keyword", "semantic", "hybrid", "all")
 _BACKENDS = ("minilm", "hashing", "static")
 
 
-def _backend(name: str):
-    from dailypapers.search.embed import get_backend
+def _backend(name: str, precision: str = "auto"):
+    from dailypapers.search.embed import PRECISIONS, get_backend
 
     if name not in _BACKENDS:
         raise typer.BadParameter(f"choose from {', '.join(_BACKENDS)}", param_hint="--backend")
+    if precision not in PRECISIONS:
+        raise typer.BadParameter(f"choose from {', '.join(PRECISIONS)}", param_hint="--precision")
+    if name == "minilm":
+        return get_backend(name, precision=precision)
     return get_backend(name)
+
+
+_PRECISION_HELP = (
+    "How MiniLM on torch embeds the corpus: auto (bfloat16 on a CPU with AMX), fp32 or bf16 "
+    "(as DAILYPAPERS_EMBEDDING_PRECISION); queries always in float32."
+)
 
 
 _DATABASE_HELP = (
@@ -103,6 +113,7 @@ def beir(
         str,
         typer.Option("--backend", help="Embedding model: minilm, hashing (no model, for tests) or static."),
     ] = "minilm",
+    precision: Annotated[str, typer.Option("--precision", help=_PRECISION_HELP)] = "auto",
     database_url: Annotated[str | None, typer.Option("--database-url", help=_DATABASE_HELP)] = None,
     cache: Annotated[Path | None, typer.Option("--cache", help="Folder of cached corpus vectors.")] = None,
 ) -> None:
@@ -121,7 +132,7 @@ def beir(
         raise typer.BadParameter(f"no qrels/{split}.tsv in {directory}", param_hint="--split")
     modes = evaluate.EVAL_MODES if mode == "all" else (mode,)
     database_url = _database_url(database_url)
-    chosen = _backend(backend) if any(m != "keyword" for m in modes) else None
+    chosen = _backend(backend, precision) if any(m != "keyword" for m in modes) else None
     with _database_errors(database_url):
         result = evaluate.evaluate_beir(
             directory,

