@@ -135,3 +135,23 @@ def test_a_claimed_name_shows_its_hugging_face_account_on_the_page_and_in_the_ap
         authors = site.get("/api/papers/2606.00001").json()["authors"]
         assert authors[0]["name"] == "Ada Lovelace" and authors[0]["user"]["user"] == "ada-l"
         assert "user" not in authors[1]
+
+
+def _card(html: str, arxiv_id: str) -> str:
+    start = html.index(f'id="card-{arxiv_id}"')
+    return html[start : html.index("</li>", html.index('class="meta"', start))]
+
+
+def test_cards_link_their_authors_and_fold_a_long_list(site, db):
+    many = [f"Author Number{i}" for i in range(1, 8)]
+    Importer(db).run([_paper("2606.00007", many, 6)])
+    html = site.get("/papers/date/2026-06-06").text
+    evil = _card(html, "2606.00006")
+    assert '<a href="/authors/Mallory%20%3Cb%3EEvil%3C%2Fb%3E">Mallory &lt;b&gt;Evil&lt;/b&gt;</a>' in evil
+    assert '<a href="/authors/AC%2FDC">AC/DC</a>' in evil and "<b>Evil</b>" not in evil
+    long = _card(html, "2606.00007")
+    linked = re.findall(r'<a href="/authors/([^"]+)">', long)
+    assert linked == [quote(name, safe="") for name in many[:3]]
+    assert '<a class="more" href="/papers/2606.00007#authors">and 4 more</a>' in long
+    assert 'id="authors"' in site.get("/papers/2606.00007").text
+    assert site.get("/authors/" + linked[0]).status_code == 200
