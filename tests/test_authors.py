@@ -9,10 +9,12 @@ from urllib.parse import quote
 import feedparser
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from dailypapers.ingest.records import DailyEntryRecord, Organization, PaperRecord
 from dailypapers.search.authors import author_profile
 from dailypapers.store.importer import Importer
+from dailypapers.store.models import Paper
 from dailypapers.web.app import create_app
 
 
@@ -155,3 +157,36 @@ def test_cards_link_their_authors_and_fold_a_long_list(site, db):
     assert '<a class="more" href="/papers/2606.00007#authors">and 4 more</a>' in long
     assert 'id="authors"' in site.get("/papers/2606.00007").text
     assert site.get("/authors/" + linked[0]).status_code == 200
+
+
+def test_initial_keys():
+    from dailypapers.names import initial_keys
+
+    assert initial_keys("john ronald smith") == ("j r smith", "j smith")
+    assert initial_keys("ada lovelace") == ("a lovelace",)
+    assert initial_keys("j smith") == () and initial_keys("plato") == () and initial_keys("") == ()
+
+
+def test_initials_join_the_full_name_only_with_a_coauthor_in_common(site, db):
+    from dailypapers.search.authors import newest_paper_ids
+
+    Importer(db).run(
+        [
+            _paper("2606.00008", ["A. Lovelace", "Charles Babbage"], 14),  # her co-author: her
+            _paper("2606.00009", ["A. Lovelace", "Alan Turing"], 15),  # nobody she wrote with: not known
+        ]
+    )
+    page = site.get("/authors/Ada Lovelace")
+    assert cards(page.text) == ["2606.00008", "2606.00002", "2606.00005", "2606.00001"]
+    assert "<h1" in page.text and "Ada Lovelace" in page.text  # the page keeps the full name
+    assert "2606.00009" not in page.text
+    # the initials keep their own page with both of their papers
+    assert cards(site.get("/authors/A. Lovelace").text) == ["2606.00009", "2606.00008"]
+    with db.session() as session:
+        newest = newest_paper_ids(session, "Ada Lovelace")
+        arxiv = dict(session.execute(select(Paper.id, Paper.arxiv_id).where(Paper.id.in_(newest))).all())
+    assert newest == sorted(newest, reverse=True)  # the most recently imported first
+    assert {arxiv[i] for i in newest} == set(cards(page.text))  # what a follow brings: the page's papers
+    feed = feedparser.parse(site.get("/feeds/authors/Ada%20Lovelace.atom").content)
+    assert any("2606.00008" in e.link for e in feed.entries)
+    assert not any("2606.00009" in e.link for e in feed.entries)

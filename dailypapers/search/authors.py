@@ -2,8 +2,11 @@
 
 Papers carry their authors as the names the sources spell. An author is a name key
 (:func:`dailypapers.names.author_key`: accents, case, dots, hyphens and spacing folded), so "Zoë
-Ångström", "Zoe Angstrom" and "ZOE ANGSTROM" are one page while "Z. Angstrom" (initials) and "Angstrom
-Zoe" (another order) are not: the data cannot tell whether they are the same person. The full-text index
+Ångström", "Zoe Angstrom" and "ZOE ANGSTROM" are one page while "Angstrom Zoe" (another order) is not.
+Initials ("Z. Angstrom") join a full name's page only on the evidence of the papers: a paper where the
+initials stand is counted when it shares a co-author with the full name's own papers (the same group,
+so the same person as far as the data can tell); otherwise the initials stay a page of their own. The
+full-text index
 finds the papers whose author list holds the name's words in order (fast on either backend, at most
 :data:`MAX_PAPERS`), and each is kept only if one of its authors has exactly the key: a phrase across two
 authors ("Grace Ada, Lovelace Smith" for "Ada Lovelace") is not the author.
@@ -20,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from dailypapers.names import author_key, hf_handle, name_words
+from dailypapers.names import author_key, hf_handle, initial_keys, name_words
 from dailypapers.search.fulltext import keyword_hits, newest_matches
 from dailypapers.search.query import ParsedQuery, clean_text
 from dailypapers.store import queries
@@ -59,32 +62,48 @@ def author_profile(session: Session, name: str) -> AuthorProfile | None:
     hits = keyword_hits(session, ParsedQuery(authors=(words,)), limit=MAX_PAPERS)
     if not hits:
         return None
-    rows = session.execute(
-        select(Paper.id, Paper.authors, Paper.published_at, Paper.organization_id, Paper.author_users).where(
-            Paper.id.in_([h.paper_id for h in hits])
-        )
-    ).all()
+    rows = _rows(session, [h.paper_id for h in hits])
     spellings: Counter[str] = Counter()
     others: Counter[str] = Counter()
     display: dict[str, Counter[str]] = {}
     orgs: Counter[int] = Counter()
     mine: list[tuple[datetime | None, int]] = []
     handles: Counter[str] = Counter()
-    for paper_id, authors, published, org_id, users in rows:
-        names = [a for a in authors or () if isinstance(a, str) and a.strip()]
-        matched = [a for a in names if author_key(a) == key]
-        if not matched:
-            continue
-        spellings[matched[0]] += 1
+
+    def count(row: Any, keys: set[str], names: list[str]) -> None:
+        paper_id, _, published, org_id, users = row
+        matched = [a for a in names if author_key(a) in keys]
+        if key in {author_key(a) for a in matched}:
+            spellings[next(a for a in matched if author_key(a) == key)] += 1
         claimed = hf_handle((users or {}).get(matched[0])) if isinstance(users, dict) else None
         if claimed:
             handles[claimed] += 1
         mine.append((published, paper_id))
         if org_id is not None:
             orgs[org_id] += 1
-        for other in {author_key(a): a for a in names if author_key(a) != key}.items():
-            others[other[0]] += 1
-            display.setdefault(other[0], Counter())[other[1]] += 1
+        for other_key, other in {author_key(a): a for a in names if author_key(a) not in keys}.items():
+            others[other_key] += 1
+            display.setdefault(other_key, Counter())[other] += 1
+
+    seen: set[int] = set()
+    for row in rows:
+        names = _names(row[1])
+        if any(author_key(a) == key for a in names):
+            count(row, {key}, names)
+            seen.add(row[0])
+    # the same name with initials, where a paper shares a co-author with the full name's own papers
+    forms = initial_keys(key) if mine else ()
+    if forms:
+        known = set(others)
+        for form in forms:
+            found = keyword_hits(session, ParsedQuery(authors=(clean_text(form),)), limit=MAX_PAPERS)
+            candidates = [h.paper_id for h in found if h.paper_id not in seen]
+            for row in _rows(session, candidates):
+                names = _names(row[1])
+                keys = {author_key(a) for a in names}
+                if form in keys and (keys - {form}) & known:
+                    count(row, {form, key}, names)
+                    seen.add(row[0])
     if not mine:
         return None
     mine.sort(key=lambda p: (p[0] is not None, p[0] or datetime.min, p[1]), reverse=True)
@@ -101,39 +120,71 @@ def author_profile(session: Session, name: str) -> AuthorProfile | None:
     )
 
 
-def _has_author(names: Any, key: str) -> bool:
-    """Whether an ``authors`` value (a list, or its JSON text as raw SQL reads it) has a name of ``key``."""
-    if isinstance(names, str):
-        try:
-            names = json.loads(names)
-        except ValueError:
-            return False
-    return isinstance(names, list) and any(isinstance(a, str) and author_key(a) == key for a in names)
+def _rows(session: Session, ids: list[int]) -> list[Any]:
+    """Each paper's id, authors, publication time, organization id and claimed names."""
+    if not ids:
+        return []
+    return list(
+        session.execute(
+            select(
+                Paper.id, Paper.authors, Paper.published_at, Paper.organization_id, Paper.author_users
+            ).where(Paper.id.in_(ids))
+        )
+    )
+
+
+def _names(authors: Any) -> list[str]:
+    return [a for a in authors or () if isinstance(a, str) and a.strip()]
 
 
 def newest_paper_ids(session: Session, name: str, *, limit: int = 100) -> list[int]:
-    """The ids of the author's papers (names matched as on their page), the most recently imported first,
-    at most ``limit``: read newest first in batches from the full-text index, so a follow costs what its
-    newest papers cost, not the author's whole list."""
+    """The ids of the author's papers (names matched as on their page, initials included on the same
+    evidence), the most recently imported first, at most ``limit``: read newest first in batches from the
+    full-text index, so a follow costs what its newest papers cost, not the author's whole list."""
     name = (name or "")[:MAX_NAME]
     key = author_key(name)
     words = clean_text(name_words(name))
     if not key or not words.strip():
         return []
-    parsed = ParsedQuery(authors=(words,))
     found: list[int] = []
+    coauthors: set[str] = set()
     batch = max(limit, 50)
     for offset in range(0, MAX_PAPERS, batch):
-        ids = newest_matches(session, parsed, limit=batch, offset=offset)
+        ids = newest_matches(session, ParsedQuery(authors=(words,)), limit=batch, offset=offset)
         if not ids:
             break
-        listed = ", ".join(str(int(i)) for i in ids)  # ints only
-        rows = session.execute(text(f"SELECT id, authors FROM papers WHERE id IN ({listed})"))  # nosec B608 # ints
-        mine = {paper_id for paper_id, names in rows if _has_author(names, key)}
-        found += [i for i in ids if i in mine]
+        for paper_id, keys in _author_keys(session, ids).items():
+            if key in keys:
+                found.append(paper_id)
+                coauthors |= keys - {key}
         if len(found) >= limit or len(ids) < batch:
             break
-    return found[:limit]
+    for form in initial_keys(key) if found else ():
+        ids = newest_matches(session, ParsedQuery(authors=(clean_text(form),)), limit=batch)
+        found += [
+            i
+            for i, keys in _author_keys(session, ids).items()
+            if form in keys and (keys - {form}) & coauthors
+        ]
+    return sorted(set(found), reverse=True)[:limit]
+
+
+def _author_keys(session: Session, ids: list[int]) -> dict[int, set[str]]:
+    """The name keys of each paper's authors, in the order of ``ids``."""
+    if not ids:
+        return {}
+    listed = ", ".join(str(int(i)) for i in ids)  # ints only
+    rows = dict(session.execute(text(f"SELECT id, authors FROM papers WHERE id IN ({listed})")).all())  # nosec B608 # ints
+    out = {}
+    for paper_id in ids:
+        names = rows.get(paper_id)
+        if isinstance(names, str):
+            try:
+                names = json.loads(names)
+            except ValueError:
+                names = None
+        out[paper_id] = {author_key(a) for a in _names(names if isinstance(names, list) else None)}
+    return out
 
 
 def author_papers(
