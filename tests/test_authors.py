@@ -154,7 +154,7 @@ def test_cards_link_their_authors_and_fold_a_long_list(site, db):
     long = _card(html, "2606.00007")
     linked = re.findall(r'<a href="/authors/([^"]+)">', long)
     assert linked == [quote(name, safe="") for name in many[:3]]
-    assert '<a class="more" href="/papers/2606.00007#authors">and 4 more</a>' in long
+    assert '<a class="authors-more" href="/papers/2606.00007#authors">and 4 more</a>' in long
     assert 'id="authors"' in site.get("/papers/2606.00007").text
     assert site.get("/authors/" + linked[0]).status_code == 200
 

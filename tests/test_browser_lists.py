@@ -117,6 +117,13 @@ def test_the_header_and_a_long_author_list_fit_a_phone(site, browser):
         screenshot(page, f"lists-phone-menu-{who}", full_page=False)
         menu.click()
         expect(links.first).to_be_hidden()
+    # the card names three of the 40 authors and folds the rest into a link in the same line of text
+    line = page.locator(f'[id="card-{CROWD_ID}"] .card-authors')
+    expect(line.locator("a")).to_have_count(4)
+    folded = line.locator("a.authors-more")
+    expect(folded).to_have_text("and 37 more")
+    assert folded.evaluate("a => getComputedStyle(a).display") == "inline"
+    assert folded.evaluate("a => getComputedStyle(a).marginTop") == "0px"
     page.goto(site + f"/papers/{CROWD_ID}")
     more = page.locator(".author-more summary")
     expect(more).to_have_text("and 37 more")
