@@ -70,11 +70,20 @@ def _logging() -> None:
         pass
 
 
+def _variable(loc: object) -> str:
+    """``DAILYPAPERS_NAME: `` for the setting a validation error is about (empty when it names none)."""
+    if isinstance(loc, tuple) and loc and isinstance(loc[0], str):
+        return f"DAILYPAPERS_{loc[0].upper()}: "
+    return ""
+
+
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:  # its messages, on one line
-        message = "; ".join(str(e.get("ctx", {}).get("error") or e["msg"]) for e in exc.errors())
+        message = "; ".join(
+            f"{_variable(e.get('loc'))}{e.get('ctx', {}).get('error') or e['msg']}" for e in exc.errors()
+        )
         raise _fail(f"settings: {message}", 2) from None
     except ValueError as exc:  # e.g. a list setting that is not JSON
         raise _fail(f"settings: {first_line(exc)}", 2) from None

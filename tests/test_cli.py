@@ -85,3 +85,12 @@ def test_db_upgrade(cli):
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert result.exit_code == 0 and f"revision {head}" in result.stdout
+
+
+def test_a_bad_setting_is_named_by_its_variable(cli, monkeypatch):
+    monkeypatch.setenv("DAILYPAPERS_EMBEDDING_PRECISION", "fp16")
+    result = cli("db", "stats")
+    assert result.exit_code == 2
+    assert (
+        "settings: DAILYPAPERS_EMBEDDING_PRECISION: Input should be 'auto', 'fp32' or 'bf16'" in result.stderr
+    )
