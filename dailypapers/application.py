@@ -425,16 +425,15 @@ class Application:
     def embedding_backend(self, name: str | None = None) -> EmbeddingBackend:
         """The backend ``name`` (default ``embedding_backend``) for indexing; ValueError for an unknown one
         or ``none``."""
-        from dailypapers.search.embed import MINILM_NAME, get_backend
+        from dailypapers.search.embed import backend_for_setting
 
         name = name or self.settings.embedding_backend
-        if name == "none":
-            raise ValueError("the embedding backend is `none`; pick one")
         if self.embedder is not None and name == self.settings.embedding_backend and not self.web:
             return self.embedder
-        if name in ("minilm", MINILM_NAME):
-            return get_backend(name, precision=self.settings.embedding_precision)
-        return get_backend(name)
+        backend = backend_for_setting(name, precision=self.settings.embedding_precision)
+        if backend is None:
+            raise ValueError("the embedding backend is `none`; pick one")
+        return backend
 
     def missing_vectors(self, name: str | None = None) -> int:
         """How many papers lack a vector under backend ``name``."""

@@ -33,15 +33,13 @@ _BACKENDS = ("minilm", "hashing", "static")
 
 
 def _backend(name: str, precision: str = "auto"):
-    from dailypapers.search.embed import PRECISIONS, get_backend
+    from dailypapers.search.embed import PRECISIONS, backend_for_setting
 
     if name not in _BACKENDS:
         raise typer.BadParameter(f"choose from {', '.join(_BACKENDS)}", param_hint="--backend")
     if precision not in PRECISIONS:
         raise typer.BadParameter(f"choose from {', '.join(PRECISIONS)}", param_hint="--precision")
-    if name == "minilm":
-        return get_backend(name, precision=precision)
-    return get_backend(name)
+    return backend_for_setting(name, precision=precision)
 
 
 _PRECISION_HELP = (
