@@ -273,6 +273,8 @@ def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(eval_app, ["beir", str(root), "--mode", "fuzzy"]).exit_code == 2
     assert runner.invoke(eval_app, ["beir", str(root), "--split", "dev"]).exit_code == 2
+    bad = runner.invoke(eval_app, ["beir", str(root), "--backend", "hashing", "--precision", "int8"])
+    assert bad.exit_code == 2 and "choose from auto, fp32, bf16" in bad.output
     assert runner.invoke(eval_app, ["beir", str(tmp_path)]).exit_code == 2
     for url, why in (("not a url", "not a database URL"), ("mysql://user@host/db", "only sqlite")):
         refused = runner.invoke(eval_app, ["beir", str(root), "--database-url", url])
