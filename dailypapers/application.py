@@ -285,11 +285,13 @@ class Application:
         *,
         restart: bool = False,
         min_interval: float | None = None,
+        linked: bool = False,
         hooks: Hooks = NO_HOOKS,
     ) -> ImportSummary:
         """Harvest ``/api/daily_papers`` of Hugging Face or another instance, day by day from ``first``
         (default yesterday) to ``last`` (default today, New York), resuming an interrupted run of the
-        same window from its checkpoint."""
+        same window from its checkpoint; with ``linked``, each paper's own answer too (what was built
+        on it)."""
         from dailypapers.ingest import hf_daily
 
         last = last or today()
@@ -299,7 +301,44 @@ class Application:
         state = self.resume_state(hf_daily_key(base_url, first, last), restart=restart, hooks=hooks)
         interval = self.settings.hf_min_interval if min_interval is None else min_interval
         with self.http_client(min_interval=interval) as client:
-            return self.ingest(hf_daily.harvest_api(client, base_url, first, last, state=state), hooks=hooks)
+            return self.ingest(
+                hf_daily.harvest_api(client, base_url, first, last, state=state, linked=linked), hooks=hooks
+            )
+
+    def listed_since(self, first: date) -> list[str]:
+        """The arXiv ids of the papers listed on ``first`` or a later day, the newest listing first."""
+        from sqlalchemy import func, select
+
+        from dailypapers.store.models import DailyEntry, Paper
+
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Paper.arxiv_id)
+                .join(DailyEntry, DailyEntry.paper_id == Paper.id)
+                .where(DailyEntry.day >= first)
+                .group_by(Paper.arxiv_id)
+                .order_by(func.max(DailyEntry.day).desc(), Paper.arxiv_id)
+            )
+            return [r.arxiv_id for r in rows]
+
+    def ingest_hf_papers_api(
+        self,
+        base_url: str,
+        arxiv_ids: list[str],
+        *,
+        restart: bool = False,
+        min_interval: float | None = None,
+        hooks: Hooks = NO_HOOKS,
+    ) -> ImportSummary:
+        """Fetch each paper's ``GET /api/papers/{id}`` from Hugging Face or another instance (with the
+        models, datasets and Spaces built on it), resuming an interrupted run of the same ids."""
+        from dailypapers.ingest import hf_papers
+
+        key = hf_papers.harvest_key(base_url, arxiv_ids)
+        state = self.resume_state(key, restart=restart, hooks=hooks)
+        interval = self.settings.hf_min_interval if min_interval is None else min_interval
+        with self.http_client(min_interval=interval) as client:
+            return self.ingest(hf_papers.harvest(client, base_url, arxiv_ids, state=state), hooks=hooks)
 
     def ingest_arxiv_api(
         self,
@@ -357,7 +396,10 @@ class Application:
             return None
         last = today()
         summary = self.ingest_hf_daily_api(
-            self.settings.sync_url, last - timedelta(days=max(days, 1) - 1), last
+            self.settings.sync_url,
+            last - timedelta(days=max(days, 1) - 1),
+            last,
+            linked=self.settings.sync_linked,
         )
         if self.settings.sync_categories:
             try:

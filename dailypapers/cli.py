@@ -587,6 +587,13 @@ def ingest_hf_daily(
         float | None,
         typer.Option(help="Seconds between requests (default from DAILYPAPERS_HF_MIN_INTERVAL)."),
     ] = None,
+    linked: Annotated[
+        bool,
+        typer.Option(
+            "--linked",
+            help="With --api: also fetch each paper's own answer (the models, datasets, Spaces built on it).",
+        ),
+    ] = False,
     restart: RestartOpt = False,
     as_json: JsonOpt = False,
     no_index: NoIndexOpt = False,
@@ -614,10 +621,79 @@ def ingest_hf_daily(
 
         def harvest(hooks: Hooks) -> ImportSummary:
             return application.ingest_hf_daily_api(
-                api, first, last, restart=restart, min_interval=min_interval, hooks=hooks
+                api, first, last, restart=restart, min_interval=min_interval, linked=linked, hooks=hooks
             )
 
         run_import(f"hf-daily {api}", harvest, as_json=as_json)
+    after_ingest(application, no_index=no_index, as_json=as_json)
+
+
+@ingest_app.command("hf-papers")
+def ingest_hf_papers(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Saved GET /api/papers/{id} answers: a folder, a file (an object or a list), or JSON lines."
+        ),
+    ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(help="Fetch from this base URL instead (https://huggingface.co or another instance)."),
+    ] = None,
+    paper: Annotated[
+        list[str] | None,
+        typer.Option("--paper", "-p", help="With --api: an arXiv id to fetch (repeatable)."),
+    ] = None,
+    listed_since: Annotated[
+        str | None,
+        typer.Option(help="With --api: every paper listed on or after this day (YYYY-MM-DD)."),
+    ] = None,
+    min_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between requests (default from DAILYPAPERS_HF_MIN_INTERVAL)."),
+    ] = None,
+    restart: RestartOpt = False,
+    as_json: JsonOpt = False,
+    no_index: NoIndexOpt = False,
+) -> None:
+    """Import Hugging Face paper pages with the models, datasets and Spaces built on each paper."""
+    from dailypapers.ingest import hf_papers
+    from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
+
+    settings = _settings()
+    if (path is None) == (api is None):
+        raise typer.BadParameter("give either PATH or --api URL")
+    if path is not None and (paper or listed_since):
+        raise typer.BadParameter("--paper and --listed-since go with --api")
+    application = open_application(settings)
+    if path is not None:
+        try:
+            files = hf_papers.hf_daily.list_files(path)
+        except FileNotFoundError as exc:
+            raise typer.BadParameter(str(exc), param_hint="PATH") from exc
+        records = (rec for f in files for rec in hf_papers.iter_file(f))
+        run_import(
+            f"hf-papers {path}", lambda hooks: application.ingest(records, hooks=hooks), as_json=as_json
+        )
+    else:
+        ids: list[str] = []
+        for raw in paper or ():
+            try:
+                ids.append(canonical_arxiv_id(raw)[0])
+            except InvalidArxivId as exc:
+                raise typer.BadParameter(f"{raw!r} is not an arXiv id", param_hint="--paper") from exc
+        first = _date(listed_since, "--listed-since")
+        if first is not None:
+            ids += [i for i in application.listed_since(first) if i not in set(ids)]
+        if not ids:
+            raise typer.BadParameter("nothing to fetch: give --paper ID or --listed-since DAY")
+
+        def harvest(hooks: Hooks) -> ImportSummary:
+            return application.ingest_hf_papers_api(
+                api, ids, restart=restart, min_interval=min_interval, hooks=hooks
+            )
+
+        run_import(f"hf-papers {api}", harvest, as_json=as_json)
     after_ingest(application, no_index=no_index, as_json=as_json)
 
 

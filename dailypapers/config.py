@@ -230,6 +230,11 @@ class Settings(BaseSettings):
         description="Where the worker's `sync` fetches the daily papers of the last "
         "two days (`/api/daily_papers`): Hugging Face or another dailypapers instance; empty: no sync.",
     )
+    sync_linked: bool = Field(
+        True,
+        description="With each `sync`, ask for every synced paper's own answer (`/api/papers/{id}`) too: the "
+        "models, datasets and Spaces built on it (one more request per paper).",
+    )
     sync_categories: int = Field(
         200,
         ge=0,

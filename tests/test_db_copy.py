@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from dailypapers.cli import app
-from dailypapers.ingest import hf_daily
+from dailypapers.ingest import hf_daily, hf_papers
 from dailypapers.ingest.records import PaperRecord
 from dailypapers.search.embed import HashingBackend
 from dailypapers.search.hybrid import SearchEngine
@@ -31,8 +31,10 @@ TABLES = [t.name for t in Base.metadata.sorted_tables]
 
 
 def fill(db: Database) -> None:
-    """The test papers, their vectors and term features, a checkpoint, a job and a raised data version."""
+    """The test papers, what was built on one, their vectors and term features, a checkpoint, a job and
+    a raised data version."""
     Importer(db).run(hf_daily.iter_path(TEST_DATA / "hf_daily"))
+    Importer(db).run(hf_papers.iter_file(TEST_DATA / "hf_papers" / "2405.21060.json"))
     embed_missing(db, BACKEND)
     update_terms(db)  # a lexicon and each paper's (here empty: too few papers) term features
     with db.transaction() as session:
@@ -148,6 +150,8 @@ def test_sqlite_file_to_postgresql_is_lossless_searchable_and_writable(sqlite_so
         "collection_items": 0,
         "paper_marks": 0,
         "paper_versions": 0,
+        "linked_repos": 4,
+        "linked_repo_counts": 1,
         "follows": 0,
         "follow_feeds": 0,
         "rate_counters": 0,
@@ -158,14 +162,14 @@ def test_sqlite_file_to_postgresql_is_lossless_searchable_and_writable(sqlite_so
         "user_sessions": 0,
         "login_failures": 0,
     }
-    assert steps["copy papers"] == 12 and steps["verify"] == report.rows == 60
+    assert steps["copy papers"] == 12 and steps["verify"] == report.rows == 65
     assert checksums(target) == checksums(sqlite_source)
     assert ids(target) == ids(sqlite_source)
     with sqlite_source.session() as session:
         version = current_version(session)
     with target.session() as session:
-        # the import, the indexing, the vectors' new times and fill's two bumps
-        assert current_version(session) == version == 5
+        # the two imports, the indexing, the vectors' new times and fill's two bumps
+        assert current_version(session) == version == 6
         assert session.scalar(text("SELECT count(*) FROM paper_vectors WHERE embedding IS NOT NULL")) == 12
         assert session.scalar(text("SELECT count(*) FROM papers WHERE search_tsv IS NOT NULL")) == 12
         assert session.scalar(
@@ -302,7 +306,7 @@ def test_cli_copies_and_prints_the_summary(sqlite_source, new_postgres):
     for name in TABLES:
         assert name in result.stdout
     assert result.stdout.count("match") == len(TABLES) and "differs" not in result.stdout
-    assert "60 rows in 25 tables copied" in result.stdout
+    assert "65 rows in 27 tables copied" in result.stdout
     assert "copy papers" in result.stderr  # the progress bars
     assert checksums(target) == checksums(sqlite_source)
 
@@ -315,7 +319,7 @@ def test_cli_json_summary(sqlite_source, tmp_path):
     result = copy_cli("--from", str(sqlite_source.url), "--to", f"sqlite:///{tmp_path / 'copy.db'}", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["ok"] is True and summary["rows"] == 60
+    assert summary["ok"] is True and summary["rows"] == 65
     assert summary["tables"]["papers"]["source_rows"] == summary["tables"]["papers"]["target_rows"] == 12
     assert all(t["match"] for t in summary["tables"].values())
     assert list(summary["tables"]) == TABLES

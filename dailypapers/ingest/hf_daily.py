@@ -120,10 +120,13 @@ def _int(value: Any) -> int | None:
     return int(value)
 
 
-def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -> DailyEntryRecord:
-    """One daily-papers entry (object or Python-repr string) → record. Raises ``ValueError`` if broken."""
-    entry = _as_entry(raw)
-    p = entry["paper"]
+def paper_record(
+    p: dict[str, Any], entry: dict[str, Any] | None = None, *, source: str = "hf"
+) -> PaperRecord:
+    """The paper object of a Hugging Face response (``paper`` of a daily entry, or the whole answer of
+    ``GET /api/papers/{id}``) → record; ``entry`` (the daily entry around it) fills what the paper
+    object lacks. Raises ``ValueError`` if it has no id or no title."""
+    entry = entry or {}
     if not p.get("id"):
         raise ValueError("paper has no id")
     arxiv_id, version = canonical_arxiv_id(str(p["id"]))
@@ -131,29 +134,17 @@ def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -
     if not title:
         raise ValueError(f"paper {arxiv_id} has no title")
     abstract = clean_abstract(p.get("summary") or entry.get("summary"))
-    submitted_at = parse_datetime(p.get("submittedOnDailyAt"))
-    day = submitted_at.date() if submitted_at else file_day
-    if day is None:
-        raise ValueError(
-            f"paper {arxiv_id}: no list day (no submittedOnDailyAt and no date in the file name)"
-        )
     authors = [
         str(a["name"]).strip() for a in p.get("authors") or [] if isinstance(a, dict) and a.get("name")
     ]
-    author_users = _author_users(p.get("authors"))
-    media = p.get("mediaUrls") or entry.get("mediaUrls") or []
-    if not media and entry.get("mediaUrl"):
-        media = [entry["mediaUrl"]]
-    if not isinstance(media, list):
-        media = [media]
     keywords = p.get("ai_keywords") or []
-    paper = PaperRecord(
+    return PaperRecord(
         arxiv_id=arxiv_id,
         version=version,
         title=title,
         abstract=abstract,
         authors=authors,
-        author_users=author_users,
+        author_users=_author_users(p.get("authors")),
         published_at=parse_datetime(p.get("publishedAt")),
         code_url=p.get("githubRepo") or extract_code_url(abstract),
         project_page=p.get("projectPage") or None,
@@ -163,6 +154,24 @@ def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -
         upvotes=_int(p.get("upvotes")),
         organization=_organization(p.get("organization") or entry.get("organization"), source),
     )
+
+
+def parse_entry(raw: Any, file_day: date | None = None, *, source: str = "hf") -> DailyEntryRecord:
+    """One daily-papers entry (object or Python-repr string) → record. Raises ``ValueError`` if broken."""
+    entry = _as_entry(raw)
+    p = entry["paper"]
+    paper = paper_record(p, entry, source=source)
+    submitted_at = parse_datetime(p.get("submittedOnDailyAt"))
+    day = submitted_at.date() if submitted_at else file_day
+    if day is None:
+        raise ValueError(
+            f"paper {paper.arxiv_id}: no list day (no submittedOnDailyAt and no date in the file name)"
+        )
+    media = p.get("mediaUrls") or entry.get("mediaUrls") or []
+    if not media and entry.get("mediaUrl"):
+        media = [entry["mediaUrl"]]
+    if not isinstance(media, list):
+        media = [media]
     return DailyEntryRecord(
         paper=paper,
         day=day,
@@ -268,8 +277,12 @@ def harvest_api(
     state: dict[str, Any] | None = None,
     page_size: int = 100,
     source: str | None = None,
+    linked: bool = False,
 ) -> Iterator[Record]:
     """Fetch ``GET {base_url}/api/daily_papers?date=D`` for each day from ``since`` to ``until``.
+
+    With ``linked``, each paper's own answer too (``GET /api/papers/{id}``, see
+    :func:`dailypapers.ingest.hf_papers.fetch_linked`): the models, datasets and Spaces built on it.
 
     Pages with ``p``/``limit`` until a short page. After each day yields a :class:`Checkpoint`
     (``state={"next_day": ...}``) so a killed run resumes with the next day; the last one has
@@ -297,7 +310,12 @@ def harvest_api(
             if page and head == first_id:
                 break
             first_id = first_id if page else head
-            yield from parse_entries(entries, day, f"{url}?date={day.isoformat()}&p={page}", source=tag)
+            for rec in parse_entries(entries, day, f"{url}?date={day.isoformat()}&p={page}", source=tag):
+                if linked and isinstance(rec, DailyEntryRecord):
+                    from dailypapers.ingest.hf_papers import fetch_linked
+
+                    rec.paper.linked = fetch_linked(client, base, rec.paper.arxiv_id)
+                yield rec
             if len(entries) < page_size:
                 break
             page += 1

@@ -62,6 +62,31 @@ class Submitter:
 
 
 @dataclass(slots=True)
+class LinkedRepo:
+    """A Hugging Face model, dataset or Space whose card cites a paper, as the Hub described it."""
+
+    kind: str  # "model", "dataset" or "space"
+    repo_id: str  # "namespace/name", checked by :func:`dailypapers.ingest.hf_papers.repo_id`
+    likes: int = 0
+    downloads: int | None = None  # models and datasets (the Hub's count of the last 30 days)
+    last_modified: datetime | None = None
+    pipeline_tag: str | None = None  # models: "text-generation", …
+    num_parameters: int | None = None  # models
+    gated: str | None = None  # models and datasets: "auto" or "manual" when access must be asked for
+    title: str | None = None  # Spaces: their title, or short description
+    emoji: str | None = None  # Spaces
+
+
+@dataclass(slots=True)
+class LinkedRepos:
+    """Everything a source says was built on a paper: the repositories it listed, in its order, and
+    its totals per kind (which may be more than it listed)."""
+
+    repos: list[LinkedRepo] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class PaperRecord:
     """What one source knows of one paper. ``arxiv_id`` is canonical (no version)."""
 
@@ -88,6 +113,8 @@ class PaperRecord:
     ai_keywords: list[str] = field(default_factory=list)
     upvotes: int | None = None
     organization: Organization | None = None
+    # what a source says was built on the paper; None when it does not say (nothing stored changes)
+    linked: LinkedRepos | None = None
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from dailypapers.ingest.records import (
@@ -38,7 +38,16 @@ from dailypapers.ingest.records import (
 )
 from dailypapers.store import categories
 from dailypapers.store.db import Database
-from dailypapers.store.models import DailyEntry, IngestCheckpoint, Organization, Paper, PaperVersion, utcnow
+from dailypapers.store.models import (
+    DailyEntry,
+    IngestCheckpoint,
+    LinkedRepo,
+    LinkedRepoCount,
+    Organization,
+    Paper,
+    PaperVersion,
+    utcnow,
+)
 from dailypapers.summaries import Summary
 from dailypapers.urls import safe_http_url
 
@@ -416,6 +425,7 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
                 stored_entries[(by_id[row.paper_id], row.day)] = row._asdict()
     entry_state = {k: dict(v) for k, v in stored_entries.items()}
 
+    statuses: dict[str, str] = {}
     for rec in batch:
         if isinstance(rec, DeletedRecord):
             row = state.get(rec.arxiv_id)
@@ -439,6 +449,7 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
             elif status == "unchanged" and e_after != e_before:
                 status = "updated"
         setattr(summary, status, getattr(summary, status) + 1)
+        statuses[paper.arxiv_id] = status
 
     now = utcnow()
     new_papers = [
@@ -478,6 +489,80 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
         session.connection().execute(insert(DailyEntry.__table__), new_entries)
     _update_rows(session, DailyEntry.__table__, changed_entries)
     _write_versions(session, paper_recs, state, now)
+    for arxiv_id in _write_linked(session, paper_recs, state, now):
+        if statuses.get(arxiv_id) == "unchanged":  # only what was built on it changed
+            statuses[arxiv_id] = "updated"
+            summary.unchanged -= 1
+            summary.updated += 1
+
+
+_LINKED_COLUMNS = (
+    "likes",
+    "downloads",
+    "last_modified",
+    "pipeline_tag",
+    "num_parameters",
+    "gated",
+    "title",
+    "emoji",
+)
+
+
+def _write_linked(
+    session: Session, recs: list[PaperRecord], state: dict[str, dict[str, Any]], now: datetime
+) -> set[str]:
+    """Store what the records say was built on their papers: a record that says it (``linked`` not
+    None) replaces the paper's stored repositories and totals; one that does not leaves them. Returns
+    the arXiv ids whose stored repositories or totals changed."""
+    latest: dict[int, tuple[str, Any]] = {}
+    for rec in recs:
+        paper_id = state.get(rec.arxiv_id, {}).get("id")
+        if paper_id and rec.linked is not None:
+            latest[paper_id] = (rec.arxiv_id, rec.linked)  # the last record of a batch wins
+    if not latest:
+        return set()
+    repos, counts = LinkedRepo.__table__, LinkedRepoCount.__table__
+    ids = sorted(latest)
+    stored: dict[int, list[tuple[Any, ...]]] = {i: [] for i in ids}
+    stored_counts: dict[int, tuple[int, int, int]] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        for row in session.execute(
+            select(repos).where(repos.c.paper_id.in_(chunk)).order_by(repos.c.paper_id, repos.c.position)
+        ):
+            stored[row.paper_id].append((row.kind, row.repo_id, *(getattr(row, c) for c in _LINKED_COLUMNS)))
+        for row in session.execute(select(counts).where(counts.c.paper_id.in_(chunk))):
+            stored_counts[row.paper_id] = (row.models, row.datasets, row.spaces)
+    changed: set[str] = set()
+    conn = session.connection()
+    for paper_id, (arxiv_id, linked) in latest.items():
+        wanted = [(r.kind, r.repo_id, *(getattr(r, c) for c in _LINKED_COLUMNS)) for r in linked.repos]
+        totals = tuple(linked.totals.get(k, 0) for k in ("model", "dataset", "space"))
+        if wanted == stored[paper_id] and stored_counts.get(paper_id) == totals:
+            continue
+        changed.add(arxiv_id)
+        if stored[paper_id]:
+            conn.execute(delete(repos).where(repos.c.paper_id == paper_id))
+        if wanted:
+            conn.execute(
+                insert(repos),
+                [
+                    {
+                        "paper_id": paper_id,
+                        "position": i,
+                        "kind": w[0],
+                        "repo_id": w[1],
+                        **dict(zip(_LINKED_COLUMNS, w[2:])),
+                    }
+                    for i, w in enumerate(wanted)
+                ],
+            )
+        values = dict(zip(("models", "datasets", "spaces"), totals), updated_at=now)
+        if paper_id in stored_counts:
+            conn.execute(update(counts).where(counts.c.paper_id == paper_id).values(**values))
+        else:
+            conn.execute(insert(counts).values(paper_id=paper_id, **values))
+    return changed
 
 
 def _write_versions(

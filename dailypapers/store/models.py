@@ -414,6 +414,39 @@ class PaperVersion(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LinkedRepo(Base):
+    """A Hugging Face model, dataset or Space whose card cites a paper (what was built on it), as the
+    last import that said so described it; ``position`` keeps the source's order."""
+
+    __tablename__ = "linked_repos"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    repo_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    likes: Mapped[int] = mapped_column(Integer, default=0)
+    downloads: Mapped[int | None] = mapped_column(BigInteger)
+    last_modified: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pipeline_tag: Mapped[str | None] = mapped_column(String(64))
+    num_parameters: Mapped[int | None] = mapped_column(BigInteger)
+    gated: Mapped[str | None] = mapped_column(String(16))
+    title: Mapped[str | None] = mapped_column(String(200))
+    emoji: Mapped[str | None] = mapped_column(String(16))
+
+
+class LinkedRepoCount(Base):
+    """How many models, datasets and Spaces a source said were built on a paper (it may list fewer),
+    and when an import last said so."""
+
+    __tablename__ = "linked_repo_counts"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    models: Mapped[int] = mapped_column(Integer, default=0)
+    datasets: Mapped[int] = mapped_column(Integer, default=0)
+    spaces: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Follow(Base):
     """Something a user follows: an ``author`` (a name), an ``organization`` (its name), an arXiv
     ``category`` or a ``search`` (a query in the search box's syntax, filters included)."""

@@ -12,7 +12,14 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dailypapers.store import categories
-from dailypapers.store.models import DailyEntry, Organization, Paper, PaperVersion
+from dailypapers.store.models import (
+    DailyEntry,
+    LinkedRepo,
+    LinkedRepoCount,
+    Organization,
+    Paper,
+    PaperVersion,
+)
 
 EntrySort = Literal["upvotes", "publishedAt", "stars"]
 
@@ -275,6 +282,38 @@ def paper_versions(session: Session, paper_id: int) -> list[PaperVersion]:
             select(PaperVersion).where(PaperVersion.paper_id == paper_id).order_by(PaperVersion.version)
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltOn:
+    """What was built on a paper: the stored Hugging Face models, datasets and Spaces (each in the
+    source's order) and the source's totals, which may be more than it listed."""
+
+    models: list[LinkedRepo]
+    datasets: list[LinkedRepo]
+    spaces: list[LinkedRepo]
+    totals: dict[str, int]
+
+    @property
+    def any(self) -> bool:
+        return any(self.totals.values()) or bool(self.models or self.datasets or self.spaces)
+
+
+def built_on(session: Session, paper_id: int) -> BuiltOn:
+    """The linked repositories of one paper (empty lists and zero totals when no source said any)."""
+    rows = session.scalars(
+        select(LinkedRepo).where(LinkedRepo.paper_id == paper_id).order_by(LinkedRepo.position)
+    ).all()
+    by_kind: dict[str, list[LinkedRepo]] = {"model": [], "dataset": [], "space": []}
+    for row in rows:
+        by_kind.setdefault(row.kind, []).append(row)
+    count = session.get(LinkedRepoCount, paper_id)
+    totals = {
+        "model": max(count.models if count else 0, len(by_kind["model"])),
+        "dataset": max(count.datasets if count else 0, len(by_kind["dataset"])),
+        "space": max(count.spaces if count else 0, len(by_kind["space"])),
+    }
+    return BuiltOn(by_kind["model"], by_kind["dataset"], by_kind["space"], totals)
 
 
 GITHUB_WINDOW_DAYS = 7

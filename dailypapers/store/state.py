@@ -32,6 +32,8 @@ READER_VISIBLE_TABLES = frozenset(
     {
         "papers",
         "paper_versions",
+        "linked_repos",
+        "linked_repo_counts",
         "papers_fts",
         "daily_entries",
         "organizations",

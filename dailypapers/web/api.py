@@ -28,7 +28,7 @@ from dailypapers.store import queries
 from dailypapers.store.models import Paper
 from dailypapers.web.deps import DB, Search
 from dailypapers.web.guards import MAX_VALUES_PER_PARAMETER
-from dailypapers.web.serializers import entry_json, paper_json, search_item_json
+from dailypapers.web.serializers import built_on_json, entry_json, paper_json, repos_json, search_item_json
 
 router = APIRouter(prefix="/api", tags=["papers"])
 SORTS = ("publishedAt", "trending", "upvotes", "stars")
@@ -413,6 +413,16 @@ def list_papers(
     return body
 
 
+@router.get("/arxiv/{arxiv_id:path}/repos", summary="Models, datasets and Spaces built on a paper")
+def arxiv_repos(db: DB, arxiv_id: str) -> JSONResponse:
+    """Every stored Hugging Face model, dataset and Space whose card cites the paper, shaped like
+    Hugging Face's own answer (``{"models": [...], "datasets": [...], "spaces": [...]}``)."""
+    with db.session() as session:
+        paper = paper_or_404(session, arxiv_id)
+        body = repos_json(queries.built_on(session, paper.id))
+    return JSONResponse(body)
+
+
 @router.get("/papers/{arxiv_id:path}", summary="One paper")
 def get_paper(db: DB, arxiv_id: str) -> JSONResponse:
     """The paper under any spelling of its arXiv id, with its trending score and the days it was
@@ -425,4 +435,5 @@ def get_paper(db: DB, arxiv_id: str) -> JSONResponse:
             reference = trending.reference_time(session)
             body["trending"] = trending.explain(latest, reference).as_dict()
         body["listedOn"] = [e.day.isoformat() for e in paper.entries]
+        body.update(built_on_json(queries.built_on(session, paper.id)))
     return JSONResponse(body)

@@ -46,7 +46,7 @@ from dailypapers.web.guards import RequestGuard
 from dailypapers.web.replica import ReadRouting
 from dailypapers.web.metrics import MetricsMiddleware
 from dailypapers.web import security
-from dailypapers.web.text import comment_html, hf_discussion_url, title_html
+from dailypapers.web.text import comment_html, hf_discussion_url, hf_repo_url, hf_repos_url, title_html
 
 WEB_DIR = Path(__file__).parent
 log = logging.getLogger("dailypapers.web")
@@ -173,6 +173,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     templates.env.filters["highlight"] = highlight
     templates.env.filters["comment_html"] = comment_html
     templates.env.filters["hf_discussion_url"] = hf_discussion_url
+    templates.env.filters["hf_repo_url"] = hf_repo_url
+    templates.env.globals["hf_repos_url"] = hf_repos_url
     templates.env.filters["title_html"] = title_html
     templates.env.filters["safe_url"] = safe_href
     templates.env.filters["path_segment"] = lambda value: quote(str(value), safe="")

@@ -977,6 +977,7 @@ def paper_response(
         concurrent = concurrent_cards(engine, session, paper)
         related = related_cards(engine, session, paper, frozenset(c.paper.id for c in concurrent))
         versions = queries.paper_versions(session, paper.id)
+        built = queries.built_on(session, paper.id)
         viewer = getattr(request.state, "user", None)
         personal: dict[str, Any]
         if viewer is not None and request.scope["state"].get(GENERIC):
@@ -1002,6 +1003,7 @@ def paper_response(
                 "paper": paper,
                 "card": Card(paper, latest, why),
                 "versions": versions,
+                "built": built,
                 "changes": version_changes(versions),
                 "reference_label": _time_label(why.reference_time) if why else "",
                 "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",

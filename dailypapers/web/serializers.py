@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from dailypapers.names import hf_handle
-from dailypapers.store.models import DailyEntry, Organization, Paper
+from dailypapers.store.models import DailyEntry, LinkedRepo, Organization, Paper
+from dailypapers.store.queries import BuiltOn
 from dailypapers.urls import safe_http_url
 
 
@@ -88,6 +89,49 @@ def paper_json(paper: Paper, entry: DailyEntry | None = None) -> dict[str, Any]:
     }
     data.update({k: v for k, v in optional.items() if v is not None})
     return data
+
+
+def linked_repo_json(repo: LinkedRepo) -> dict[str, Any]:
+    """One model, dataset or Space built on a paper, with the fields Hugging Face gives it in
+    ``linkedModels`` / ``linkedDatasets`` / ``linkedSpaces`` (and ``/api/arxiv/{id}/repos``)."""
+    data: dict[str, Any] = {
+        "author": repo.repo_id.split("/", 1)[0],
+        "id": repo.repo_id,
+        "lastModified": iso(repo.last_modified),
+        "likes": repo.likes or 0,
+        "private": False,
+        "repoType": repo.kind,
+    }
+    if repo.kind == "space":
+        data.update({"emoji": repo.emoji, "title": repo.title, "shortDescription": repo.title})
+    else:
+        data.update({"downloads": repo.downloads or 0, "gated": repo.gated or False})
+    if repo.kind == "model":
+        data["pipeline_tag"] = repo.pipeline_tag
+        if repo.num_parameters is not None:
+            data["numParameters"] = repo.num_parameters
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def built_on_json(built: BuiltOn) -> dict[str, Any]:
+    """The linked-repository fields of ``GET /api/papers/{id}``, named as Hugging Face names them."""
+    return {
+        "linkedModels": [linked_repo_json(r) for r in built.models],
+        "numTotalModels": built.totals["model"],
+        "linkedDatasets": [linked_repo_json(r) for r in built.datasets],
+        "numTotalDatasets": built.totals["dataset"],
+        "linkedSpaces": [linked_repo_json(r) for r in built.spaces],
+        "numTotalSpaces": built.totals["space"],
+    }
+
+
+def repos_json(built: BuiltOn) -> dict[str, Any]:
+    """The answer of ``GET /api/arxiv/{id}/repos``: every stored repository of each kind."""
+    return {
+        "models": [linked_repo_json(r) for r in built.models],
+        "datasets": [linked_repo_json(r) for r in built.datasets],
+        "spaces": [linked_repo_json(r) for r in built.spaces],
+    }
 
 
 def entry_json(entry: DailyEntry, paper: Paper | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import re
+from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
@@ -194,6 +195,27 @@ def word_diff(before: str | None, after: str | None) -> Markup:
 def hf_discussion_url(arxiv_id: str) -> str:
     """The paper's discussion on Hugging Face (where the comment counts of its listings come from)."""
     return f"https://huggingface.co/papers/{quote(str(arxiv_id), safe='./')}#community"
+
+
+HF_REPO_PATHS = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+
+
+def hf_repo_url(repo: Any) -> str | None:
+    """The Hugging Face page of a stored linked repository (a model, dataset or Space), or None for an
+    id that is not a valid repository id (checked again where it is shown)."""
+    from dailypapers.ingest.hf_papers import repo_id
+
+    rid = repo_id(getattr(repo, "repo_id", None))
+    prefix = HF_REPO_PATHS.get(getattr(repo, "kind", ""))
+    if rid is None or prefix is None:
+        return None
+    return f"https://huggingface.co/{prefix}{rid}"
+
+
+def hf_repos_url(arxiv_id: str, kind: str) -> str:
+    """Hugging Face's list of every model, dataset or Space that cites the paper."""
+    plural = {"model": "models", "dataset": "datasets", "space": "spaces"}[kind]
+    return f"https://huggingface.co/{plural}?other=arxiv:{quote(str(arxiv_id), safe='./')}"
 
 
 # Math a title carries: $$…$$, $…$ (on one line), \(…\) or \[…\]; left whole for KaTeX in the browser.
