@@ -16,9 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dailypapers import metrics
@@ -29,6 +31,7 @@ from dailypapers.ingest.records import Record, Rejected
 from dailypapers.periods import today
 from dailypapers.store.db import Database
 from dailypapers.store.importer import Importer, ImportSummary, load_checkpoint
+from dailypapers.summaries import Summary
 
 if TYPE_CHECKING:
     from dailypapers.community.actions import VoteState
@@ -84,6 +87,21 @@ class Hooks:
 
 
 NO_HOOKS = Hooks()
+
+
+@dataclass
+class FullTextSummary(Summary):
+    """Counts of one run of full-text fetching: papers asked about, texts saved (``truncated`` of them
+    cut at the size kept), papers arXiv has no HTML for, and failures (each named in ``failures``)."""
+
+    UNREPORTED = ("failures",)
+
+    asked: int = 0
+    saved: int = 0
+    truncated: int = 0
+    missing: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
 
 
 def hf_daily_key(base_url: str, first: date, last: date) -> str:
@@ -442,6 +460,99 @@ class Application:
         with self.http_client() as client:
             records = arxiv_api.fetch_papers(client, wanted, base_url=self.settings.arxiv_api_url)
             return self.ingest(records, hooks=hooks)
+
+    def fetch_full_texts(
+        self,
+        limit: int = 50,
+        *,
+        listed_since: date | None = None,
+        arxiv_ids: list[str] | None = None,
+        hooks: Hooks = NO_HOOKS,
+    ) -> FullTextSummary:
+        """Fetch arXiv's HTML of up to ``limit`` listed papers lacking a full text (or the named ones),
+        at arXiv's pace (``http_min_interval``, never under 3 s), and keep each as Markdown. A paper that
+        fails is counted and named and the others go on; three failures in a row stop the run (the site
+        is down or refusing)."""
+        from dailypapers.ingest import arxiv_html
+        from dailypapers.store import texts
+
+        with self.db.session() as session:
+            todo = texts.wanted(session, limit, listed_since=listed_since, arxiv_ids=arxiv_ids or ())
+        summary = FullTextSummary()
+        base = self.settings.arxiv_html_url.rstrip("/")
+        in_a_row = 0
+        with self.http_client(min_interval=max(3.0, self.settings.http_min_interval)) as client:
+            for item in todo:
+                summary.asked += 1
+                url = f"{base}/{item.arxiv_id}"
+                try:
+                    response = client.get(url)
+                    if response.status_code == 404:
+                        converted = None
+                    else:
+                        converted = arxiv_html.to_markdown(response.content)
+                except arxiv_html.NotAPaper:
+                    converted = None
+                except (FetchError, ValueError) as exc:
+                    summary.failed += 1
+                    summary.failures.append(f"{item.arxiv_id}: {exc}")
+                    in_a_row += 1
+                    if in_a_row >= 3:
+                        break
+                    continue
+                in_a_row = 0
+                self._keep_text(item, converted, url, summary)
+                if hooks.on_progress:
+                    hooks.on_progress(1)
+        return summary
+
+    def load_full_texts(self, folder: Path, *, hooks: Hooks = NO_HOOKS) -> FullTextSummary:
+        """Keep the full texts of saved arXiv HTML pages (``{arxiv id}.html`` in ``folder``) of stored
+        papers; a page of an unknown paper or one that is not a converted paper is counted as failed."""
+        from dailypapers.ingest import arxiv_html
+        from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
+        from dailypapers.store import texts
+
+        summary = FullTextSummary()
+        for name, path in arxiv_html.saved_pages(folder):
+            summary.asked += 1
+            try:
+                arxiv_id, version = canonical_arxiv_id(name)
+                with self.db.session() as session:
+                    found = texts.wanted(session, 1, arxiv_ids=[arxiv_id])
+                if not found:
+                    raise ValueError(f"no paper {arxiv_id} here")
+                converted = arxiv_html.to_markdown(path.read_bytes())
+            except (InvalidArxivId, ValueError, OSError) as exc:
+                summary.failed += 1
+                summary.failures.append(f"{path}: {exc}")
+                continue
+            item = found[0]
+            self._keep_text(
+                dataclasses.replace(item, version=version or item.version), converted, None, summary
+            )
+            if hooks.on_progress:
+                hooks.on_progress(1)
+        return summary
+
+    def _keep_text(self, item: Any, converted: Any, url: str | None, summary: FullTextSummary) -> None:
+        from dailypapers.store import texts
+
+        with self.db.transaction() as session:
+            texts.save(
+                session,
+                item.paper_id,
+                converted.markdown if converted else None,
+                source_url=url,
+                version=item.version,
+                truncated=bool(converted and converted.truncated),
+                postgres=self.db.is_postgres,
+            )
+        if converted is None:
+            summary.missing += 1
+        else:
+            summary.saved += 1
+            summary.truncated += int(converted.truncated)
 
     def after_ingest(self) -> AfterIngest:
         """What follows an import: queue the embedding for the worker (``index_in_worker``), leave a bulk

@@ -759,6 +759,53 @@ def ingest_arxiv_categories(
     after_ingest(application, no_index=no_index, as_json=as_json)
 
 
+@ingest_app.command("arxiv-html")
+def ingest_arxiv_html(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(help="Saved pages instead of fetching: {arXiv id}.html files of stored papers."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, help="At most this many papers, the newest listing first.")
+    ] = 50,
+    paper: Annotated[
+        list[str] | None, typer.Option("--paper", "-p", help="This paper (repeatable), text or not.")
+    ] = None,
+    listed_since: Annotated[
+        str | None, typer.Option(help="Only papers listed on or after this day (YYYY-MM-DD).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Keep papers' full text as Markdown, from arXiv's HTML (one request per 3 s at most): listed
+    papers without one, the newest first; `/papers/{id}.md`, the MCP read_paper tool and the paper's
+    "Read" page show it."""
+    from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
+
+    application = open_application(_settings())
+    if folder is not None:
+        if paper or listed_since:
+            raise typer.BadParameter("--paper and --listed-since fetch; a FOLDER is read as it is")
+        if not folder.is_dir():
+            raise typer.BadParameter(f"no such folder: {folder}", param_hint="FOLDER")
+        with progress("arxiv-html " + str(folder)) as advance:
+            summary = application.load_full_texts(folder, hooks=Hooks(on_progress=advance))
+    else:
+        ids: list[str] = []
+        for raw in paper or ():
+            try:
+                ids.append(canonical_arxiv_id(raw)[0])
+            except InvalidArxivId as exc:
+                raise typer.BadParameter(f"{raw!r} is not an arXiv id", param_hint="--paper") from exc
+        first = _date(listed_since, "--listed-since")
+        with progress("arxiv-html", limit if not ids else len(ids)) as advance:
+            summary = application.fetch_full_texts(
+                limit, listed_since=first, arxiv_ids=ids, hooks=Hooks(on_progress=advance)
+            )
+    for failure in summary.failures[:MAX_PRINTED_REJECTIONS]:
+        err.print(f"[yellow]failed[/] {failure}", highlight=False, soft_wrap=True)
+    print_summary(summary, as_json=as_json, title="arxiv-html")  # type: ignore[arg-type]
+
+
 @ingest_app.command("oai")
 def ingest_oai(
     set_spec: Annotated[str | None, typer.Option("--set", help="OAI set, e.g. cs or physics:hep-th.")] = None,

@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(5000, description="How long a SQLite writer waits for the lock.")
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv Atom API endpoint.")
     oai_url: str = Field("https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")
+    arxiv_html_url: str = Field(
+        "https://arxiv.org/html",
+        description="Where papers' HTML is fetched for their full text (`{url}/{arXiv id}`), at most one "
+        "request per 3 s.",
+    )
+    fulltext_batch: int = Field(
+        50, ge=1, le=10000, description="Papers the worker's `fulltext` task asks arXiv about per run."
+    )
     http_min_interval: float = Field(
         3.0, description="Seconds between two requests to arXiv (never less than 3) or OAI-PMH."
     )

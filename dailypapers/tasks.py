@@ -5,6 +5,8 @@ the periodic schedule that queues some of them.
   ingest when ``DAILYPAPERS_INDEX_IN_WORKER`` is on, and periodically.
 - ``sync``: import the daily papers of yesterday and today from ``DAILYPAPERS_SYNC_URL``.
 - ``digest``: compose the due digest editions into the outbox and send it.
+- ``fulltext``: fetch the full text of the newest listed papers without one from arXiv's HTML
+  (``DAILYPAPERS_FULLTEXT_BATCH`` per run; add ``fulltext=1h`` to the schedule to run it).
 
 Periods come from ``DAILYPAPERS_WORKER_SCHEDULE`` (``sync=1h,index=10m,digest=5m``). When each task is
 next due is kept in the database (``schedules``): a worker that restarts does not run a period twice or
@@ -48,6 +50,13 @@ def sync_job(app: Application, payload: dict[str, Any]) -> dict[str, Any]:
     return summary.as_dict()
 
 
+def fulltext_job(app: Application, payload: dict[str, Any]) -> dict[str, Any]:
+    """Fetch the full text of up to ``fulltext_batch`` listed papers from arXiv's HTML
+    (:meth:`Application.fetch_full_texts`)."""
+    summary = app.fetch_full_texts(int(payload.get("limit", app.settings.fulltext_batch)))
+    return {**summary.as_dict(), "failures": summary.failures[:20]}
+
+
 def digest_job(app: Application, payload: dict[str, Any]) -> dict[str, Any]:
     """Compose the due digest editions and send the outbox."""
     return app.send_digests()
@@ -57,6 +66,7 @@ JOBS: dict[str, Callable[[Application, dict[str, Any]], dict[str, Any]]] = {
     "index": index_job,
     "sync": sync_job,
     "digest": digest_job,
+    "fulltext": fulltext_job,
 }
 
 

@@ -447,6 +447,20 @@ class LinkedRepoCount(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PaperText(Base):
+    """A paper's full text as Markdown (converted from arXiv's HTML), or the note that arXiv had none
+    (``markdown`` None) when it was asked, so that it is asked again only later."""
+
+    __tablename__ = "paper_texts"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    markdown: Mapped[str | None] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(Integer)  # the paper's arXiv version when fetched
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class Follow(Base):
     """Something a user follows: an ``author`` (a name), an ``organization`` (its name), an arXiv
     ``category`` or a ``search`` (a query in the search box's syntax, filters included)."""

@@ -34,6 +34,7 @@ READER_VISIBLE_TABLES = frozenset(
         "paper_versions",
         "linked_repos",
         "linked_repo_counts",
+        "paper_texts",
         "papers_fts",
         "daily_entries",
         "organizations",

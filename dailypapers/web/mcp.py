@@ -26,7 +26,7 @@ from dailypapers.errors import DailyPapersError, TooManyRequests
 from dailypapers.periods import day_period, parse_day, parse_month, parse_week, today
 from dailypapers.rank import trending
 from dailypapers.search.hybrid import MODES
-from dailypapers.store import queries
+from dailypapers.store import queries, texts
 from dailypapers.web.api import paper_or_404, parse_filters, related_items
 from dailypapers.web.pages import paper_markdown
 from dailypapers.web.serializers import entry_json, paper_json, search_item_json
@@ -160,9 +160,11 @@ def build_server(application: Application) -> MCPServer:
     @server.tool(name="read_paper", title="Read a paper")
     @guarded
     def read_paper(id: str) -> str:  # noqa: A002
-        """The paper as Markdown: title, authors, links, AI summary and abstract."""
+        """The paper as Markdown: title, authors, links, AI summary, and its full text when the site
+        keeps one (else its abstract)."""
         with db.session() as session:
-            return paper_markdown(paper_or_404(session, id), site)
+            paper = paper_or_404(session, id)
+            return paper_markdown(paper, site, texts.full_text(session, paper.id))
 
     return server
 

@@ -45,12 +45,12 @@ from dailypapers.search import authors
 from dailypapers.search.hybrid import CANDIDATES, MODES, SORTS, Filters, Hit, SearchEngine
 from dailypapers.search.query import format_query, words_only
 from dailypapers.web.api import check_mode_sort, load_papers, parse_filters, parse_list_filter
-from dailypapers.store import categories, queries
+from dailypapers.store import categories, queries, texts
 from dailypapers.store.db import Database
 from dailypapers.store.models import DailyEntry, Paper, User
 from dailypapers.urls import safe_http_url
 from dailypapers.web.personal_cache import GENERIC
-from dailypapers.web.text import word_diff
+from dailypapers.web.text import markdown_html, word_diff
 from dailypapers.web.deps import DB, AppSettings, Search, parts_of
 
 router = APIRouter(include_in_schema=False)
@@ -803,8 +803,9 @@ def _canonical_or_404(arxiv_id: str) -> str:
         raise NotFound(f"no paper {arxiv_id!r}: that is not an arXiv id") from None
 
 
-def paper_markdown(paper: Paper, site_url: str = "") -> str:
-    """The paper as Markdown: title, authors, links, AI summary, abstract (``/papers/{id}.md``)."""
+def paper_markdown(paper: Paper, site_url: str = "", full_text: str | None = None) -> str:
+    """The paper as Markdown: title, authors, links, AI summary, and its full text when one is kept
+    (from arXiv's HTML), else its abstract (``/papers/{id}.md``, the MCP ``read_paper``)."""
     lines = [f"# {paper.title}", ""]
     if paper.authors:
         lines += [f"**Authors:** {', '.join(paper.authors)}", ""]
@@ -828,7 +829,10 @@ def paper_markdown(paper: Paper, site_url: str = "") -> str:
         lines += ["## AI summary", "", paper.ai_summary, ""]
     if paper.ai_keywords:
         lines += [f"**Keywords:** {', '.join(paper.ai_keywords)}", ""]
-    lines += ["## Abstract", "", paper.abstract or "(no abstract)", ""]
+    if full_text:
+        lines += [full_text.strip(), ""]
+    else:
+        lines += ["## Abstract", "", paper.abstract or "(no abstract)", ""]
     lines += [f"Upvotes: {paper.total_upvotes}", ""]
     return "\n".join(lines)
 
@@ -909,6 +913,21 @@ def paper_csl(db: DB, arxiv_id: str) -> Response:
     return _paper_citation(db, arxiv_id, "csl")
 
 
+@router.get("/papers/{arxiv_id:path}/read", response_class=HTMLResponse)
+def paper_read_page(request: Request, db: DB, arxiv_id: str) -> HTMLResponse:
+    """The paper's full text to read (from arXiv's HTML, kept as Markdown), math typeset; 404 when no
+    text is kept."""
+    canonical = _canonical_or_404(arxiv_id)
+    with db.session() as session:
+        paper = queries.paper_by_arxiv_id(session, canonical)
+        if paper is None:
+            raise NotFound(f"no paper {canonical}")
+        text = texts.full_text(session, paper.id)
+        if not text:
+            raise NotFound(f"no full text of {canonical} here yet: read it on arXiv")
+        return _render(request, "read.html", {"paper": paper, "body": markdown_html(text)})
+
+
 @router.get("/papers/{arxiv_id:path}.md", response_class=PlainTextResponse)
 def paper_markdown_page(db: DB, settings: AppSettings, arxiv_id: str) -> Response:
     """The paper as Markdown (:func:`paper_markdown`)."""
@@ -917,7 +936,7 @@ def paper_markdown_page(db: DB, settings: AppSettings, arxiv_id: str) -> Respons
         paper = queries.paper_by_arxiv_id(session, canonical)
         if paper is None:
             raise NotFound(f"no paper {canonical}")
-        text = paper_markdown(paper, settings.site_url.rstrip("/"))
+        text = paper_markdown(paper, settings.site_url.rstrip("/"), texts.full_text(session, paper.id))
     return Response(
         text, media_type="text/markdown; charset=utf-8", headers={"X-Content-Type-Options": "nosniff"}
     )
@@ -1004,6 +1023,7 @@ def paper_response(
                 "card": Card(paper, latest, why),
                 "versions": versions,
                 "built": built,
+                "has_text": texts.has_text(session, paper.id),
                 "changes": version_changes(versions),
                 "reference_label": _time_label(why.reference_time) if why else "",
                 "formula": f"upvotes / (hours since listed + {trending.OFFSET_HOURS:g})^{trending.GRAVITY:g}",

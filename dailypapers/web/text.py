@@ -248,3 +248,28 @@ def _bare_powers(text: str) -> str:
         position = m.end()
     pieces.append(str(escape(text[position:])))
     return "".join(pieces)
+
+
+# Math in a paper's Markdown: $$…$$ (display) or $…$ (inline, on one line), set aside before the
+# Markdown is rendered (so that no _ or * in TeX becomes emphasis) and put back as escaped text for KaTeX.
+_MD_MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.DOTALL)
+
+
+def markdown_html(text: str) -> Markup:
+    """A paper's Markdown (its full text) as HTML: CommonMark with tables, raw HTML off (any markup in
+    the text shows as text), no images, links only where markdown-it allows them (http, https, mailto;
+    never ``javascript:``); math left whole, escaped, for KaTeX in the browser."""
+    from markdown_it import MarkdownIt
+
+    maths: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:
+        maths.append(match.group(0))
+        return f"\ue000{len(maths) - 1}\ue001"
+
+    held = _MD_MATH.sub(hold, text.replace("\ue000", "").replace("\ue001", ""))
+    renderer = MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
+    html = renderer.render(held)
+    html = re.sub("\ue000(\\d+)\ue001", lambda m: str(escape(maths[int(m.group(1))])), html)
+    html = html.replace("<a href=", '<a rel="noopener noreferrer nofollow" href=')
+    return Markup(html)  # nosec B704 # rendered with raw HTML off; the math put back escaped
