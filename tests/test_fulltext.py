@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import anyio
 import pytest
+from sqlalchemy import delete
 from fastapi.testclient import TestClient
 from mcp import Client
 from typer.testing import CliRunner
@@ -16,7 +17,7 @@ from dailypapers.cli import app
 from dailypapers.ingest import arxiv_html, hf_daily
 from dailypapers.ingest.http import PoliteClient
 from dailypapers.store import texts
-from dailypapers.store.models import utcnow
+from dailypapers.store.models import PaperText, utcnow
 from dailypapers.store.importer import Importer
 from dailypapers.tasks import handlers
 from dailypapers.web.app import create_app
@@ -233,3 +234,61 @@ def test_assistants_read_the_full_text(settings, db, monkeypatch):
 
         text = anyio.run(run)
     assert text.startswith("# Transformers are SSMs") and "$$h_{t}=A_{t}h_{t-1}" in text
+
+
+def test_keyword_search_finds_words_of_full_texts_when_asked(settings, db):
+    settings = _site(settings, db)
+    with TestClient(create_app(settings, database=db)) as client:
+
+        def ids(query: str, **extra: str) -> list[str]:
+            params = {"q": query, "mode": "keyword", **extra}
+            return [i["paper"]["id"] for i in client.get("/api/papers/search", params=params).json()]
+
+        assert ids("perplexity pile") == []  # words of the body only
+        assert "In full texts too" not in client.get("/papers", params={"q": "pile"}).text
+        Application(settings, database=db).load_full_texts(PAGES)
+        assert ids("perplexity pile") == []  # not unless asked
+        assert ids("perplexity pile", fulltext="true") == ["2405.21060"]
+        assert ids('"selective state spaces" perplexity', fulltext="true") == ["2405.21060"]
+        # filters and the query's own restrictions hold for body matches too
+        assert ids("perplexity pile", fulltext="true", **{"from": "2025-01-01"}) == []
+        assert ids("perplexity pile author:dao", fulltext="true") == ["2405.21060"]
+        assert ids("perplexity pile author:nobody", fulltext="true") == []
+        # a match in the paper's own fields comes before a match in a body
+        in_abstracts = ids("sequence")
+        assert sorted(in_abstracts) == ["2405.21075", "2501.05453"]
+        assert ids("sequence", fulltext="true") == [*in_abstracts, "2405.21060"]
+        assert client.get("/api/papers/search", params={"q": "x", "fulltext": "maybe"}).status_code == 400
+        page = client.get("/papers", params={"q": "perplexity pile", "fulltext": "true", "mode": "keyword"})
+        assert "In full texts too" in page.text and 'name="fulltext" value="true" checked' in page.text
+        assert "/papers/2405.21060" in page.text
+
+
+def test_the_text_index_follows_each_change(settings, db):
+    from dailypapers.search import fulltext
+    from dailypapers.search.query import parse_query
+
+    _site(settings, db)
+    with db.session() as session:
+        paper_id = texts.wanted(session, 1, arxiv_ids=["2405.21060"])[0].paper_id
+
+    def found(word: str) -> list[int]:
+        with db.session() as session:
+            return [h.paper_id for h in fulltext.body_hits(session, parse_query(word))]
+
+    for markdown, present, absent in (
+        ("## 1 Introduction\n\nZanzibar quokkas", "quokkas", None),
+        ("## 1 Introduction\n\nWombats only", "wombats", "quokkas"),
+        (None, None, "wombats"),  # arXiv has none any more: nothing of the old text is found
+    ):
+        with db.transaction() as session:
+            texts.save(session, paper_id, markdown, source_url=None, version=1, postgres=db.is_postgres)
+        if present:
+            assert found(present) == [paper_id]
+        if absent:
+            assert found(absent) == []
+    with db.transaction() as session:
+        texts.save(session, paper_id, "Quolls", source_url=None, version=1, postgres=db.is_postgres)
+    with db.transaction() as session:
+        session.execute(delete(PaperText).where(PaperText.paper_id == paper_id))
+    assert found("quolls") == []

@@ -430,6 +430,43 @@ def keyword_hits(
     return [KeywordHit(r.id, -float(r.rank), "", "") for r in session.execute(text(sql), params)]
 
 
+def body_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, **filters: Any) -> list[KeywordHit]:
+    """Papers whose full text (from arXiv's HTML) holds every word and phrase of the query, best first
+    (BM25 on SQLite, ``ts_rank`` on PostgreSQL; at most ``limit``), that pass the filters, the query's
+    authors and its exclusions (both on the paper's own fields)."""
+    words = ParsedQuery(terms=parsed.terms, phrases=parsed.phrases)
+    params: dict[str, Any] = {"limit": limit * 2 if parsed.authors else limit}
+    if is_postgres(session):
+        query = _pg_query(words, params)
+        if query is None:
+            return []
+        sql = f"""
+            SELECT t.paper_id AS id, ts_rank(t.search_tsv, q.q) AS rank
+            FROM paper_texts t, (SELECT {query.tsquery} AS q) q
+            WHERE t.search_tsv @@ q.q
+            ORDER BY rank DESC, t.paper_id
+            LIMIT :limit
+        """  # nosec B608 # bound parameters
+        rows = [(r.id, float(r.rank)) for r in session.execute(text(sql), params)]
+    else:
+        expression = to_fts5(words)
+        if expression is None:
+            return []
+        params["expr"] = expression
+        sql = """
+            SELECT rowid AS id, bm25(paper_texts_fts) AS rank FROM paper_texts_fts
+            WHERE paper_texts_fts MATCH :expr ORDER BY rank LIMIT :limit
+        """
+        rows = [(r.id, -float(r.rank)) for r in session.execute(text(sql), params)]
+    if not rows:
+        return []
+    allowed = filtered_ids(session, parsed, [i for i, _ in rows], **filters)
+    if parsed.authors:
+        by_author = keyword_hits(session, ParsedQuery(authors=parsed.authors), limit=100_000)
+        allowed &= {h.paper_id for h in by_author}
+    return [KeywordHit(i, score, "", "") for i, score in rows if i in allowed][:limit]
+
+
 def newest_matches(
     session: Session, parsed: ParsedQuery, *, limit: int = 100, offset: int = 0, **filters: Any
 ) -> list[int]:

@@ -100,6 +100,7 @@ class Filters:
     categories: tuple[str, ...] = ()
     organizations: tuple[str, ...] = ()
     has_code: bool = False  # only papers with a code repository
+    full_text: bool = False  # keywords found in full texts too (after those in titles and abstracts)
 
     def as_kwargs(self) -> dict[str, object]:
         return {
@@ -164,7 +165,9 @@ class SearchEngine:
             nearest = self._pool().submit(self.vectors.search_text, parsed.semantic_text, SEMANTIC_CANDIDATES)
         known = self.term_counts.get(session, parsed.terms)  # papers per word, read once per search
         if mode in ("hybrid", "keyword") and parsed.has_text:
-            keyword = keyword_side(session, parsed, kwargs, self.term_counts, known)
+            keyword = keyword_side(
+                session, parsed, kwargs, self.term_counts, known, full_text=filters.full_text
+            )
         unknown = spelling.unknown_words(session, parsed, known)
         if nearest is not None:
             floor = self.similarity_floor
@@ -274,6 +277,8 @@ def keyword_side(
     filters: dict[str, object],
     counts: fulltext.TermCounts,
     known: dict[str, int] | None = None,
+    *,
+    full_text: bool = False,
 ) -> list[fulltext.KeywordHit]:
     """Every word (less stopwords) first; with fewer than ``KEYWORD_FALLBACK_BELOW`` results, papers
     matching any of the words follow (measured with ``dailypapers eval beir``: SciFact hybrid nDCG@10
@@ -281,7 +286,10 @@ def keyword_side(
 
     Cost bounds for large collections: an every-word match wider than ``fulltext.BROAD_MATCHES``
     papers ("on the") is ranked within titles only, and the fallback leaves out words found in more
-    than ``fulltext.COMMON_DOCS`` papers (they carry little BM25 weight and most of the cost)."""
+    than ``fulltext.COMMON_DOCS`` papers (they carry little BM25 weight and most of the cost).
+
+    With ``full_text``, papers whose full text holds every word follow those whose title, abstract or
+    authors do (a match in a paper's own summary of itself says more than one in its body)."""
     strict_query = fulltext.without_stopwords(parsed)
     # what the words alone match decides how they are searched, never the filters (authors, dates,
     # categories, exclusions): then a filter only ever removes results
@@ -294,6 +302,10 @@ def keyword_side(
         if fulltext.broad(session, words, known, counts):
             column = "title"
     strict = fulltext.keyword_hits(session, strict_query, limit=CANDIDATES, column=column, **filters)
+    if full_text and (strict_query.terms or strict_query.phrases):
+        found = {h.paper_id for h in strict}
+        body = fulltext.body_hits(session, strict_query, limit=CANDIDATES, **filters)
+        strict = strict + [h for h in body if h.paper_id not in found]
     if len(strict) >= KEYWORD_FALLBACK_BELOW or column is not None:
         return strict
     if _narrowed(parsed, filters) and (words.terms or words.phrases):

@@ -278,10 +278,10 @@ class Database:
 
 # made by migrations with raw SQL, described by no model: SQLite's FTS5 index (0003); PostgreSQL's
 # weighted tsvector, pgvector column (0005) and per-model HNSW indexes (ensure_vector_index); the
-# categories index kept by triggers (0021)
-RAW_SQL_TABLES = ("papers_fts", "paper_categories")
-RAW_SQL_COLUMNS = {("papers", "search_tsv"), ("paper_vectors", "embedding")}
-RAW_SQL_INDEX_PREFIXES = ("ix_papers_search_tsv", "ix_paper_vectors_hnsw_")
+# categories index kept by triggers (0021); the full texts' keyword index (0024)
+RAW_SQL_TABLES = ("papers_fts", "paper_categories", "paper_texts_fts")
+RAW_SQL_COLUMNS = {("papers", "search_tsv"), ("paper_vectors", "embedding"), ("paper_texts", "search_tsv")}
+RAW_SQL_INDEX_PREFIXES = ("ix_papers_search_tsv", "ix_paper_vectors_hnsw_", "ix_paper_texts_search_tsv")
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:

@@ -35,6 +35,7 @@ READER_VISIBLE_TABLES = frozenset(
         "linked_repos",
         "linked_repo_counts",
         "paper_texts",
+        "paper_texts_fts",
         "papers_fts",
         "daily_entries",
         "organizations",

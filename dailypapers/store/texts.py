@@ -109,3 +109,10 @@ def has_text(session: Session, paper_id: int) -> bool:
         )
         is not None
     )
+
+
+def any_kept(session: Session) -> bool:
+    """Is any full text kept (so that searching them is worth offering)?"""
+    return (
+        session.scalar(select(PaperText.paper_id).where(PaperText.markdown.is_not(None)).limit(1)) is not None
+    )

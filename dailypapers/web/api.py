@@ -151,6 +151,7 @@ def parse_filters(
     categories: list[str] | None = None,
     organizations: list[str] | None = None,
     has_code: str | None = None,
+    full_text: str | None = None,
 ) -> Filters:
     """The search filters from request parameters (empty values ignored); a bad date or flag is a 400."""
 
@@ -182,6 +183,7 @@ def parse_filters(
         categories=clean(categories, "category"),
         organizations=clean(organizations, "organization"),
         has_code=parse_flag(has_code, "has_code"),
+        full_text=parse_flag(full_text, "fulltext"),
     )
 
 
@@ -266,6 +268,12 @@ def search_papers(
         list[str] | None, Query(description="Organization name (repeatable: from any of them).")
     ] = None,
     has_code: Annotated[str | None, Query(description="true: only papers with a code repository.")] = None,
+    fulltext: Annotated[
+        str | None,
+        Query(
+            description="true: keywords found in papers' full texts count too (after titles and abstracts)."
+        ),
+    ] = None,
 ) -> list[dict[str, Any]]:
     """Papers matching `q` (by keywords and meaning unless `mode` says otherwise) within the filters
     given, most relevant first unless `sort` says otherwise. When a word of `q` is in no paper and a
@@ -273,7 +281,7 @@ def search_papers(
     UTF-8); the body stays Hugging Face's list."""
     size = _int(limit, "limit", 50, 1, 120)
     mode, order = check_mode_sort(mode, sort)
-    filters = parse_filters(date_from, date_to, category, organization, has_code)
+    filters = parse_filters(date_from, date_to, category, organization, has_code, fulltext)
     with db.session() as session:
         results = search.search(session, q, mode=mode, limit=size, filters=filters, sort=order)
         if results.suggestion:

@@ -81,15 +81,18 @@ def build_server(application: Application) -> MCPServer:
         date_from: str | None = None,
         date_to: str | None = None,
         limit: int = 10,
+        full_text: bool = False,
     ) -> list[dict[str, Any]]:
         """Search every paper by keywords and meaning. ``query`` takes the search box's syntax ("exact
         phrases", -exclusions, author:, cat:, year:2024); ``mode``: hybrid (default), keyword or semantic;
         ``category`` an arXiv category (cs.CL, or cs); ``date_from``/``date_to`` YYYY-MM-DD; at most
-        ``limit`` (1-50) papers, best first."""
+        ``limit`` (1-50) papers, best first; ``full_text``: keywords in the papers' full texts count too."""
         if mode not in MODES:
             raise ToolError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         size = _checked(limit, 10)
-        filters = parse_filters(date_from, date_to, [category] if category else None, None, None)
+        filters = parse_filters(
+            date_from, date_to, [category] if category else None, None, None, "true" if full_text else None
+        )
         with db.session() as session:
             results = application.search.search(session, query, mode=mode, limit=size, filters=filters)
             latest = queries.latest_entries_for(session, [h.paper_id for h in results.hits])

@@ -587,6 +587,7 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
         params.getlist("category"),
         params.getlist("organization"),
         params.get("has_code"),
+        params.get("fulltext"),
     )
     form = {
         "mode": mode,
@@ -596,9 +597,11 @@ def search_page(request: Request, q: str, db: Database, engine: SearchEngine) ->
         "category": ", ".join(filters.categories),
         "organization": ", ".join(filters.organizations),
         "has_code": filters.has_code,
+        "fulltext": filters.full_text,
     }
     with db.session() as session:
         form["categories"] = bool(filters.categories) or categories.any_exist(session)
+        form["texts"] = filters.full_text or texts.any_kept(session)
         fmt = export_format(request)
         if fmt:
             try:
