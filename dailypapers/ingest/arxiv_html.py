@@ -128,7 +128,9 @@ def to_markdown(html: str | bytes) -> Converted:
         heading.name = "h2"
     for item in root.select("li.ltx_bibitem"):
         item.string = " ".join(item.get_text().split())
-    markdown = _Converter(heading_style="ATX", bullets="-", escape_misc=False).convert_soup(root)
+    markdown = _Converter(
+        heading_style="ATX", bullets="-", escape_misc=False, table_infer_header=True
+    ).convert_soup(root)
     markdown = _TOKEN.sub(lambda m: maths[int(m.group(1))], markdown)
     markdown = re.sub(r"[ \t]+\n", "\n", markdown)
     markdown = re.sub(r"\n{3,}", "\n\n", markdown).strip() + "\n"
