@@ -493,7 +493,11 @@ class Application:
                         converted = arxiv_html.to_markdown(response.content)
                 except arxiv_html.NotAPaper:
                     converted = None
-                except (FetchError, ValueError) as exc:
+                except (
+                    FetchError,
+                    ValueError,
+                    RecursionError,
+                ) as exc:  # RecursionError: absurdly deep markup
                     summary.failed += 1
                     summary.failures.append(f"{item.arxiv_id}: {exc}")
                     in_a_row += 1
@@ -523,7 +527,7 @@ class Application:
                 if not found:
                     raise ValueError(f"no paper {arxiv_id} here")
                 converted = arxiv_html.to_markdown(path.read_bytes())
-            except (InvalidArxivId, ValueError, OSError) as exc:
+            except (InvalidArxivId, ValueError, OSError, RecursionError) as exc:
                 summary.failed += 1
                 summary.failures.append(f"{path}: {exc}")
                 continue

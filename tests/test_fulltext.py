@@ -197,11 +197,14 @@ def test_the_cli_and_the_worker_job(settings, db, tmp_path, monkeypatch, databas
     (folder / "2405.21060.html").write_bytes(PAGE.read_bytes())
     (folder / "2401.00000.html").write_bytes(PAGE.read_bytes())  # a paper not stored here
     (folder / "not-an-id.html").write_text("<html></html>")
+    deep = '<article class="ltx_document">' + "<div>" * 5000 + "x" + "</div>" * 5000 + "</article>"
+    (folder / "2405.21075.html").write_text(deep)  # absurdly deep markup: this page fails, not the run
     result = runner.invoke(app, ["ingest", "arxiv-html", str(folder), "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout[result.stdout.index("{") :])
-    assert out == {"asked": 3, "saved": 1, "truncated": 0, "missing": 0, "failed": 2}
+    assert out == {"asked": 4, "saved": 1, "truncated": 0, "missing": 0, "failed": 3}
     assert "no paper 2401.00000 here" in result.stderr and "not-an-id.html" in result.stderr
+    assert "2405.21075.html" in result.stderr
     bad = runner.invoke(app, ["ingest", "arxiv-html", "--paper", "nonsense"])
     assert bad.exit_code == 2 and "'nonsense' is not an arXiv id" in bad.output
     seen: list[str] = []
