@@ -208,6 +208,41 @@ NoIndexOpt = Annotated[
     bool, typer.Option("--no-index", help="Do not embed the new papers afterwards (see `dailypapers index`).")
 ]
 RestartOpt = Annotated[bool, typer.Option("--restart", help="Ignore a saved checkpoint; start over.")]
+HfIntervalOpt = Annotated[
+    float | None,
+    typer.Option(help="Seconds between requests (default from DAILYPAPERS_HF_MIN_INTERVAL)."),
+]
+
+
+def _arxiv_ids(values: list[str] | None, option: str = "--paper") -> list[str]:
+    """The canonical arXiv ids of an option's values; a value that is not one is a usage error."""
+    from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
+
+    ids: list[str] = []
+    for raw in values or ():
+        try:
+            ids.append(canonical_arxiv_id(raw)[0])
+        except InvalidArxivId as exc:
+            raise typer.BadParameter(f"{raw!r} is not an arXiv id", param_hint=option) from exc
+    return ids
+
+
+def _import_saved(
+    application: Application,
+    label: str,
+    path: Path,
+    list_files: Callable[[Path], list[Path]],
+    iter_file: Callable[[Path], Iterator[Any]],
+    *,
+    as_json: bool,
+) -> None:
+    """Import the saved responses under ``path`` (a folder or a file) with a progress bar and summary."""
+    try:
+        files = list_files(path)
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="PATH") from exc
+    records = (rec for f in files for rec in iter_file(f))
+    run_import(f"{label} {path}", lambda hooks: application.ingest(records, hooks=hooks), as_json=as_json)
 
 
 # --- semantic index -------------------------------------------------------------------------------
@@ -583,10 +618,7 @@ def ingest_hf_daily(
     ] = None,
     since: Annotated[str | None, typer.Option(help="First day to fetch (YYYY-MM-DD), with --api.")] = None,
     until: Annotated[str | None, typer.Option(help="Last day to fetch; default today (New York).")] = None,
-    min_interval: Annotated[
-        float | None,
-        typer.Option(help="Seconds between requests (default from DAILYPAPERS_HF_MIN_INTERVAL)."),
-    ] = None,
+    min_interval: HfIntervalOpt = None,
     linked: Annotated[
         bool,
         typer.Option(
@@ -606,14 +638,7 @@ def ingest_hf_daily(
         raise typer.BadParameter("give either PATH or --api URL")
     application = open_application(settings)
     if path is not None:
-        try:
-            files = hf_daily.list_files(path)
-        except FileNotFoundError as exc:
-            raise typer.BadParameter(str(exc), param_hint="PATH") from exc
-        records = (rec for f in files for rec in hf_daily.iter_file(f))
-        run_import(
-            f"hf-daily {path}", lambda hooks: application.ingest(records, hooks=hooks), as_json=as_json
-        )
+        _import_saved(application, "hf-daily", path, hf_daily.list_files, hf_daily.iter_file, as_json=as_json)
     else:
         first, last = _date(since, "--since"), _date(until, "--until")
         if first and last and last < first:
@@ -648,17 +673,13 @@ def ingest_hf_papers(
         str | None,
         typer.Option(help="With --api: every paper listed on or after this day (YYYY-MM-DD)."),
     ] = None,
-    min_interval: Annotated[
-        float | None,
-        typer.Option(help="Seconds between requests (default from DAILYPAPERS_HF_MIN_INTERVAL)."),
-    ] = None,
+    min_interval: HfIntervalOpt = None,
     restart: RestartOpt = False,
     as_json: JsonOpt = False,
     no_index: NoIndexOpt = False,
 ) -> None:
     """Import Hugging Face paper pages with the models, datasets and Spaces built on each paper."""
     from dailypapers.ingest import hf_papers
-    from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
 
     settings = _settings()
     if (path is None) == (api is None):
@@ -667,21 +688,10 @@ def ingest_hf_papers(
         raise typer.BadParameter("--paper and --listed-since go with --api")
     application = open_application(settings)
     if path is not None:
-        try:
-            files = hf_papers.hf_daily.list_files(path)
-        except FileNotFoundError as exc:
-            raise typer.BadParameter(str(exc), param_hint="PATH") from exc
-        records = (rec for f in files for rec in hf_papers.iter_file(f))
-        run_import(
-            f"hf-papers {path}", lambda hooks: application.ingest(records, hooks=hooks), as_json=as_json
-        )
+        list_files = hf_papers.hf_daily.list_files
+        _import_saved(application, "hf-papers", path, list_files, hf_papers.iter_file, as_json=as_json)
     else:
-        ids: list[str] = []
-        for raw in paper or ():
-            try:
-                ids.append(canonical_arxiv_id(raw)[0])
-            except InvalidArxivId as exc:
-                raise typer.BadParameter(f"{raw!r} is not an arXiv id", param_hint="--paper") from exc
+        ids = _arxiv_ids(paper)
         first = _date(listed_since, "--listed-since")
         if first is not None:
             ids += [i for i in application.listed_since(first) if i not in set(ids)]
@@ -779,8 +789,6 @@ def ingest_arxiv_html(
     """Keep papers' full text as Markdown, from arXiv's HTML (one request per 3 s at most): listed
     papers without one, the newest first; `/papers/{id}.md`, the MCP read_paper tool and the paper's
     "Read" page show it."""
-    from dailypapers.ingest.records import InvalidArxivId, canonical_arxiv_id
-
     application = open_application(_settings())
     if folder is not None:
         if paper or listed_since:
@@ -790,12 +798,7 @@ def ingest_arxiv_html(
         with progress("arxiv-html " + str(folder)) as advance:
             summary = application.load_full_texts(folder, hooks=Hooks(on_progress=advance))
     else:
-        ids: list[str] = []
-        for raw in paper or ():
-            try:
-                ids.append(canonical_arxiv_id(raw)[0])
-            except InvalidArxivId as exc:
-                raise typer.BadParameter(f"{raw!r} is not an arXiv id", param_hint="--paper") from exc
+        ids = _arxiv_ids(paper)
         first = _date(listed_since, "--listed-since")
         with progress("arxiv-html", limit if not ids else len(ids)) as advance:
             summary = application.fetch_full_texts(
