@@ -54,6 +54,8 @@ COMMON_DOCS = 5_000  # a word in more papers than this is left out of the any-wo
 # (about 5 µs more): of a match wider than this, only the first rows the index finds are ranked
 # (ranking the newest instead would read every match first; bench/postgres.py)
 PG_RANK_AT_MOST = 2_000
+# a full text's tsvector is some 20 times a paper's (read from TOAST): fewer are ranked (bench/fulltext.py)
+PG_BODY_RANK_AT_MOST = 200
 
 
 def without_stopwords(parsed: ParsedQuery) -> ParsedQuery:
@@ -440,11 +442,13 @@ def body_hits(session: Session, parsed: ParsedQuery, *, limit: int = 200, **filt
         query = _pg_query(words, params)
         if query is None:
             return []
+        # a body's tsvector is long (TOASTed): as for papers, only the first matches found are ranked
+        params["rank_at_most"] = PG_BODY_RANK_AT_MOST
         sql = f"""
-            SELECT t.paper_id AS id, ts_rank(t.search_tsv, q.q) AS rank
-            FROM paper_texts t, (SELECT {query.tsquery} AS q) q
-            WHERE t.search_tsv @@ q.q
-            ORDER BY rank DESC, t.paper_id
+            SELECT m.paper_id AS id, ts_rank(m.search_tsv, m.q) AS rank
+            FROM (SELECT t.paper_id, t.search_tsv, q.q FROM paper_texts t, (SELECT {query.tsquery} AS q) q
+                  WHERE t.search_tsv @@ q.q LIMIT :rank_at_most) m
+            ORDER BY rank DESC, m.paper_id
             LIMIT :limit
         """  # nosec B608 # bound parameters
         rows = [(r.id, float(r.rank)) for r in session.execute(text(sql), params)]

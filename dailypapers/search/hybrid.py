@@ -302,7 +302,9 @@ def keyword_side(
         if fulltext.broad(session, words, known, counts):
             column = "title"
     strict = fulltext.keyword_hits(session, strict_query, limit=CANDIDATES, column=column, **filters)
-    if full_text and (strict_query.terms or strict_query.phrases):
+    if full_text and (strict_query.terms or strict_query.phrases) and len(strict) < CANDIDATES:
+        # (a search keeps CANDIDATES keyword matches: when the papers' own fields fill them, no body
+        # match would be among them)
         found = {h.paper_id for h in strict}
         body = fulltext.body_hits(session, strict_query, limit=CANDIDATES, **filters)
         strict = strict + [h for h in body if h.paper_id not in found]
