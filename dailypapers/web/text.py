@@ -257,8 +257,9 @@ _MD_MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.DOTALL)
 
 def markdown_html(text: str) -> Markup:
     """A paper's Markdown (its full text) as HTML: CommonMark with tables, raw HTML off (any markup in
-    the text shows as text), no images, links only where markdown-it allows them (http, https, mailto;
-    never ``javascript:``); math left whole, escaped, for KaTeX in the browser."""
+    the text shows as text), no images, links only where markdown-it's check allows them (never
+    ``javascript:``, ``vbscript:``, ``file:``, nor ``data:`` but images); math left whole, escaped, for
+    KaTeX in the browser."""
     from markdown_it import MarkdownIt
 
     maths: list[str] = []
