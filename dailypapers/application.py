@@ -493,11 +493,8 @@ class Application:
                         converted = arxiv_html.to_markdown(response.content)
                 except arxiv_html.NotAPaper:
                     converted = None
-                except (
-                    FetchError,
-                    ValueError,
-                    RecursionError,
-                ) as exc:  # RecursionError: absurdly deep markup
+                # RecursionError: markup nested absurdly deep fails its page, not the run
+                except (FetchError, ValueError, RecursionError) as exc:
                     summary.failed += 1
                     summary.failures.append(f"{item.arxiv_id}: {exc}")
                     in_a_row += 1

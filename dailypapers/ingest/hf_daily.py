@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import gzip
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -224,10 +224,15 @@ def _open(path: Path):  # type: ignore[no-untyped-def]
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 
-def iter_file(path: Path, *, source: str = "hf") -> Iterator[Record]:
-    """Records of one saved response (``.json``) or JSON-lines file (``.jsonl``/``.ndjson``), either
-    of them gzipped or not."""
-    day = file_day(path)
+def read_saved(
+    path: Path,
+    split: Callable[[Any], list[Any]],
+    parse: Callable[[list[Any], str], Iterator[Record]],
+) -> Iterator[Record]:
+    """Records of one saved response (``.json``) or JSON-lines file (``.jsonl``/``.ndjson``, a response
+    per line), gzipped or not: each document ``split`` into its items, which ``parse`` turns into records
+    given where they stand. A line that is not JSON (or ``split`` refuses) is :class:`Rejected` and the
+    next read; a truncated ``.gz`` keeps what was read before the break."""
     if path.name.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
         n = 0
         try:
@@ -236,21 +241,28 @@ def iter_file(path: Path, *, source: str = "hf") -> Iterator[Record]:
                     if not line.strip():
                         continue
                     try:
-                        entries = _unwrap(_loads(line))
+                        items = split(_loads(line))
                     except ValueError as exc:
                         yield Rejected(position=f"{path}:{n}", reason=f"invalid JSON: {exc}")
                         continue
-                    yield from parse_entries(entries, day, f"{path}:{n}", source=source)
+                    yield from parse(items, f"{path}:{n}")
         except (OSError, EOFError) as exc:  # a truncated or corrupt .gz: keep what was read
             yield Rejected(position=f"{path}:{n + 1}", reason=f"unreadable from here on: {exc}")
         return
     try:
         with _open(path) as fh:
-            entries = _unwrap(_loads(fh.read()))
+            items = split(_loads(fh.read()))
     except (ValueError, OSError, EOFError) as exc:
         yield Rejected(position=str(path), reason=f"unreadable file: {exc}")
         return
-    yield from parse_entries(entries, day, str(path), source=source)
+    yield from parse(items, str(path))
+
+
+def iter_file(path: Path, *, source: str = "hf") -> Iterator[Record]:
+    """Records of one saved response (``.json``) or JSON-lines file (``.jsonl``/``.ndjson``), either
+    of them gzipped or not."""
+    day = file_day(path)
+    return read_saved(path, _unwrap, lambda entries, where: parse_entries(entries, day, where, source=source))
 
 
 def list_files(path: Path) -> list[Path]:

@@ -166,29 +166,11 @@ def parse_papers(docs: Iterable[Any], where: str, source: str = "hf") -> Iterato
 def iter_file(path: Path, *, source: str = "hf") -> Iterator[Record]:
     """Records of one saved answer (``.json``: one paper object or a list of them) or JSON-lines file
     (``.jsonl``/``.ndjson``, a paper per line), gzipped or not; a broken one is :class:`Rejected`."""
-    if path.name.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
-        n = 0
-        try:
-            with hf_daily._open(path) as fh:
-                for n, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        doc = hf_daily._loads(line)
-                    except ValueError as exc:
-                        yield Rejected(position=f"{path}:{n}", reason=f"invalid JSON: {exc}")
-                        continue
-                    yield from parse_papers(doc if isinstance(doc, list) else [doc], f"{path}:{n}", source)
-        except (OSError, EOFError) as exc:
-            yield Rejected(position=f"{path}:{n + 1}", reason=f"unreadable from here on: {exc}")
-        return
-    try:
-        with hf_daily._open(path) as fh:
-            doc = hf_daily._loads(fh.read())
-    except (ValueError, OSError, EOFError) as exc:
-        yield Rejected(position=str(path), reason=f"unreadable file: {exc}")
-        return
-    yield from parse_papers(doc if isinstance(doc, list) else [doc], str(path), source)
+    return hf_daily.read_saved(
+        path,
+        lambda doc: doc if isinstance(doc, list) else [doc],
+        lambda docs, where: parse_papers(docs, where, source),
+    )
 
 
 def iter_path(path: Path, *, source: str = "hf") -> Iterator[Record]:

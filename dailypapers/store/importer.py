@@ -491,7 +491,6 @@ def write_batch(session: Session, batch: list[Any], summary: ImportSummary) -> N
     _write_versions(session, paper_recs, state, now)
     for arxiv_id in _write_linked(session, paper_recs, state, now):
         if statuses.get(arxiv_id) == "unchanged":  # only what was built on it changed
-            statuses[arxiv_id] = "updated"
             summary.unchanged -= 1
             summary.updated += 1
 

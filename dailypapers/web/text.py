@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import functools
 import re
 from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
+from dailypapers.ingest.hf_papers import repo_id
 from dailypapers.urls import safe_http_url
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
@@ -203,8 +205,6 @@ HF_REPO_PATHS = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 def hf_repo_url(repo: Any) -> str | None:
     """The Hugging Face page of a stored linked repository (a model, dataset or Space), or None for an
     id that is not a valid repository id (checked again where it is shown)."""
-    from dailypapers.ingest.hf_papers import repo_id
-
     rid = repo_id(getattr(repo, "repo_id", None))
     prefix = HF_REPO_PATHS.get(getattr(repo, "kind", ""))
     if rid is None or prefix is None:
@@ -255,13 +255,18 @@ def _bare_powers(text: str) -> str:
 _MD_MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.DOTALL)
 
 
+@functools.cache
+def _markdown_renderer() -> Any:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
+
+
 def markdown_html(text: str) -> Markup:
     """A paper's Markdown (its full text) as HTML: CommonMark with tables, raw HTML off (any markup in
     the text shows as text), no images, links only where markdown-it's check allows them (never
     ``javascript:``, ``vbscript:``, ``file:``, nor ``data:`` but images); math left whole, escaped, for
     KaTeX in the browser."""
-    from markdown_it import MarkdownIt
-
     maths: list[str] = []
 
     def hold(match: re.Match[str]) -> str:
@@ -269,8 +274,7 @@ def markdown_html(text: str) -> Markup:
         return f"\ue000{len(maths) - 1}\ue001"
 
     held = _MD_MATH.sub(hold, text.replace("\ue000", "").replace("\ue001", ""))
-    renderer = MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
-    html = renderer.render(held)
+    html = _markdown_renderer().render(held)
     html = re.sub("\ue000(\\d+)\ue001", lambda m: str(escape(maths[int(m.group(1))])), html)
     html = html.replace("<a href=", '<a rel="noopener noreferrer nofollow" href=')
     return Markup(html)  # nosec B704 # rendered with raw HTML off; the math put back escaped
