@@ -185,12 +185,14 @@ class Application:
         return resolve_secret_key(self.settings)
 
     def warm_up(self) -> None:
-        """Load what the first search would otherwise wait for: the embedding model (one query embedded),
+        """Load what the first search would otherwise wait for: the embedding model (queries embedded),
         this process's vector index and the titles' vocabulary (for "did you mean")."""
         try:
             engine = self.search
             if engine.backend is not None:
+                # a short query and a longer one: OpenVINO compiles a model per query length it pads to
                 engine.backend.embed(["warm up"])
+                engine.backend.embed(["warm up the model that embeds the queries of this site's readers"])
             if engine.vectors is not None:
                 len(engine.vectors)
             with self.db.session() as session:

@@ -87,9 +87,10 @@ class Settings(BaseSettings):
     )
     embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="How MiniLM on torch multiplies when indexing: `auto` (bfloat16 on a CPU with AMX, "
-        "2-3x faster, vectors within a cosine of 0.99997 of float32's; float32 elsewhere), `fp32` or `bf16`. "
-        "Queries in the web process always run in float32.",
+        description="How MiniLM multiplies, when indexing and (on OpenVINO) embedding queries: `auto` "
+        "(bfloat16 on a CPU with AMX, 2-3x faster, vectors within a cosine of 0.9999 of float32's; float32 "
+        "elsewhere), `fp32` or `bf16`. Queries run in bfloat16 on OpenVINO when it is installed (the "
+        "`semantic` extra), else in float32 on ONNX Runtime.",
     )
     embed_after_ingest: bool = Field(
         True, description="After each `dailypapers ingest …`, embed the papers that lack a current vector."

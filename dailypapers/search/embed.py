@@ -112,11 +112,23 @@ def minilm_path() -> Path:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+LIGHT_RUNTIMES = ("auto", "openvino", "onnx", "numpy")
 
 
 def amx_available() -> bool:
-    """Whether torch sees AMX tiles on this CPU (bfloat16 matrix products in hardware). Asked through
-    torch's CPU probes, which older releases lack (then: no)."""
+    """Whether this CPU has AMX tiles for bfloat16 (matrix products in hardware): the ``amx_bf16`` and
+    ``amx_tile`` flags of Linux's ``/proc/cpuinfo``; elsewhere torch's CPU probe when torch is installed
+    (older releases lack it: then no)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.partition(":")[2].split())
+                    return {"amx_bf16", "amx_tile"} <= flags
+    except OSError:
+        pass
+    if not torch_installed():
+        return False
     import torch
 
     probe = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
@@ -179,9 +191,14 @@ class MiniLMBackend(_LazyModel):
         """``bf16`` when it runs so, else empty: what sets its vectors apart from float32's in caches."""
         return "bf16" if self.bf16 else ""
 
-    def query_backend(self) -> MiniLMBackend:
-        """This model in float32 (the same weights in memory) for queries, which the web process embeds
-        in float32: itself when it runs so."""
+    def query_backend(self) -> EmbeddingBackend:
+        """What a web process embeds queries with, for evaluations that score as the site searches: the
+        bundled model without torch at this precision when its runtime is installed
+        (:func:`backend_for_setting` with ``web``), else this model in float32 (the same weights)."""
+        if installed("tokenizers", "safetensors") and (
+            LightMiniLMBackend.onnx_available() or LightMiniLMBackend.openvino_available()
+        ):
+            return LightMiniLMBackend(self.model_path, threads=1, precision=self.precision)
         if not self.bf16:
             return self
         return MiniLMBackend(self.model_path, device=self.device, threads=self.threads, precision="fp32")
@@ -219,41 +236,100 @@ class MiniLMBackend(_LazyModel):
 
 class LightMiniLMBackend(_LazyModel):
     """all-MiniLM-L6-v2 (384-d) from the bundled weights without torch or transformers: its vectors are
-    the torch path's (same ``name``). The encoder layers run on ONNX Runtime when it is installed
-    (:mod:`dailypapers.search.onnx_minilm`: a query in half the time), else in numpy
-    (:class:`~dailypapers.search.light.LightMiniLM`); ``runtime`` picks one (``auto``, ``onnx``,
-    ``numpy``).
+    the torch path's (same ``name``). ``runtime`` picks who runs the encoder layers:
 
-    ``threads`` is the threads one embedding may use: ONNX Runtime's own, or numpy's BLAS threads for
-    the whole process (1 in a web process, which embeds one query at a time and runs one worker per
-    core); ``None`` leaves them."""
+    - ``openvino`` (:mod:`dailypapers.search.openvino_minilm`): bfloat16 matrix products on a CPU with
+      AMX, a query in about half ONNX Runtime's time and bulk embedding as fast as torch's bfloat16;
+    - ``onnx`` (:mod:`dailypapers.search.onnx_minilm`): ONNX Runtime in float32;
+    - ``numpy`` (:class:`~dailypapers.search.light.LightMiniLM`): the layers in numpy;
+    - ``auto``: OpenVINO when it is installed and the precision is bfloat16, else ONNX Runtime when it is
+      installed, else numpy.
+
+    ``precision`` (``auto``: bfloat16 on a CPU with AMX; ``fp32``; ``bf16``) is OpenVINO's: the others
+    run in float32. ``threads`` is the threads one embedding may use: the runtime's own, or numpy's BLAS
+    threads for the whole process (1 in a web process, which embeds one query at a time and runs one
+    worker per core); ``None`` leaves them."""
 
     name = MINILM_NAME
     dim = MINILM_DIM
 
     def __init__(
-        self, model_path: str | Path | None = None, *, threads: int | None = None, runtime: str = "auto"
+        self,
+        model_path: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        runtime: str = "auto",
+        precision: str = "auto",
     ) -> None:
         super().__init__()
-        if runtime not in ("auto", "onnx", "numpy"):
-            raise ValueError(f"runtime must be auto, onnx or numpy, got {runtime!r}")
+        if runtime not in LIGHT_RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(LIGHT_RUNTIMES)}, got {runtime!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model_path = Path(model_path) if model_path else None
         self.threads = threads
-        self.runtime = runtime
+        self.requested = runtime
+        self.precision = precision
+        self._chosen: tuple[str, bool] | None = None
 
     @staticmethod
     def onnx_available() -> bool:
         """Whether ONNX Runtime and the ``onnx`` package (which writes the graph) are installed."""
         return installed("onnxruntime", "onnx")
 
+    @staticmethod
+    def openvino_available() -> bool:
+        """Whether OpenVINO and the ``onnx`` package (which writes the graph it reads) are installed."""
+        return installed("openvino", "onnx")
+
+    def _choice(self) -> tuple[str, bool]:
+        """(runtime, bfloat16) as they will run: ``auto`` and the precision resolved."""
+        if self._chosen is None:
+            bf16 = self.precision == "bf16" or (self.precision == "auto" and amx_available())
+            runtime = self.requested
+            if runtime == "auto":
+                if bf16 and self.openvino_available():
+                    runtime = "openvino"
+                elif self.onnx_available():
+                    runtime = "onnx"
+                else:
+                    runtime = "numpy"
+            self._chosen = (runtime, bf16 and runtime == "openvino")
+        return self._chosen
+
+    @property
+    def runtime(self) -> str:
+        """The runtime that runs the layers (``auto`` resolved): ``openvino``, ``onnx`` or ``numpy``."""
+        return self._choice()[0]
+
+    @property
+    def bf16(self) -> bool:
+        """Whether the matrix products run in bfloat16 (OpenVINO only)."""
+        return self._choice()[1]
+
+    @property
+    def variant(self) -> str:
+        """``bf16`` when it runs so, else empty: what sets its vectors apart from float32's in caches."""
+        return "bf16" if self.bf16 else ""
+
+    def query_backend(self) -> LightMiniLMBackend:
+        """What a web process embeds queries with: itself."""
+        return self
+
     def _load(self) -> Any:
         from dailypapers.search.light import LightMiniLM
 
         path = str(self.model_path or minilm_path())
-        if self.runtime == "onnx" or (self.runtime == "auto" and self.onnx_available()):
+        runtime, bf16 = self._choice()
+        threads = self.threads or 0
+        if runtime == "openvino":
+            from dailypapers.search.openvino_minilm import OpenVinoMiniLM
+
+            key = (path, "openvino", threads, bf16)
+            return _shared_model(key, lambda: OpenVinoMiniLM(LightMiniLM(path), threads, bf16=bf16))
+        if runtime == "onnx":
             from dailypapers.search.onnx_minilm import OnnxMiniLM
 
-            threads = self.threads or 0
             return _shared_model((path, "onnx", threads), lambda: OnnxMiniLM(LightMiniLM(path), threads))
         if self.threads:
             from threadpoolctl import threadpool_limits
@@ -380,16 +456,16 @@ def torch_installed() -> bool:
 def _minilm(**options: Any) -> EmbeddingBackend:
     """all-MiniLM-L6-v2 on the fastest runtime installed: sentence-transformers (torch) when it is, for
     bulk indexing and GPUs; else the same model from the bundled weights (:class:`LightMiniLMBackend`:
-    ONNX Runtime or numpy, every core unless ``threads``), so a site installed without torch still indexes
-    what it ingests, with the same vectors."""
+    OpenVINO in bfloat16 on a CPU with AMX, as fast as torch's bfloat16, else ONNX Runtime or numpy, every
+    core unless ``threads``), so a site installed without torch still indexes what it ingests, with the
+    same vectors."""
     if torch_installed():
         return MiniLMBackend(**options)
     if options.get("device", "cpu") != "cpu":
         raise RuntimeError("a GPU needs torch: pip install 'dailypapers[torch]'")
-    if options.get("precision", "auto") not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
-    # the bundled model runs in float32 (``precision`` is torch's)
-    return LightMiniLMBackend(options.get("model_path"), threads=options.get("threads"))
+    return LightMiniLMBackend(
+        options.get("model_path"), threads=options.get("threads"), precision=options.get("precision", "auto")
+    )
 
 
 _BACKENDS: dict[str, Callable[..., EmbeddingBackend]] = {
@@ -416,12 +492,12 @@ def backend_for_setting(name: str, *, web: bool = False, precision: str = "auto"
     """The embedding backend the ``embedding_backend`` setting names (``none``: no backend, keyword
     search only). Nothing loads here: a model loads on its first ``embed``. In the web process (``web``)
     MiniLM embeds queries without torch (:class:`LightMiniLMBackend`, same vectors, a third of the
-    memory) on one BLAS thread (one query at a time; 2 threads competing on a busy 2-core machine made
-    the p99 ~15x worse)."""
+    memory; on OpenVINO in bfloat16 where the CPU has AMX and ``precision`` allows it) on one thread (one
+    query at a time; 2 threads competing on a busy 2-core machine made the p99 ~15x worse)."""
     if name == "none":
         return None
     if name in ("minilm", MINILM_NAME):
         if web:
-            return get_backend("minilm-light", threads=1)
+            return get_backend("minilm-light", threads=1, precision=precision)
         return get_backend(name, precision=precision)
     return get_backend(name)
