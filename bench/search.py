@@ -49,7 +49,6 @@ from dailypapers.search.embed import (  # noqa: E402
 )
 from dailypapers.search import fulltext, hybrid  # noqa: E402
 from dailypapers.search.evaluate import search_box_text, store_vectors  # noqa: E402
-from dailypapers.search.fusion import reciprocal_rank_fusion  # noqa: E402
 from dailypapers.search.hybrid import SearchEngine  # noqa: E402
 from dailypapers.search.query import parse_query  # noqa: E402
 from dailypapers.search.semantic import embed_missing  # noqa: E402
@@ -271,12 +270,12 @@ def latency(db: Database, shared: Path, n_queries: int, rng: random.Random) -> N
             counts: list[int] = []
             results[label] = (timed(lambda q: counts.append(ids_only(q)), queries), statistics.fmean(counts))
 
-        # hybrid without highlighting: the keyword side's ids + vectors + RRF
+        # hybrid without highlighting: the keyword side's ids + vectors + fusion
         def hybrid_ids(q: str) -> int:
             parsed = parse_query(search_box_text(q))
-            kw = [h.paper_id for h in hybrid.keyword_side(session, parsed, {}, engine.term_counts)]
-            sem = [i for i, _ in engine.vectors.search_text(parsed.semantic_text, hybrid.SEMANTIC_CANDIDATES)]
-            return len(reciprocal_rank_fusion([kw, sem], k=hybrid.RRF_K)[:20])
+            kw = hybrid.keyword_side(session, parsed, {}, engine.term_counts)
+            sem = engine.vectors.search_text(parsed.semantic_text, hybrid.SEMANTIC_CANDIDATES)
+            return len(hybrid.fuse(kw, sem)[:20])
 
         for q in queries[:10]:
             hybrid_ids(q)

@@ -1,4 +1,5 @@
-"""Fusion of ranked lists (dailypapers.search.fusion): RRF by hand-computed examples and properties."""
+"""Fusion of ranked lists (dailypapers.search.fusion): RRF and the convex combination hybrid search uses,
+by hand-computed examples and properties."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dailypapers.search.fusion import get_fusion, reciprocal_rank_fusion, relative_score_fusion
+from dailypapers.search.fusion import convex_fusion, get_fusion, reciprocal_rank_fusion, relative_score_fusion
 
 
 def test_rrf_by_hand() -> None:
@@ -47,8 +48,75 @@ def test_relative_score_fusion() -> None:
     assert relative_score_fusion([[], []]) == []
 
 
+def test_convex_fusion_by_hand() -> None:
+    keyword = [("a", 12.0), ("b", 6.0), ("c", 3.0)]
+    semantic = [("c", 0.8), ("d", 0.4), ("a", 0.2)]
+    fused = convex_fusion([keyword, semantic], weights=[0.3, 0.7])
+    # each list divided by its best (12 and 0.8), then 0.3 keyword + 0.7 semantic
+    assert [k for k, _ in fused] == ["c", "a", "d", "b"]
+    assert dict(fused) == {
+        "a": pytest.approx(0.3 * 1.0 + 0.7 * 0.25),
+        "b": pytest.approx(0.3 * 0.5),
+        "c": pytest.approx(0.3 * 0.25 + 0.7 * 1.0),
+        "d": pytest.approx(0.7 * 0.5),
+    }
+    # unlike rank fusion, a gap counts: a far better keyword match stays ahead of a close second
+    gap = convex_fusion([[("x", 20.0), ("y", 1.0)], [("y", 0.6), ("x", 0.55)]], weights=[0.3, 0.7])
+    assert gap[0][0] == "x"
+    assert [k for k, _ in reciprocal_rank_fusion([["x", "y"], ["y", "x"]], weights=[0.3, 0.7])][0] == "y"
+
+
+def test_convex_fusion_edge_cases() -> None:
+    assert convex_fusion([]) == [] and convex_fusion([[], []]) == []
+    # negative scores count as 0, a repeated key at its best, NaN as nothing; a list of zeros adds nothing
+    assert convex_fusion([[("a", -3.0), ("b", 2.0), ("b", 4.0), ("c", float("nan"))]]) == [
+        ("b", 1.0),
+        ("a", 0.0),
+        ("c", 0.0),
+    ]
+    assert convex_fusion([[("a", 0.0)], [("b", 0.5)]]) == [("b", 1.0), ("a", 0.0)]
+    with pytest.raises(ValueError):
+        convex_fusion([[("a", 1.0)]], weights=[-1.0])
+    with pytest.raises(ValueError):
+        convex_fusion([[("a", 1.0)]], weights=[1.0, 1.0])
+
+
+SCORED = st.lists(
+    st.lists(st.tuples(st.integers(0, 30), st.floats(-5, 100, allow_nan=False)), max_size=20), max_size=3
+)
+
+
+@given(SCORED, st.lists(st.floats(0, 1), min_size=3, max_size=3))
+def test_convex_fusion_properties(scored: list[list[tuple[int, float]]], weights: list[float]) -> None:
+    weights = weights[: len(scored)]
+    fused = convex_fusion(scored, weights=weights)
+    assert sorted(k for k, _ in fused) == sorted({k for r in scored for k, _ in r})  # every key once
+    values = [v for _, v in fused]
+    assert values == sorted(values, reverse=True)
+    assert all(0.0 <= v <= sum(weights) + 1e-9 for v in values)
+    if len(scored) == 1 and weights and weights[0] > 0:  # one list: ordered by its best score per key
+        best: dict[int, float] = {}
+        for k, v in scored[0]:
+            best[k] = max(best.get(k, 0.0), max(v, 0.0))
+        assert [k for k, _ in fused] == sorted(best, key=lambda k: -best[k])
+
+
+def test_hybrid_keeps_the_keyword_sides_order() -> None:
+    """Every-word matches come before any-word ones in the keyword list even when an any-word match
+    scores higher: fused, a later keyword hit never counts more than an earlier one."""
+    from dailypapers.search.fulltext import KeywordHit
+    from dailypapers.search.hybrid import SEMANTIC_WEIGHT, fuse
+
+    keyword = [KeywordHit(1, 4.0, "", ""), KeywordHit(2, 9.0, "", ""), KeywordHit(3, 1.0, "", "")]
+    fused = dict(fuse(keyword, []))
+    assert fused[1] == pytest.approx(1 - SEMANTIC_WEIGHT) and fused[2] == pytest.approx(1 - SEMANTIC_WEIGHT)
+    assert fused[3] == pytest.approx((1 - SEMANTIC_WEIGHT) / 4)
+    assert [k for k, _ in fuse(keyword, [(3, 0.9), (4, 0.45)])] == [3, 4, 1, 2]  # 0.79, 0.36, 0.28, 0.28
+
+
 def test_registry() -> None:
     assert get_fusion("rrf") is reciprocal_rank_fusion
+    assert get_fusion("convex") is convex_fusion
     with pytest.raises(ValueError, match="rrf"):
         get_fusion("borda")
 

@@ -72,11 +72,37 @@ def relative_score_fusion(
     return _sorted(fused)
 
 
-FUSIONS: dict[str, Fusion] = {"rrf": reciprocal_rank_fusion, "relative_score": relative_score_fusion}
+def convex_fusion(
+    scored: Sequence[Sequence[tuple[K, float]]], weights: Sequence[float] | None = None
+) -> list[tuple[K, float]]:
+    """Each list's scores divided by the list's best score (a score below 0 counts as 0, its theoretical
+    minimum for BM25 and for the cosine of related texts), then summed with weights; a key missing from a
+    list gets 0 there, and a key repeated within a list counts at its best. Best first; ties keep the
+    order in which keys were first seen."""
+    weights = _check_weights(len(scored), weights)
+    fused: dict[K, float] = {}
+    for results, weight in zip(scored, weights):
+        best: dict[K, float] = {}
+        for key, score in results:
+            score = max(float(score), 0.0) if score == score else 0.0  # NaN counts as nothing
+            if key not in best or score > best[key]:
+                best[key] = score
+        top = max(best.values(), default=0.0)
+        for key, score in best.items():
+            fused[key] = fused.get(key, 0.0) + (weight * score / top if top > 0 else 0.0)
+    return _sorted(fused)
+
+
+FUSIONS: dict[str, Fusion] = {
+    "rrf": reciprocal_rank_fusion,
+    "relative_score": relative_score_fusion,
+    "convex": convex_fusion,
+}
 
 
 def get_fusion(name: str) -> Fusion:
-    """A fusion method by name (``rrf`` takes ranked keys, ``relative_score`` ``(key, score)`` lists)."""
+    """A fusion method by name (``rrf`` takes ranked keys; ``relative_score`` and ``convex`` take
+    ``(key, score)`` lists)."""
     try:
         return FUSIONS[name]
     except KeyError:

@@ -8,10 +8,13 @@ Xeon of ``bench/search.py``, one thread: a query in about half ONNX Runtime's ti
 fast as torch with bfloat16 autocast; the vectors are within a cosine of 0.9999 of float32's
 (``tests/test_search_light.py``), as torch's bfloat16 ones are, so they share the model's name and index.
 
-One query is embedded by a model compiled for one text of a fixed length (16 or 32 tokens, the query
-padded and its padding masked out): OpenVINO runs a fixed shape faster than a free one (1.9 against
-2.9 ms per short query, measured). Other lengths and batches go to one model compiled for any shape.
-Each is compiled when first needed. Two notes on OpenVINO's options:
+One text (a query) is embedded by a model compiled for one text of a fixed length, the next of 16, 32,
+64, 128 or 256 tokens, the text padded and its padding masked out: OpenVINO runs a fixed shape faster
+than a free one (1.9 against 2.9 ms per short query, measured), and a model for any shape keeps compiled
+kernels for each length it meets (a web process that embedded 600 queries held 55 MiB more than with the
+fixed lengths, whose compiled models share their weights). Batches (bulk embedding) go to one model
+compiled for any shape. Each is compiled when first needed (about 0.15 s). Two notes on OpenVINO's
+options:
 
 - ``SNIPPETS_MODE=DISABLE``: OpenVINO 2026.4 fuses attention into a generated kernel for fixed shapes,
   and in bfloat16 that kernel returned wrong context vectors for this graph (a difference of 1.1 after the
@@ -32,7 +35,7 @@ from dailypapers import malloc
 from dailypapers.search.light import LightMiniLM
 from dailypapers.search.onnx_minilm import encoder_graph
 
-SHORT = (16, 32)  # the fixed lengths one text is padded to (most queries are 5-30 tokens)
+FIXED = (16, 32, 64, 128, 256)  # the lengths one text is padded to (most queries are 5-30 tokens)
 _MASKED = np.float32(-1e9)  # the attention bias of a padding position
 
 
@@ -100,7 +103,7 @@ class OpenVinoMiniLM:
 
     def _encoder(self, x: np.ndarray, bias: np.ndarray) -> np.ndarray:
         batch, length, _ = x.shape
-        fixed = next((n for n in SHORT if length <= n), None) if batch == 1 else None
+        fixed = next((n for n in FIXED if length <= n), None) if batch == 1 else None
         if fixed is not None and fixed != length:
             padded = np.zeros((1, fixed, self.dim), dtype=np.float32)
             padded[:, :length] = x
