@@ -20,8 +20,8 @@ options:
   and in bfloat16 that kernel returned wrong context vectors for this graph (a difference of 1.1 after the
   first layer, where the free-shape model differs by 0.005); the matrix products run as before without it.
 - In bfloat16 the weights are stored in float16 (``ov.save_model``'s ``compress_to_fp16``, applied in
-  memory): the products round them to bfloat16 anyway, and each compiled model holds less (a process
-  with both query models 361 MiB resident against 422).
+  memory): the products round them to bfloat16 anyway, and a process holds less (with a fixed-length
+  and a free-shape model compiled, 361 MiB resident against 422).
 """
 
 from __future__ import annotations
