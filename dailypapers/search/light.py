@@ -125,7 +125,11 @@ class LightMiniLM:
         the layers instead of numpy (:mod:`dailypapers.search.onnx_minilm`)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self.tokenizer.encode_batch(texts)
+        # one text (a query): ``encode`` keeps the GIL for its few microseconds, where ``encode_batch`` lets
+        # it go and then waits for it behind the request's other thread (up to 5 ms, the switch interval)
+        encodings = (
+            [self.tokenizer.encode(texts[0])] if len(texts) == 1 else self.tokenizer.encode_batch(texts)
+        )
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
         length = ids.shape[1]
