@@ -19,6 +19,7 @@ loads no model and imports no torch: each backend loads on first use.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -115,10 +116,11 @@ PRECISIONS = ("auto", "fp32", "bf16")
 LIGHT_RUNTIMES = ("auto", "openvino", "onnx", "numpy")
 
 
+@functools.cache
 def amx_available() -> bool:
     """Whether this CPU has AMX tiles for bfloat16 (matrix products in hardware): the ``amx_bf16`` and
     ``amx_tile`` flags of Linux's ``/proc/cpuinfo``; elsewhere torch's CPU probe when torch is installed
-    (older releases lack it: then no)."""
+    (older releases lack it: then no). Asked once per process."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:

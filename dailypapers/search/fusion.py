@@ -26,6 +26,21 @@ def _check_weights(count: int, weights: Sequence[float] | None) -> Sequence[floa
     return weights
 
 
+def _best_per_key(results: Sequence[tuple[K, float]], value: Callable[[float], float]) -> dict[K, float]:
+    """Each key's best ``value(score)`` in one list (a key may be listed twice), in first-seen order."""
+    best: dict[K, float] = {}
+    for key, score in results:
+        score = value(score)
+        if key not in best or score > best[key]:
+            best[key] = score
+    return best
+
+
+def _at_least_zero(score: float) -> float:
+    score = float(score)
+    return max(score, 0.0) if score == score else 0.0  # NaN counts as nothing
+
+
 def _sorted(scores: dict[K, float]) -> list[tuple[K, float]]:
     # dicts keep first-seen order, and sorted() is stable: ties go to the key seen first
     return sorted(scores.items(), key=lambda item: -item[1])
@@ -59,10 +74,7 @@ def relative_score_fusion(
     weights = _check_weights(len(scored), weights)
     fused: dict[K, float] = {}
     for results, weight in zip(scored, weights):
-        best: dict[K, float] = {}
-        for key, score in results:
-            if key not in best or score > best[key]:
-                best[key] = score
+        best = _best_per_key(results, float)
         if not best:
             continue
         lo, hi = min(best.values()), max(best.values())
@@ -82,11 +94,7 @@ def convex_fusion(
     weights = _check_weights(len(scored), weights)
     fused: dict[K, float] = {}
     for results, weight in zip(scored, weights):
-        best: dict[K, float] = {}
-        for key, score in results:
-            score = max(float(score), 0.0) if score == score else 0.0  # NaN counts as nothing
-            if key not in best or score > best[key]:
-                best[key] = score
+        best = _best_per_key(results, _at_least_zero)
         top = max(best.values(), default=0.0)
         for key, score in best.items():
             fused[key] = fused.get(key, 0.0) + (weight * score / top if top > 0 else 0.0)

@@ -60,7 +60,6 @@ class OpenVinoMiniLM:
 
         self.model = model
         self.dim = model.dim
-        self.bf16 = bf16
         self._core = ov.Core()
         self._graph = self._core.read_model(
             model=encoder_graph(model), weights=ov.Tensor(np.zeros(0, np.uint8))
