@@ -35,8 +35,8 @@ CANDIDATES = 200  # per ranking, before fusion and paging
 SEMANTIC_CANDIDATES = 100  # nearest vectors fused (see below)
 # Hybrid: keyword and semantic scores, each divided by its list's best, weighed 1 - w and w
 # (fusion.convex_fusion). Measured with `dailypapers eval beir` on the six judged sets (hybrid nDCG@10):
-# from w = 0.70 to 0.74 SciFact is at least 0.73 and no classic set lower than with reciprocal rank
-# fusion (k = 60, what hybrid search used before: SciFact 0.7244); 0.72 is the middle.
+# from w = 0.70 to 0.74 SciFact is at least 0.73 and no classic set lower than the search before it
+# (reciprocal rank fusion, k = 60, float32 queries); 0.72 is the middle.
 SEMANTIC_WEIGHT = 0.72
 KEYWORD_FALLBACK_BELOW = 10
 # "Concurrent work": papers first published within CONCURRENT_DAYS of a paper whose vectors are at least
